@@ -1,0 +1,483 @@
+// Package config reads the configuration of the APEX Partenaires programs
+// (apexd, apexctl) and wires the directory from it. It is the only package
+// that reads viper: everything else takes plain typed configuration.
+//
+// A value comes, by order of precedence, from an APEX_ environment variable
+// (ldap.url is APEX_LDAP_URL, mail.smtp.host is APEX_MAIL_SMTP_HOST), from
+// the YAML configuration file, or from the defaults below.
+package config
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/mail"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+	"github.com/sethvargo/go-password/password"
+	"github.com/spf13/viper"
+
+	"github.com/dgfip/apex-partenaires/directory"
+	"github.com/dgfip/apex-partenaires/directory/slapd"
+	"github.com/dgfip/apex-partenaires/ldif"
+)
+
+// DefaultFile is the configuration file read when no --config flag is given.
+const DefaultFile = "config.yaml"
+
+// EnvPrefix starts the environment variables that override the file.
+const EnvPrefix = "APEX"
+
+// ServicePasswordFile holds, in ldap.embedded_dir, the service's password
+// generated for the embedded slapd when ldap.bind_password is empty.
+const ServicePasswordFile = "service-password"
+
+// Config is the whole configuration, one field per key.
+type Config struct {
+	HTTP HTTP `mapstructure:"http"`
+	LDAP LDAP `mapstructure:"ldap"`
+	Mail Mail `mapstructure:"mail"`
+
+	// File is the configuration file that was read; empty when it was missing.
+	File string `mapstructure:"-"`
+}
+
+// HTTP is where the web service listens and how it is reached.
+type HTTP struct {
+	Addr      string `mapstructure:"addr"`       // host:port to listen on
+	PublicURL string `mapstructure:"public_url"` // the address users see, for links in mails
+}
+
+// LDAP says which directory to use: an external one (URL set) or a slapd
+// started by the program itself (URL empty).
+type LDAP struct {
+	URL            string        `mapstructure:"url"`             // ldap:// or ldaps://; empty for the embedded slapd
+	EmbeddedDir    string        `mapstructure:"embedded_dir"`    // the embedded slapd's data folder
+	EmbeddedListen string        `mapstructure:"embedded_listen"` // ldap://HOST:PORT of the embedded slapd
+	BaseDN         string        `mapstructure:"base_dn"`         // the directory's suffix
+	BindDN         string        `mapstructure:"bind_dn"`         // the service's account; empty for ldif.ServiceDN(BaseDN)
+	BindPassword   string        `mapstructure:"bind_password"`   // required with an external directory
+	PoolSize       int           `mapstructure:"pool_size"`       // connections bound as the service
+	Timeout        time.Duration `mapstructure:"timeout"`         // of a dial and of every request
+	LogLevel       string        `mapstructure:"log_level"`       // the embedded slapd's log level
+}
+
+// Embedded reports whether the programs start their own slapd.
+func (l LDAP) Embedded() bool { return l.URL == "" }
+
+// ServiceDN is the DN the service binds with: BindDN, or the service
+// account of the base entries when BindDN is empty.
+func (l LDAP) ServiceDN() string {
+	if l.BindDN != "" {
+		return l.BindDN
+	}
+	return ldif.ServiceDN(l.BaseDN)
+}
+
+// Mail says how mails leave: by SMTP when Mail.SMTP.Host is set, otherwise
+// as files in OutboxDir.
+type Mail struct {
+	From      string `mapstructure:"from"`
+	SMTP      SMTP   `mapstructure:"smtp"`
+	OutboxDir string `mapstructure:"outbox_dir"`
+}
+
+// SMTP is the relay that sends mails.
+type SMTP struct {
+	Host     string `mapstructure:"host"` // empty: mails are written to the outbox
+	Port     int    `mapstructure:"port"`
+	TLS      string `mapstructure:"tls"` // none, starttls or tls
+	Username string `mapstructure:"username"`
+	Password string `mapstructure:"password"`
+}
+
+// The values of mail.smtp.tls.
+const (
+	TLSNone     = "none"
+	TLSStartTLS = "starttls"
+	TLSImplicit = "tls"
+)
+
+// defaults holds a value for every key: viper's AutomaticEnv reaches
+// Unmarshal only for the keys it knows, and setting a default is how a key
+// becomes known.
+var defaults = []struct {
+	key   string
+	value any
+}{
+	{"http.addr", "127.0.0.1:8080"},
+	{"http.public_url", "http://127.0.0.1:8080"},
+	{"ldap.url", ""},
+	{"ldap.embedded_dir", "var/ldap"},
+	{"ldap.embedded_listen", "ldap://127.0.0.1:3389"},
+	{"ldap.base_dn", "dc=apex,dc=dgfip,dc=gouv,dc=fr"},
+	{"ldap.bind_dn", ""},
+	{"ldap.bind_password", ""},
+	{"ldap.pool_size", 8},
+	{"ldap.timeout", 10 * time.Second},
+	{"ldap.log_level", "stats"},
+	{"mail.from", "APEX Partenaires <no-reply@apex.dgfip.gouv.fr>"},
+	{"mail.smtp.host", ""},
+	{"mail.smtp.port", 25},
+	{"mail.smtp.tls", TLSNone},
+	{"mail.smtp.username", ""},
+	{"mail.smtp.password", ""},
+	{"mail.outbox_dir", "var/outbox"},
+}
+
+// Keys lists every configuration key, in the order of the defaults.
+func Keys() []string {
+	keys := make([]string, len(defaults))
+	for i, d := range defaults {
+		keys[i] = d.key
+	}
+	return keys
+}
+
+// Load reads the configuration: the defaults, then the YAML file at path
+// (DefaultFile when empty), then the APEX_ environment variables. A missing
+// file is fine; a malformed one, or one with an unknown key, is an error.
+// Load does not validate: call Validate.
+func Load(path string) (*Config, error) {
+	if path == "" {
+		path = DefaultFile
+	}
+	v := viper.New()
+	for _, d := range defaults {
+		v.SetDefault(d.key, d.value)
+	}
+	v.SetEnvPrefix(EnvPrefix)
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+
+	v.SetConfigFile(path)
+	v.SetConfigType("yaml")
+	file := path
+	if err := v.ReadInConfig(); err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("config: read %s: %w", path, err)
+		}
+		file = ""
+	}
+
+	var cfg Config
+	// UnmarshalExact refuses keys the Config does not have: a typo in the
+	// file ("ldap.pool_sise") shows instead of being silently ignored.
+	if err := v.UnmarshalExact(&cfg); err != nil {
+		return nil, fmt.Errorf("config: %s: %w", describe(path, file), err)
+	}
+	cfg.File = file
+	return &cfg, nil
+}
+
+func describe(path, file string) string {
+	if file == "" {
+		return "environment"
+	}
+	return path
+}
+
+// Validate checks every key once and reports all problems together, each
+// named by its key.
+func (c *Config) Validate() error {
+	var problems []string
+	bad := func(key, format string, args ...any) {
+		problems = append(problems, key+": "+fmt.Sprintf(format, args...))
+	}
+
+	if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
+		bad("http.addr", "%q is not HOST:PORT", c.HTTP.Addr)
+	}
+	if u, err := url.Parse(c.HTTP.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("http.public_url", "%q is not an http:// or https:// URL", c.HTTP.PublicURL)
+	}
+
+	l := c.LDAP
+	baseDN, err := ldap.ParseDN(l.BaseDN)
+	switch {
+	case l.BaseDN == "":
+		bad("ldap.base_dn", "is required")
+	case err != nil:
+		bad("ldap.base_dn", "%q is not a DN: %v", l.BaseDN, err)
+	case l.Embedded() && !allDC(baseDN):
+		bad("ldap.base_dn", "%q must be made of dc= components for the embedded slapd", l.BaseDN)
+	}
+	if l.BindDN != "" {
+		if _, err := ldap.ParseDN(l.BindDN); err != nil {
+			bad("ldap.bind_dn", "%q is not a DN: %v", l.BindDN, err)
+		}
+	}
+	if l.Embedded() {
+		if l.EmbeddedDir == "" {
+			bad("ldap.embedded_dir", "is required when ldap.url is empty (embedded slapd)")
+		}
+		if u, err := url.Parse(l.EmbeddedListen); err != nil || u.Scheme != "ldap" || u.Hostname() == "" || !validPort(u.Port(), true) {
+			bad("ldap.embedded_listen", "%q is not ldap://HOST:PORT", l.EmbeddedListen)
+		}
+		if l.BindDN != "" && l.BaseDN != "" && !sameDN(l.BindDN, ldif.ServiceDN(l.BaseDN)) {
+			bad("ldap.bind_dn", "the embedded slapd knows only %s: leave it empty", ldif.ServiceDN(l.BaseDN))
+		}
+		if !validLogLevel(l.LogLevel) {
+			bad("ldap.log_level", "%q is not a slapd log level (a name such as stats, none, any, or a number)", l.LogLevel)
+		}
+	} else {
+		if u, err := url.Parse(l.URL); err != nil || (u.Scheme != "ldap" && u.Scheme != "ldaps") || u.Hostname() == "" {
+			bad("ldap.url", "%q is not an ldap:// or ldaps:// URL", l.URL)
+		}
+		if l.BindPassword == "" {
+			bad("ldap.bind_password", "is required when ldap.url is set (APEX_LDAP_BIND_PASSWORD)")
+		}
+	}
+	if l.PoolSize <= 0 {
+		bad("ldap.pool_size", "must be at least 1, not %d", l.PoolSize)
+	}
+	if l.Timeout <= 0 {
+		bad("ldap.timeout", "must be a positive duration such as 10s, not %s", l.Timeout)
+	}
+
+	m := c.Mail
+	if a, err := mail.ParseAddress(m.From); err != nil || a.Address == "" {
+		bad("mail.from", "%q is not a mail address", m.From)
+	}
+	switch m.SMTP.TLS {
+	case TLSNone, TLSStartTLS, TLSImplicit:
+	default:
+		bad("mail.smtp.tls", "%q must be none, starttls or tls", m.SMTP.TLS)
+	}
+	if !validPort(strconv.Itoa(m.SMTP.Port), false) {
+		bad("mail.smtp.port", "%d is not a port", m.SMTP.Port)
+	}
+	if m.SMTP.Password != "" && m.SMTP.Username == "" {
+		bad("mail.smtp.username", "is required with mail.smtp.password")
+	}
+	if m.SMTP.Host == "" && m.OutboxDir == "" {
+		bad("mail.outbox_dir", "is required when mail.smtp.host is empty")
+	}
+
+	if len(problems) == 0 {
+		return nil
+	}
+	return errors.New("invalid configuration:\n  " + strings.Join(problems, "\n  "))
+}
+
+func allDC(dn *ldap.DN) bool {
+	for _, r := range dn.RDNs {
+		if len(r.Attributes) != 1 || !strings.EqualFold(r.Attributes[0].Type, "dc") {
+			return false
+		}
+	}
+	return len(dn.RDNs) > 0
+}
+
+func sameDN(a, b string) bool {
+	da, errA := ldap.ParseDN(a)
+	db, errB := ldap.ParseDN(b)
+	return errA == nil && errB == nil && da.EqualFold(db)
+}
+
+// validPort accepts 1 to 65535, and 0 (a free port) when zeroOK.
+func validPort(s string, zeroOK bool) bool {
+	n, err := strconv.Atoi(s)
+	return err == nil && n <= 65535 && (n > 0 || zeroOK && n == 0)
+}
+
+// slapdLogLevels are the names slapd's olcLogLevel and -d accept.
+var slapdLogLevels = map[string]bool{
+	"any": true, "trace": true, "packets": true, "args": true, "conns": true, "ber": true,
+	"filter": true, "config": true, "acl": true, "stats": true, "stats2": true,
+	"shell": true, "parse": true, "sync": true, "none": true,
+}
+
+// validLogLevel accepts one level name or number: the value goes into
+// cn=config and onto slapd's command line.
+func validLogLevel(s string) bool {
+	if slapdLogLevels[strings.ToLower(s)] {
+		return true
+	}
+	_, err := strconv.ParseUint(s, 0, 32)
+	return err == nil
+}
+
+// LogValue shows the configuration in logs, passwords masked.
+func (c *Config) LogValue() slog.Value {
+	mask := func(s string) string {
+		if s == "" {
+			return ""
+		}
+		return "********"
+	}
+	return slog.GroupValue(
+		slog.String("file", c.File),
+		slog.Group("http", "addr", c.HTTP.Addr, "public_url", c.HTTP.PublicURL),
+		slog.Group("ldap",
+			"url", c.LDAP.URL, "embedded_dir", c.LDAP.EmbeddedDir, "embedded_listen", c.LDAP.EmbeddedListen,
+			"base_dn", c.LDAP.BaseDN, "bind_dn", c.LDAP.ServiceDN(), "bind_password", mask(c.LDAP.BindPassword),
+			"pool_size", c.LDAP.PoolSize, "timeout", c.LDAP.Timeout.String(), "log_level", c.LDAP.LogLevel),
+		slog.Group("mail",
+			"from", c.Mail.From, "outbox_dir", c.Mail.OutboxDir,
+			slog.Group("smtp", "host", c.Mail.SMTP.Host, "port", c.Mail.SMTP.Port, "tls", c.Mail.SMTP.TLS,
+				"username", c.Mail.SMTP.Username, "password", mask(c.Mail.SMTP.Password))),
+	)
+}
+
+// OpenDirectory opens the directory of the configuration and checks that it
+// holds the APEX schema and base entries. With an empty ldap.url it first
+// starts the embedded slapd, which it returns so that the caller stops it
+// after closing the store; with an external directory the server is nil.
+// cfg must have passed Validate.
+func OpenDirectory(ctx context.Context, cfg *Config, logger *slog.Logger) (*directory.Store, *slapd.Server, error) {
+	l := cfg.LDAP
+	storeCfg := directory.StoreConfig{
+		URL:          l.URL,
+		BaseDN:       l.BaseDN,
+		BindDN:       l.ServiceDN(),
+		BindPassword: l.BindPassword,
+		PoolSize:     l.PoolSize,
+		Timeout:      l.Timeout,
+	}
+	if !l.Embedded() {
+		store, err := openStore(ctx, storeCfg)
+		if err != nil {
+			return nil, nil, err
+		}
+		logger.Info("annuaire LDAP ouvert", "url", l.URL, "base_dn", l.BaseDN, "bind_dn", storeCfg.BindDN)
+		return store, nil, nil
+	}
+
+	if !slapd.Installed() {
+		return nil, nil, fmt.Errorf("embedded directory: slapd is not installed (%s): run make deps, or set ldap.url to an existing directory", slapd.DefaultBinary)
+	}
+	if err := checkNotInUse(l.EmbeddedDir); err != nil {
+		return nil, nil, err
+	}
+	password := l.BindPassword
+	if password == "" {
+		var err error
+		if password, err = embeddedPassword(l.EmbeddedDir, logger); err != nil {
+			return nil, nil, err
+		}
+	}
+	server, err := slapd.Start(ctx, slapd.Config{
+		Dir:             l.EmbeddedDir,
+		Suffix:          l.BaseDN,
+		Listen:          l.EmbeddedListen,
+		ServicePassword: password,
+		LogLevel:        l.LogLevel,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("embedded directory: %w", err)
+	}
+	logger.Info("slapd embarqué démarré", "url", server.URL, "dir", l.EmbeddedDir, "log", server.LogPath(), "base_dn", server.Suffix)
+	storeCfg.URL = server.URL
+	storeCfg.BindDN = server.ServiceDN
+	storeCfg.BindPassword = password
+	store, err := openStore(ctx, storeCfg)
+	if err != nil {
+		server.Stop()
+		return nil, nil, fmt.Errorf("%w (slapd log: %s)", err, server.LogPath())
+	}
+	return store, server, nil
+}
+
+func openStore(ctx context.Context, cfg directory.StoreConfig) (*directory.Store, error) {
+	store, err := directory.NewStore(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open directory %s as %s: %w", cfg.URL, cfg.BindDN, err)
+	}
+	if err := store.CheckSchema(ctx); err != nil {
+		store.Close()
+		return nil, fmt.Errorf("directory %s: %w", cfg.URL, err)
+	}
+	return store, nil
+}
+
+// embeddedPassword returns the service's password kept in the embedded
+// slapd's folder, generating it on first use. slapd sets it on the service
+// account at every start, so the file is the only place it lives.
+func embeddedPassword(dir string, logger *slog.Logger) (string, error) {
+	path := filepath.Join(dir, ServicePasswordFile)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("embedded directory: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err == nil {
+		password, err := password.Generate(32, 6, 0, false, true) // about 180 bits, no shell-hostile symbol
+		if err != nil {
+			f.Close()
+			os.Remove(path)
+			return "", fmt.Errorf("embedded directory: %w", err)
+		}
+		_, werr := f.WriteString(password + "\n")
+		if cerr := f.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr != nil {
+			os.Remove(path)
+			return "", fmt.Errorf("embedded directory: write %s: %w", path, werr)
+		}
+		logger.Info("mot de passe du compte de service généré", "file", path)
+		return password, nil
+	}
+	if !errors.Is(err, fs.ErrExist) {
+		return "", fmt.Errorf("embedded directory: %w", err)
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("embedded directory: %w", err)
+	}
+	if info.Mode().Perm()&0o077 != 0 {
+		logger.Warn("le fichier du mot de passe du service est lisible par d'autres: chmod 600", "file", path, "mode", info.Mode().Perm().String())
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("embedded directory: %w", err)
+	}
+	password := strings.TrimSpace(string(raw))
+	if password == "" {
+		return "", fmt.Errorf("embedded directory: %s is empty: remove it to generate a new password", path)
+	}
+	return password, nil
+}
+
+// checkNotInUse refuses to start a second slapd on a folder that a live
+// program's slapd serves (say, apexd while apexctl demo runs): slapd.Start
+// would stop it. A slapd whose parent has died is left to slapd.Start,
+// which stops it as stale.
+func checkNotInUse(dir string) error {
+	raw, err := os.ReadFile(filepath.Join(dir, "slapd.pid"))
+	if err != nil {
+		return nil
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil || pid <= 0 {
+		return nil
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil // not running
+	}
+	// The fields after the command name, which is in parentheses: state, ppid, …
+	_, rest, ok := strings.Cut(string(stat), ") ")
+	fields := strings.Fields(rest)
+	if !ok || len(fields) < 2 || !strings.Contains(string(stat), "(slapd)") {
+		return nil
+	}
+	ppid, err := strconv.Atoi(fields[1])
+	if err != nil || ppid <= 1 || ppid == os.Getpid() {
+		return nil
+	}
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", ppid)); err != nil {
+		return nil
+	}
+	return fmt.Errorf("embedded directory: %s is served by slapd (pid %d) of a running program (pid %d), apexd perhaps: "+
+		"stop it, or reach its slapd with APEX_LDAP_URL and APEX_LDAP_BIND_PASSWORD", dir, pid, ppid)
+}

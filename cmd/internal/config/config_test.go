@@ -1,0 +1,287 @@
+package config
+
+import (
+	"bytes"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// clearEnv hides the APEX_ variables of the environment running the tests:
+// viper takes an empty variable for an unset one.
+func clearEnv(t *testing.T) {
+	t.Helper()
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, EnvPrefix+"_") {
+			t.Setenv(k, "")
+		}
+	}
+}
+
+func mustWrite(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func mustLoad(t *testing.T, path string) *Config {
+	t.Helper()
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatalf("Load(%q): %v", path, err)
+	}
+	return cfg
+}
+
+func TestDefaultsWhenFileIsMissing(t *testing.T) {
+	clearEnv(t)
+	cfg := mustLoad(t, filepath.Join(t.TempDir(), "absent.yaml"))
+	want := Config{
+		HTTP: HTTP{Addr: "127.0.0.1:8080", PublicURL: "http://127.0.0.1:8080"},
+		LDAP: LDAP{
+			EmbeddedDir:    "var/ldap",
+			EmbeddedListen: "ldap://127.0.0.1:3389",
+			BaseDN:         "dc=apex,dc=dgfip,dc=gouv,dc=fr",
+			PoolSize:       8,
+			Timeout:        10 * time.Second,
+			LogLevel:       "stats",
+		},
+		Mail: Mail{
+			From:      "APEX Partenaires <no-reply@apex.dgfip.gouv.fr>",
+			SMTP:      SMTP{Port: 25, TLS: "none"},
+			OutboxDir: "var/outbox",
+		},
+	}
+	if *cfg != want {
+		t.Errorf("defaults:\n got %+v\nwant %+v", *cfg, want)
+	}
+	if !cfg.LDAP.Embedded() {
+		t.Error("an empty ldap.url must select the embedded slapd")
+	}
+	if got, want := cfg.LDAP.ServiceDN(), "cn=apexd,ou=system,dc=apex,dc=dgfip,dc=gouv,dc=fr"; got != want {
+		t.Errorf("ServiceDN() = %q, want %q", got, want)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("the defaults must be valid: %v", err)
+	}
+}
+
+// The project's config.yaml documents every key with its default: reading it
+// must give the defaults.
+func TestProjectFileHoldsTheDefaults(t *testing.T) {
+	clearEnv(t)
+	path := filepath.Join("..", "..", "..", DefaultFile)
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("no %s: %v", path, err)
+	}
+	got := mustLoad(t, path)
+	want := mustLoad(t, filepath.Join(t.TempDir(), "absent.yaml"))
+	got.File = ""
+	if *got != *want {
+		t.Errorf("%s:\n got %+v\nwant %+v", path, *got, *want)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range Keys() {
+		leaf := key[strings.LastIndex(key, ".")+1:]
+		if !strings.Contains(string(raw), leaf+":") {
+			t.Errorf("%s does not mention %s", path, key)
+		}
+	}
+}
+
+func TestFileOverridesDefaults(t *testing.T) {
+	clearEnv(t)
+	path := mustWrite(t, "config.yaml", `
+ldap:
+  url: ldaps://annuaire.example.fr:636
+  bind_password: from-file
+  pool_size: 3
+  timeout: 2s
+mail:
+  smtp:
+    host: smtp.example.fr
+    port: 587
+    tls: starttls
+`)
+	cfg := mustLoad(t, path)
+	if cfg.File != path {
+		t.Errorf("File = %q, want %q", cfg.File, path)
+	}
+	if cfg.LDAP.URL != "ldaps://annuaire.example.fr:636" || cfg.LDAP.BindPassword != "from-file" ||
+		cfg.LDAP.PoolSize != 3 || cfg.LDAP.Timeout != 2*time.Second {
+		t.Errorf("ldap from the file: %+v", cfg.LDAP)
+	}
+	if cfg.Mail.SMTP != (SMTP{Host: "smtp.example.fr", Port: 587, TLS: "starttls"}) {
+		t.Errorf("mail.smtp from the file: %+v", cfg.Mail.SMTP)
+	}
+	if cfg.LDAP.EmbeddedDir != "var/ldap" || cfg.HTTP.Addr != "127.0.0.1:8080" {
+		t.Errorf("keys absent from the file must keep their defaults: %+v", cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+}
+
+func TestEnvOverridesFileAndDefaults(t *testing.T) {
+	clearEnv(t)
+	path := mustWrite(t, "config.yaml", `
+ldap:
+  url: ldap://from-file:389
+  bind_password: from-file
+mail:
+  smtp:
+    host: smtp.from-file.fr
+`)
+	t.Setenv("APEX_LDAP_URL", "ldap://from-env:389")
+	t.Setenv("APEX_MAIL_SMTP_HOST", "smtp.from-env.fr")
+	t.Setenv("APEX_LDAP_TIMEOUT", "3s")
+	t.Setenv("APEX_LDAP_POOL_SIZE", "2")
+	t.Setenv("APEX_HTTP_PUBLIC_URL", "https://apex.example.fr")
+	cfg := mustLoad(t, path)
+	checks := []struct{ name, got, want string }{
+		{"APEX_LDAP_URL over the file", cfg.LDAP.URL, "ldap://from-env:389"},
+		{"APEX_MAIL_SMTP_HOST over the file", cfg.Mail.SMTP.Host, "smtp.from-env.fr"},
+		{"APEX_LDAP_TIMEOUT over the default", cfg.LDAP.Timeout.String(), "3s"},
+		{"APEX_HTTP_PUBLIC_URL over the default", cfg.HTTP.PublicURL, "https://apex.example.fr"},
+		{"the file where no variable is set", cfg.LDAP.BindPassword, "from-file"},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s: got %q, want %q", c.name, c.got, c.want)
+		}
+	}
+	if cfg.LDAP.PoolSize != 2 {
+		t.Errorf("APEX_LDAP_POOL_SIZE: got %d, want 2", cfg.LDAP.PoolSize)
+	}
+
+	// Without a file, the variables still reach the struct.
+	cfg = mustLoad(t, filepath.Join(t.TempDir(), "absent.yaml"))
+	if cfg.LDAP.URL != "ldap://from-env:389" || cfg.Mail.SMTP.Host != "smtp.from-env.fr" {
+		t.Errorf("environment without a file: %+v", cfg)
+	}
+}
+
+func TestLoadRejectsBadFiles(t *testing.T) {
+	clearEnv(t)
+	tests := []struct {
+		name, content, want string
+	}{
+		{"malformed YAML", "ldap:\n  url: [unclosed\n", "config"},
+		{"unknown key", "ldap:\n  pool_sise: 3\n", "pool_sise"},
+		{"bad duration", "ldap:\n  timeout: soon\n", "timeout"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(mustWrite(t, "config.yaml", tt.content))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Load: error %v, want one mentioning %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestValidate(t *testing.T) {
+	clearEnv(t)
+	tests := []struct {
+		name   string
+		change func(*Config)
+		want   string // "" when valid
+	}{
+		{"defaults", func(*Config) {}, ""},
+		{"bad smtp tls", func(c *Config) { c.Mail.SMTP.TLS = "ssl" }, "mail.smtp.tls"},
+		{"starttls", func(c *Config) { c.Mail.SMTP.TLS = "starttls" }, ""},
+		{"base DN that does not parse", func(c *Config) { c.LDAP.BaseDN = "dc=apex,,=" }, "ldap.base_dn"},
+		{"empty base DN", func(c *Config) { c.LDAP.BaseDN = "" }, "ldap.base_dn"},
+		{"base DN not of dc= for the embedded slapd", func(c *Config) { c.LDAP.BaseDN = "o=apex" }, "ldap.base_dn"},
+		{"external directory without password", func(c *Config) { c.LDAP.URL = "ldap://annuaire:389" }, "ldap.bind_password"},
+		{"external directory with password", func(c *Config) {
+			c.LDAP.URL, c.LDAP.BindPassword, c.LDAP.BaseDN = "ldap://annuaire:389", "secret", "o=apex"
+		}, ""},
+		{"external URL of another scheme", func(c *Config) {
+			c.LDAP.URL, c.LDAP.BindPassword = "http://annuaire", "secret"
+		}, "ldap.url"},
+		{"zero timeout", func(c *Config) { c.LDAP.Timeout = 0 }, "ldap.timeout"},
+		{"negative timeout", func(c *Config) { c.LDAP.Timeout = -time.Second }, "ldap.timeout"},
+		{"zero pool", func(c *Config) { c.LDAP.PoolSize = 0 }, "ldap.pool_size"},
+		{"embedded with a foreign bind DN", func(c *Config) { c.LDAP.BindDN = "cn=admin,dc=apex,dc=dgfip,dc=gouv,dc=fr" }, "ldap.bind_dn"},
+		{"embedded listen without port", func(c *Config) { c.LDAP.EmbeddedListen = "ldap://127.0.0.1" }, "ldap.embedded_listen"},
+		{"log level injecting LDIF", func(c *Config) { c.LDAP.LogLevel = "stats\nolcRootPW: x" }, "ldap.log_level"},
+		{"numeric log level", func(c *Config) { c.LDAP.LogLevel = "256" }, ""},
+		{"bad sender", func(c *Config) { c.Mail.From = "nobody" }, "mail.from"},
+		{"bad http addr", func(c *Config) { c.HTTP.Addr = "8080" }, "http.addr"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := mustLoad(t, filepath.Join(t.TempDir(), "absent.yaml"))
+			tt.change(cfg)
+			err := cfg.Validate()
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("Validate: %v, want nil", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("Validate: %v, want an error about %s", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	clearEnv(t)
+	cfg := mustLoad(t, filepath.Join(t.TempDir(), "absent.yaml"))
+	cfg.Mail.SMTP.TLS = "ssl"
+	cfg.LDAP.Timeout = 0
+	err := cfg.Validate()
+	if err == nil || !strings.Contains(err.Error(), "mail.smtp.tls") || !strings.Contains(err.Error(), "ldap.timeout") {
+		t.Errorf("Validate: %v, want both problems", err)
+	}
+}
+
+func TestLogValueMasksPasswords(t *testing.T) {
+	clearEnv(t)
+	cfg := mustLoad(t, filepath.Join(t.TempDir(), "absent.yaml"))
+	cfg.LDAP.BindPassword = "ldap-secret-value"
+	cfg.Mail.SMTP.Password = "smtp-secret-value"
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("configuration", "config", cfg)
+	if strings.Contains(buf.String(), "secret-value") {
+		t.Errorf("a password reached the log: %s", buf.String())
+	}
+	if !strings.Contains(buf.String(), `"base_dn":"dc=apex,dc=dgfip,dc=gouv,dc=fr"`) {
+		t.Errorf("the log lacks the base DN: %s", buf.String())
+	}
+}
+
+func TestEmbeddedPasswordIsKept(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ldap")
+	logger := slog.New(slog.DiscardHandler)
+	first, err := embeddedPassword(dir, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first) < 20 {
+		t.Errorf("generated password %d characters long, want 20 or more", len(first))
+	}
+	info, err := os.Stat(filepath.Join(dir, ServicePasswordFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := info.Mode().Perm(); perm != 0o600 {
+		t.Errorf("mode %v, want 0600", perm)
+	}
+	second, err := embeddedPassword(dir, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second != first {
+		t.Error("the second start must reuse the kept password")
+	}
+}

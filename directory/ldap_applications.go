@@ -1,0 +1,254 @@
+package directory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/go-ldap/ldap/v3"
+)
+
+// placeholderDN is a member of every profile, so that a profile without
+// habilitations stays a valid groupOfNames; no entry has this DN.
+func (s *Store) placeholderDN() string { return "cn=nobody," + s.system }
+
+// CreateApplication adds an application and its profiles. If a profile
+// cannot be added, what was added is removed. Errors: ErrInvalid,
+// ErrConflict when the application exists.
+func (s *Store) CreateApplication(ctx context.Context, a Application) error {
+	const op = "create application"
+	if err := a.Validate(); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	err := s.do(ctx, op, func(c *ldap.Conn) error {
+		req := ldap.NewAddRequest(s.applicationDN(a.ID), nil)
+		req.Attribute("objectClass", []string{"organizationalUnit", "apexApplication"})
+		req.Attribute("ou", []string{a.ID})
+		req.Attribute("apexLabel", []string{a.Name})
+		return c.Add(req)
+	})
+	if err != nil {
+		return err
+	}
+	for _, p := range a.Profiles {
+		if err := s.CreateProfile(ctx, a.ID, p); err != nil {
+			return errors.Join(err, s.DeleteApplication(context.WithoutCancel(ctx), a.ID))
+		}
+	}
+	return nil
+}
+
+// CreateProfile adds a profile to an application. Errors: ErrInvalid,
+// ErrNotFound when the application does not exist, ErrConflict when the
+// profile exists.
+func (s *Store) CreateProfile(ctx context.Context, app, profile string) error {
+	const op = "create profile"
+	if !validSlug(profile) {
+		return fmt.Errorf("%s: %w", op, &InvalidError{[]Problem{{"profile", "Le profil ne doit contenir que des lettres minuscules, des chiffres et des tirets."}}})
+	}
+	return s.do(ctx, op, func(c *ldap.Conn) error {
+		req := ldap.NewAddRequest(s.profileDN(app, profile), nil)
+		req.Attribute("objectClass", []string{"groupOfNames", "apexProfile"})
+		req.Attribute("cn", []string{profile})
+		req.Attribute("member", []string{s.placeholderDN()})
+		return c.Add(req)
+	})
+}
+
+// FindApplication returns an application and its profiles. Errors: ErrNotFound.
+func (s *Store) FindApplication(ctx context.Context, id string) (*Application, error) {
+	apps, err := s.listApplications(ctx, "find application", s.applicationDN(id))
+	if err != nil {
+		return nil, err
+	}
+	if len(apps) != 1 {
+		return nil, fmt.Errorf("find application: %w", ErrNotFound)
+	}
+	return &apps[0], nil
+}
+
+// ListApplications returns every application with its profiles, by id.
+func (s *Store) ListApplications(ctx context.Context) ([]Application, error) {
+	return s.listApplications(ctx, "list applications", s.applicationsDN())
+}
+
+func (s *Store) listApplications(ctx context.Context, op, base string) ([]Application, error) {
+	entries, err := s.searchAll(ctx, op, base, ldap.ScopeWholeSubtree,
+		"(|(objectClass=apexApplication)(objectClass=apexProfile))", []string{"ou", "cn", "apexLabel", "objectClass"})
+	if err != nil {
+		return nil, err
+	}
+	byDN := map[string]*Application{}
+	var order []string
+	for _, e := range entries {
+		if hasValue(e.GetAttributeValues("objectClass"), "apexApplication") {
+			id, err := firstValue(e.DN)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", op, err)
+			}
+			key := normDN(e.DN)
+			if _, ok := byDN[key]; !ok {
+				byDN[key] = &Application{ID: id, Name: e.GetAttributeValue("apexLabel"), Profiles: []string{}}
+				order = append(order, key)
+			} else {
+				byDN[key].ID, byDN[key].Name = id, e.GetAttributeValue("apexLabel")
+			}
+		}
+	}
+	for _, e := range entries {
+		if !hasValue(e.GetAttributeValues("objectClass"), "apexProfile") {
+			continue
+		}
+		dn, err := ldap.ParseDN(e.DN)
+		if err != nil || len(dn.RDNs) < 2 {
+			continue
+		}
+		parent := &ldap.DN{RDNs: dn.RDNs[1:]}
+		if app, ok := byDN[normDN(parent.String())]; ok {
+			app.Profiles = append(app.Profiles, dn.RDNs[0].Attributes[0].Value)
+		}
+	}
+	out := make([]Application, 0, len(order))
+	for _, key := range order {
+		sort.Strings(byDN[key].Profiles)
+		out = append(out, *byDN[key])
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// UpdateApplication renames an application. Errors: ErrInvalid, ErrNotFound.
+func (s *Store) UpdateApplication(ctx context.Context, id, name string) error {
+	const op = "update application"
+	a := Application{ID: id, Name: name}
+	if err := a.Validate(); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return s.do(ctx, op, func(c *ldap.Conn) error {
+		req := ldap.NewModifyRequest(s.applicationDN(id), nil)
+		req.Replace("apexLabel", []string{a.Name})
+		return c.Modify(req)
+	})
+}
+
+// DeleteProfile removes a profile; its holders lose it (memberof). Errors: ErrNotFound.
+func (s *Store) DeleteProfile(ctx context.Context, app, profile string) error {
+	return s.do(ctx, "delete profile", func(c *ldap.Conn) error {
+		return c.Del(ldap.NewDelRequest(s.profileDN(app, profile), nil))
+	})
+}
+
+// DeleteApplication removes an application and its profiles. Errors: ErrNotFound.
+func (s *Store) DeleteApplication(ctx context.Context, id string) error {
+	a, err := s.FindApplication(ctx, id)
+	if err != nil {
+		return err
+	}
+	for _, p := range a.Profiles {
+		if err := s.DeleteProfile(ctx, id, p); err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+	}
+	return s.do(ctx, "delete application", func(c *ldap.Conn) error {
+		return c.Del(ldap.NewDelRequest(s.applicationDN(id), nil))
+	})
+}
+
+// Grant habilitates an account to a profile; granting a profile held
+// already changes nothing. Errors: ErrNotFound (account or profile).
+func (s *Store) Grant(ctx context.Context, identifier, app, profile string) error {
+	const op = "grant profile"
+	dn, err := s.personDN(ctx, op, identifier)
+	if err != nil {
+		return err
+	}
+	err = s.do(ctx, op, func(c *ldap.Conn) error {
+		req := ldap.NewModifyRequest(s.profileDN(app, profile), nil)
+		req.Add("member", []string{dn})
+		err := c.Modify(req)
+		if ldap.IsErrorWithCode(err, ldap.LDAPResultAttributeOrValueExists) {
+			return nil
+		}
+		return err
+	})
+	return err
+}
+
+// Revoke withdraws a profile from an account. Errors: ErrNotFound when the
+// account, the profile or the habilitation does not exist.
+func (s *Store) Revoke(ctx context.Context, identifier, app, profile string) error {
+	const op = "revoke profile"
+	dn, err := s.personDN(ctx, op, identifier)
+	if err != nil {
+		return err
+	}
+	return s.do(ctx, op, func(c *ldap.Conn) error {
+		req := ldap.NewModifyRequest(s.profileDN(app, profile), nil)
+		req.Delete("member", []string{dn})
+		err := c.Modify(req)
+		if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchAttribute) {
+			return ldap.NewError(ldap.LDAPResultNoSuchObject, errors.New("habilitation not held"))
+		}
+		return err
+	})
+}
+
+// ProfileMembers returns the identifiers of the accounts holding a profile.
+// Errors: ErrNotFound.
+func (s *Store) ProfileMembers(ctx context.Context, app, profile string) ([]string, error) {
+	e, err := s.searchOne(ctx, "profile members", s.profileDN(app, profile), ldap.ScopeBaseObject, "(objectClass=apexProfile)", []string{"member"})
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, m := range e.GetAttributeValues("member") {
+		dn, err := ldap.ParseDN(m)
+		if err != nil || len(dn.RDNs) == 0 || dn.RDNs[0].Attributes[0].Type != "uid" {
+			continue
+		}
+		ids = append(ids, dn.RDNs[0].Attributes[0].Value)
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
+
+// CreateClient adds the bind account of a DGFiP application, which reads
+// people and profiles and writes nothing (slapd ACL). It returns its DN.
+// Errors: ErrInvalid, ErrConflict.
+func (s *Store) CreateClient(ctx context.Context, id, password string) (string, error) {
+	const op = "create client"
+	if !validSlug(id) {
+		return "", fmt.Errorf("%s: %w", op, &InvalidError{[]Problem{{"id", "L'identifiant ne doit contenir que des lettres minuscules, des chiffres et des tirets."}}})
+	}
+	if err := CheckPassword(password); err != nil {
+		return "", fmt.Errorf("%s: %w", op, err)
+	}
+	dn := rdn("cn", id) + ",ou=clients," + s.system
+	err := s.do(ctx, op, func(c *ldap.Conn) error {
+		req := ldap.NewAddRequest(dn, nil)
+		req.Attribute("objectClass", []string{"applicationProcess", "simpleSecurityObject"})
+		req.Attribute("cn", []string{id})
+		req.Attribute("userPassword", []string{password})
+		return c.Add(req)
+	})
+	return dn, err
+}
+
+func hasValue(values []string, want string) bool {
+	for _, v := range values {
+		if strings.EqualFold(v, want) {
+			return true
+		}
+	}
+	return false
+}
+
+func normDN(dn string) string {
+	parsed, err := ldap.ParseDN(dn)
+	if err != nil {
+		return dn
+	}
+	return strings.ToLower(parsed.String())
+}

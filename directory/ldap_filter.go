@@ -1,0 +1,30 @@
+package directory
+
+import (
+	"strings"
+
+	"github.com/go-ldap/ldap/v3"
+)
+
+// Every search filter is built here, with each value escaped once by ldap.EscapeFilter.
+
+func eq(attr, value string) string { return "(" + attr + "=" + ldap.EscapeFilter(value) + ")" }
+
+// contains matches value anywhere in attr.
+func contains(attr, value string) string {
+	return "(" + attr + "=*" + ldap.EscapeFilter(value) + "*)"
+}
+
+func and(filters ...string) string {
+	if len(filters) == 1 {
+		return filters[0]
+	}
+	return "(&" + strings.Join(filters, "") + ")"
+}
+
+func or(filters ...string) string {
+	if len(filters) == 1 {
+		return filters[0]
+	}
+	return "(|" + strings.Join(filters, "") + ")"
+}

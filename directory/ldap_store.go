@@ -1,0 +1,200 @@
+package directory
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/dgfip/apex-partenaires/schema"
+)
+
+// StoreConfig says how to reach the directory.
+type StoreConfig struct {
+	URL          string // ldap://host:port or ldaps://host:port
+	BaseDN       string // holds ou=structures, ou=applications and ou=agents
+	SystemDN     string // holds ou=identifiers and ou=clients; "ou=system,"+BaseDN when empty
+	BindDN       string // the service's bind account
+	BindPassword string
+	PoolSize     int           // connections bound as the service; 8 when zero
+	Timeout      time.Duration // of a dial and of every request; 10 s when zero
+	TLS          *tls.Config   // for ldaps:// URLs
+	Now          func() time.Time
+}
+
+// Store reads and writes the annuaire in OpenLDAP through a pool of
+// connections bound as the service account.
+type Store struct {
+	cfg    StoreConfig
+	base   string
+	system string
+	pool   *pool
+	now    func() time.Time
+}
+
+// NewStore checks the configuration and opens the first connection, so a
+// wrong URL or password shows at once.
+func NewStore(ctx context.Context, cfg StoreConfig) (*Store, error) {
+	if cfg.URL == "" || cfg.BaseDN == "" || cfg.BindDN == "" || cfg.BindPassword == "" {
+		return nil, errors.New("directory: URL, BaseDN, BindDN and BindPassword are required")
+	}
+	for _, dn := range []string{cfg.BaseDN, cfg.SystemDN, cfg.BindDN} {
+		if _, err := ldap.ParseDN(dn); dn != "" && err != nil {
+			return nil, fmt.Errorf("directory: %q is not a DN: %w", dn, err)
+		}
+	}
+	if cfg.SystemDN == "" {
+		cfg.SystemDN = "ou=system," + cfg.BaseDN
+	}
+	if cfg.PoolSize <= 0 {
+		cfg.PoolSize = 8
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Store{cfg: cfg, base: cfg.BaseDN, system: cfg.SystemDN, now: cfg.Now}
+	s.pool = newPool(cfg.PoolSize, s.dialService)
+	conn, err := s.pool.get(ctx)
+	if err != nil {
+		return nil, translate("directory: connect", err)
+	}
+	s.pool.put(conn, false)
+	return s, nil
+}
+
+// Close closes the pooled connections.
+func (s *Store) Close() { s.pool.close() }
+
+// PoolStats reports the service connections in use and idle.
+func (s *Store) PoolStats() (inUse, idle int) { return s.pool.stats() }
+
+func (s *Store) dialService() (*ldap.Conn, error) {
+	conn, err := dialLDAP(s.cfg.URL, s.cfg.Timeout, s.cfg.TLS)
+	if err != nil {
+		return nil, err
+	}
+	if err := conn.Bind(s.cfg.BindDN, s.cfg.BindPassword); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+// dialFresh opens an unbound, unpooled connection for checking a person's password.
+func (s *Store) dialFresh() (*ldap.Conn, error) {
+	return dialLDAP(s.cfg.URL, s.cfg.Timeout, s.cfg.TLS)
+}
+
+// do runs fn on a pooled connection. go-ldap ignores contexts, so ctx is
+// checked before the call and the connection's timeout bounds it. Writes
+// are not retried: a write whose answer was lost may have been applied.
+func (s *Store) do(ctx context.Context, op string, fn func(*ldap.Conn) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	conn, err := s.pool.get(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w (%w)", op, ErrUnavailable, err)
+	}
+	err = fn(conn)
+	s.pool.put(conn, isNetworkError(err))
+	return translate(op, err)
+}
+
+// read is do for operations that change nothing: one that failed because its
+// pooled connection had died (a restarted slapd) is tried once more on a new one.
+func (s *Store) read(ctx context.Context, op string, fn func(*ldap.Conn) error) error {
+	err := s.do(ctx, op, fn)
+	if errors.Is(err, ErrUnavailable) && ctx.Err() == nil {
+		err = s.do(ctx, op, fn)
+	}
+	return err
+}
+
+func (s *Store) searchOne(ctx context.Context, op, base string, scope int, filter string, attrs []string) (*ldap.Entry, error) {
+	var entry *ldap.Entry
+	err := s.read(ctx, op, func(c *ldap.Conn) error {
+		res, err := c.Search(ldap.NewSearchRequest(base, scope, ldap.NeverDerefAliases,
+			2, int(s.cfg.Timeout/time.Second), false, filter, attrs, nil))
+		if err != nil {
+			return err
+		}
+		switch len(res.Entries) {
+		case 0:
+			return ldap.NewError(ldap.LDAPResultNoSuchObject, errors.New("no entry matches"))
+		case 1:
+			entry = res.Entries[0]
+			return nil
+		default:
+			return fmt.Errorf("%d entries match %s", len(res.Entries), filter)
+		}
+	})
+	return entry, err
+}
+
+func (s *Store) searchAll(ctx context.Context, op, base string, scope int, filter string, attrs []string) ([]*ldap.Entry, error) {
+	var entries []*ldap.Entry
+	err := s.read(ctx, op, func(c *ldap.Conn) error {
+		res, err := c.SearchWithPaging(ldap.NewSearchRequest(base, scope, ldap.NeverDerefAliases,
+			0, int(s.cfg.Timeout/time.Second), false, filter, attrs, nil), 500)
+		if err != nil {
+			return err
+		}
+		entries = res.Entries
+		return nil
+	})
+	return entries, err
+}
+
+// Ping reads the service account's own identity: the directory answers.
+func (s *Store) Ping(ctx context.Context) error {
+	return s.read(ctx, "ping", func(c *ldap.Conn) error {
+		_, err := c.WhoAmI(nil)
+		return err
+	})
+}
+
+// CheckSchema confirms that the server holds the APEX schema and this
+// store's base entries: a wrong server or base DN fails here, at start.
+func (s *Store) CheckSchema(ctx context.Context) error {
+	var classes []string
+	err := s.read(ctx, "check schema", func(c *ldap.Conn) error {
+		res, err := c.Search(ldap.NewSearchRequest("cn=Subschema", ldap.ScopeBaseObject, ldap.NeverDerefAliases,
+			1, 0, false, "(objectClass=subschema)", []string{"objectClasses"}, nil))
+		if err != nil {
+			return err
+		}
+		if len(res.Entries) == 1 {
+			classes = res.Entries[0].GetAttributeValues("objectClasses")
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, want := range schema.ObjectClasses {
+		found := false
+		for _, def := range classes {
+			if strings.Contains(def, "NAME '"+want+"'") {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return fmt.Errorf("check schema: object class %s missing: load schema/apex.ldif: %w", want, ErrUnavailable)
+		}
+	}
+	for _, dn := range []string{s.structuresDN(), s.applicationsDN(), s.agentsDN(), s.identifiersDN()} {
+		if _, err := s.searchOne(ctx, "check schema", dn, ldap.ScopeBaseObject, "(objectClass=organizationalUnit)", []string{"1.1"}); err != nil {
+			return fmt.Errorf("check schema: %s: %w", dn, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,338 @@
+package directory
+
+import (
+	"net/mail"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Role is what an account may do in APEX Partenaires.
+type Role string
+
+// The roles of the guide's glossary, and DGFiP agents.
+const (
+	RoleAdministrateur Role = "administrateur" // acts for a structure
+	RoleResponsable    Role = "responsable"    // manages one service
+	RoleCollaborateur  Role = "collaborateur"  // belongs to one service
+	RoleAgent          Role = "agent"          // DGFiP back office
+)
+
+// Valid reports whether r is one of the four roles.
+func (r Role) Valid() bool {
+	switch r {
+	case RoleAdministrateur, RoleResponsable, RoleCollaborateur, RoleAgent:
+		return true
+	}
+	return false
+}
+
+// InService reports whether accounts of this role belong to a service.
+func (r Role) InService() bool { return r == RoleResponsable || r == RoleCollaborateur }
+
+// AccountState is where an account stands in its life.
+type AccountState string
+
+// The states of an account. Only an active account can bind.
+const (
+	StateInvited   AccountState = "invited"   // pre-creation mail sent, form not filled
+	StateSubmitted AccountState = "submitted" // form filled, waiting for validation
+	StateActive    AccountState = "active"    // validated: has an identifier and can sign in
+	StateRefused   AccountState = "refused"   // request refused, with a reason
+	StateDisabled  AccountState = "disabled"  // switched off by a manager
+)
+
+// Valid reports whether s is one of the five states.
+func (s AccountState) Valid() bool {
+	switch s {
+	case StateInvited, StateSubmitted, StateActive, StateRefused, StateDisabled:
+		return true
+	}
+	return false
+}
+
+// Structure is a partner organisation: a legal entity identified by its SIRET.
+type Structure struct {
+	SIRET    string
+	Name     string
+	Category string // "CSP", e.g. "Notaire"
+}
+
+// Validate checks a structure before it is stored; SIRET is normalised.
+func (st *Structure) Validate() error {
+	st.SIRET = NormalizeSIRET(st.SIRET)
+	st.Name = strings.TrimSpace(st.Name)
+	st.Category = strings.TrimSpace(st.Category)
+	var problems []Problem
+	if err := CheckSIRET(st.SIRET); err != nil {
+		problems = append(problems, err.(*InvalidError).Problems...)
+	}
+	problems = append(problems, checkText("name", "Le nom de la structure", st.Name, 256)...)
+	problems = append(problems, checkText("category", "La catégorie", st.Category, 128)...)
+	return invalid(problems)
+}
+
+// Service is an organisational unit of one structure.
+type Service struct {
+	SIRET string
+	Name  string
+}
+
+// Validate checks a service's name.
+func (sv *Service) Validate() error {
+	sv.Name = strings.TrimSpace(sv.Name)
+	return invalid(checkText("name", "Le nom du service", sv.Name, 128))
+}
+
+// Person is an account of the annuaire, named outside the store by its
+// identifier (uid), which it has once its request is validated.
+type Person struct {
+	Identifier    string // prenom.nom-px; empty before validation
+	RequestID     string
+	FirstName     string
+	LastName      string
+	Email         string
+	Mobile        string // E.164; only its owner and the service may see it
+	Role          Role
+	State         AccountState
+	SIRET         string // the structure; empty for agents
+	Service       string // the service's name, for responsables and collaborateurs
+	RequestedBy   string // identifier of who asked for the account
+	RequestedAt   time.Time
+	DecidedBy     string
+	DecidedAt     time.Time
+	RefusalReason string
+	Locked        bool // locked by the password policy after repeated failures
+	Habilitations []Habilitation
+}
+
+// HasProfile reports whether the person holds the profile.
+func (p *Person) HasProfile(application, profile string) bool {
+	for _, h := range p.Habilitations {
+		if h.Application == application && h.Profile == profile {
+			return true
+		}
+	}
+	return false
+}
+
+// NewPerson is what creating an account needs.
+type NewPerson struct {
+	FirstName   string
+	LastName    string
+	Email       string
+	Mobile      string // optional; normalised to E.164
+	Role        Role
+	State       AccountState // StateActive gets an identifier at once
+	SIRET       string       // required but for agents
+	Service     string       // required for responsables and collaborateurs
+	RequestedBy string
+	RequestID   string // generated when empty
+}
+
+// Validate checks every field and returns all problems at once; it
+// normalises names, mail and mobile in place.
+func (n *NewPerson) Validate() error {
+	n.FirstName = strings.TrimSpace(n.FirstName)
+	n.LastName = strings.TrimSpace(n.LastName)
+	n.Email = strings.TrimSpace(n.Email)
+	n.SIRET = NormalizeSIRET(n.SIRET)
+	n.Service = strings.TrimSpace(n.Service)
+	var problems []Problem
+	if _, err := Identifier(n.FirstName, n.LastName); err != nil {
+		if ie, ok := err.(*InvalidError); ok {
+			problems = append(problems, ie.Problems...)
+		}
+	}
+	problems = append(problems, checkText("firstName", "Le prénom", n.FirstName, 128)...)
+	problems = append(problems, checkText("lastName", "Le nom", n.LastName, 128)...)
+	if email, ok := normalizeEmail(n.Email); ok {
+		n.Email = email
+	} else {
+		problems = append(problems, Problem{"email", "L'adresse mail n'est pas valide."})
+	}
+	if n.Mobile != "" {
+		if m, ok := NormalizeMobile(n.Mobile); ok {
+			n.Mobile = m
+		} else {
+			problems = append(problems, Problem{"mobile", "Le numéro de téléphone portable n'est pas valide."})
+		}
+	}
+	if !n.Role.Valid() {
+		problems = append(problems, Problem{"role", "Le rôle doit être administrateur, responsable, collaborateur ou agent."})
+	}
+	if !n.State.Valid() {
+		problems = append(problems, Problem{"state", "L'état du compte n'est pas valide."})
+	}
+	switch {
+	case n.Role == RoleAgent:
+		n.SIRET, n.Service = "", ""
+	case CheckSIRET(n.SIRET) != nil:
+		problems = append(problems, Problem{"siret", "La structure doit être renseignée par un SIRET valide."})
+	}
+	if n.Role.InService() && n.Service == "" {
+		problems = append(problems, Problem{"service", "Le service doit être renseigné."})
+	}
+	if n.Role == RoleAdministrateur {
+		n.Service = ""
+	}
+	return invalid(problems)
+}
+
+// PersonUpdate changes the fields that are not nil.
+type PersonUpdate struct {
+	FirstName *string
+	LastName  *string
+	Email     *string
+	Mobile    *string // "" removes the mobile
+	State     *AccountState
+}
+
+// Validate checks the fields that change.
+func (u *PersonUpdate) Validate() error {
+	var problems []Problem
+	if u.FirstName != nil {
+		*u.FirstName = strings.TrimSpace(*u.FirstName)
+		problems = append(problems, checkText("firstName", "Le prénom", *u.FirstName, 128)...)
+	}
+	if u.LastName != nil {
+		*u.LastName = strings.TrimSpace(*u.LastName)
+		problems = append(problems, checkText("lastName", "Le nom", *u.LastName, 128)...)
+	}
+	if u.Email != nil {
+		if email, ok := normalizeEmail(*u.Email); ok {
+			*u.Email = email
+		} else {
+			problems = append(problems, Problem{"email", "L'adresse mail n'est pas valide."})
+		}
+	}
+	if u.Mobile != nil && *u.Mobile != "" {
+		if m, ok := NormalizeMobile(*u.Mobile); ok {
+			*u.Mobile = m
+		} else {
+			problems = append(problems, Problem{"mobile", "Le numéro de téléphone portable n'est pas valide."})
+		}
+	}
+	if u.State != nil && !u.State.Valid() {
+		problems = append(problems, Problem{"state", "L'état du compte n'est pas valide."})
+	}
+	return invalid(problems)
+}
+
+// PersonFilter selects accounts; nil fields select everything.
+type PersonFilter struct {
+	SIRET   *string
+	Service *string
+	Role    *Role
+	State   *AccountState
+	Query   *string // a part of the identifier, first name or last name
+}
+
+// Application is a DGFiP application that partners are habilitated to
+// through its profiles.
+type Application struct {
+	ID       string // short lower-case name, e.g. "ficoba"
+	Name     string // e.g. "FICOBA"
+	Profiles []string
+}
+
+// Validate checks an application and its profiles.
+func (a *Application) Validate() error {
+	a.ID = strings.TrimSpace(a.ID)
+	a.Name = strings.TrimSpace(a.Name)
+	var problems []Problem
+	if !validSlug(a.ID) {
+		problems = append(problems, Problem{"id", "L'identifiant de l'application ne doit contenir que des lettres minuscules, des chiffres et des tirets (64 au plus)."})
+	}
+	problems = append(problems, checkText("name", "Le nom de l'application", a.Name, 256)...)
+	seen := map[string]bool{}
+	for _, p := range a.Profiles {
+		if !validSlug(p) {
+			problems = append(problems, Problem{"profiles", "Le profil « " + p + " » ne doit contenir que des lettres minuscules, des chiffres et des tirets."})
+		}
+		if seen[p] {
+			problems = append(problems, Problem{"profiles", "Le profil « " + p + " » est en double."})
+		}
+		seen[p] = true
+	}
+	return invalid(problems)
+}
+
+// Habilitation is a profile of an application assigned to an account.
+type Habilitation struct {
+	Application string
+	Profile     string
+}
+
+func validSlug(s string) bool {
+	if s == "" || len(s) > 64 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// checkText requires a non-empty, printable value of at most max characters.
+func checkText(field, label, value string, max int) []Problem {
+	switch {
+	case value == "":
+		return []Problem{{field, label + " doit être renseigné."}}
+	case !utf8.ValidString(value) || strings.ContainsFunc(value, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return []Problem{{field, label + " contient des caractères invalides."}}
+	case utf8.RuneCountInString(value) > max:
+		return []Problem{{field, label + " est trop long."}}
+	}
+	return nil
+}
+
+func normalizeEmail(s string) (string, bool) {
+	s = strings.TrimSpace(s)
+	addr, err := mail.ParseAddress(s)
+	if err != nil || addr.Address != s || addr.Name != "" || len(s) > 254 {
+		return "", false
+	}
+	for _, c := range s {
+		if c > 0x7e {
+			return "", false // mail is an IA5 string in LDAP
+		}
+	}
+	local, domain, _ := strings.Cut(s, "@")
+	if !strings.Contains(domain, ".") {
+		return "", false
+	}
+	return local + "@" + strings.ToLower(domain), true
+}
+
+// NormalizeMobile returns a mobile number in E.164 form: French numbers
+// written 06/07 become +336/+337; international ones must start with +.
+func NormalizeMobile(s string) (string, bool) {
+	digits := strings.Map(func(r rune) rune {
+		switch r {
+		case ' ', '.', '-', '(', ')', '\u00a0':
+			return -1
+		}
+		return r
+	}, s)
+	if strings.HasPrefix(digits, "00") {
+		digits = "+" + digits[2:]
+	}
+	if len(digits) == 10 && (strings.HasPrefix(digits, "06") || strings.HasPrefix(digits, "07")) {
+		digits = "+33" + digits[1:]
+	}
+	if !strings.HasPrefix(digits, "+") || len(digits) < 9 || len(digits) > 16 || digits[1] == '0' {
+		return "", false
+	}
+	for _, c := range digits[1:] {
+		if c < '0' || c > '9' {
+			return "", false
+		}
+	}
+	if strings.HasPrefix(digits, "+33") && !(len(digits) == 12 && (digits[3] == '6' || digits[3] == '7')) {
+		return "", false
+	}
+	return digits, true
+}

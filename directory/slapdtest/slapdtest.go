@@ -1,0 +1,136 @@
+// Package slapdtest runs the real slapd for tests: one instance per test
+// package, shared by tests that each get a subtree of their own, and private
+// instances for tests that need the whole server.
+package slapdtest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/dgfip/apex-partenaires/directory"
+	"github.com/dgfip/apex-partenaires/directory/slapd"
+)
+
+// Suffix and ServicePassword of every test instance.
+const (
+	Suffix          = "dc=apex,dc=test"
+	ServicePassword = "Service-Test-2026!"
+)
+
+var (
+	shared     *slapd.Server
+	sharedDir  string
+	sharedErr  error
+	sharedOnce sync.Once
+	bases      atomic.Int64
+)
+
+// Main runs the package's tests and stops the shared slapd afterwards.
+// Use it from TestMain: func TestMain(m *testing.M) { slapdtest.Main(m) }.
+func Main(m *testing.M) {
+	code := m.Run()
+	if shared != nil {
+		shared.Stop()
+	}
+	if sharedDir != "" {
+		os.RemoveAll(sharedDir)
+	}
+	os.Exit(code)
+}
+
+// Start starts a private slapd for tb, stopped at the end of the test. A
+// missing slapd fails the test: the project's Makefile installs it.
+func Start(tb testing.TB) *slapd.Server {
+	tb.Helper()
+	requireSlapd(tb)
+	dir, err := os.MkdirTemp("", "apex-slapd-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv, err := slapd.Start(context.Background(), slapd.Config{Dir: dir, Suffix: Suffix, ServicePassword: ServicePassword})
+	if err != nil {
+		os.RemoveAll(dir)
+		tb.Fatalf("start slapd: %v", err)
+	}
+	tb.Cleanup(func() {
+		if tb.Failed() {
+			tb.Logf("slapd log (%s), last lines:\n%s", srv.LogPath(), srv.LogTail(6000))
+		}
+		srv.Stop()
+		os.RemoveAll(dir)
+	})
+	return srv
+}
+
+// Shared returns the package's slapd, started on first use.
+func Shared(tb testing.TB) *slapd.Server {
+	tb.Helper()
+	requireSlapd(tb)
+	sharedOnce.Do(func() {
+		sharedDir, sharedErr = os.MkdirTemp("", "apex-slapd-")
+		if sharedErr != nil {
+			return
+		}
+		shared, sharedErr = slapd.Start(context.Background(), slapd.Config{Dir: sharedDir, Suffix: Suffix, ServicePassword: ServicePassword})
+	})
+	if sharedErr != nil {
+		tb.Fatalf("start slapd: %v", sharedErr)
+	}
+	tb.Cleanup(func() {
+		if tb.Failed() {
+			tb.Logf("slapd log (%s), last lines:\n%s", shared.LogPath(), shared.LogTail(6000))
+		}
+	})
+	return shared
+}
+
+// NewBase adds a fresh partner tree under the suffix of srv and returns its DN.
+func NewBase(tb testing.TB, srv *slapd.Server) string {
+	tb.Helper()
+	base := fmt.Sprintf("ou=t%d,%s", bases.Add(1), srv.Suffix)
+	if err := srv.AddTree(base); err != nil {
+		tb.Fatalf("add test tree: %v", err)
+	}
+	return base
+}
+
+// StoreConfig is the configuration of a store on base in srv.
+func StoreConfig(srv *slapd.Server, base string) directory.StoreConfig {
+	return directory.StoreConfig{
+		URL:          srv.URL,
+		BaseDN:       base,
+		SystemDN:     "ou=system," + srv.Suffix,
+		BindDN:       srv.ServiceDN,
+		BindPassword: ServicePassword,
+		PoolSize:     4,
+	}
+}
+
+// NewStore opens a store on a subtree of its own in the package's slapd.
+func NewStore(tb testing.TB) (*directory.Store, *slapd.Server) {
+	tb.Helper()
+	srv := Shared(tb)
+	return OpenStore(tb, StoreConfig(srv, NewBase(tb, srv))), srv
+}
+
+// OpenStore opens a store, closed at the end of the test.
+func OpenStore(tb testing.TB, cfg directory.StoreConfig) *directory.Store {
+	tb.Helper()
+	store, err := directory.NewStore(context.Background(), cfg)
+	if err != nil {
+		tb.Fatalf("open store: %v", err)
+	}
+	tb.Cleanup(store.Close)
+	return store
+}
+
+func requireSlapd(tb testing.TB) {
+	tb.Helper()
+	if !slapd.Installed() {
+		tb.Fatalf("slapd is not installed (%s): run `make deps` (Debian packages slapd and ldap-utils)", slapd.DefaultBinary)
+	}
+}
