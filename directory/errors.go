@@ -17,6 +17,14 @@ var (
 	ErrPasswordPolicy     = errors.New("password refused by policy")
 	ErrPasswordInHistory  = errors.New("password used among the last 10")
 	ErrUnavailable        = errors.New("directory unavailable")
+	ErrInvalidCode        = errors.New("invalid code")
+	ErrCodeExpired        = errors.New("code expired")
+	ErrTooManyAttempts    = errors.New("too many attempts")
+	ErrSessionExpired     = errors.New("session expired")
+	ErrInvalidToken       = errors.New("invalid or used link")
+	ErrTokenExpired       = errors.New("link expired")
+	ErrAlreadyDecided     = errors.New("request already decided")
+	ErrInvalidCaptcha     = errors.New("invalid captcha")
 )
 
 // Problem is one broken rule of an input, in French, for the person who typed it.

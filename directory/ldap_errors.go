@@ -31,7 +31,7 @@ func translate(op string, err error) error {
 	var sentinel error
 	switch lerr.ResultCode {
 	case ldap.LDAPResultEntryAlreadyExists, ldap.LDAPResultAttributeOrValueExists,
-		ldap.LDAPResultNoSuchAttribute, ldap.LDAPResultNotAllowedOnNonLeaf:
+		ldap.LDAPResultNoSuchAttribute, ldap.LDAPResultNotAllowedOnNonLeaf, ldap.LDAPResultAssertionFailed:
 		sentinel = ErrConflict
 	case ldap.LDAPResultNoSuchObject:
 		sentinel = ErrNotFound

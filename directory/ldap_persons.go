@@ -19,6 +19,10 @@ var personAttrs = []string{
 	"memberOf", "pwdAccountLockedTime",
 }
 
+// invitedSurname stands for the surname of an invited account until its
+// form is filled: inetOrgPerson requires one.
+const invitedSurname = "-"
+
 // maxHomonyms bounds the search for a free identifier.
 const maxHomonyms = 1000
 
@@ -151,14 +155,16 @@ func (s *Store) addPerson(ctx context.Context, op, dn string, attrs []ldap.Attri
 func (s *Store) personEntryAttributes(n NewPerson, now time.Time) []ldap.Attribute {
 	attrs := []ldap.Attribute{
 		{Type: "objectClass", Vals: []string{"inetOrgPerson", "apexPerson"}},
-		{Type: "cn", Vals: []string{n.FirstName + " " + n.LastName}},
-		{Type: "givenName", Vals: []string{n.FirstName}},
+		{Type: "cn", Vals: []string{strings.TrimSpace(n.FirstName + " " + n.LastName)}},
 		{Type: "sn", Vals: []string{n.LastName}},
 		{Type: "mail", Vals: []string{n.Email}},
 		{Type: "apexRole", Vals: []string{string(n.Role)}},
 		{Type: "apexAccountState", Vals: []string{string(n.State)}},
 		{Type: "apexRequestId", Vals: []string{n.RequestID}},
 		{Type: "apexRequestedAt", Vals: []string{ldapTime(now)}},
+	}
+	if n.FirstName != "" {
+		attrs = append(attrs, ldap.Attribute{Type: "givenName", Vals: []string{n.FirstName}})
 	}
 	if n.Mobile != "" {
 		attrs = append(attrs, ldap.Attribute{Type: "mobile", Vals: []string{n.Mobile}})
@@ -348,6 +354,9 @@ func (s *Store) personFromEntry(e *ldap.Entry) *Person {
 		Locked:        e.GetAttributeValue("pwdAccountLockedTime") != "",
 	}
 	p.Service = s.serviceOf(e.DN)
+	if p.State == StateInvited {
+		p.FirstName, p.LastName = "", ""
+	}
 	for _, g := range e.GetAttributeValues("memberOf") {
 		if h, ok := s.profileOf(g); ok {
 			p.Habilitations = append(p.Habilitations, h)

@@ -15,25 +15,31 @@ import (
 
 // StoreConfig says how to reach the directory.
 type StoreConfig struct {
-	URL          string // ldap://host:port or ldaps://host:port
-	BaseDN       string // holds ou=structures, ou=applications and ou=agents
-	SystemDN     string // holds ou=identifiers and ou=clients; "ou=system,"+BaseDN when empty
-	BindDN       string // the service's bind account
-	BindPassword string
-	PoolSize     int           // connections bound as the service; 8 when zero
-	Timeout      time.Duration // of a dial and of every request; 10 s when zero
-	TLS          *tls.Config   // for ldaps:// URLs
-	Now          func() time.Time
+	URL           string // ldap://host:port or ldaps://host:port
+	BaseDN        string // holds ou=structures, ou=applications and ou=agents
+	SystemDN      string // holds ou=identifiers and ou=clients; "ou=system,"+BaseDN when empty
+	BindDN        string // the service's bind account
+	BindPassword  string
+	PoolSize      int           // connections bound as the service; 8 when zero
+	Timeout       time.Duration // of a dial and of every request; 10 s when zero
+	TLS           *tls.Config   // for ldaps:// URLs
+	SignIn        SignInPolicy
+	InvitationTTL time.Duration // life of a pre-creation link; 7 days when zero
+	ResetLinkTTL  time.Duration // life of a password renewal link sent by mail; 1 hour when zero
+	Now           func() time.Time
 }
 
 // Store reads and writes the annuaire in OpenLDAP through a pool of
 // connections bound as the service account.
 type Store struct {
-	cfg    StoreConfig
-	base   string
-	system string
-	pool   *pool
-	now    func() time.Time
+	cfg           StoreConfig
+	base          string
+	system        string
+	pool          *pool
+	signin        SignInPolicy
+	invitationTTL time.Duration
+	resetLinkTTL  time.Duration
+	now           func() time.Time
 }
 
 // NewStore checks the configuration and opens the first connection, so a
@@ -59,7 +65,13 @@ func NewStore(ctx context.Context, cfg StoreConfig) (*Store, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Store{cfg: cfg, base: cfg.BaseDN, system: cfg.SystemDN, now: cfg.Now}
+	if cfg.InvitationTTL <= 0 {
+		cfg.InvitationTTL = 7 * 24 * time.Hour
+	}
+	if cfg.ResetLinkTTL <= 0 {
+		cfg.ResetLinkTTL = time.Hour
+	}
+	s := &Store{cfg: cfg, base: cfg.BaseDN, system: cfg.SystemDN, signin: cfg.SignIn.withDefaults(), invitationTTL: cfg.InvitationTTL, resetLinkTTL: cfg.ResetLinkTTL, now: cfg.Now}
 	s.pool = newPool(cfg.PoolSize, s.dialService)
 	conn, err := s.pool.get(ctx)
 	if err != nil {
@@ -198,3 +210,6 @@ func (s *Store) CheckSchema(ctx context.Context) error {
 	}
 	return nil
 }
+
+// BaseDN is where the partner tree of this store lies.
+func (s *Store) BaseDN() string { return s.base }

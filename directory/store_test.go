@@ -13,6 +13,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/dgfip/apex-partenaires/directory"
+	"github.com/dgfip/apex-partenaires/directory/slapd"
 	"github.com/dgfip/apex-partenaires/directory/slapdtest"
 )
 
@@ -519,4 +520,9 @@ func TestPasswordHistoryCountsTheLastTen(t *testing.T) {
 	if err := store.SetPassword(ctx, p.Identifier, "sans-majuscule-12"); !errors.Is(err, directory.ErrPasswordPolicy) {
 		t.Errorf("a password breaking the guide's rules: %v, want ErrPasswordPolicy", err)
 	}
+}
+
+func slapdtestStore(t *testing.T) (*directory.Store, *slapd.Server) {
+	t.Helper()
+	return slapdtest.NewStore(t)
 }

@@ -26,9 +26,18 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"identifier": {"prints the login identifier of a first name and a last name", runIdentifier},
-	"ldif":       {"prints the LDIF of a directory: config, base, tree or schema", runLDIF},
-	"demo":       {"loads the demonstration directory and prints its accounts", runDemo},
+	"identifier":  {"prints the login identifier of a first name and a last name", runIdentifier},
+	"ldif":        {"prints the LDIF of a directory: config, base, tree or schema", runLDIF},
+	"demo":        {"loads the demonstration directory and prints its accounts", runDemo},
+	"outbox":      {"lists the mails of mail.outbox_dir, or prints one (show NAME|last)", runOutbox},
+	"agent":       {"creates a DGFiP agent, active at once (agent create)", runAgent},
+	"structure":   {"creates a partner structure, as a DGFiP agent (structure create)", runStructure},
+	"invite":      {"pre-creates an administrator's account and mails the link to its form", runInvite},
+	"requests":    {"lists the account requests a DGFiP agent may decide", runRequests},
+	"approve":     {"validates an account request and mails the identifier", runApprove},
+	"refuse":      {"refuses an account request and mails the reason", runRefuse},
+	"application": {"declares a DGFiP application, its profiles and its bind account (application create)", runApplication},
+	"habilitate":  {"grants a profile of an application to an account and mails it (--revoke withdraws it)", runHabilitate},
 }
 
 // env is what commands share: the output streams and the --config flag

@@ -1,8 +1,8 @@
-// Command apexd is the APEX Partenaires service. For now it opens the
-// directory (starting the embedded slapd when ldap.url is empty), loads the
-// demonstration directory with --demo, says where the directory listens,
-// and runs until SIGINT or SIGTERM, when it stops slapd cleanly. The HTTP
-// service comes later.
+// Command apexd is the APEX Partenaires service: it opens the directory
+// (starting the embedded slapd when ldap.url is empty), loads the
+// demonstration directory with --demo, and serves the API and the pages
+// until SIGINT or SIGTERM, when it finishes the requests under way, the
+// mails being sent, and stops slapd cleanly.
 package main
 
 import (
@@ -12,14 +12,21 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/dgfip/apex-partenaires/cmd/internal/config"
 	"github.com/dgfip/apex-partenaires/cmd/internal/demo"
+	"github.com/dgfip/apex-partenaires/cmd/internal/mailer"
+	"github.com/dgfip/apex-partenaires/directory"
 	"github.com/dgfip/apex-partenaires/directory/slapd"
+	"github.com/dgfip/apex-partenaires/httpapi"
+	"github.com/dgfip/apex-partenaires/notify"
 )
 
 func main() {
@@ -98,6 +105,57 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		acc = &a
 	}
 
+	queue, mails, err := mailer.Open(ctx, cfg, logger)
+	if err != nil {
+		logger.Error("envoi des mails impossible", "error", err.Error())
+		return 1
+	}
+	defer func() {
+		// Mails still queued stay in the spool and leave at the next start.
+		closeCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := queue.Close(closeCtx); err != nil {
+			logger.Warn("file des mails", "error", err.Error())
+		}
+	}()
+	sms, err := mailer.OpenSMS(cfg)
+	if err != nil {
+		logger.Error("envoi des SMS impossible", "error", err.Error())
+		return 1
+	}
+	notifier := notify.Notifier{Mailer: queue, SMS: sms, PublicURL: cfg.HTTP.PublicURL}
+	api, err := httpapi.New(httpapi.Config{
+		PublicURL: cfg.HTTP.PublicURL,
+		Store:     store,
+		SignIn:    directory.SignIn{Store: store, Notifier: notifier},
+		Accounts:  directory.Accounts{Store: store, Notifier: notifier},
+		SelfService: directory.SelfService{Store: store, Notifier: notifier, OnSendError: func(err error) {
+			// Never the number nor the code: the notifier's errors hold neither.
+			logger.Warn("code ou lien de renouvellement non envoyé", "error", err.Error())
+		}},
+		Logger:    logger,
+		MailStats: mails.Stats,
+	})
+	if err != nil {
+		logger.Error("service HTTP", "error", err.Error())
+		return 1
+	}
+	listener, err := net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		logger.Error("écoute HTTP impossible", "addr", cfg.HTTP.Addr, "error", err.Error())
+		return 1
+	}
+	httpServer := &http.Server{
+		Handler:           api.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- httpServer.Serve(listener) }()
+
 	url := cfg.LDAP.URL
 	if server != nil {
 		url = server.URL
@@ -106,20 +164,29 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		logger.Error("écriture de la bannière", "error", err.Error())
 		return 1
 	}
-	logger.Info("apexd prêt", "ldap_url", url)
+	logger.Info("apexd prêt", "http", "http://"+listener.Addr().String(), "public_url", cfg.HTTP.PublicURL, "ldap_url", url)
 
 	var exited <-chan struct{} // nil, so never ready, with an external directory
 	if server != nil {
 		exited = server.Exited()
 	}
+	code := 0
 	select {
 	case <-ctx.Done():
 		logger.Info("arrêt demandé")
-		return 0
+	case err := <-served:
+		logger.Error("service HTTP arrêté", "error", err.Error())
+		code = 1
 	case <-exited:
 		logger.Error("slapd embarqué arrêté de lui-même", "log", server.LogPath(), "log_tail", server.LogTail(2000))
-		return 1
+		code = 1
 	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := httpServer.Shutdown(shutdownCtx); err != nil {
+		logger.Warn("arrêt du service HTTP", "error", err.Error())
+	}
+	return code
 }
 
 // banner says in French where the directory is and, with the demo, how to
@@ -145,6 +212,13 @@ func banner(cfg *config.Config, server *slapd.Server, url string, acc *demo.Acco
 			b.WriteString("  " + ex + "\n")
 		}
 	}
-	b.WriteString("\nLe service HTTP n'est pas encore là. Ctrl+C pour arrêter.\n")
+	fmt.Fprintf(&b, "\nMon espace APEX Partenaires : %s/connexion\n", strings.TrimSuffix(cfg.HTTP.PublicURL, "/"))
+	if cfg.Mail.SMTP.Host == "" {
+		fmt.Fprintf(&b, "Les mails (dont le code de vérification) arrivent dans %s : bin/apexctl outbox show last\n", cfg.Mail.OutboxDir)
+	}
+	if cfg.SMS.Gateway.URL == "" {
+		fmt.Fprintf(&b, "Les SMS (dont le code de sécurité de « Mot de passe oublié ? ») arrivent dans %s : bin/apexctl outbox sms\n", cfg.SMS.OutboxDir)
+	}
+	b.WriteString("Ctrl+C pour arrêter.\n")
 	return b.String()
 }

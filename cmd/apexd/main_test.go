@@ -3,9 +3,19 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/dgfip/apex-partenaires/directory/slapd"
+	"github.com/dgfip/apex-partenaires/notify"
 )
 
 func TestRefusesAnInvalidConfiguration(t *testing.T) {
@@ -32,4 +42,155 @@ func TestUsage(t *testing.T) {
 	if code := run(context.Background(), []string{"-h"}, &stdout, &stderr); code != 0 {
 		t.Errorf("-h: exit %d, want 0", code)
 	}
+}
+
+// freePort returns a loopback port free at the time of the call.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// apexd runs the whole program in the background, as make run does, until
+// the returned stop is called; stop returns the exit status.
+func apexd(t *testing.T, env map[string]string, args ...string) (stop func() int) {
+	t.Helper()
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var stdout, stderr syncBuffer
+	go func() {
+		done <- run(ctx, append([]string{"--config", filepath.Join(t.TempDir(), "absent.yaml")}, args...), &stdout, &stderr)
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		res, err := http.Get(env["APEX_HTTP_PUBLIC_URL"] + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("apexd exited with %d:\n%s", code, stderr.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("apexd not ready:\n%s", stderr.String())
+		}
+	}
+	return func() int {
+		cancel()
+		select {
+		case code := <-done:
+			if strings.Contains(stderr.String(), "Apex-Demo-2026!") {
+				t.Errorf("a password is in the logs")
+			}
+			return code
+		case <-time.After(30 * time.Second):
+			t.Fatal("apexd did not stop")
+			return -1
+		}
+	}
+}
+
+func postJSON(t *testing.T, url, token, body string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return do(t, req)
+}
+
+func do(t *testing.T, req *http.Request) (int, map[string]any) {
+	t.Helper()
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out map[string]any
+	json.NewDecoder(res.Body).Decode(&out)
+	return res.StatusCode, out
+}
+
+// make run's path: the embedded slapd, the demo directory, the file outbox;
+// a session outlives a restart of apexd.
+func TestServiceWithEmbeddedDirectoryAndOutbox(t *testing.T) {
+	if !slapd.Installed() {
+		t.Fatal("slapd is not installed: run make deps")
+	}
+	dir := t.TempDir()
+	public := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	env := map[string]string{
+		"APEX_HTTP_ADDR":            strings.TrimPrefix(public, "http://"),
+		"APEX_HTTP_PUBLIC_URL":      public,
+		"APEX_LDAP_EMBEDDED_DIR":    filepath.Join(dir, "ldap"),
+		"APEX_LDAP_EMBEDDED_LISTEN": fmt.Sprintf("ldap://127.0.0.1:%d", freePort(t)),
+		"APEX_MAIL_OUTBOX_DIR":      filepath.Join(dir, "outbox"),
+		"APEX_MAIL_SPOOL_DIR":       filepath.Join(dir, "spool"),
+		"APEX_SMS_OUTBOX_DIR":       filepath.Join(dir, "sms"),
+	}
+	stop := apexd(t, env, "--demo")
+	status, body := postJSON(t, public+"/api/v1/auth/login", "", `{"identifier":"marie.martin-px","password":"Apex-Demo-2026!"}`)
+	if status != http.StatusOK {
+		t.Fatalf("login: %d %v", status, body)
+	}
+	var code string
+	for deadline := time.Now().Add(10 * time.Second); code == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		entries, _ := notify.ListOutbox(env["APEX_MAIL_OUTBOX_DIR"])
+		if len(entries) > 0 {
+			m, err := notify.ReadOutbox(env["APEX_MAIL_OUTBOX_DIR"], entries[len(entries)-1].Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			code = regexp.MustCompile(`\b\d{6}\b`).FindString(m.Text)
+		}
+	}
+	if code == "" {
+		t.Fatal("no code in the outbox")
+	}
+	status, body = postJSON(t, public+"/api/v1/auth/verify", "", fmt.Sprintf(`{"challenge":%q,"code":%q}`, body["challenge"], code))
+	if status != http.StatusOK {
+		t.Fatalf("verify: %d %v", status, body)
+	}
+	token := body["token"].(string)
+	if code := stop(); code != 0 {
+		t.Fatalf("apexd exit status %d", code)
+	}
+
+	stop = apexd(t, env)
+	defer stop()
+	req, _ := http.NewRequest("GET", public+"/api/v1/me", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	if status, me := do(t, req); status != http.StatusOK || me["identifier"] != "marie.martin-px" {
+		t.Errorf("the session after a restart: %d %v", status, me)
+	}
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

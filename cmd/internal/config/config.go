@@ -4,20 +4,27 @@
 //
 // A value comes, by order of precedence, from an APEX_ environment variable
 // (ldap.url is APEX_LDAP_URL, mail.smtp.host is APEX_MAIL_SMTP_HOST), from
-// the YAML configuration file, or from the defaults below.
+// the YAML configuration file, or from the defaults below. The one map,
+// sms.gateway.headers, takes its variable as a JSON object
+// (APEX_SMS_GATEWAY_HEADERS='{"Authorization": "Bearer …"}').
 package config
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net"
+	"net/http"
 	"net/mail"
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -29,6 +36,7 @@ import (
 	"github.com/dgfip/apex-partenaires/directory"
 	"github.com/dgfip/apex-partenaires/directory/slapd"
 	"github.com/dgfip/apex-partenaires/ldif"
+	"github.com/dgfip/apex-partenaires/notify"
 )
 
 // DefaultFile is the configuration file read when no --config flag is given.
@@ -45,7 +53,9 @@ const ServicePasswordFile = "service-password"
 type Config struct {
 	HTTP HTTP `mapstructure:"http"`
 	LDAP LDAP `mapstructure:"ldap"`
+	Auth Auth `mapstructure:"auth"`
 	Mail Mail `mapstructure:"mail"`
+	SMS  SMS  `mapstructure:"sms"`
 
 	// File is the configuration file that was read; empty when it was missing.
 	File string `mapstructure:"-"`
@@ -83,12 +93,26 @@ func (l LDAP) ServiceDN() string {
 	return ldif.ServiceDN(l.BaseDN)
 }
 
+// Auth is the sign-in policy.
+type Auth struct {
+	CodeTTL      time.Duration `mapstructure:"code_ttl"`       // life of a verification code
+	CodeAttempts int           `mapstructure:"code_attempts"`  // wrong codes before the sign-in starts over
+	SessionIdle  time.Duration `mapstructure:"session_idle"`   // a session ends after this much inactivity
+	ResetLinkTTL time.Duration `mapstructure:"reset_link_ttl"` // life of a password renewal link, mailed to an account without a mobile
+}
+
+// Policy is the directory's form of the sign-in policy.
+func (a Auth) Policy() directory.SignInPolicy {
+	return directory.SignInPolicy{CodeTTL: a.CodeTTL, CodeAttempts: a.CodeAttempts, SessionIdle: a.SessionIdle}
+}
+
 // Mail says how mails leave: by SMTP when Mail.SMTP.Host is set, otherwise
 // as files in OutboxDir.
 type Mail struct {
 	From      string `mapstructure:"from"`
 	SMTP      SMTP   `mapstructure:"smtp"`
 	OutboxDir string `mapstructure:"outbox_dir"`
+	SpoolDir  string `mapstructure:"spool_dir"` // mails accepted and not sent yet; those given up on go to <outbox_dir>/failed
 }
 
 // SMTP is the relay that sends mails.
@@ -98,6 +122,32 @@ type SMTP struct {
 	TLS      string `mapstructure:"tls"` // none, starttls or tls
 	Username string `mapstructure:"username"`
 	Password string `mapstructure:"password"`
+}
+
+// SMS says how the security codes of password renewals leave: through an
+// HTTP gateway when SMS.Gateway.URL is set, otherwise as files in
+// OutboxDir (apexctl outbox sms lists them).
+type SMS struct {
+	Gateway   SMSGateway `mapstructure:"gateway"`
+	OutboxDir string     `mapstructure:"outbox_dir"`
+}
+
+// SMSGateway is an HTTP SMS gateway, described so that any provider fits
+// (see notify.GatewayConfig).
+type SMSGateway struct {
+	URL    string `mapstructure:"url"`    // http:// or https://; empty: SMS go to the outbox
+	Method string `mapstructure:"method"` // POST, PUT or PATCH
+	// Headers of every request, API keys included. Viper lower-cases the
+	// names read from the file, which HTTP ignores (names are
+	// case-insensitive). Values are masked in logs.
+	Headers       map[string]string `mapstructure:"headers"`
+	Body          string            `mapstructure:"body"`           // a text/template given .To and .Text; empty for notify.DefaultGatewayBody
+	SuccessStatus int               `mapstructure:"success_status"` // 0: any 2xx
+}
+
+// Config is the notify form of the gateway.
+func (g SMSGateway) Config() notify.GatewayConfig {
+	return notify.GatewayConfig{URL: g.URL, Method: g.Method, Headers: g.Headers, Body: g.Body, SuccessStatus: g.SuccessStatus}
 }
 
 // The values of mail.smtp.tls.
@@ -125,6 +175,10 @@ var defaults = []struct {
 	{"ldap.pool_size", 8},
 	{"ldap.timeout", 10 * time.Second},
 	{"ldap.log_level", "stats"},
+	{"auth.code_ttl", 10 * time.Minute},
+	{"auth.code_attempts", 5},
+	{"auth.session_idle", 30 * time.Minute},
+	{"auth.reset_link_ttl", time.Hour},
 	{"mail.from", "APEX Partenaires <no-reply@apex.dgfip.gouv.fr>"},
 	{"mail.smtp.host", ""},
 	{"mail.smtp.port", 25},
@@ -132,6 +186,13 @@ var defaults = []struct {
 	{"mail.smtp.username", ""},
 	{"mail.smtp.password", ""},
 	{"mail.outbox_dir", "var/outbox"},
+	{"mail.spool_dir", "var/mail-spool"},
+	{"sms.gateway.url", ""},
+	{"sms.gateway.method", http.MethodPost},
+	{"sms.gateway.headers", map[string]string{}},
+	{"sms.gateway.body", ""},
+	{"sms.gateway.success_status", 0},
+	{"sms.outbox_dir", "var/sms-outbox"},
 }
 
 // Keys lists every configuration key, in the order of the defaults.
@@ -172,11 +233,41 @@ func Load(path string) (*Config, error) {
 	var cfg Config
 	// UnmarshalExact refuses keys the Config does not have: a typo in the
 	// file ("ldap.pool_sise") shows instead of being silently ignored.
-	if err := v.UnmarshalExact(&cfg); err != nil {
+	if err := v.UnmarshalExact(&cfg, viper.DecodeHook(decodeHook)); err != nil {
 		return nil, fmt.Errorf("config: %s: %w", describe(path, file), err)
 	}
 	cfg.File = file
 	return &cfg, nil
+}
+
+// decodeHook turns the strings of the file and of the variables into the
+// Config's types: durations ("10m"), string lists ("a,b"), and the
+// header map, which a variable can only give as a JSON object. It does
+// what viper's default hook does, plus the map.
+func decodeHook(from, to reflect.Type, data any) (any, error) {
+	if from.Kind() != reflect.String {
+		return data, nil
+	}
+	s := reflect.ValueOf(data).String()
+	switch {
+	case to == reflect.TypeFor[time.Duration]():
+		return time.ParseDuration(s)
+	case to == reflect.TypeFor[map[string]string]():
+		m := map[string]string{}
+		if strings.TrimSpace(s) == "" {
+			return m, nil
+		}
+		if err := json.Unmarshal([]byte(s), &m); err != nil {
+			return nil, errors.New(`want a JSON object of names and values, such as {"Authorization": "Bearer KEY"}`)
+		}
+		return m, nil
+	case to.Kind() == reflect.Slice:
+		if s == "" {
+			return []string{}, nil
+		}
+		return strings.Split(s, ","), nil
+	}
+	return data, nil
 }
 
 func describe(path, file string) string {
@@ -244,7 +335,26 @@ func (c *Config) Validate() error {
 		bad("ldap.timeout", "must be a positive duration such as 10s, not %s", l.Timeout)
 	}
 
+	if c.Auth.CodeTTL <= 0 {
+		bad("auth.code_ttl", "must be a positive duration such as 10m, not %s", c.Auth.CodeTTL)
+	}
+	if c.Auth.CodeAttempts <= 0 {
+		bad("auth.code_attempts", "must be at least 1, not %d", c.Auth.CodeAttempts)
+	}
+	if c.Auth.SessionIdle <= 0 {
+		bad("auth.session_idle", "must be a positive duration such as 30m, not %s", c.Auth.SessionIdle)
+	}
+	if c.Auth.ResetLinkTTL < time.Minute {
+		bad("auth.reset_link_ttl", "must be a duration of a minute or more such as 1h, not %s", c.Auth.ResetLinkTTL)
+	}
+
 	m := c.Mail
+	if m.SpoolDir == "" {
+		bad("mail.spool_dir", "is required")
+	}
+	if m.OutboxDir == "" {
+		bad("mail.outbox_dir", "is required (it also keeps the mails given up on, in failed/)")
+	}
 	if a, err := mail.ParseAddress(m.From); err != nil || a.Address == "" {
 		bad("mail.from", "%q is not a mail address", m.From)
 	}
@@ -259,14 +369,58 @@ func (c *Config) Validate() error {
 	if m.SMTP.Password != "" && m.SMTP.Username == "" {
 		bad("mail.smtp.username", "is required with mail.smtp.password")
 	}
-	if m.SMTP.Host == "" && m.OutboxDir == "" {
-		bad("mail.outbox_dir", "is required when mail.smtp.host is empty")
+
+	g := c.SMS.Gateway
+	if g.URL == "" {
+		if c.SMS.OutboxDir == "" {
+			bad("sms.outbox_dir", "is required when sms.gateway.url is empty")
+		}
+	} else if u, err := url.Parse(g.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("sms.gateway.url", "is not an http:// or https:// URL") // the URL may hold a key: not shown
+	}
+	switch g.Method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch:
+	default:
+		bad("sms.gateway.method", "%q must be POST, PUT or PATCH", g.Method)
+	}
+	for _, name := range slices.Sorted(maps.Keys(g.Headers)) {
+		value := g.Headers[name]
+		if !validHeaderName(name) {
+			bad("sms.gateway.headers", "%q is not a header name", name)
+		}
+		if strings.ContainsAny(value, "\r\n\x00") {
+			bad("sms.gateway.headers", "the value of %s holds a line break or a NUL", name) // the value may be a key: not shown
+		}
+	}
+	if g.Body != "" {
+		// Parsed and tried by the gateway itself; a placeholder URL, since
+		// the body is checked even when no gateway is used yet.
+		if _, err := notify.NewGateway(notify.GatewayConfig{URL: "http://127.0.0.1/", Body: g.Body}); err != nil {
+			bad("sms.gateway.body", "%v", err)
+		}
+	}
+	if g.SuccessStatus != 0 && (g.SuccessStatus < 100 || g.SuccessStatus > 599) {
+		bad("sms.gateway.success_status", "%d is not an HTTP status (0 accepts any 2xx)", g.SuccessStatus)
 	}
 
 	if len(problems) == 0 {
 		return nil
 	}
 	return errors.New("invalid configuration:\n  " + strings.Join(problems, "\n  "))
+}
+
+// validHeaderName accepts an HTTP field name: a token (RFC 9110).
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 func allDC(dn *ldap.DN) bool {
@@ -307,13 +461,23 @@ func validLogLevel(s string) bool {
 	return err == nil
 }
 
-// LogValue shows the configuration in logs, passwords masked.
+// LogValue shows the configuration in logs, passwords masked, and so
+// every SMS gateway header value (API keys travel there), the query and
+// user of the gateway's URL, and its body template.
 func (c *Config) LogValue() slog.Value {
 	mask := func(s string) string {
 		if s == "" {
 			return ""
 		}
 		return "********"
+	}
+	var headers []any
+	for _, name := range slices.Sorted(maps.Keys(c.SMS.Gateway.Headers)) {
+		headers = append(headers, slog.String(name, mask(c.SMS.Gateway.Headers[name])))
+	}
+	body := "default"
+	if c.SMS.Gateway.Body != "" {
+		body = "custom"
 	}
 	return slog.GroupValue(
 		slog.String("file", c.File),
@@ -322,11 +486,34 @@ func (c *Config) LogValue() slog.Value {
 			"url", c.LDAP.URL, "embedded_dir", c.LDAP.EmbeddedDir, "embedded_listen", c.LDAP.EmbeddedListen,
 			"base_dn", c.LDAP.BaseDN, "bind_dn", c.LDAP.ServiceDN(), "bind_password", mask(c.LDAP.BindPassword),
 			"pool_size", c.LDAP.PoolSize, "timeout", c.LDAP.Timeout.String(), "log_level", c.LDAP.LogLevel),
+		slog.Group("auth", "code_ttl", c.Auth.CodeTTL.String(), "code_attempts", c.Auth.CodeAttempts, "session_idle", c.Auth.SessionIdle.String(),
+			"reset_link_ttl", c.Auth.ResetLinkTTL.String()),
 		slog.Group("mail",
-			"from", c.Mail.From, "outbox_dir", c.Mail.OutboxDir,
+			"from", c.Mail.From, "outbox_dir", c.Mail.OutboxDir, "spool_dir", c.Mail.SpoolDir,
 			slog.Group("smtp", "host", c.Mail.SMTP.Host, "port", c.Mail.SMTP.Port, "tls", c.Mail.SMTP.TLS,
 				"username", c.Mail.SMTP.Username, "password", mask(c.Mail.SMTP.Password))),
+		slog.Group("sms",
+			"outbox_dir", c.SMS.OutboxDir,
+			slog.Group("gateway", "url", maskURL(c.SMS.Gateway.URL), "method", c.SMS.Gateway.Method,
+				slog.Group("headers", headers...), "body", body, "success_status", c.SMS.Gateway.SuccessStatus)),
 	)
+}
+
+// maskURL keeps only the scheme and the host of a URL: providers put keys
+// in the user, the path or the query.
+func maskURL(s string) string {
+	if s == "" {
+		return ""
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return "********"
+	}
+	out := u.Scheme + "://" + u.Host
+	if u.User != nil || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "" {
+		out += "/********"
+	}
+	return out
 }
 
 // OpenDirectory opens the directory of the configuration and checks that it
@@ -343,6 +530,8 @@ func OpenDirectory(ctx context.Context, cfg *Config, logger *slog.Logger) (*dire
 		BindPassword: l.BindPassword,
 		PoolSize:     l.PoolSize,
 		Timeout:      l.Timeout,
+		SignIn:       cfg.Auth.Policy(),
+		ResetLinkTTL: cfg.Auth.ResetLinkTTL,
 	}
 	if !l.Embedded() {
 		store, err := openStore(ctx, storeCfg)

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -52,13 +53,19 @@ func TestDefaultsWhenFileIsMissing(t *testing.T) {
 			Timeout:        10 * time.Second,
 			LogLevel:       "stats",
 		},
+		Auth: Auth{CodeTTL: 10 * time.Minute, CodeAttempts: 5, SessionIdle: 30 * time.Minute, ResetLinkTTL: time.Hour},
 		Mail: Mail{
 			From:      "APEX Partenaires <no-reply@apex.dgfip.gouv.fr>",
 			SMTP:      SMTP{Port: 25, TLS: "none"},
 			OutboxDir: "var/outbox",
+			SpoolDir:  "var/mail-spool",
+		},
+		SMS: SMS{
+			Gateway:   SMSGateway{Method: "POST", Headers: map[string]string{}},
+			OutboxDir: "var/sms-outbox",
 		},
 	}
-	if *cfg != want {
+	if !reflect.DeepEqual(*cfg, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", *cfg, want)
 	}
 	if !cfg.LDAP.Embedded() {
@@ -83,7 +90,7 @@ func TestProjectFileHoldsTheDefaults(t *testing.T) {
 	got := mustLoad(t, path)
 	want := mustLoad(t, filepath.Join(t.TempDir(), "absent.yaml"))
 	got.File = ""
-	if *got != *want {
+	if !reflect.DeepEqual(*got, *want) {
 		t.Errorf("%s:\n got %+v\nwant %+v", path, *got, *want)
 	}
 	raw, err := os.ReadFile(path)
@@ -170,6 +177,93 @@ mail:
 	}
 }
 
+func TestSMSGatewayFromFile(t *testing.T) {
+	clearEnv(t)
+	path := mustWrite(t, "config.yaml", `
+auth:
+  reset_link_ttl: 30m
+sms:
+  gateway:
+    url: https://sms.example.fr/v1/send
+    method: PUT
+    headers:
+      Authorization: Bearer file-key
+      X-Sender-Id: DGFiP
+    body: |
+      {"messages": [{"to": {{json .To}}, "content": {{json .Text}}}]}
+    success_status: 202
+  outbox_dir: /var/lib/apex/sms
+`)
+	cfg := mustLoad(t, path)
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	want := SMS{
+		Gateway: SMSGateway{
+			URL:    "https://sms.example.fr/v1/send",
+			Method: "PUT",
+			// viper lower-cases map keys; HTTP names are case-insensitive.
+			Headers:       map[string]string{"authorization": "Bearer file-key", "x-sender-id": "DGFiP"},
+			Body:          `{"messages": [{"to": {{json .To}}, "content": {{json .Text}}}]}` + "\n",
+			SuccessStatus: 202,
+		},
+		OutboxDir: "/var/lib/apex/sms",
+	}
+	if !reflect.DeepEqual(cfg.SMS, want) || cfg.Auth.ResetLinkTTL != 30*time.Minute {
+		t.Errorf("sms from the file:\n got %+v, %s\nwant %+v", cfg.SMS, cfg.Auth.ResetLinkTTL, want)
+	}
+	g := cfg.SMS.Gateway.Config()
+	if g.URL != want.Gateway.URL || g.Method != "PUT" || g.Headers["authorization"] != "Bearer file-key" || g.Body != want.Gateway.Body || g.SuccessStatus != 202 {
+		t.Errorf("notify form %+v", g)
+	}
+}
+
+func TestSMSFromEnv(t *testing.T) {
+	clearEnv(t)
+	path := mustWrite(t, "config.yaml", `
+sms:
+  gateway:
+    headers:
+      authorization: Bearer from-file
+      x-other: kept?
+`)
+	t.Setenv("APEX_SMS_GATEWAY_URL", "https://sms.example.fr/send")
+	t.Setenv("APEX_SMS_GATEWAY_SUCCESS_STATUS", "201")
+	t.Setenv("APEX_SMS_OUTBOX_DIR", "/tmp/sms")
+	t.Setenv("APEX_AUTH_RESET_LINK_TTL", "2h")
+	cfg := mustLoad(t, path)
+	if cfg.SMS.Gateway.URL != "https://sms.example.fr/send" || cfg.SMS.Gateway.SuccessStatus != 201 ||
+		cfg.SMS.OutboxDir != "/tmp/sms" || cfg.Auth.ResetLinkTTL != 2*time.Hour {
+		t.Errorf("from the environment: %+v, %s", cfg.SMS, cfg.Auth.ResetLinkTTL)
+	}
+	if !reflect.DeepEqual(cfg.SMS.Gateway.Headers, map[string]string{"authorization": "Bearer from-file", "x-other": "kept?"}) {
+		t.Errorf("headers from the file: %v", cfg.SMS.Gateway.Headers)
+	}
+
+	// The map's variable is a JSON object, which replaces the file's map.
+	t.Setenv("APEX_SMS_GATEWAY_HEADERS", `{"Authorization": "Bearer from-env", "X-Api-Key": "k"}`)
+	cfg = mustLoad(t, path)
+	if !reflect.DeepEqual(cfg.SMS.Gateway.Headers, map[string]string{"Authorization": "Bearer from-env", "X-Api-Key": "k"}) {
+		t.Errorf("headers from APEX_SMS_GATEWAY_HEADERS: %v", cfg.SMS.Gateway.Headers)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Error(err)
+	}
+	cfg = mustLoad(t, filepath.Join(t.TempDir(), "absent.yaml"))
+	if cfg.SMS.Gateway.Headers["Authorization"] != "Bearer from-env" {
+		t.Errorf("headers from the environment without a file: %v", cfg.SMS.Gateway.Headers)
+	}
+
+	t.Setenv("APEX_SMS_GATEWAY_HEADERS", "Authorization: Bearer secret-value")
+	_, err := Load(path)
+	if err == nil || !strings.Contains(err.Error(), "sms.gateway.headers") || !strings.Contains(err.Error(), "JSON object") {
+		t.Errorf("headers that are not JSON: %v", err)
+	}
+	if err != nil && strings.Contains(err.Error(), "secret-value") {
+		t.Errorf("the error shows the value: %v", err)
+	}
+}
+
 func TestLoadRejectsBadFiles(t *testing.T) {
 	clearEnv(t)
 	tests := []struct {
@@ -178,6 +272,9 @@ func TestLoadRejectsBadFiles(t *testing.T) {
 		{"malformed YAML", "ldap:\n  url: [unclosed\n", "config"},
 		{"unknown key", "ldap:\n  pool_sise: 3\n", "pool_sise"},
 		{"bad duration", "ldap:\n  timeout: soon\n", "timeout"},
+		{"bad reset link life", "auth:\n  reset_link_ttl: soon\n", "reset_link_ttl"},
+		{"headers as a list", "sms:\n  gateway:\n    headers: [a, b]\n", "headers"},
+		{"unknown sms key", "sms:\n  gateway:\n    token: x\n", "token"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -218,6 +315,28 @@ func TestValidate(t *testing.T) {
 		{"numeric log level", func(c *Config) { c.LDAP.LogLevel = "256" }, ""},
 		{"bad sender", func(c *Config) { c.Mail.From = "nobody" }, "mail.from"},
 		{"bad http addr", func(c *Config) { c.HTTP.Addr = "8080" }, "http.addr"},
+		{"no reset link life", func(c *Config) { c.Auth.ResetLinkTTL = 0 }, "auth.reset_link_ttl"},
+		{"reset link life under a minute", func(c *Config) { c.Auth.ResetLinkTTL = 30 * time.Second }, "auth.reset_link_ttl"},
+		{"no sms outbox without gateway", func(c *Config) { c.SMS.OutboxDir = "" }, "sms.outbox_dir"},
+		{"no sms outbox with a gateway", func(c *Config) { c.SMS.OutboxDir, c.SMS.Gateway.URL = "", "https://sms.example.fr/send" }, ""},
+		{"gateway URL of another scheme", func(c *Config) { c.SMS.Gateway.URL = "ftp://sms.example.fr" }, "sms.gateway.url"},
+		{"gateway URL without host", func(c *Config) { c.SMS.Gateway.URL = "https:///send" }, "sms.gateway.url"},
+		{"gateway method GET", func(c *Config) { c.SMS.Gateway.Method = "GET" }, "sms.gateway.method"},
+		{"gateway method in lower case", func(c *Config) { c.SMS.Gateway.Method = "post" }, "sms.gateway.method"},
+		{"gateway method PUT", func(c *Config) { c.SMS.Gateway.Method = "PUT" }, ""},
+		{"header name with a space", func(c *Config) { c.SMS.Gateway.Headers = map[string]string{"x api": "1"} }, "sms.gateway.headers"},
+		{"header name with a colon", func(c *Config) { c.SMS.Gateway.Headers = map[string]string{"x-a:": "1"} }, "sms.gateway.headers"},
+		{"header value with a line break", func(c *Config) {
+			c.SMS.Gateway.Headers = map[string]string{"authorization": "Bearer k\r\nX-Evil: 1"}
+		}, "sms.gateway.headers"},
+		{"headers", func(c *Config) {
+			c.SMS.Gateway.Headers = map[string]string{"authorization": "Bearer k", "x-api-key": "k", "Content-Type": "application/x-www-form-urlencoded"}
+		}, ""},
+		{"body that does not parse", func(c *Config) { c.SMS.Gateway.Body = `{"to": {{json .To}` }, "sms.gateway.body"},
+		{"body with an unknown field", func(c *Config) { c.SMS.Gateway.Body = `{"to": {{json .Number}}}` }, "sms.gateway.body"},
+		{"form body", func(c *Config) { c.SMS.Gateway.Body = `to={{urlquery .To}}&text={{urlquery .Text}}` }, ""},
+		{"success status 700", func(c *Config) { c.SMS.Gateway.SuccessStatus = 700 }, "sms.gateway.success_status"},
+		{"success status 201", func(c *Config) { c.SMS.Gateway.SuccessStatus = 201 }, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -250,13 +369,23 @@ func TestLogValueMasksPasswords(t *testing.T) {
 	cfg := mustLoad(t, filepath.Join(t.TempDir(), "absent.yaml"))
 	cfg.LDAP.BindPassword = "ldap-secret-value"
 	cfg.Mail.SMTP.Password = "smtp-secret-value"
+	cfg.SMS.Gateway.URL = "https://user:pw-secret-value@sms.example.fr/key-secret-value/send?api_key=q-secret-value"
+	cfg.SMS.Gateway.Headers = map[string]string{"authorization": "Bearer header-secret-value", "x-sender-id": "DGFiP-secret-value"}
+	cfg.SMS.Gateway.Body = `{"login": "apex", "password": "body-secret-value", "to": {{json .To}}, "text": {{json .Text}}}`
 	var buf bytes.Buffer
 	slog.New(slog.NewJSONHandler(&buf, nil)).Info("configuration", "config", cfg)
 	if strings.Contains(buf.String(), "secret-value") {
-		t.Errorf("a password reached the log: %s", buf.String())
+		t.Errorf("a secret reached the log: %s", buf.String())
 	}
-	if !strings.Contains(buf.String(), `"base_dn":"dc=apex,dc=dgfip,dc=gouv,dc=fr"`) {
-		t.Errorf("the log lacks the base DN: %s", buf.String())
+	for _, want := range []string{
+		`"base_dn":"dc=apex,dc=dgfip,dc=gouv,dc=fr"`,
+		`"url":"https://sms.example.fr/********"`,
+		`"headers":{"authorization":"********","x-sender-id":"********"}`,
+		`"body":"custom"`, `"outbox_dir":"var/sms-outbox"`, `"reset_link_ttl":"1h0m0s"`,
+	} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("the log lacks %s: %s", want, buf.String())
+		}
 	}
 }
 

@@ -1,0 +1,70 @@
+package directory
+
+// Who may do what (guide sections 1 and 2, and the glossary). Each predicate
+// takes the signed-in account as actor; a session exists only for active
+// accounts. Nobody acts outside their structure or service, and nobody
+// hands out a profile they do not hold themselves, agents excepted.
+
+func (p *Person) isAgent() bool { return p != nil && p.Role == RoleAgent && p.State == StateActive }
+
+func (p *Person) isAdminOf(siret string) bool {
+	return p != nil && p.Role == RoleAdministrateur && p.State == StateActive && p.SIRET == siret
+}
+
+// CanCreateStructure: DGFiP agents only.
+func CanCreateStructure(actor *Person) bool { return actor.isAgent() }
+
+// CanDeclareApplication: DGFiP agents only.
+func CanDeclareApplication(actor *Person) bool { return actor.isAgent() }
+
+// CanManageServices: the administrators of the structure.
+func CanManageServices(actor *Person, siret string) bool { return actor.isAdminOf(siret) }
+
+// CanInvite says whether actor may pre-create an account of that role there:
+// agents pre-create administrators; administrators, responsables and
+// collaborateurs of their structure; responsables, collaborateurs of their service.
+func CanInvite(actor *Person, role Role, siret, service string) bool {
+	if actor == nil || actor.State != StateActive {
+		return false
+	}
+	switch actor.Role {
+	case RoleAgent:
+		return role == RoleAdministrateur
+	case RoleAdministrateur:
+		return actor.SIRET == siret && role.InService()
+	case RoleResponsable:
+		return actor.SIRET == siret && actor.Service == service && role == RoleCollaborateur
+	}
+	return false
+}
+
+// CanManage says whether actor decides the requests of target and manages
+// the account (disable, enable, remove, send the link again): the same
+// people who could have invited it.
+func CanManage(actor, target *Person) bool {
+	return target != nil && target.Role != RoleAgent && CanInvite(actor, target.Role, target.SIRET, target.Service)
+}
+
+// CanHabilitate says whether actor may grant or withdraw that profile to
+// target: agents habilitate administrators; administrators and responsables
+// the accounts they manage, with profiles they hold themselves.
+func CanHabilitate(actor, target *Person, application, profile string) bool {
+	if target == nil || target.State != StateActive || !CanManage(actor, target) {
+		return false
+	}
+	return actor.isAgent() || actor.HasProfile(application, profile)
+}
+
+// CanMove: an administrator moves responsables and collaborateurs between
+// the services of their structure.
+func CanMove(actor, target *Person) bool {
+	return target != nil && target.Role.InService() && actor.isAdminOf(target.SIRET)
+}
+
+// CanConsult: every account of a structure sees its structure; agents see all.
+func CanConsult(actor *Person, siret string) bool {
+	if actor == nil || actor.State != StateActive {
+		return false
+	}
+	return actor.Role == RoleAgent || actor.SIRET == siret
+}

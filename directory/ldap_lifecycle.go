@@ -1,0 +1,438 @@
+package directory
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/go-ldap/ldap/v3"
+)
+
+// NewInvitation is what pre-creating an account needs (guide 1.1 and 1.2):
+// the rest comes from the person, through the form the mail links to.
+type NewInvitation struct {
+	Email       string
+	Role        Role // not agent: agents are created by apexctl
+	SIRET       string
+	Service     string // required for responsables and collaborateurs
+	RequestedBy string // identifier of who invites
+}
+
+// Validate checks an invitation and lists every problem.
+func (n *NewInvitation) Validate() error {
+	n.SIRET = NormalizeSIRET(n.SIRET)
+	n.Service = strings.TrimSpace(n.Service)
+	var problems []Problem
+	if email, ok := normalizeEmail(n.Email); ok {
+		n.Email = email
+	} else {
+		problems = append(problems, Problem{"email", "L'adresse mail n'est pas valide."})
+	}
+	switch n.Role {
+	case RoleAdministrateur:
+		n.Service = ""
+	case RoleResponsable, RoleCollaborateur:
+		if n.Service == "" {
+			problems = append(problems, Problem{"service", "Le service doit être renseigné."})
+		}
+	default:
+		problems = append(problems, Problem{"role", "Le rôle doit être administrateur, responsable ou collaborateur."})
+	}
+	if CheckSIRET(n.SIRET) != nil {
+		problems = append(problems, Problem{"siret", "La structure doit être renseignée par un SIRET valide."})
+	}
+	return invalid(problems)
+}
+
+// Invitation is a pre-creation just issued: Token goes in the link mailed
+// to the person; the directory keeps only its hash.
+type Invitation struct {
+	Person    *Person
+	Token     string
+	ExpiresAt time.Time
+}
+
+// invitationRecord is the stored form of a pending invitation (apexInvitation).
+type invitationRecord struct {
+	hash    string
+	expires time.Time
+}
+
+func (r invitationRecord) String() string { return fmt.Sprintf("v1 %s %d", r.hash, r.expires.Unix()) }
+
+func parseInvitationRecord(s string) (invitationRecord, bool) {
+	f := strings.Fields(s)
+	if len(f) != 3 || f[0] != "v1" {
+		return invitationRecord{}, false
+	}
+	exp, err := strconv.ParseInt(f[2], 10, 64)
+	return invitationRecord{hash: f[1], expires: time.Unix(exp, 0)}, err == nil
+}
+
+// Invite adds an account in state invited, named by a new request id, with
+// a single-use link token valid InvitationTTL. Errors: ErrInvalid,
+// ErrNotFound when the structure or service does not exist, ErrConflict
+// when the mail is already used by an account.
+func (s *Store) Invite(ctx context.Context, n NewInvitation) (*Invitation, error) {
+	const op = "invite"
+	if err := n.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	requestID := NewRequestID()
+	token, rec := s.newInvitationToken(requestID)
+	now := s.now().UTC().Truncate(time.Second)
+	attrs := s.personEntryAttributes(NewPerson{
+		LastName: invitedSurname, Email: n.Email, Role: n.Role, State: StateInvited,
+		SIRET: n.SIRET, Service: n.Service, RequestedBy: n.RequestedBy, RequestID: requestID,
+	}, now)
+	for i := range attrs {
+		if attrs[i].Type == "cn" {
+			attrs[i].Vals = []string{n.Email} // until the form gives the names
+		}
+	}
+	dn := rdn("apexRequestId", requestID) + "," + s.personParentDN(n.Role, n.SIRET, n.Service)
+	err := s.do(ctx, op, func(c *ldap.Conn) error {
+		req := ldap.NewAddRequest(dn, nil)
+		req.Attributes = append(attrs, ldap.Attribute{Type: "apexInvitation", Vals: []string{rec.String()}})
+		return c.Add(req)
+	})
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.FindPersonByRequest(ctx, requestID)
+	if err != nil {
+		return nil, err
+	}
+	return &Invitation{Person: p, Token: token, ExpiresAt: rec.expires}, nil
+}
+
+func (s *Store) newInvitationToken(requestID string) (string, invitationRecord) {
+	token := requestID + "." + randomToken()
+	return token, invitationRecord{hash: hashHex(token), expires: s.now().Add(s.invitationTTL).Truncate(time.Second)}
+}
+
+// ReissueInvitation gives an invited account a new link in place of the old
+// one. Errors: ErrNotFound, ErrConflict when the form was filled already.
+func (s *Store) ReissueInvitation(ctx context.Context, requestID string) (*Invitation, error) {
+	const op = "reissue invitation"
+	e, err := s.requestEntry(ctx, op, requestID)
+	if err != nil {
+		return nil, err
+	}
+	token, rec := s.newInvitationToken(requestID)
+	err = s.do(ctx, op, func(c *ldap.Conn) error {
+		req := ldap.NewModifyRequest(e.DN, []ldap.Control{assertion{eq("apexAccountState", string(StateInvited))}})
+		req.Replace("apexInvitation", []string{rec.String()})
+		return c.Modify(req)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Invitation{Person: s.personFromEntry(e), Token: token, ExpiresAt: rec.expires}, nil
+}
+
+// FindInvitation returns the invited account a link's token belongs to,
+// changing nothing (mail scanners open links). Errors: ErrInvalidToken
+// (unknown, forged or used), ErrTokenExpired.
+func (s *Store) FindInvitation(ctx context.Context, token string) (*Person, error) {
+	e, _, err := s.invitationEntry(ctx, "find invitation", token)
+	if err != nil {
+		return nil, err
+	}
+	return s.personFromEntry(e), nil
+}
+
+func (s *Store) invitationEntry(ctx context.Context, op, token string) (*ldap.Entry, string, error) {
+	requestID, random, ok := strings.Cut(token, ".")
+	if !ok || len(random) != 43 || requestID == "" {
+		return nil, "", fmt.Errorf("%s: %w", op, ErrInvalidToken)
+	}
+	e, err := s.requestEntry(ctx, op, requestID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, "", fmt.Errorf("%s: %w", op, ErrInvalidToken)
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	stored := e.GetAttributeValue("apexInvitation")
+	rec, ok := parseInvitationRecord(stored)
+	if !ok || subtle.ConstantTimeCompare([]byte(rec.hash), []byte(hashHex(token))) != 1 ||
+		AccountState(e.GetAttributeValue("apexAccountState")) != StateInvited {
+		return nil, "", fmt.Errorf("%s: %w", op, ErrInvalidToken)
+	}
+	if !s.now().Before(rec.expires) {
+		return nil, "", fmt.Errorf("%s: %w", op, ErrTokenExpired)
+	}
+	return e, stored, nil
+}
+
+func (s *Store) requestEntry(ctx context.Context, op, requestID string) (*ldap.Entry, error) {
+	return s.searchOne(ctx, op, s.base, ldap.ScopeWholeSubtree, and("(objectClass=apexPerson)", eq("apexRequestId", requestID)),
+		append([]string{"apexInvitation"}, personAttrs...))
+}
+
+// PreCreation is the form a person fills from the invitation's link (guide 1.3).
+type PreCreation struct {
+	FirstName string
+	LastName  string
+	Mobile    string // optional, strongly recommended for password resets
+	Service   string // for responsables and collaborateurs: required
+	Password  string
+}
+
+func (f *PreCreation) validate(role Role) error {
+	f.FirstName = strings.TrimSpace(f.FirstName)
+	f.LastName = strings.TrimSpace(f.LastName)
+	f.Service = strings.TrimSpace(f.Service)
+	var problems []Problem
+	problems = append(problems, checkText("lastName", "Le nom", f.LastName, 128)...)
+	problems = append(problems, checkText("firstName", "Le prénom", f.FirstName, 128)...)
+	if len(problems) == 0 {
+		if _, err := Identifier(f.FirstName, f.LastName); err != nil {
+			var ie *InvalidError
+			if errors.As(err, &ie) {
+				problems = append(problems, ie.Problems...)
+			}
+		}
+	}
+	if f.Mobile = strings.TrimSpace(f.Mobile); f.Mobile != "" {
+		if m, ok := NormalizeMobile(f.Mobile); ok {
+			f.Mobile = m
+		} else {
+			problems = append(problems, Problem{"mobile", "Le numéro de téléphone portable n'est pas valide (06 12 34 56 78 ou +33 6 12 34 56 78)."})
+		}
+	}
+	if role.InService() && f.Service == "" {
+		problems = append(problems, Problem{"service", "Le service doit être renseigné."})
+	}
+	var pe *InvalidError
+	if errors.As(CheckPassword(f.Password), &pe) {
+		problems = append(problems, pe.Problems...)
+	}
+	return invalid(problems)
+}
+
+// CheckPreCreation validates a form against its invitation without
+// changing anything: the summary page shows only a form that would pass.
+// Errors: those of SubmitInvitation but the history.
+func (s *Store) CheckPreCreation(ctx context.Context, token string, f PreCreation) error {
+	const op = "check pre-creation"
+	e, _, err := s.invitationEntry(ctx, op, token)
+	if err != nil {
+		return err
+	}
+	p := s.personFromEntry(e)
+	if err := f.validate(p.Role); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if p.Role.InService() && f.Service != p.Service {
+		if _, err := s.FindService(ctx, p.SIRET, f.Service); errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("%s: %w", op, &InvalidError{[]Problem{{"service", "Ce service n'existe pas dans la structure."}}})
+		} else if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SubmitInvitation records the form of an invited account: names, mobile,
+// service and the password, which slapd hashes and checks. The account
+// then waits for validation and cannot bind. The link is spent by the same
+// modify that records the form, so it works once. Errors: ErrInvalid (every
+// problem listed), ErrPasswordPolicy, ErrInvalidToken, ErrTokenExpired.
+func (s *Store) SubmitInvitation(ctx context.Context, token string, f PreCreation) (*Person, error) {
+	const op = "submit pre-creation"
+	e, stored, err := s.invitationEntry(ctx, op, token)
+	if err != nil {
+		return nil, err
+	}
+	p := s.personFromEntry(e)
+	if err := f.validate(p.Role); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	move := p.Role.InService() && f.Service != p.Service
+	if move {
+		if _, err := s.FindService(ctx, p.SIRET, f.Service); errors.Is(err, ErrNotFound) {
+			return nil, fmt.Errorf("%s: %w", op, &InvalidError{[]Problem{{"service", "Ce service n'existe pas dans la structure."}}})
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	// One modify records the form and spends the link (it deletes the value
+	// it read), so two submissions of one link cannot both pass.
+	err = s.do(ctx, op, func(c *ldap.Conn) error {
+		req := ldap.NewModifyRequest(e.DN, []ldap.Control{ldap.NewControlBeheraPasswordPolicy()})
+		req.Delete("apexInvitation", []string{stored})
+		req.Delete("apexAccountState", []string{string(StateInvited)})
+		req.Add("apexAccountState", []string{string(StateSubmitted)})
+		req.Replace("givenName", []string{f.FirstName})
+		req.Replace("sn", []string{f.LastName})
+		req.Replace("cn", []string{f.FirstName + " " + f.LastName})
+		if f.Mobile != "" {
+			req.Replace("mobile", []string{f.Mobile})
+		}
+		if move {
+			req.Replace("apexService", []string{s.serviceDN(p.SIRET, f.Service)})
+		}
+		req.Add("userPassword", []string{f.Password})
+		return c.Modify(req)
+	})
+	if errors.Is(err, ErrConflict) {
+		return nil, fmt.Errorf("%s: %w", op, ErrInvalidToken) // used meanwhile
+	}
+	if err != nil {
+		return nil, err
+	}
+	if move {
+		if err := s.do(ctx, op, func(c *ldap.Conn) error {
+			return c.ModifyDN(ldap.NewModifyDNRequest(e.DN, rdn("apexRequestId", p.RequestID), true, s.serviceDN(p.SIRET, f.Service)))
+		}); err != nil {
+			return nil, err
+		}
+	}
+	return s.FindPersonByRequest(ctx, p.RequestID)
+}
+
+// Approve validates a submitted request: the account becomes active and
+// gets its identifier (the first free of prenom.nom-px, prenom.nom2-px, …),
+// with the password it chose. The state changes first, as a compare-and-swap
+// that a refusal cannot also win; then the entry is renamed to its
+// identifier. An approval stopped between the two (an account active
+// without identifier, which cannot sign in) is finished by the next call.
+// Errors: ErrNotFound, ErrAlreadyDecided.
+func (s *Store) Approve(ctx context.Context, requestID, decidedBy string) (*Person, error) {
+	const op = "approve"
+	e, err := s.requestEntry(ctx, op, requestID)
+	if err != nil {
+		return nil, err
+	}
+	p := s.personFromEntry(e)
+	switch {
+	case p.State == StateSubmitted:
+		err := s.do(ctx, op, func(c *ldap.Conn) error {
+			req := ldap.NewModifyRequest(e.DN, nil)
+			req.Delete("apexAccountState", []string{string(StateSubmitted)})
+			req.Add("apexAccountState", []string{string(StateActive)})
+			req.Replace("apexDecidedBy", []string{decidedBy})
+			req.Replace("apexDecidedAt", []string{ldapTime(s.now())})
+			return c.Modify(req)
+		})
+		if errors.Is(err, ErrConflict) {
+			return nil, fmt.Errorf("%s: %w", op, ErrAlreadyDecided)
+		}
+		if err != nil {
+			return nil, err
+		}
+	case p.State == StateActive && p.Identifier == "":
+		// an approval stopped half way: finish it
+	default:
+		return nil, fmt.Errorf("%s: request is %s: %w", op, p.State, ErrAlreadyDecided)
+	}
+	id, err := s.addWithIdentifier(ctx, op, p.FirstName, p.LastName, func(id string) error {
+		var uidTaken bool
+		err := s.do(ctx, op, func(c *ldap.Conn) error {
+			err := c.ModifyDN(ldap.NewModifyDNRequest(e.DN, rdn("uid", id), false, ""))
+			uidTaken = ldap.IsErrorAnyOf(err, ldap.LDAPResultEntryAlreadyExists, ldap.LDAPResultConstraintViolation)
+			return err
+		})
+		if uidTaken {
+			return errIdentifierTaken
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.FindPerson(ctx, id)
+}
+
+// Refuse refuses a submitted request with its reason. Errors: ErrInvalid
+// (no reason), ErrNotFound, ErrAlreadyDecided.
+func (s *Store) Refuse(ctx context.Context, requestID, decidedBy, reason string) (*Person, error) {
+	const op = "refuse"
+	reason = strings.TrimSpace(reason)
+	switch {
+	case reason == "":
+		return nil, fmt.Errorf("%s: %w", op, &InvalidError{[]Problem{{"reason", "Le motif du refus doit être renseigné."}}})
+	case !utf8.ValidString(reason) || utf8.RuneCountInString(reason) > 2000:
+		return nil, fmt.Errorf("%s: %w", op, &InvalidError{[]Problem{{"reason", "Le motif du refus ne doit pas dépasser 2000 caractères."}}})
+	}
+	e, err := s.requestEntry(ctx, op, requestID)
+	if err != nil {
+		return nil, err
+	}
+	if st := AccountState(e.GetAttributeValue("apexAccountState")); st != StateSubmitted {
+		return nil, fmt.Errorf("%s: request is %s: %w", op, st, ErrAlreadyDecided)
+	}
+	err = s.do(ctx, op, func(c *ldap.Conn) error {
+		req := ldap.NewModifyRequest(e.DN, nil)
+		req.Delete("apexAccountState", []string{string(StateSubmitted)})
+		req.Add("apexAccountState", []string{string(StateRefused)})
+		req.Replace("apexDecidedBy", []string{decidedBy})
+		req.Replace("apexDecidedAt", []string{ldapTime(s.now())})
+		req.Replace("apexRefusalReason", []string{reason})
+		return c.Modify(req)
+	})
+	if errors.Is(err, ErrConflict) {
+		return nil, fmt.Errorf("%s: %w", op, ErrAlreadyDecided)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.FindPersonByRequest(ctx, requestID)
+}
+
+// MovePerson moves a responsable or collaborateur to another service of its
+// structure. Errors: ErrNotFound (account or service), ErrInvalid for
+// accounts outside services.
+func (s *Store) MovePerson(ctx context.Context, identifier, service string) (*Person, error) {
+	const op = "move person"
+	p, err := s.FindPerson(ctx, identifier)
+	if err != nil {
+		return nil, err
+	}
+	if !p.Role.InService() {
+		return nil, fmt.Errorf("%s: %w", op, &InvalidError{[]Problem{{"service", "Seuls les responsables et les collaborateurs appartiennent à un service."}}})
+	}
+	if service == p.Service {
+		return p, nil
+	}
+	oldParent, newParent := s.serviceDN(p.SIRET, p.Service), s.serviceDN(p.SIRET, service)
+	if err := s.do(ctx, op, func(c *ldap.Conn) error {
+		return c.ModifyDN(ldap.NewModifyDNRequest(rdn("uid", identifier)+","+oldParent, rdn("uid", identifier), true, newParent))
+	}); err != nil {
+		return nil, err
+	}
+	err = s.do(ctx, op, func(c *ldap.Conn) error {
+		req := ldap.NewModifyRequest(rdn("uid", identifier)+","+newParent, nil)
+		req.Replace("apexService", []string{newParent})
+		return c.Modify(req)
+	})
+	if err != nil {
+		s.do(context.WithoutCancel(ctx), op, func(c *ldap.Conn) error {
+			return c.ModifyDN(ldap.NewModifyDNRequest(rdn("uid", identifier)+","+newParent, rdn("uid", identifier), true, oldParent))
+		})
+		return nil, err
+	}
+	return s.FindPerson(ctx, identifier)
+}
+
+// DeleteRequest removes an account request that was never validated
+// (invited, submitted or refused). Errors: ErrNotFound, ErrConflict for an
+// account that was validated (remove it with DeletePerson).
+func (s *Store) DeleteRequest(ctx context.Context, requestID string) error {
+	const op = "delete request"
+	e, err := s.requestEntry(ctx, op, requestID)
+	if err != nil {
+		return err
+	}
+	if e.GetAttributeValue("uid") != "" {
+		return fmt.Errorf("%s: %w", op, ErrConflict)
+	}
+	return s.do(ctx, op, func(c *ldap.Conn) error { return c.Del(ldap.NewDelRequest(e.DN, nil)) })
+}

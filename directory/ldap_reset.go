@@ -1,0 +1,235 @@
+package directory
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+)
+
+// Reset channels: how a forgotten password's renewal reaches the person
+// (guide section 5).
+const (
+	ResetBySMS  = "sms"  // a 6-digit security code, when a mobile is known
+	ResetByMail = "mail" // a renewal link, when none is
+)
+
+// ResetStart is a renewal just started. Reset names it for the client,
+// whatever happened; Channel, Code, Token and Person are for the service
+// to send, and empty when the identifier is unknown or not active, which
+// the client must not be able to tell.
+type ResetStart struct {
+	Reset   string
+	Channel string
+	Code    string // by SMS
+	Token   string // in the mail's link
+	Person  *Person
+}
+
+// resetRecord is the stored form of a pending renewal (apexReset): a code
+// waiting for its check, or a link token waiting for the new password.
+type resetRecord struct {
+	kind     string // "code" or "link"
+	hash     string // of the reset id (code) or of the token (link)
+	expires  time.Time
+	attempts int
+	codeHash string // code only
+}
+
+func (r resetRecord) String() string {
+	code := r.codeHash
+	if code == "" {
+		code = "-"
+	}
+	return fmt.Sprintf("v1 %s %s %d %d %s", r.kind, r.hash, r.expires.Unix(), r.attempts, code)
+}
+
+func parseResetRecord(s string) (resetRecord, bool) {
+	f := strings.Fields(s)
+	if len(f) != 6 || f[0] != "v1" || (f[1] != "code" && f[1] != "link") {
+		return resetRecord{}, false
+	}
+	exp, err1 := strconv.ParseInt(f[3], 10, 64)
+	attempts, err2 := strconv.Atoi(f[4])
+	r := resetRecord{kind: f[1], hash: f[2], expires: time.Unix(exp, 0), attempts: attempts}
+	if f[5] != "-" {
+		r.codeHash = f[5]
+	}
+	return r, err1 == nil && err2 == nil
+}
+
+// StartReset begins the renewal of a forgotten password: a code for an
+// account with a mobile, a link for one without. An unknown identifier or
+// an account that is not active gets a reset id all the same, with nothing
+// stored, so that the answer does not tell. Errors: ErrUnavailable.
+func (s *Store) StartReset(ctx context.Context, identifier string) (ResetStart, error) {
+	const op = "start reset"
+	identifier = strings.TrimSpace(strings.ToLower(identifier))
+	start := ResetStart{Reset: identifier + "." + randomToken()}
+	if !ValidIdentifier(identifier) {
+		start.Reset = "x.x-px." + randomToken()
+		return start, nil
+	}
+	e, err := s.searchOne(ctx, op, s.base, ldap.ScopeWholeSubtree, and("(objectClass=apexPerson)", eq("uid", identifier)), personAttrs)
+	if errors.Is(err, ErrNotFound) {
+		return start, nil
+	}
+	if err != nil {
+		return ResetStart{}, err
+	}
+	p := s.personFromEntry(e)
+	if p.State != StateActive {
+		return start, nil
+	}
+	var rec resetRecord
+	if p.Mobile != "" {
+		code, err := randomDigits(6)
+		if err != nil {
+			return ResetStart{}, fmt.Errorf("%s: %w", op, err)
+		}
+		rec = resetRecord{kind: "code", hash: hashHex(start.Reset), expires: s.now().Add(s.signin.CodeTTL), codeHash: hashHex(start.Reset + "|" + code)}
+		start.Channel, start.Code = ResetBySMS, code
+	} else {
+		start.Token = identifier + "." + randomToken()
+		rec = resetRecord{kind: "link", hash: hashHex(start.Token), expires: s.now().Add(s.resetLinkTTL)}
+		start.Channel = ResetByMail
+	}
+	err = s.do(ctx, op, func(c *ldap.Conn) error {
+		req := ldap.NewModifyRequest(e.DN, nil)
+		req.Replace("apexReset", []string{rec.String()})
+		return c.Modify(req)
+	})
+	if err != nil {
+		return ResetStart{}, err
+	}
+	start.Person = p
+	return start, nil
+}
+
+// resetEntry reads the account and pending renewal named by a reset id or
+// a link token ("<identifier>.<random>").
+func (s *Store) resetEntry(ctx context.Context, op, token string) (*ldap.Entry, resetRecord, error) {
+	identifier := challengeIdentifier(token)
+	if identifier == "" {
+		return nil, resetRecord{}, fmt.Errorf("%s: %w", op, ErrInvalidToken)
+	}
+	e, err := s.searchOne(ctx, op, s.base, ldap.ScopeWholeSubtree, and("(objectClass=apexPerson)", eq("uid", identifier)),
+		append([]string{"apexReset"}, personAttrs...))
+	if errors.Is(err, ErrNotFound) {
+		return nil, resetRecord{}, fmt.Errorf("%s: %w", op, ErrInvalidToken)
+	}
+	if err != nil {
+		return nil, resetRecord{}, err
+	}
+	rec, ok := parseResetRecord(e.GetAttributeValue("apexReset"))
+	if !ok || subtle.ConstantTimeCompare([]byte(rec.hash), []byte(hashHex(token))) != 1 {
+		return nil, resetRecord{}, fmt.Errorf("%s: %w", op, ErrInvalidToken)
+	}
+	return e, rec, nil
+}
+
+// VerifyResetCode checks the SMS code of a renewal (valid CodeTTL, once,
+// CodeAttempts tries) and returns the token that lets the new password be
+// set. Errors: ErrInvalidCode (wrong, unknown or used), ErrCodeExpired,
+// ErrTooManyAttempts.
+func (s *Store) VerifyResetCode(ctx context.Context, reset, code string) (string, error) {
+	const op = "verify reset code"
+	e, rec, err := s.resetEntry(ctx, op, reset)
+	if errors.Is(err, ErrInvalidToken) || err == nil && rec.kind != "code" {
+		return "", fmt.Errorf("%s: %w", op, ErrInvalidCode)
+	}
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case rec.attempts >= s.signin.CodeAttempts:
+		return "", fmt.Errorf("%s: %w", op, ErrTooManyAttempts)
+	case !s.now().Before(rec.expires):
+		return "", fmt.Errorf("%s: %w", op, ErrCodeExpired)
+	}
+	old := e.GetAttributeValue("apexReset")
+	right := subtle.ConstantTimeCompare([]byte(hashHex(reset+"|"+strings.TrimSpace(code))), []byte(rec.codeHash)) == 1
+	token := ""
+	next := rec
+	if right {
+		token = challengeIdentifier(reset) + "." + randomToken()
+		next = resetRecord{kind: "link", hash: hashHex(token), expires: s.now().Add(s.signin.CodeTTL)}
+	} else {
+		next.attempts++
+	}
+	err = s.do(ctx, op, func(c *ldap.Conn) error {
+		req := ldap.NewModifyRequest(e.DN, nil)
+		req.Delete("apexReset", []string{old})
+		req.Add("apexReset", []string{next.String()})
+		return c.Modify(req)
+	})
+	if errors.Is(err, ErrConflict) {
+		return "", fmt.Errorf("%s: %w", op, ErrInvalidCode)
+	}
+	if err != nil {
+		return "", err
+	}
+	if !right {
+		if next.attempts >= s.signin.CodeAttempts {
+			return "", fmt.Errorf("%s: %w", op, ErrTooManyAttempts)
+		}
+		return "", fmt.Errorf("%s: %w", op, ErrInvalidCode)
+	}
+	return token, nil
+}
+
+// CheckResetToken says whether a renewal link or token is usable, changing
+// nothing (mail scanners open links). Errors: ErrInvalidToken, ErrTokenExpired.
+func (s *Store) CheckResetToken(ctx context.Context, token string) (*Person, error) {
+	const op = "check reset token"
+	e, rec, err := s.resetEntry(ctx, op, token)
+	if err != nil {
+		return nil, err
+	}
+	if rec.kind != "link" {
+		return nil, fmt.Errorf("%s: %w", op, ErrInvalidToken)
+	}
+	if !s.now().Before(rec.expires) {
+		return nil, fmt.Errorf("%s: %w", op, ErrTokenExpired)
+	}
+	return s.personFromEntry(e), nil
+}
+
+// ResetPassword sets the new password of a renewal: the guide's rules,
+// then slapd's history. The token is spent, and a lockout lifted, by the
+// same modify. A password that fails leaves the token usable for another
+// try. Errors: ErrInvalid and ErrPasswordPolicy (rules),
+// ErrPasswordInHistory, ErrInvalidToken, ErrTokenExpired.
+func (s *Store) ResetPassword(ctx context.Context, token, password string) (*Person, error) {
+	const op = "reset password"
+	p, err := s.CheckResetToken(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckPassword(password); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	e, _, err := s.resetEntry(ctx, op, token)
+	if err != nil {
+		return nil, err
+	}
+	old := e.GetAttributeValue("apexReset")
+	if err := s.SetPassword(ctx, p.Identifier, password); err != nil {
+		return nil, err
+	}
+	err = s.do(ctx, op, func(c *ldap.Conn) error {
+		req := ldap.NewModifyRequest(e.DN, nil)
+		req.Delete("apexReset", []string{old})
+		req.Replace("pwdAccountLockedTime", nil)
+		return c.Modify(req)
+	})
+	if err != nil && !errors.Is(err, ErrConflict) { // a conflict: the same token was used at the same moment
+		return nil, err
+	}
+	return p, nil
+}

@@ -1,0 +1,211 @@
+package directory_test
+
+import (
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dgfip/apex-partenaires/directory"
+)
+
+func mustInvite(t *testing.T, store *directory.Store, email string, role directory.Role, service string) *directory.Invitation {
+	t.Helper()
+	inv, err := store.Invite(ctx, directory.NewInvitation{Email: email, Role: role, SIRET: testSIRET, Service: service, RequestedBy: "agent.test-px"})
+	if err != nil {
+		t.Fatalf("invite %s: %v", email, err)
+	}
+	return inv
+}
+
+func TestInvitationJourney(t *testing.T) {
+	t.Parallel()
+	store, srv := slapdtestStore(t)
+	mustStructure(t, store, testSIRET, "Accueil", "Paie")
+	inv := mustInvite(t, store, "jeanne.journey@example.fr", directory.RoleCollaborateur, "Accueil")
+	if inv.Person.State != directory.StateInvited || inv.Person.Identifier != "" || inv.Person.Service != "Accueil" {
+		t.Errorf("invited = %+v", inv.Person)
+	}
+	// Opening the link, as a mail scanner does, changes nothing.
+	for range 3 {
+		if p, err := store.FindInvitation(ctx, inv.Token); err != nil || p.Email != "jeanne.journey@example.fr" {
+			t.Fatalf("find invitation: %+v, %v", p, err)
+		}
+	}
+	bad := directory.PreCreation{FirstName: "", LastName: "Journey", Mobile: "12", Service: "", Password: "faible"}
+	_, err := store.SubmitInvitation(ctx, inv.Token, bad)
+	var ie *directory.InvalidError
+	if !errors.As(err, &ie) {
+		t.Fatalf("bad form: %v", err)
+	}
+	fields := map[string]bool{}
+	for _, p := range ie.Problems {
+		fields[p.Field] = true
+	}
+	for _, f := range []string{"firstName", "mobile", "service", "password"} {
+		if !fields[f] {
+			t.Errorf("problem on %s not listed: %v", f, ie.Problems)
+		}
+	}
+	form := directory.PreCreation{FirstName: "Jeanne", LastName: "Journey", Mobile: "07 00 00 00 01", Service: "Paie", Password: goodPassword}
+	if err := store.CheckPreCreation(ctx, inv.Token, form); err != nil {
+		t.Fatalf("check: %v", err)
+	}
+	p, err := store.SubmitInvitation(ctx, inv.Token, form)
+	if err != nil {
+		t.Fatalf("submit: %v", err)
+	}
+	if p.State != directory.StateSubmitted || p.Service != "Paie" || p.Mobile != "+33700000001" || p.FirstName != "Jeanne" {
+		t.Errorf("submitted = %+v", p)
+	}
+	if _, err := store.SubmitInvitation(ctx, inv.Token, form); !errors.Is(err, directory.ErrInvalidToken) {
+		t.Errorf("the link used twice: %v, want ErrInvalidToken", err)
+	}
+	// Waiting for validation: slapd refuses the bind.
+	dn := findDN(t, store, srv, eqFilter("apexRequestId", p.RequestID))
+	if err := dial(t, srv.URL).Bind(dn, goodPassword); err == nil {
+		t.Errorf("a submitted account binds")
+	}
+	approved, err := store.Approve(ctx, p.RequestID, "admin.test-px")
+	if err != nil {
+		t.Fatalf("approve: %v", err)
+	}
+	if approved.Identifier != "jeanne.journey-px" || approved.State != directory.StateActive || approved.DecidedBy != "admin.test-px" {
+		t.Errorf("approved = %+v", approved)
+	}
+	if _, err := store.Authenticate(ctx, approved.Identifier, goodPassword); err != nil {
+		t.Errorf("the chosen password after approval: %v", err)
+	}
+	if _, err := store.Approve(ctx, p.RequestID, "admin.test-px"); !errors.Is(err, directory.ErrAlreadyDecided) {
+		t.Errorf("second approval: %v", err)
+	}
+	if _, err := store.Refuse(ctx, p.RequestID, "admin.test-px", "non"); !errors.Is(err, directory.ErrAlreadyDecided) {
+		t.Errorf("refusal after approval: %v", err)
+	}
+	if moved, err := store.MovePerson(ctx, approved.Identifier, "Accueil"); err != nil || moved.Service != "Accueil" {
+		t.Errorf("move: %+v, %v", moved, err)
+	}
+}
+
+func TestInvitationLinks(t *testing.T) {
+	t.Parallel()
+	store, _ := slapdtestStore(t)
+	mustStructure(t, store, testSIRET)
+	inv := mustInvite(t, store, "lien@example.fr", directory.RoleAdministrateur, "")
+	for _, forged := range []string{"", "x", inv.Token + "x", strings.Split(inv.Token, ".")[0] + "." + strings.Repeat("A", 43), "*." + strings.Repeat("A", 43)} {
+		if _, err := store.FindInvitation(ctx, forged); !errors.Is(err, directory.ErrInvalidToken) {
+			t.Errorf("token %q: %v, want ErrInvalidToken", forged, err)
+		}
+	}
+	if _, err := store.Invite(ctx, directory.NewInvitation{Email: "lien@example.fr", Role: directory.RoleAdministrateur, SIRET: testSIRET}); !errors.Is(err, directory.ErrConflict) {
+		t.Errorf("a second invitation to the same mail: %v, want ErrConflict", err)
+	}
+	again, err := store.ReissueInvitation(ctx, inv.Person.RequestID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.FindInvitation(ctx, inv.Token); !errors.Is(err, directory.ErrInvalidToken) {
+		t.Errorf("the old link after a new one: %v", err)
+	}
+	if _, err := store.FindInvitation(ctx, again.Token); err != nil {
+		t.Errorf("the new link: %v", err)
+	}
+}
+
+func TestInvitationExpires(t *testing.T) {
+	t.Parallel()
+	store, _, clock := twoInstances(t)
+	mustStructure(t, store, testSIRET)
+	inv := mustInvite(t, store, "expire@example.fr", directory.RoleAdministrateur, "")
+	clock.Add(7*24*time.Hour + time.Second)
+	if _, err := store.FindInvitation(ctx, inv.Token); !errors.Is(err, directory.ErrTokenExpired) {
+		t.Errorf("after 7 days: %v, want ErrTokenExpired", err)
+	}
+	if _, err := store.SubmitInvitation(ctx, inv.Token, directory.PreCreation{FirstName: "E", LastName: "X", Password: goodPassword}); !errors.Is(err, directory.ErrTokenExpired) {
+		t.Errorf("submit after 7 days: %v", err)
+	}
+}
+
+func submitted(t *testing.T, store *directory.Store, email, first, last string) *directory.Person {
+	t.Helper()
+	inv := mustInvite(t, store, email, directory.RoleAdministrateur, "")
+	p, err := store.SubmitInvitation(ctx, inv.Token, directory.PreCreation{FirstName: first, LastName: last, Password: goodPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestRefusalAndTheMailIsFreeAgain(t *testing.T) {
+	t.Parallel()
+	store, _ := slapdtestStore(t)
+	mustStructure(t, store, testSIRET)
+	p := submitted(t, store, "refus@example.fr", "Rémy", "Refus")
+	if _, err := store.Refuse(ctx, p.RequestID, "agent.test-px", "  "); !errors.Is(err, directory.ErrInvalid) {
+		t.Errorf("refusal without reason: %v", err)
+	}
+	refused, err := store.Refuse(ctx, p.RequestID, "agent.test-px", "Structure inconnue de nos services.")
+	if err != nil || refused.State != directory.StateRefused || refused.RefusalReason != "Structure inconnue de nos services." {
+		t.Fatalf("refuse: %+v, %v", refused, err)
+	}
+	if _, err := store.Approve(ctx, p.RequestID, "agent.test-px"); !errors.Is(err, directory.ErrAlreadyDecided) {
+		t.Errorf("approval after refusal: %v", err)
+	}
+	mustInvite(t, store, "refus@example.fr", directory.RoleAdministrateur, "")
+}
+
+// Approval and refusal of one request at the same moment: exactly one wins.
+func TestApproveAndRefuseRace(t *testing.T) {
+	t.Parallel()
+	store, _ := slapdtestStore(t)
+	mustStructure(t, store, testSIRET)
+	for i := range 4 {
+		p := submitted(t, store, "course"+string(rune('a'+i))+"@example.fr", "Course", "Poursuite")
+		var wg sync.WaitGroup
+		var approveErr, refuseErr error
+		wg.Add(2)
+		go func() { defer wg.Done(); _, approveErr = store.Approve(ctx, p.RequestID, "a-px") }()
+		go func() { defer wg.Done(); _, refuseErr = store.Refuse(ctx, p.RequestID, "b-px", "motif") }()
+		wg.Wait()
+		if (approveErr == nil) == (refuseErr == nil) {
+			t.Fatalf("round %d: approve %v, refuse %v: exactly one must win", i, approveErr, refuseErr)
+		}
+		loser := approveErr
+		if loser == nil {
+			loser = refuseErr
+		}
+		if !errors.Is(loser, directory.ErrAlreadyDecided) {
+			t.Errorf("round %d: the loser got %v", i, loser)
+		}
+		got, _ := store.FindPersonByRequest(ctx, p.RequestID)
+		if approveErr == nil && (got.State != directory.StateActive || got.Identifier == "") ||
+			refuseErr == nil && (got.State != directory.StateRefused || got.Identifier != "") {
+			t.Errorf("round %d: final state %+v", i, got)
+		}
+	}
+}
+
+// Two Marie Martin validated at the same moment get two identifiers.
+func TestHomonymApprovalsAtTheSameMoment(t *testing.T) {
+	t.Parallel()
+	store, _ := slapdtestStore(t)
+	mustStructure(t, store, testSIRET)
+	a := submitted(t, store, "homonyme1@example.fr", "Anaïs", "Jumelle")
+	b := submitted(t, store, "homonyme2@example.fr", "Anais", "Jumelle")
+	var wg sync.WaitGroup
+	results := make([]*directory.Person, 2)
+	errs := make([]error, 2)
+	for i, p := range []*directory.Person{a, b} {
+		wg.Add(1)
+		go func() { defer wg.Done(); results[i], errs[i] = store.Approve(ctx, p.RequestID, "agent-px") }()
+	}
+	wg.Wait()
+	if errs[0] != nil || errs[1] != nil {
+		t.Fatalf("approvals: %v, %v", errs[0], errs[1])
+	}
+	ids := []string{results[0].Identifier, results[1].Identifier}
+	if ids[0] == ids[1] || !(ids[0] == "anais.jumelle-px" || ids[1] == "anais.jumelle-px") {
+		t.Errorf("identifiers %v", ids)
+	}
+}

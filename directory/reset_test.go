@@ -1,0 +1,118 @@
+package directory_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dgfip/apex-partenaires/directory"
+)
+
+func TestResetBySMSCode(t *testing.T) {
+	t.Parallel()
+	a, b, clock := twoInstances(t)
+	mustStructure(t, a, testSIRET)
+	p := mustPerson(t, a, directory.NewPerson{FirstName: "Sacha", LastName: "Sms", Role: directory.RoleAdministrateur, SIRET: testSIRET, Mobile: "0612121212"})
+	start, err := a.StartReset(ctx, p.Identifier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if start.Channel != directory.ResetBySMS || len(start.Code) != 6 || start.Token != "" || start.Person == nil {
+		t.Fatalf("start = %+v", start)
+	}
+	wrong := "000000"
+	if start.Code == wrong {
+		wrong = "111111"
+	}
+	if _, err := b.VerifyResetCode(ctx, start.Reset, wrong); !errors.Is(err, directory.ErrInvalidCode) {
+		t.Fatalf("wrong code: %v", err)
+	}
+	token, err := b.VerifyResetCode(ctx, start.Reset, start.Code)
+	if err != nil {
+		t.Fatalf("right code on the other instance: %v", err)
+	}
+	if _, err := a.VerifyResetCode(ctx, start.Reset, start.Code); !errors.Is(err, directory.ErrInvalidCode) {
+		t.Errorf("the code used twice: %v", err)
+	}
+	// Lock the account, then renew: the lockout ends.
+	for range 5 {
+		a.Authenticate(ctx, p.Identifier, "Wrong-Password-42!")
+	}
+	if _, err := a.Authenticate(ctx, p.Identifier, goodPassword); !errors.Is(err, directory.ErrAccountLocked) {
+		t.Fatalf("not locked: %v", err)
+	}
+	if _, err := a.ResetPassword(ctx, token, goodPassword); !errors.Is(err, directory.ErrPasswordInHistory) {
+		t.Errorf("the current password again: %v, want ErrPasswordInHistory", err)
+	}
+	if _, err := a.ResetPassword(ctx, token, "faible"); !errors.Is(err, directory.ErrPasswordPolicy) {
+		t.Errorf("a weak password: %v", err)
+	}
+	if _, err := a.ResetPassword(ctx, token, "Nouveau-Secret-77!"); err != nil {
+		t.Fatalf("reset (the token survives failed tries): %v", err)
+	}
+	if _, err := a.Authenticate(ctx, p.Identifier, "Nouveau-Secret-77!"); err != nil {
+		t.Errorf("sign in after the reset (unlocked): %v", err)
+	}
+	if _, err := a.ResetPassword(ctx, token, "Encore-Autre-88!"); !errors.Is(err, directory.ErrInvalidToken) {
+		t.Errorf("the token used twice: %v", err)
+	}
+	// Expiry and tries.
+	start, _ = a.StartReset(ctx, p.Identifier)
+	clock.Add(11 * time.Minute)
+	if _, err := a.VerifyResetCode(ctx, start.Reset, start.Code); !errors.Is(err, directory.ErrCodeExpired) {
+		t.Errorf("after 10 minutes: %v", err)
+	}
+	start, _ = a.StartReset(ctx, p.Identifier)
+	if start.Code == wrong {
+		wrong = "222222"
+	}
+	for i := 1; i <= 5; i++ {
+		_, err := a.VerifyResetCode(ctx, start.Reset, wrong)
+		if want := map[bool]error{true: directory.ErrTooManyAttempts, false: directory.ErrInvalidCode}[i == 5]; !errors.Is(err, want) {
+			t.Fatalf("wrong code %d: %v, want %v", i, err, want)
+		}
+	}
+	if _, err := a.VerifyResetCode(ctx, start.Reset, start.Code); !errors.Is(err, directory.ErrTooManyAttempts) {
+		t.Errorf("right code after 5 wrong: %v", err)
+	}
+}
+
+func TestResetByMailLink(t *testing.T) {
+	t.Parallel()
+	a, _, clock := twoInstances(t)
+	mustStructure(t, a, testSIRET)
+	p := mustPerson(t, a, directory.NewPerson{FirstName: "Lina", LastName: "Lien", Role: directory.RoleAdministrateur, SIRET: testSIRET})
+	start, err := a.StartReset(ctx, strings.ToUpper(p.Identifier))
+	if err != nil || start.Channel != directory.ResetByMail || start.Token == "" || start.Code != "" {
+		t.Fatalf("start = %+v, %v", start, err)
+	}
+	// The link, opened by a mail scanner, changes nothing.
+	for range 3 {
+		if _, err := a.CheckResetToken(ctx, start.Token); err != nil {
+			t.Fatalf("check: %v", err)
+		}
+	}
+	if _, err := a.VerifyResetCode(ctx, start.Reset, "123456"); !errors.Is(err, directory.ErrInvalidCode) {
+		t.Errorf("a code for a mail renewal: %v", err)
+	}
+	clock.Add(61 * time.Minute)
+	if _, err := a.ResetPassword(ctx, start.Token, "Nouveau-Secret-77!"); !errors.Is(err, directory.ErrTokenExpired) {
+		t.Errorf("after an hour: %v", err)
+	}
+}
+
+// An unknown identifier gets an answer of the same shape, and nothing is stored or sent.
+func TestResetOfUnknownIdentifierLooksTheSame(t *testing.T) {
+	t.Parallel()
+	store, _ := slapdtestStore(t)
+	for _, id := range []string{"nobody.here-px", "*)(uid=*", ""} {
+		start, err := store.StartReset(ctx, id)
+		if err != nil || start.Channel != "" || start.Person != nil || !strings.Contains(start.Reset, "-px.") || len(start.Reset) < 50 {
+			t.Errorf("StartReset(%q) = %+v, %v", id, start, err)
+		}
+		if _, err := store.VerifyResetCode(ctx, start.Reset, "123456"); !errors.Is(err, directory.ErrInvalidCode) {
+			t.Errorf("verify for %q: %v", id, err)
+		}
+	}
+}

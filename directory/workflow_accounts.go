@@ -1,0 +1,297 @@
+package directory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// LifecycleNotifier mails what the account lifecycle tells people (guide
+// 1.1 to 1.3 and 2). The notify package implements it.
+type LifecycleNotifier interface {
+	// Invitation carries the pre-creation link (guide 1.1, étape 2).
+	Invitation(ctx context.Context, inv *Invitation, structure *Structure) error
+	// Approved carries the identifier (guide 1.3, étape 6).
+	Approved(ctx context.Context, p *Person) error
+	// Refused carries the reasons of a refusal.
+	Refused(ctx context.Context, p *Person) error
+	// Habilitated tells an account it was given a profile (guide 2).
+	Habilitated(ctx context.Context, p *Person, app *Application, profile string) error
+}
+
+// Accounts is the account lifecycle, each step checked against who asks
+// (authz.go) before anything changes. A refused step changes nothing and
+// returns ErrForbidden.
+type Accounts struct {
+	Store    *Store
+	Notifier LifecycleNotifier
+}
+
+func forbidden(op string) error { return fmt.Errorf("%s: %w", op, ErrForbidden) }
+
+// CreateStructure: agents. Errors: ErrForbidden, ErrInvalid, ErrConflict.
+func (a Accounts) CreateStructure(ctx context.Context, actor *Person, st Structure) (*Structure, error) {
+	if !CanCreateStructure(actor) {
+		return nil, forbidden("create structure")
+	}
+	if err := a.Store.CreateStructure(ctx, st); err != nil {
+		return nil, err
+	}
+	return a.Store.FindStructure(ctx, st.SIRET)
+}
+
+// CreateService: administrators of the structure.
+func (a Accounts) CreateService(ctx context.Context, actor *Person, siret, name string) error {
+	if !CanManageServices(actor, NormalizeSIRET(siret)) {
+		return forbidden("create service")
+	}
+	return a.Store.CreateService(ctx, Service{SIRET: siret, Name: name})
+}
+
+// RenameService: administrators of the structure.
+func (a Accounts) RenameService(ctx context.Context, actor *Person, siret, name, newName string) error {
+	if !CanManageServices(actor, NormalizeSIRET(siret)) {
+		return forbidden("rename service")
+	}
+	return a.Store.RenameService(ctx, siret, name, newName)
+}
+
+// DeleteService: administrators of the structure; the service must be empty.
+func (a Accounts) DeleteService(ctx context.Context, actor *Person, siret, name string) error {
+	if !CanManageServices(actor, NormalizeSIRET(siret)) {
+		return forbidden("delete service")
+	}
+	return a.Store.DeleteService(ctx, siret, name)
+}
+
+// Invite pre-creates an account and mails its link. Errors: ErrForbidden,
+// ErrInvalid, ErrNotFound (structure, service), ErrConflict (mail used).
+func (a Accounts) Invite(ctx context.Context, actor *Person, n NewInvitation) (*Invitation, error) {
+	const op = "invite"
+	if err := n.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	if !CanInvite(actor, n.Role, n.SIRET, n.Service) {
+		return nil, forbidden(op)
+	}
+	st, err := a.Store.FindStructure(ctx, n.SIRET)
+	if err != nil {
+		return nil, err
+	}
+	n.RequestedBy = actor.Identifier
+	inv, err := a.Store.Invite(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.Notifier.Invitation(ctx, inv, st); err != nil {
+		return nil, fmt.Errorf("%s: mail the link: %w", op, err)
+	}
+	return inv, nil
+}
+
+// ResendInvitation mails a new link to an account that has not filled its
+// form yet; the old link stops working.
+func (a Accounts) ResendInvitation(ctx context.Context, actor *Person, requestID string) error {
+	const op = "resend invitation"
+	target, err := a.Store.FindPersonByRequest(ctx, requestID)
+	if err != nil {
+		return err
+	}
+	if !CanManage(actor, target) {
+		return forbidden(op)
+	}
+	inv, err := a.Store.ReissueInvitation(ctx, requestID)
+	if err != nil {
+		return err
+	}
+	st, err := a.Store.FindStructure(ctx, target.SIRET)
+	if err != nil {
+		return err
+	}
+	return a.Notifier.Invitation(ctx, inv, st)
+}
+
+// Requests lists the submitted requests that actor may decide.
+func (a Accounts) Requests(ctx context.Context, actor *Person) ([]Person, error) {
+	submitted := StateSubmitted
+	return a.managed(ctx, actor, PersonFilter{State: &submitted})
+}
+
+// Managed lists the accounts that actor manages, whatever their state.
+func (a Accounts) Managed(ctx context.Context, actor *Person) ([]Person, error) {
+	return a.managed(ctx, actor, PersonFilter{})
+}
+
+func (a Accounts) managed(ctx context.Context, actor *Person, f PersonFilter) ([]Person, error) {
+	if actor == nil || actor.State != StateActive || actor.Role == RoleCollaborateur {
+		return nil, forbidden("list accounts")
+	}
+	switch actor.Role {
+	case RoleAgent:
+		admin := RoleAdministrateur
+		f.Role = &admin
+	case RoleAdministrateur:
+		f.SIRET = &actor.SIRET
+	case RoleResponsable:
+		collab := RoleCollaborateur
+		f.SIRET, f.Service, f.Role = &actor.SIRET, &actor.Service, &collab
+	}
+	all, err := a.Store.ListPersons(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(all, func(p Person) bool { return !CanManage(actor, &p) }), nil
+}
+
+// Approve validates a request and mails the identifier. Errors:
+// ErrForbidden, ErrNotFound, ErrAlreadyDecided.
+func (a Accounts) Approve(ctx context.Context, actor *Person, requestID string) (*Person, error) {
+	target, err := a.Store.FindPersonByRequest(ctx, requestID)
+	if err != nil {
+		return nil, err
+	}
+	if !CanManage(actor, target) {
+		return nil, forbidden("approve")
+	}
+	p, err := a.Store.Approve(ctx, requestID, actor.Identifier)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.Notifier.Approved(ctx, p); err != nil {
+		return nil, fmt.Errorf("approve: mail the identifier: %w", err)
+	}
+	return p, nil
+}
+
+// Refuse refuses a request and mails the reasons. Errors: ErrForbidden,
+// ErrInvalid (no reason), ErrNotFound, ErrAlreadyDecided.
+func (a Accounts) Refuse(ctx context.Context, actor *Person, requestID, reason string) (*Person, error) {
+	target, err := a.Store.FindPersonByRequest(ctx, requestID)
+	if err != nil {
+		return nil, err
+	}
+	if !CanManage(actor, target) {
+		return nil, forbidden("refuse")
+	}
+	p, err := a.Store.Refuse(ctx, requestID, actor.Identifier, reason)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.Notifier.Refused(ctx, p); err != nil {
+		return nil, fmt.Errorf("refuse: mail the reasons: %w", err)
+	}
+	return p, nil
+}
+
+// CreateApplication declares a DGFiP application and its profiles: agents.
+func (a Accounts) CreateApplication(ctx context.Context, actor *Person, app Application) (*Application, error) {
+	if !CanDeclareApplication(actor) {
+		return nil, forbidden("create application")
+	}
+	if err := a.Store.CreateApplication(ctx, app); err != nil {
+		return nil, err
+	}
+	return a.Store.FindApplication(ctx, app.ID)
+}
+
+// Grant habilitates an account to a profile and mails it. Errors:
+// ErrForbidden, ErrNotFound (account, application or profile).
+func (a Accounts) Grant(ctx context.Context, actor *Person, identifier, application, profile string) error {
+	const op = "grant"
+	target, app, err := a.habilitationParts(ctx, op, identifier, application, profile)
+	if err != nil {
+		return err
+	}
+	if !CanHabilitate(actor, target, application, profile) {
+		return forbidden(op)
+	}
+	if target.HasProfile(application, profile) {
+		return nil
+	}
+	if err := a.Store.Grant(ctx, identifier, application, profile); err != nil {
+		return err
+	}
+	return a.Notifier.Habilitated(ctx, target, app, profile)
+}
+
+// Revoke withdraws a profile. Errors: ErrForbidden, ErrNotFound.
+func (a Accounts) Revoke(ctx context.Context, actor *Person, identifier, application, profile string) error {
+	const op = "revoke"
+	target, _, err := a.habilitationParts(ctx, op, identifier, application, profile)
+	if err != nil {
+		return err
+	}
+	if !CanHabilitate(actor, target, application, profile) {
+		return forbidden(op)
+	}
+	return a.Store.Revoke(ctx, identifier, application, profile)
+}
+
+func (a Accounts) habilitationParts(ctx context.Context, op, identifier, application, profile string) (*Person, *Application, error) {
+	target, err := a.Store.FindPerson(ctx, identifier)
+	if err != nil {
+		return nil, nil, err
+	}
+	app, err := a.Store.FindApplication(ctx, application)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !slices.Contains(app.Profiles, profile) {
+		return nil, nil, fmt.Errorf("%s: profile %s: %w", op, profile, ErrNotFound)
+	}
+	return target, app, nil
+}
+
+// SetEnabled disables an active account (it can no longer bind nor sign
+// in) or enables a disabled one again. Errors: ErrForbidden, ErrNotFound,
+// ErrConflict when the account is in neither state.
+func (a Accounts) SetEnabled(ctx context.Context, actor *Person, identifier string, enabled bool) (*Person, error) {
+	target, err := a.Store.FindPerson(ctx, identifier)
+	if err != nil {
+		return nil, err
+	}
+	if !CanManage(actor, target) {
+		return nil, forbidden("enable or disable")
+	}
+	from, to := StateActive, StateDisabled
+	if enabled {
+		from, to = StateDisabled, StateActive
+	}
+	if target.State == to {
+		return target, nil
+	}
+	if err := a.Store.SetState(ctx, identifier, from, to); err != nil {
+		return nil, err
+	}
+	return a.Store.FindPerson(ctx, identifier)
+}
+
+// Remove deletes an account; its habilitations go with it.
+func (a Accounts) Remove(ctx context.Context, actor *Person, identifier string) error {
+	target, err := a.Store.FindPerson(ctx, identifier)
+	if err != nil {
+		return err
+	}
+	if !CanManage(actor, target) || target.Identifier == actor.Identifier {
+		return forbidden("remove")
+	}
+	return a.Store.DeletePerson(ctx, identifier)
+}
+
+// Move puts a responsable or collaborateur in another service of its structure.
+func (a Accounts) Move(ctx context.Context, actor *Person, identifier, service string) (*Person, error) {
+	target, err := a.Store.FindPerson(ctx, identifier)
+	if err != nil {
+		return nil, err
+	}
+	if !CanMove(actor, target) {
+		return nil, forbidden("move")
+	}
+	if _, err := a.Store.FindService(ctx, target.SIRET, service); errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("move: %w", &InvalidError{[]Problem{{"service", "Ce service n'existe pas dans la structure."}}})
+	} else if err != nil {
+		return nil, err
+	}
+	return a.Store.MovePerson(ctx, identifier, service)
+}

@@ -1,0 +1,137 @@
+package directory
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// SelfServiceNotifier sends what the self-service journeys tell people
+// (guide section 5 and « Gestion des données personnelles »).
+type SelfServiceNotifier interface {
+	// ResetCode sends a renewal's security code by SMS.
+	ResetCode(ctx context.Context, p *Person, code string, validFor time.Duration) error
+	// ResetLink mails a renewal link, to an account without a mobile.
+	ResetLink(ctx context.Context, p *Person, token string, validFor time.Duration) error
+	// PasswordChanged mails that the password was changed.
+	PasswordChanged(ctx context.Context, p *Person) error
+	// EmailChanged mails the old address and the new one.
+	EmailChanged(ctx context.Context, p *Person, oldEmail string) error
+}
+
+// SelfService is what a person does for themselves: renew a forgotten
+// password, change their personal data and password.
+type SelfService struct {
+	Store    *Store
+	Notifier SelfServiceNotifier
+	// ForgotDuration is the least time a renewal request takes, so that its
+	// timing does not tell whether the identifier exists or has a mobile;
+	// the code or link leaves in the background. 400 ms when zero.
+	ForgotDuration time.Duration
+	// OnSendError hears about a code or link that could not be sent; may be nil.
+	OnSendError func(error)
+}
+
+// Forgot starts the renewal of a forgotten password after a solved captcha:
+// a security code by SMS when the account has a mobile, otherwise a link
+// by mail. It answers the same, in the same time, for any identifier.
+// Errors: ErrInvalidCaptcha (nothing is sent), ErrUnavailable.
+func (s SelfService) Forgot(ctx context.Context, identifier, captchaID, answer string) (string, error) {
+	floor := s.ForgotDuration
+	if floor <= 0 {
+		floor = 400 * time.Millisecond
+	}
+	deadline := time.Now().Add(floor)
+	defer func() {
+		select {
+		case <-time.After(time.Until(deadline)):
+		case <-ctx.Done():
+		}
+	}()
+	if err := s.Store.SolveCaptcha(ctx, captchaID, answer); err != nil {
+		return "", err
+	}
+	start, err := s.Store.StartReset(ctx, identifier)
+	if err != nil {
+		return "", err
+	}
+	if start.Person != nil {
+		go s.send(context.WithoutCancel(ctx), start)
+	}
+	return start.Reset, nil
+}
+
+func (s SelfService) send(ctx context.Context, start ResetStart) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	var err error
+	switch start.Channel {
+	case ResetBySMS:
+		err = s.Notifier.ResetCode(ctx, start.Person, start.Code, s.Store.signin.CodeTTL)
+	case ResetByMail:
+		err = s.Notifier.ResetLink(ctx, start.Person, start.Token, s.Store.resetLinkTTL)
+	}
+	if err != nil && s.OnSendError != nil {
+		s.OnSendError(fmt.Errorf("forgot password: send the %s: %w", start.Channel, err))
+	}
+}
+
+// VerifyCode checks the SMS code and returns the token for the new password.
+func (s SelfService) VerifyCode(ctx context.Context, reset, code string) (string, error) {
+	return s.Store.VerifyResetCode(ctx, reset, code)
+}
+
+// CheckToken says whether a renewal link still works, changing nothing.
+func (s SelfService) CheckToken(ctx context.Context, token string) error {
+	_, err := s.Store.CheckResetToken(ctx, token)
+	return err
+}
+
+// Reset sets the new password and mails that it changed; a lockout ends.
+func (s SelfService) Reset(ctx context.Context, token, password string) error {
+	p, err := s.Store.ResetPassword(ctx, token, password)
+	if err != nil {
+		return err
+	}
+	return s.Notifier.PasswordChanged(ctx, p)
+}
+
+// UpdateMe changes the signed-in person's names, mail or mobile. The
+// identifier never changes. A new mail address is told to the old one and
+// to the new one. Errors: ErrInvalid, ErrConflict (mail used).
+func (s SelfService) UpdateMe(ctx context.Context, actor *Person, u PersonUpdate) (*Person, error) {
+	if actor == nil || actor.State != StateActive {
+		return nil, fmt.Errorf("update personal data: %w", ErrForbidden)
+	}
+	u.State = nil
+	p, err := s.Store.UpdatePerson(ctx, actor.Identifier, u)
+	if err != nil {
+		return nil, err
+	}
+	if p.Email != actor.Email {
+		if err := s.Notifier.EmailChanged(ctx, p, actor.Email); err != nil {
+			return nil, fmt.Errorf("update personal data: mail the change: %w", err)
+		}
+	}
+	return p, nil
+}
+
+// ChangePassword checks the current password (a bind) and sets the new
+// one. Errors: ErrInvalidCredentials (current wrong), ErrAccountLocked,
+// ErrInvalid and ErrPasswordPolicy, ErrPasswordInHistory.
+func (s SelfService) ChangePassword(ctx context.Context, actor *Person, current, next string) error {
+	if actor == nil || actor.State != StateActive {
+		return fmt.Errorf("change password: %w", ErrForbidden)
+	}
+	if err := CheckPassword(next); err != nil {
+		return fmt.Errorf("change password: %w", err)
+	}
+	p, err := s.Store.Authenticate(ctx, actor.Identifier, current)
+	if err != nil {
+		return err
+	}
+	if err := s.Store.SetPassword(ctx, p.Identifier, next); err != nil {
+		return err
+	}
+	return s.Notifier.PasswordChanged(ctx, p)
+}

@@ -1,0 +1,91 @@
+package directory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Notifier tells people, by mail, what concerns them. The notify package
+// implements it; sending may be queued, and a send that fails is retried
+// there, so an error here means the message could not even be queued.
+type Notifier interface {
+	LoginCode(ctx context.Context, to *Person, code string, validFor time.Duration) error
+}
+
+// SignIn is the guide's section 3: identifier and password, then a code
+// sent by mail, then a session.
+type SignIn struct {
+	Store    *Store
+	Notifier Notifier
+}
+
+// Login checks the password and mails a verification code; it returns the
+// challenge the code belongs to. An unknown identifier, a wrong password
+// and an account that is not active give ErrInvalidCredentials alike; a
+// locked account gives ErrAccountLocked.
+func (s SignIn) Login(ctx context.Context, identifier, password string) (string, error) {
+	p, err := s.Store.Authenticate(ctx, identifier, password)
+	if err != nil {
+		return "", err
+	}
+	lc, err := s.Store.IssueLoginCode(ctx, p.Identifier)
+	if err != nil {
+		return "", err
+	}
+	if err := s.Notifier.LoginCode(ctx, lc.Person, lc.Code, s.Store.signin.CodeTTL); err != nil {
+		return "", fmt.Errorf("login: send the code: %w", err)
+	}
+	return lc.Challenge, nil
+}
+
+// Resend mails a new code for a pending challenge. Errors: see
+// Store.ResendLoginCode.
+func (s SignIn) Resend(ctx context.Context, challenge string) error {
+	lc, err := s.Store.ResendLoginCode(ctx, challenge)
+	if err != nil {
+		return err
+	}
+	if err := s.Notifier.LoginCode(ctx, lc.Person, lc.Code, s.Store.signin.CodeTTL); err != nil {
+		return fmt.Errorf("resend: send the code: %w", err)
+	}
+	return nil
+}
+
+// Verify checks the code and opens a session: it returns the account and
+// the session's token. Errors: see Store.VerifyLoginCode.
+func (s SignIn) Verify(ctx context.Context, challenge, code string) (*Person, string, error) {
+	p, err := s.Store.VerifyLoginCode(ctx, challenge, code)
+	if err != nil {
+		return nil, "", err
+	}
+	token, err := s.Store.CreateSession(ctx, p.Identifier)
+	if err != nil {
+		return nil, "", err
+	}
+	return p, token, nil
+}
+
+// Outcome names the result of a sign-in step for metrics and logs.
+func Outcome(err error) string {
+	for _, o := range []struct {
+		err  error
+		name string
+	}{
+		{ErrInvalidCredentials, "invalid_credentials"},
+		{ErrAccountLocked, "account_locked"},
+		{ErrInvalidCode, "invalid_code"},
+		{ErrCodeExpired, "code_expired"},
+		{ErrTooManyAttempts, "too_many_attempts"},
+		{ErrUnavailable, "unavailable"},
+	} {
+		if errors.Is(err, o.err) {
+			return o.name
+		}
+	}
+	if err != nil {
+		return "error"
+	}
+	return "success"
+}

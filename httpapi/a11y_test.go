@@ -1,0 +1,348 @@
+package httpapi_test
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/dgfip/apex-partenaires/directory"
+)
+
+// The accessibility test runs axe-core (npm, pinned in package.json, installed
+// by make deps) on every page the router serves, in the state where it
+// renders, and on the states no route shows by itself (errors, notices, each
+// role's home page). It checks the rules of WCAG 2.1 A and AA, which RGAA 4
+// builds on.
+
+// axeTags are the axe-core rules run: WCAG 2.0 and 2.1, levels A and AA.
+var axeTags = []string{"wcag2a", "wcag2aa", "wcag21a", "wcag21aa"}
+
+// pageState is what a page needs before it renders.
+type pageState int
+
+const (
+	signedIn      pageState = iota // the default: pages behind the session
+	anonymous                      // a signed-in person is sent home
+	afterPassword                  // the first sign-in step is done
+)
+
+// pageStates are the pages that do not render for a signed-in person. A new
+// page that renders for neither the default nor its entry here fails the
+// test, which names the page it was sent to instead.
+var pageStates = map[string]pageState{
+	"/connexion":              anonymous,
+	"/connexion/verification": afterPassword,
+}
+
+// routeSamples give a path to visit for each page route with parameters
+// (gin's :name or *name), from the test's data: a new route with parameters
+// and no entry here fails the test.
+var routeSamples = map[string]func(f *a11yFixture) string{}
+
+// a11yFixture is the data the pages are visited with.
+type a11yFixture struct {
+	e    *env
+	base string
+	app  string // an application to habilitate people to
+}
+
+// person creates a person habilitated to the fixture's application.
+func (f *a11yFixture) person(t *testing.T, last string, role directory.Role, service string) *directory.Person {
+	t.Helper()
+	p := f.e.person("Alix", last, role, service)
+	if err := f.e.store.Grant(ctx, p.Identifier, f.app, "consultation"); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// isPage tells the routes that serve pages from those that serve the API,
+// static files and probes.
+func isPage(path string) bool {
+	for _, prefix := range []string{"/api/", "/static/"} {
+		if strings.HasPrefix(path, prefix) {
+			return false
+		}
+	}
+	switch path {
+	case "/metrics", "/healthz", "/readyz":
+		return false
+	}
+	return true
+}
+
+// a11yCase is one page in one state.
+type a11yCase struct {
+	name  string
+	state pageState
+	show  func(t *testing.T, tb *tab) // from the state, brings the tab to the page
+	// who signs in (signedIn, afterPassword); nil: an administrator
+	// habilitated to an application
+	who func(t *testing.T) *directory.Person
+}
+
+func TestAccessibilityOfEveryPage(t *testing.T) {
+	t.Parallel()
+	axe := readAxe(t)
+	b := startBrowser(t)
+	e := newEnv(t)
+	base, srv := e.server()
+	f := &a11yFixture{e: e, base: base, app: "ficoba"}
+	if err := e.store.CreateApplication(ctx, directory.Application{ID: f.app, Name: "FICOBA", Profiles: []string{"consultation"}}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Every page the router serves, read from the router itself.
+	var cases []a11yCase
+	for _, r := range srv.Routes() {
+		if r.Method != http.MethodGet || !isPage(r.Path) {
+			continue
+		}
+		route, path := r.Path, r.Path
+		if strings.ContainsAny(route, ":*") {
+			sample, ok := routeSamples[route]
+			if !ok {
+				t.Errorf("the page route %s has a path parameter and no sample in routeSamples (a11y_test.go): add one", route)
+				continue
+			}
+			path = sample(f)
+		}
+		cases = append(cases, a11yCase{name: "GET " + route, state: pageStates[route], show: func(t *testing.T, tb *tab) {
+			tb.open(path)
+			if got := tb.path(); got != path {
+				t.Fatalf("GET %s showed %s instead: give the page its state in pageStates (a11y_test.go)", path, got)
+			}
+		}})
+	}
+	if len(cases) < 3 {
+		t.Fatalf("only %d page routes found: %v", len(cases), srv.Routes())
+	}
+
+	// The states that no route shows by itself.
+	cases = append(cases,
+		a11yCase{name: "page not found", state: anonymous, show: func(t *testing.T, tb *tab) {
+			tb.open("/page-inexistante")
+			wantText(t, tb, "h1", "Page non trouvée")
+		}},
+		a11yCase{name: "method not allowed", state: anonymous, show: func(t *testing.T, tb *tab) {
+			tb.open("/deconnexion")
+			wantText(t, tb, "h1", "Erreur")
+		}},
+		a11yCase{name: "sign-in error", state: anonymous, show: func(t *testing.T, tb *tab) {
+			tb.open("/connexion")
+			tb.fill("#identifier", "nobody.here-px")
+			tb.fill("#password", "Wrong-Password-42!")
+			tb.click("Se connecter", "/connexion")
+			wantText(t, tb, "#avis-message", "Identifiant ou mot de passe incorrect.")
+		}},
+		a11yCase{name: "sign-in with empty fields", state: anonymous, show: func(t *testing.T, tb *tab) {
+			tb.open("/connexion")
+			tb.click("Se connecter", "/connexion")
+			wantText(t, tb, "#avis-message", "Saisissez votre identifiant et votre mot de passe.")
+		}},
+		a11yCase{name: "form expired", state: anonymous, show: func(t *testing.T, tb *tab) {
+			tb.open("/connexion")
+			eval[bool](tb, `document.querySelector('input[name=csrf]').remove() === undefined`)
+			tb.click("Se connecter", "/connexion")
+			wantText(t, tb, "h1", "Erreur")
+		}},
+		a11yCase{name: "wrong code", state: afterPassword, show: func(t *testing.T, tb *tab) {
+			tb.open("/connexion/verification")
+			tb.fill("#code", wrongCode(f.e.code(tb.person.Email, 1)))
+			tb.click("Vérifier", "/connexion/verification")
+			wantText(t, tb, "#avis-message", "Code de vérification incorrect.")
+		}},
+		a11yCase{name: "too many wrong codes", state: afterPassword, show: func(t *testing.T, tb *tab) {
+			wrong := wrongCode(f.e.code(tb.person.Email, 1))
+			for range 4 {
+				call(t, "POST", base+"/api/v1/auth/verify", "", map[string]string{"challenge": tb.challenge, "code": wrong})
+			}
+			tb.open("/connexion/verification")
+			tb.fill("#code", wrong)
+			tb.click("Vérifier", "/connexion/verification")
+			wantText(t, tb, "#avis-message", "Trop de codes erronés : veuillez vous connecter à nouveau.")
+		}},
+		a11yCase{name: "code resent", state: afterPassword, show: func(t *testing.T, tb *tab) {
+			tb.open("/connexion/verification")
+			tb.click("Renvoyer un code", "/connexion/renvoyer")
+			wantText(t, tb, "#avis-message", "Un nouveau code de vérification vous a été envoyé par mail.")
+		}},
+	)
+	for _, role := range []directory.Role{directory.RoleResponsable, directory.RoleCollaborateur, directory.RoleAgent} {
+		service := ""
+		if role.InService() {
+			service = "Comptabilité"
+		}
+		cases = append(cases, a11yCase{"home of the role " + string(role), signedIn, openHome,
+			func(t *testing.T) *directory.Person { return f.person(t, "Page", role, service) }})
+	}
+	cases = append(cases, a11yCase{"home without habilitation", signedIn, openHome,
+		func(*testing.T) *directory.Person { return e.person("Alix", "Page", directory.RoleAdministrateur, "") }})
+
+	// One tab per state, its pages one after the other: a tab's first page
+	// costs a cold cache (the DSFR's stylesheet), the next ones do not.
+	for _, state := range []pageState{anonymous, afterPassword, signedIn} {
+		t.Run(state.String(), func(t *testing.T) {
+			t.Parallel()
+			group := b.tab(t, base)
+			for _, c := range cases {
+				if c.state != state {
+					continue
+				}
+				t.Run(c.name, func(t *testing.T) {
+					tb := group.on(t)
+					if state != anonymous {
+						if c.who != nil {
+							tb.person = c.who(t)
+						} else {
+							tb.person = f.person(t, "Page", directory.RoleAdministrateur, "")
+						}
+					}
+					switch state {
+					case afterPassword:
+						tb.challenge = tb.passwordStepDirect(tb.person)
+					case signedIn:
+						tb.signInDirect(e, tb.person, 1)
+					}
+					c.show(t, tb)
+					checkAccessibility(t, tb, axe, c.name)
+				})
+			}
+		})
+	}
+}
+
+func openHome(t *testing.T, tb *tab) { tb.open("/") }
+
+func (s pageState) String() string {
+	switch s {
+	case anonymous:
+		return "anonymous"
+	case afterPassword:
+		return "after the password step"
+	}
+	return "signed in"
+}
+
+func wantText(t *testing.T, tb *tab, selector, want string) {
+	t.Helper()
+	if got := tb.text(selector); got != want {
+		t.Fatalf("%s on %s: %q, want %q", selector, tb.safePath(), got, want)
+	}
+}
+
+// readAxe reads axe-core from node_modules at the repository's root.
+func readAxe(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the test's directory: cannot find node_modules")
+		}
+		dir = parent
+	}
+	path := filepath.Join(dir, "node_modules", "axe-core", "axe.min.js")
+	src, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("axe-core is missing (%s): run make deps (npm ci)", path)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(src)
+}
+
+// axeResults is what the page hands back of axe.run.
+type axeResults struct {
+	Violations []axeRule `json:"violations"`
+	Incomplete []axeRule `json:"incomplete"`
+	Passes     int       `json:"passes"`
+}
+
+type axeRule struct {
+	ID      string    `json:"id"`
+	Impact  string    `json:"impact"`
+	Help    string    `json:"help"`
+	HelpURL string    `json:"helpUrl"`
+	Nodes   []axeNode `json:"nodes"`
+}
+
+type axeNode struct {
+	Target  string `json:"target"`
+	Summary string `json:"summary"`
+}
+
+func (r axeRule) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s (%s): %s — %s", r.ID, r.Impact, r.Help, r.HelpURL)
+	for _, n := range r.Nodes {
+		fmt.Fprintf(&b, "\n      %s", n.Target)
+		if n.Summary != "" {
+			fmt.Fprintf(&b, "\n        %s", strings.ReplaceAll(n.Summary, "\n", "\n        "))
+		}
+	}
+	return b.String()
+}
+
+// checkAccessibility runs axe-core on the current page and fails listing
+// every violation; it also checks the page broke no CSP rule and has one h1.
+func checkAccessibility(t *testing.T, tb *tab, axe, name string) {
+	t.Helper()
+	tb.screenshot(name)
+	page := tb.safePath()
+	if v := tb.cspViolations(); len(v) > 0 {
+		t.Errorf("%s: CSP violations: %q", page, v)
+	}
+	if n := eval[int](tb, `document.querySelectorAll('h1').length`); n != 1 {
+		t.Errorf("%s: %d h1, want 1", page, n)
+	}
+	// Scripts sent over the DevTools protocol are not subject to the
+	// page's CSP: check that axe did load.
+	if !eval[bool](tb, axe+"\n;typeof window.axe === 'object' && typeof window.axe.run === 'function'") {
+		t.Fatalf("%s: axe-core did not load into the page", page)
+	}
+	run := fmt.Sprintf(`axe.run(document, {runOnly: {type: 'tag', values: %s}}).then((r) => {
+  const rule = (v) => ({id: v.id, impact: v.impact || '', help: v.help, helpUrl: v.helpUrl,
+    nodes: v.nodes.map((n) => ({target: n.target.map(String).join(' '), summary: n.failureSummary || ''}))});
+  return {violations: r.violations.map(rule), incomplete: r.incomplete.map(rule), passes: r.passes.length};
+})`, jsStrings(axeTags))
+	res, err := chromedp.Run(tb.ctx, chromedp.Evaluate[axeResults](run, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("%s: axe.run: %v", page, err)
+	}
+	if res.Passes == 0 {
+		t.Fatalf("%s: axe checked nothing", page)
+	}
+	if len(res.Violations) > 0 {
+		var b strings.Builder
+		for _, v := range res.Violations {
+			fmt.Fprintf(&b, "\n  - %s", v)
+		}
+		t.Errorf("%s: %d accessibility violations (WCAG 2.1 A/AA, axe-core):%s", page, len(res.Violations), b.String())
+	}
+	for _, r := range res.Incomplete {
+		t.Logf("%s: to review by hand (axe could not decide): %s", page, r)
+	}
+}
+
+// jsStrings writes a JavaScript array of strings.
+func jsStrings(ss []string) string {
+	quoted := make([]string, len(ss))
+	for i, s := range ss {
+		quoted[i] = jsString(s)
+	}
+	return "[" + strings.Join(quoted, ", ") + "]"
+}

@@ -1,0 +1,123 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/dgfip/apex-partenaires/directory"
+)
+
+// Errors of the HTTP layer itself.
+var (
+	errNotFoundRoute    = errors.New("no such route")
+	errMethodNotAllowed = errors.New("method not allowed")
+	errBadRequest       = errors.New("malformed request")
+	errUnauthenticated  = errors.New("not signed in")
+	errBadCSRF          = errors.New("bad csrf token")
+	errMediaType        = errors.New("not json")
+)
+
+// apiError is the body of every API error.
+type apiError struct {
+	Code    string        `json:"code"`
+	Message string        `json:"message"`
+	Details []errorDetail `json:"details,omitempty"`
+}
+
+type errorDetail struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// errorKind is how one kind of error is answered: status, stable code, French message.
+type errorKind struct {
+	err     error
+	status  int
+	code    string
+	message string
+}
+
+// errorKinds is the one table from errors to answers, most specific first.
+// Anything not in it is an internal error: logged in full, answered "Erreur interne".
+var errorKinds = []errorKind{
+	{errBadRequest, http.StatusBadRequest, "bad_request", "La requête est mal formée."},
+	{errMediaType, http.StatusUnsupportedMediaType, "unsupported_media_type", "Le corps de la requête doit être du JSON (Content-Type: application/json)."},
+	{errNotFoundRoute, http.StatusNotFound, "not_found", "Cette page n'existe pas."},
+	{errMethodNotAllowed, http.StatusMethodNotAllowed, "method_not_allowed", "Cette méthode n'est pas permise ici."},
+	{errUnauthenticated, http.StatusUnauthorized, "unauthenticated", "Veuillez vous connecter."},
+	{errBadCSRF, http.StatusForbidden, "csrf_failed", "Le formulaire a expiré : veuillez le soumettre à nouveau."},
+	{directory.ErrPasswordInHistory, http.StatusUnprocessableEntity, "password_in_history", "Mot de passe déjà utilisé parmi les 10 derniers."},
+	{directory.ErrPasswordPolicy, http.StatusUnprocessableEntity, "invalid_password", "Le mot de passe ne respecte pas les règles."},
+	{directory.ErrInvalid, http.StatusUnprocessableEntity, "invalid_request", "Certaines informations sont invalides."},
+	{directory.ErrAccountLocked, http.StatusLocked, "account_locked", "Votre compte est temporairement bloqué après plusieurs essais infructueux. Réessayez dans 15 minutes ou renouvelez votre mot de passe."},
+	{directory.ErrInvalidCredentials, http.StatusUnauthorized, "invalid_credentials", "Identifiant ou mot de passe incorrect."},
+	{directory.ErrTooManyAttempts, http.StatusUnauthorized, "too_many_attempts", "Trop de codes erronés : veuillez vous connecter à nouveau."},
+	{directory.ErrCodeExpired, http.StatusUnauthorized, "code_expired", "Ce code de vérification a expiré : demandez-en un nouveau."},
+	{directory.ErrInvalidCode, http.StatusUnauthorized, "invalid_code", "Code de vérification incorrect."},
+	{directory.ErrInvalidToken, http.StatusNotFound, "invalid_link", "Ce lien n'est pas valide ou a déjà été utilisé."},
+	{directory.ErrTokenExpired, http.StatusGone, "link_expired", "Ce lien a expiré : demandez-en un nouveau à la personne qui a créé votre compte."},
+	{directory.ErrInvalidCaptcha, http.StatusUnprocessableEntity, "invalid_captcha", "Les caractères saisis ne correspondent pas à l'image : essayez avec une nouvelle image."},
+	{directory.ErrAlreadyDecided, http.StatusConflict, "already_decided", "Cette demande a déjà été traitée."},
+	{directory.ErrSessionExpired, http.StatusUnauthorized, "unauthenticated", "Votre session a expiré : veuillez vous connecter."},
+	{directory.ErrForbidden, http.StatusForbidden, "forbidden", "Vous n'avez pas le droit de faire cela."},
+	{directory.ErrNotFound, http.StatusNotFound, "not_found", "Introuvable."},
+	{directory.ErrConflict, http.StatusConflict, "conflict", "Cette opération est en conflit avec l'état de l'annuaire."},
+	{directory.ErrUnavailable, http.StatusServiceUnavailable, "directory_unavailable", "L'annuaire est momentanément indisponible. Veuillez réessayer dans quelques instants."},
+}
+
+var internalError = errorKind{status: http.StatusInternalServerError, code: "internal_error", message: "Erreur interne. Veuillez réessayer plus tard."}
+
+// classify finds how to answer err, and the problems to list with it.
+func classify(err error) (errorKind, []errorDetail) {
+	var details []errorDetail
+	var ie *directory.InvalidError
+	if errors.As(err, &ie) {
+		for _, p := range ie.Problems {
+			details = append(details, errorDetail{Field: p.Field, Message: p.Message})
+		}
+	}
+	var he *httpError
+	if errors.As(err, &he) {
+		return errorKind{err: he, status: he.status, code: he.code, message: he.message}, details
+	}
+	for _, k := range errorKinds {
+		if errors.Is(err, k.err) {
+			return k, details
+		}
+	}
+	return internalError, nil
+}
+
+func (s *Server) logError(c *gin.Context, kind errorKind, err error) {
+	if kind.status >= 500 {
+		s.log.Error("request failed", "route", c.FullPath(), "code", kind.code, "error", err.Error())
+	}
+}
+
+func (s *Server) writeAPIError(c *gin.Context, err error) {
+	kind, details := classify(err)
+	s.logError(c, kind, err)
+	c.AbortWithStatusJSON(kind.status, gin.H{"error": apiError{Code: kind.code, Message: kind.message, Details: details}})
+}
+
+func (s *Server) writePageError(c *gin.Context, err error) {
+	kind, _ := classify(err)
+	s.logError(c, kind, err)
+	if errors.Is(err, errUnauthenticated) || errors.Is(err, directory.ErrSessionExpired) {
+		s.clearSessionCookie(c)
+		c.Redirect(http.StatusSeeOther, "/connexion")
+		c.Abort()
+		return
+	}
+	title := "Erreur"
+	switch kind.status {
+	case http.StatusNotFound:
+		title = "Page non trouvée"
+	case http.StatusServiceUnavailable:
+		title = "Service indisponible"
+	}
+	s.render(c, kind.status, "error.tmpl", errorPage{base: s.base(c, title), Status: kind.status, Message: kind.message})
+	c.Abort()
+}

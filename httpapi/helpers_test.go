@@ -1,0 +1,235 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dgfip/apex-partenaires/directory"
+	"github.com/dgfip/apex-partenaires/directory/slapdtest"
+	"github.com/dgfip/apex-partenaires/httpapi"
+	"github.com/dgfip/apex-partenaires/notify"
+	"github.com/dgfip/apex-partenaires/notify/smtptest"
+)
+
+func TestMain(m *testing.M) { slapdtest.Main(m) }
+
+const (
+	siret    = "73282932000074"
+	password = "Correct-Horse-42!"
+)
+
+var ctx = context.Background()
+
+// testClock is an injected clock for expiry tests.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *testClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// env is one directory (a subtree of the package's slapd), one real SMTP
+// server, and as many apexd instances on them as a test asks for.
+type env struct {
+	t     *testing.T
+	cfg   directory.StoreConfig
+	store *directory.Store
+	smtp  *smtptest.Server
+	clock *testClock
+	logs  *syncBuffer
+	sms   notify.SMSSender // to texts, a real HTTP gateway receiver
+	texts *smsInbox
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	srv := slapdtest.Shared(t)
+	cfg := slapdtest.StoreConfig(srv, slapdtest.NewBase(t, srv))
+	clock := &testClock{t: time.Now()}
+	cfg.Now = clock.Now
+	e := &env{t: t, cfg: cfg, store: slapdtest.OpenStore(t, cfg), smtp: smtptest.Start(t), clock: clock, logs: &syncBuffer{}}
+	e.sms, e.texts = smsReceiver(t)
+	if err := e.store.CreateStructure(ctx, directory.Structure{SIRET: siret, Name: "Étude Martin & Associés", Category: "Notaire"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.CreateService(ctx, directory.Service{SIRET: siret, Name: "Comptabilité"}); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// instance starts one apexd: its own store (pool) on the shared directory,
+// its own mail queue to the shared SMTP server, a real listener on 127.0.0.1.
+func (e *env) instance() string {
+	e.t.Helper()
+	url, _ := e.server()
+	return url
+}
+
+// server is instance, with the server itself (its routes, for the tests that
+// visit every page).
+func (e *env) server() (string, *httpapi.Server) {
+	t := e.t
+	t.Helper()
+	store := slapdtest.OpenStore(t, e.cfg)
+	relay, err := notify.NewSMTP(notify.SMTPConfig{Host: e.smtp.Host, Port: e.smtp.Port, TLS: notify.TLSNone, From: "APEX Partenaires <no-reply@apex.example.fr>"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	logger := slog.New(slog.NewJSONHandler(e.logs, nil))
+	queue, err := notify.NewQueue(notify.QueueConfig{SpoolDir: dir + "/spool", FailedDir: dir + "/failed", Logger: logger}, relay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := queue.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { queue.Close(ctx) })
+	ts := httptest.NewUnstartedServer(nil)
+	publicURL := "http://" + ts.Listener.Addr().String()
+	notifier := notify.Notifier{Mailer: queue, SMS: e.sms, PublicURL: publicURL}
+	srv, err := httpapi.New(httpapi.Config{
+		PublicURL: publicURL,
+		Store:     store,
+		SignIn:    directory.SignIn{Store: store, Notifier: notifier},
+		Accounts:  directory.Accounts{Store: store, Notifier: notifier},
+		SelfService: directory.SelfService{Store: store, Notifier: notifier, ForgotDuration: 50 * time.Millisecond,
+			OnSendError: func(err error) { logger.Warn("send", "error", err.Error()) }},
+		Logger: logger,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.Config.Handler = srv.Handler()
+	ts.Start()
+	t.Cleanup(ts.Close)
+	return ts.URL, srv
+}
+
+// person creates an active account with a mail of its own.
+func (e *env) person(first, last string, role directory.Role, service string) *directory.Person {
+	e.t.Helper()
+	p, err := e.store.CreatePerson(ctx, directory.NewPerson{
+		FirstName: first, LastName: last, Email: fmt.Sprintf("p%d@example.fr", time.Now().UnixNano()),
+		Role: role, State: directory.StateActive, SIRET: siret, Service: service,
+	}, password)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return p
+}
+
+var codePattern = regexp.MustCompile(`\b(\d{6})\b`)
+
+// code waits for the n-th mail to addr and reads the verification code in it.
+func (e *env) code(addr string, n int) string {
+	e.t.Helper()
+	var got smtptest.Captured
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var mine []smtptest.Captured
+		for _, m := range e.smtp.Messages() {
+			if smtptest.ToAddress(addr)(m) {
+				mine = append(mine, m)
+			}
+		}
+		if len(mine) >= n {
+			got = mine[n-1]
+			break
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("no mail #%d to %s", n, addr)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	m := codePattern.FindStringSubmatch(got.Text)
+	if m == nil {
+		e.t.Fatalf("no code in the mail:\n%s", got.Text)
+	}
+	return m[1]
+}
+
+// call makes an API request with a JSON body and decodes the JSON answer.
+func call(t *testing.T, method, url, token string, body any) (int, map[string]any) {
+	t.Helper()
+	var r io.Reader
+	if body != nil {
+		raw, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, url, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	var out map[string]any
+	if len(raw) > 0 && strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
+		if err := json.Unmarshal(raw, &out); err != nil {
+			t.Fatalf("%s %s: bad JSON %q", method, url, raw)
+		}
+	}
+	return res.StatusCode, out
+}
+
+// errorCode reads the stable code of an API error body.
+func errorCode(body map[string]any) string {
+	e, _ := body["error"].(map[string]any)
+	code, _ := e["code"].(string)
+	return code
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// startServer serves api on a real 127.0.0.1 listener for the test.
+func startServer(t *testing.T, api *httpapi.Server) string {
+	t.Helper()
+	ts := httptest.NewServer(api.Handler())
+	t.Cleanup(ts.Close)
+	return ts.URL
+}

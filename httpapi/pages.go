@@ -1,0 +1,112 @@
+package httpapi
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+)
+
+//go:embed templates
+var templateFiles embed.FS
+
+//go:embed static
+var staticFiles embed.FS
+
+func staticFS() http.FileSystem {
+	sub, err := fs.Sub(staticFiles, "static")
+	if err != nil {
+		panic(err) // the embedded tree is fixed at build time
+	}
+	return http.FS(sub)
+}
+
+// pages holds one template set per page: the layout, the partials and the
+// page itself, so that block names never collide between pages.
+type pages struct {
+	sets map[string]*template.Template
+}
+
+// pageFiles are the pages the router serves; each must parse at start.
+var pageFiles = []string{"login.tmpl", "verify.tmpl", "home.tmpl", "error.tmpl"}
+
+var templateFuncs = template.FuncMap{
+	"roleLabel": roleLabel,
+}
+
+func parsePages() (*pages, error) {
+	p := &pages{sets: map[string]*template.Template{}}
+	for _, name := range pageFiles {
+		t, err := template.New(name).Funcs(templateFuncs).ParseFS(templateFiles,
+			"templates/layout.tmpl", "templates/partials.tmpl", "templates/"+name)
+		if err != nil {
+			return nil, fmt.Errorf("httpapi: page %s: %w", name, err)
+		}
+		for _, block := range []string{"layout", "title", "content"} {
+			if t.Lookup(block) == nil {
+				return nil, fmt.Errorf("httpapi: page %s lacks the %q block", name, block)
+			}
+		}
+		p.sets[name] = t
+	}
+	return p, nil
+}
+
+// render writes a page, rendered into a buffer first so that a template
+// error becomes an error page and not half a page.
+func (s *Server) render(c *gin.Context, status int, name string, data any) {
+	t, ok := s.pages.sets[name]
+	if !ok {
+		s.log.Error("unknown page", "page", name)
+		c.String(http.StatusInternalServerError, "Erreur interne")
+		return
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", data); err != nil {
+		s.log.Error("render page", "page", name, "error", err.Error())
+		c.String(http.StatusInternalServerError, "Erreur interne")
+		return
+	}
+	c.Data(status, "text/html; charset=utf-8", buf.Bytes())
+}
+
+// base is what the layout of every page needs.
+type base struct {
+	Title   string
+	CSRF    string
+	Account *accountView // nil when nobody is signed in
+}
+
+func (s *Server) base(c *gin.Context, title string) base {
+	b := base{Title: title, CSRF: s.csrfToken(c)}
+	if p := account(c); p != nil {
+		v := newAccountView(p, nil)
+		b.Account = &v
+	}
+	return b
+}
+
+type errorPage struct {
+	base
+	Status  int
+	Message string
+}
+
+func roleLabel(role string) string {
+	switch role {
+	case "administrateur":
+		return "Administrateur"
+	case "responsable":
+		return "Responsable"
+	case "collaborateur":
+		return "Collaborateur"
+	case "agent":
+		return "Agent DGFiP"
+	}
+	return strings.ToUpper(role[:1]) + role[1:]
+}

@@ -1,0 +1,217 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"image/png"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/dgfip/apex-partenaires/directory"
+	"github.com/dgfip/apex-partenaires/directory/slapdtest"
+)
+
+// captcha asks for a challenge and reads its answer as a person reads the
+// image: here, from the directory, as slapd's root.
+func (e *env) captcha(api string) (id, answer string) {
+	e.t.Helper()
+	status, body := call(e.t, "POST", api+"/captcha", "", map[string]string{})
+	if status != http.StatusCreated {
+		e.t.Fatalf("captcha: %d %v", status, body)
+	}
+	id = body["id"].(string)
+	srv := slapdtest.Shared(e.t)
+	conn, err := srv.DialRoot()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer conn.Close()
+	res, err := conn.Search(ldap.NewSearchRequest("cn="+id+",ou=captchas,ou=system,"+srv.Suffix, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false,
+		"(objectClass=*)", []string{"description"}, nil))
+	if err != nil || len(res.Entries) != 1 {
+		e.t.Fatalf("read captcha: %v", err)
+	}
+	f := strings.Fields(res.Entries[0].GetAttributeValue("description"))
+	return id, f[len(f)-1]
+}
+
+func fetch(t *testing.T, url string) (*http.Response, []byte) {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var buf bytes.Buffer
+	buf.ReadFrom(res.Body)
+	return res, buf.Bytes()
+}
+
+func TestAPICaptchaImageAndSound(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	api := e.instance() + "/api/v1"
+	id, _ := e.captcha(api)
+	res, img := fetch(t, api+"/captcha/"+id+".png")
+	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "image/png" {
+		t.Fatalf("png: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	if _, err := png.Decode(bytes.NewReader(img)); err != nil {
+		t.Errorf("not a PNG: %v", err)
+	}
+	res, wav := fetch(t, api+"/captcha/"+id+".wav")
+	if res.StatusCode != 200 || !bytes.HasPrefix(wav, []byte("RIFF")) || string(wav[8:12]) != "WAVE" ||
+		int(binary.LittleEndian.Uint32(wav[4:8])) != len(wav)-8 {
+		t.Errorf("wav: %d, %d bytes", res.StatusCode, len(wav))
+	}
+	if res, _ := fetch(t, api+"/captcha/"+strings.Repeat("A", 43)+".png"); res.StatusCode != 404 {
+		t.Errorf("unknown captcha: %d", res.StatusCode)
+	}
+}
+
+func TestAPIForgottenPasswordBySMS(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	api := e.instance() + "/api/v1"
+	p := e.person("Sonia", "Texto", directory.RoleAdministrateur, "")
+	if _, err := e.store.UpdatePerson(ctx, p.Identifier, directory.PersonUpdate{Mobile: ptr("06 98 76 54 32")}); err != nil {
+		t.Fatal(err)
+	}
+	// A wrong captcha sends nothing.
+	id, answer := e.captcha(api)
+	status, body := call(t, "POST", api+"/password/forgot", "", map[string]string{"identifier": p.Identifier, "captchaId": id, "captchaAnswer": answer + "1"})
+	if status != 422 || errorCode(body) != "invalid_captcha" {
+		t.Fatalf("wrong captcha: %d %v", status, body)
+	}
+	// Lock the account first: a reset unlocks it.
+	for range 6 {
+		call(t, "POST", api+"/auth/login", "", map[string]string{"identifier": p.Identifier, "password": "Wrong-Password-42!"})
+	}
+	id, answer = e.captcha(api)
+	status, body = call(t, "POST", api+"/password/forgot", "", map[string]string{"identifier": p.Identifier, "captchaId": id, "captchaAnswer": answer})
+	if status != 202 || body["reset"] == "" {
+		t.Fatalf("forgot: %d %v", status, body)
+	}
+	if status, _ := call(t, "POST", api+"/password/forgot", "", map[string]string{"identifier": p.Identifier, "captchaId": id, "captchaAnswer": answer}); status != 422 {
+		t.Errorf("a captcha used twice: %d", status)
+	}
+	reset := body["reset"].(string)
+	sms := e.texts.wait(t, "+33698765432", 1)
+	code := regexp.MustCompile(`\b\d{6}\b`).FindString(sms.Text)
+	if status, body := call(t, "POST", api+"/password/forgot/"+reset+"/verify", "", map[string]string{"code": "000000x"}); status != 401 || errorCode(body) != "invalid_code" {
+		t.Errorf("wrong code: %d %v", status, body)
+	}
+	status, body = call(t, "POST", api+"/password/forgot/"+reset+"/verify", "", map[string]string{"code": code})
+	if status != 200 {
+		t.Fatalf("verify: %d %v", status, body)
+	}
+	token := body["token"].(string)
+	if status, body := call(t, "POST", api+"/password/reset", "", map[string]string{"token": token, "password": password}); status != 422 || errorCode(body) != "password_in_history" {
+		t.Errorf("the current password: %d %v", status, body)
+	}
+	if status, body := call(t, "POST", api+"/password/reset", "", map[string]string{"token": token, "password": "Nouveau-Secret-77!"}); status != 204 {
+		t.Fatalf("reset: %d %v", status, body)
+	}
+	if status, _ := call(t, "POST", api+"/password/reset", "", map[string]string{"token": token, "password": "Autre-Secret-88!"}); status != 404 {
+		t.Errorf("the token used twice: %d", status)
+	}
+	e.lastMail(p.Email, "modifié")
+	e.signIn(api, p.Identifier, p.Email, "Nouveau-Secret-77!")
+	if logs := e.logs.String(); strings.Contains(logs, code) || strings.Contains(logs, "98765432") || strings.Contains(logs, token) {
+		t.Errorf("a code, a number or a token is in the logs")
+	}
+}
+
+func TestAPIForgottenPasswordByMailAndUnknownIdentifier(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	api := e.instance() + "/api/v1"
+	p := e.person("Marc", "Courriel", directory.RoleCollaborateur, "Comptabilité")
+	shape := func(identifier string) (int, string, time.Duration) {
+		id, answer := e.captcha(api)
+		start := time.Now()
+		status, body := call(t, "POST", api+"/password/forgot", "", map[string]string{"identifier": identifier, "captchaId": id, "captchaAnswer": answer})
+		reset, _ := body["reset"].(string)
+		return status, regexp.MustCompile(`^[a-z.-]+-px\.[A-Za-z0-9_-]{43}$`).ReplaceAllString(reset, "shape"), time.Since(start)
+	}
+	s1, r1, d1 := shape(p.Identifier)
+	s2, r2, d2 := shape("nobody.here-px")
+	if s1 != 202 || s2 != 202 || r1 != "shape" || r2 != "shape" {
+		t.Errorf("known %d %q, unknown %d %q: the answers differ", s1, r1, s2, r2)
+	}
+	if d1 < 50*time.Millisecond || d2 < 50*time.Millisecond {
+		t.Errorf("the answers come before the floor: %v %v", d1, d2)
+	}
+	m := e.lastMail(p.Email, "Renouvellement")
+	link := regexp.MustCompile(`/mot-de-passe/renouveler/([A-Za-z0-9._%~-]+)`).FindStringSubmatch(m.Text)
+	if link == nil {
+		t.Fatalf("no link in:\n%s", m.Text)
+	}
+	token := strings.ReplaceAll(link[1], "%2E", ".")
+	if status, body := call(t, "POST", api+"/password/reset", "", map[string]string{"token": token, "password": "Nouveau-Secret-77!"}); status != 204 {
+		t.Fatalf("reset by link: %d %v", status, body)
+	}
+	if n := e.texts.count(); n != 0 {
+		t.Errorf("%d SMS sent for accounts without a mobile", n)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestAPIPersonalDataAndConsultation(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	api := e.instance() + "/api/v1"
+	p := e.person("Paula", "Perso", directory.RoleResponsable, "Comptabilité")
+	colleague := e.person("Carl", "Collègue", directory.RoleCollaborateur, "Comptabilité")
+	if _, err := e.store.UpdatePerson(ctx, colleague.Identifier, directory.PersonUpdate{Mobile: ptr("0611111111")}); err != nil {
+		t.Fatal(err)
+	}
+	token := e.signIn(api, p.Identifier, p.Email, password)
+
+	status, body := call(t, "PATCH", api+"/me", token, map[string]string{"email": "pas-un-mail", "mobile": "12"})
+	if details, _ := body["error"].(map[string]any)["details"].([]any); status != 422 || len(details) != 2 {
+		t.Errorf("bad personal data: %d %v", status, body)
+	}
+	status, body = call(t, "PATCH", api+"/me", token, map[string]string{"lastName": "Nouveau-Nom", "email": "paula.nouvelle@example.fr", "mobile": "07 12 34 56 78"})
+	if status != 200 || body["identifier"] != p.Identifier || body["lastName"] != "Nouveau-Nom" || body["mobile"] != "+33712345678" {
+		t.Fatalf("update: %d %v", status, body)
+	}
+	e.lastMail(p.Email, "adresse")                     // the old address
+	e.lastMail("paula.nouvelle@example.fr", "adresse") // and the new one
+
+	if status, body := call(t, "PUT", api+"/me/password", token, map[string]string{"current": "Wrong-Password-42!", "new": "Nouveau-Secret-77!"}); status != 422 || errorCode(body) != "invalid_current_password" {
+		t.Errorf("wrong current password: %d %v", status, body)
+	}
+	if status, body := call(t, "PUT", api+"/me/password", token, map[string]string{"current": password, "new": "Nouveau-Secret-77!"}); status != 204 {
+		t.Errorf("change password: %d %v", status, body)
+	}
+
+	status, body = call(t, "GET", api+"/structures/"+siret+"/directory", token, nil)
+	if status != 200 || body["total"].(float64) != 2 {
+		t.Fatalf("directory: %d %v", status, body)
+	}
+	for _, raw := range body["accounts"].([]any) {
+		if _, has := raw.(map[string]any)["mobile"]; has {
+			t.Errorf("the directory shows a mobile: %v", raw)
+		}
+	}
+	status, detail := call(t, "GET", api+"/accounts/"+colleague.Identifier, token, nil)
+	if _, has := detail["mobile"]; status != 200 || has || detail["service"] != "Comptabilité" {
+		t.Errorf("a colleague's detail: %d %v", status, detail)
+	}
+	if _, own := call(t, "GET", api+"/accounts/"+p.Identifier, token, nil); own["mobile"] != "+33712345678" {
+		t.Errorf("one's own detail lacks the mobile: %v", own)
+	}
+	if err := e.store.CreateStructure(ctx, directory.Structure{SIRET: "44306184100047", Name: "Autre", Category: "Notaire"}); err != nil {
+		t.Fatal(err)
+	}
+	if status, body := call(t, "GET", api+"/structures/44306184100047/directory", token, nil); status != 403 || errorCode(body) != "forbidden" {
+		t.Errorf("another structure: %d %v", status, body)
+	}
+}

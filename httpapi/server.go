@@ -1,0 +1,190 @@
+// Package httpapi is the web face of APEX Partenaires: the JSON API under
+// /api/v1 for API clients and the French pages for people, both on top of
+// the directory package. It never talks LDAP itself.
+package httpapi
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/dgfip/apex-partenaires/directory"
+)
+
+// Config is what the server needs; cmd/apexd builds it from the configuration.
+type Config struct {
+	PublicURL   string // where people reach the service, e.g. https://apex.dgfip.gouv.fr
+	Store       *directory.Store
+	SignIn      directory.SignIn
+	Accounts    directory.Accounts
+	SelfService directory.SelfService
+	Logger      *slog.Logger
+	// MailStats reports the mails sent and failed since start, for metrics; may be nil.
+	MailStats func() (sent, failed float64)
+}
+
+// Server serves the API and the pages.
+type Server struct {
+	cfg     Config
+	store   *directory.Store
+	signIn  directory.SignIn
+	log     *slog.Logger
+	engine  *gin.Engine
+	pages   *pages
+	metrics *metrics
+	secure  bool // cookies only over HTTPS
+}
+
+// New checks the configuration, parses every page template and builds the router.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil || cfg.SignIn.Store == nil || cfg.SignIn.Notifier == nil || cfg.Accounts.Store == nil || cfg.Accounts.Notifier == nil ||
+		cfg.SelfService.Store == nil || cfg.SelfService.Notifier == nil {
+		return nil, errors.New("httpapi: Store, SignIn, Accounts and SelfService are required")
+	}
+	u, err := url.Parse(cfg.PublicURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, errors.New("httpapi: PublicURL must be an http(s) URL")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	pages, err := parsePages()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:     cfg,
+		store:   cfg.Store,
+		signIn:  cfg.SignIn,
+		log:     cfg.Logger,
+		pages:   pages,
+		metrics: newMetrics(cfg.Store, cfg.MailStats),
+		secure:  u.Scheme == "https",
+	}
+	gin.SetMode(gin.ReleaseMode)
+	e := gin.New()
+	e.SetTrustedProxies(nil)
+	e.HandleMethodNotAllowed = true
+	e.Use(s.recoverPanics, s.observe, securityHeaders)
+	e.NoRoute(s.notFound)
+	e.NoMethod(s.methodNotAllowed)
+	s.engine = e
+	s.registerOpsRoutes(e)
+	s.registerAPIRoutes(e.Group("/api/v1"))
+	s.registerPageRoutes(e)
+	return s, nil
+}
+
+// Handler is the server's http.Handler.
+func (s *Server) Handler() http.Handler { return s.engine }
+
+// Routes lists the method and path of every route, for tests and docs.
+func (s *Server) Routes() []gin.RouteInfo { return s.engine.Routes() }
+
+// handlerFunc is a handler that returns its error for one place to serve it.
+type handlerFunc func(c *gin.Context) error
+
+// api adapts a JSON handler: its error becomes the API's error body.
+func (s *Server) api(h handlerFunc) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if err := h(c); err != nil {
+			s.writeAPIError(c, err)
+		}
+	}
+}
+
+// page adapts a page handler: its error becomes an error page in French.
+func (s *Server) page(h handlerFunc) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if err := h(c); err != nil {
+			s.writePageError(c, err)
+		}
+	}
+}
+
+func (s *Server) registerOpsRoutes(e *gin.Engine) {
+	e.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
+	e.GET("/readyz", s.api(s.handleReady))
+	e.GET("/metrics", gin.WrapH(s.metrics.handler()))
+	e.StaticFS("/static", staticFS())
+}
+
+func (s *Server) handleReady(c *gin.Context) error {
+	if err := s.store.Ping(c.Request.Context()); err != nil {
+		return err
+	}
+	c.String(http.StatusOK, "ready\n")
+	return nil
+}
+
+func (s *Server) notFound(c *gin.Context) {
+	if isAPI(c) {
+		s.writeAPIError(c, errNotFoundRoute)
+		return
+	}
+	s.writePageError(c, errNotFoundRoute)
+}
+
+func (s *Server) methodNotAllowed(c *gin.Context) {
+	if isAPI(c) {
+		s.writeAPIError(c, errMethodNotAllowed)
+		return
+	}
+	s.writePageError(c, errMethodNotAllowed)
+}
+
+func isAPI(c *gin.Context) bool { return strings.HasPrefix(c.Request.URL.Path, "/api/") }
+
+// recoverPanics turns a panic into an internal error, logged with its stack.
+func (s *Server) recoverPanics(c *gin.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("panic", "path", c.FullPath(), "panic", r)
+			c.Abort()
+			if isAPI(c) {
+				s.writeAPIError(c, errors.New("panic"))
+			} else {
+				s.writePageError(c, errors.New("panic"))
+			}
+		}
+	}()
+	c.Next()
+}
+
+// securityHeaders: no inline script or style, no framing, no referrer (some
+// pages carry tokens in their URL).
+func securityHeaders(c *gin.Context) {
+	h := c.Writer.Header()
+	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; media-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	c.Next()
+}
+
+// observe logs each request (never a body nor a query string) and records it in the metrics.
+func (s *Server) observe(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	elapsed := time.Since(start)
+	status := c.Writer.Status()
+	s.metrics.observe(c.Request.Method, route, status, elapsed)
+	level := slog.LevelInfo
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	s.log.Log(c.Request.Context(), level, "request",
+		"method", c.Request.Method, "route", route, "status", status,
+		"duration_ms", float64(elapsed.Microseconds())/1000, "client", c.ClientIP())
+}

@@ -1,0 +1,216 @@
+package notify
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/dgfip/apex-partenaires/directory"
+)
+
+// Notifier renders the mails and SMS of the directory's workflows and
+// hands them to a Mailer (in apexd and apexctl, a Queue) or an SMSSender.
+// It implements directory.Notifier, directory.LifecycleNotifier and
+// directory.SelfServiceNotifier.
+type Notifier struct {
+	Mailer    Mailer
+	Mails     Mails
+	SMS       SMSSender        // the security codes of password renewals; required by ResetCode only
+	PublicURL string           // base of the links in mails: the configured address, never a request's Host
+	Now       func() time.Time // the clock of the times shown in mails; time.Now when nil
+}
+
+var (
+	_ directory.Notifier            = Notifier{}
+	_ directory.LifecycleNotifier   = Notifier{}
+	_ directory.SelfServiceNotifier = Notifier{}
+)
+
+func (n Notifier) now() time.Time {
+	if n.Now != nil {
+		return n.Now()
+	}
+	return time.Now()
+}
+
+// LoginCode mails a sign-in verification code.
+func (n Notifier) LoginCode(ctx context.Context, to *directory.Person, code string, validFor time.Duration) error {
+	m, err := n.Mails.SignInCode(to.Email, SignInCodeData{
+		FirstName:    to.FirstName,
+		Code:         code,
+		ValidMinutes: int(validFor / time.Minute),
+		PublicURL:    n.PublicURL,
+	})
+	if err != nil {
+		return err
+	}
+	return n.Mailer.Send(ctx, m)
+}
+
+// Invitation mails the link to the pre-creation form of an invited account.
+func (n Notifier) Invitation(ctx context.Context, inv *directory.Invitation, st *directory.Structure) error {
+	if inv == nil || inv.Person == nil || st == nil {
+		return errors.New("notify: invitation: no invitation or no structure")
+	}
+	m, err := n.Mails.Invitation(inv.Person.Email, InvitationData{
+		Role:          string(inv.Person.Role),
+		StructureName: st.Name,
+		SIRET:         st.SIRET,
+		Service:       inv.Person.Service,
+		PublicURL:     n.PublicURL,
+		Token:         inv.Token,
+		ExpiresAt:     inv.ExpiresAt,
+	})
+	if err != nil {
+		return err
+	}
+	return n.Mailer.Send(ctx, m)
+}
+
+// Approved mails its identifier to a validated account.
+func (n Notifier) Approved(ctx context.Context, p *directory.Person) error {
+	if p == nil {
+		return errors.New("notify: approved: no account")
+	}
+	m, err := n.Mails.Approved(p.Email, ApprovedData{
+		FirstName:  p.FirstName,
+		Identifier: p.Identifier,
+		PublicURL:  n.PublicURL,
+	})
+	if err != nil {
+		return err
+	}
+	return n.Mailer.Send(ctx, m)
+}
+
+// Refused mails the reason of a refused request.
+func (n Notifier) Refused(ctx context.Context, p *directory.Person) error {
+	if p == nil {
+		return errors.New("notify: refused: no account")
+	}
+	m, err := n.Mails.Refused(p.Email, RefusedData{
+		FirstName: p.FirstName,
+		Role:      string(p.Role),
+		Reason:    p.RefusalReason,
+	})
+	if err != nil {
+		return err
+	}
+	return n.Mailer.Send(ctx, m)
+}
+
+// Habilitated tells an account it was given a profile of an application.
+func (n Notifier) Habilitated(ctx context.Context, p *directory.Person, app *directory.Application, profile string) error {
+	if p == nil || app == nil {
+		return errors.New("notify: habilitated: no account or no application")
+	}
+	m, err := n.Mails.Habilitated(p.Email, HabilitatedData{
+		FirstName:       p.FirstName,
+		Identifier:      p.Identifier,
+		ApplicationName: app.Name,
+		Profile:         profile,
+	})
+	if err != nil {
+		return err
+	}
+	return n.Mailer.Send(ctx, m)
+}
+
+// ResetCode sends a password renewal's security code by SMS to the
+// account's mobile (guide section 5). Its errors name neither the number
+// nor the code.
+func (n Notifier) ResetCode(ctx context.Context, p *directory.Person, code string, validFor time.Duration) error {
+	if p == nil {
+		return errors.New("notify: reset code: no account")
+	}
+	if n.SMS == nil {
+		return errors.New("notify: reset code: no SMS sender")
+	}
+	m, err := ResetCodeSMS(p.Mobile, code, validFor)
+	if err != nil {
+		return err
+	}
+	return n.SMS.SendSMS(ctx, m)
+}
+
+// ResetLink mails a password renewal link to an account without a mobile;
+// the link is built from PublicURL.
+func (n Notifier) ResetLink(ctx context.Context, p *directory.Person, token string, validFor time.Duration) error {
+	if p == nil {
+		return errors.New("notify: reset link: no account")
+	}
+	m, err := n.Mails.ResetLink(p.Email, ResetLinkData{
+		FirstName:  p.FirstName,
+		Identifier: p.Identifier,
+		PublicURL:  n.PublicURL,
+		Token:      token,
+		ValidFor:   validFor,
+	})
+	if err != nil {
+		return err
+	}
+	return n.Mailer.Send(ctx, m)
+}
+
+// PasswordChanged mails that the account's password was just changed.
+func (n Notifier) PasswordChanged(ctx context.Context, p *directory.Person) error {
+	if p == nil {
+		return errors.New("notify: password changed: no account")
+	}
+	m, err := n.Mails.PasswordChanged(p.Email, PasswordChangedData{
+		FirstName:  p.FirstName,
+		Identifier: p.Identifier,
+		Role:       string(p.Role),
+		ChangedAt:  n.now(),
+		PublicURL:  n.PublicURL,
+	})
+	if err != nil {
+		return err
+	}
+	return n.Mailer.Send(ctx, m)
+}
+
+// EmailChanged mails the former address oldEmail that the account's
+// address was replaced (the new one shown masked), and the new address,
+// p.Email, that it is now the account's. Both are rendered before either
+// is sent; when oldEmail is empty or the same address in another case,
+// only the new address is mailed.
+func (n Notifier) EmailChanged(ctx context.Context, p *directory.Person, oldEmail string) error {
+	if p == nil {
+		return errors.New("notify: email changed: no account")
+	}
+	now := n.now()
+	var msgs []Message
+	if oldEmail != "" && !strings.EqualFold(oldEmail, p.Email) {
+		m, err := n.Mails.EmailChangedOld(oldEmail, EmailChangedOldData{
+			FirstName:  p.FirstName,
+			Identifier: p.Identifier,
+			Role:       string(p.Role),
+			NewEmail:   p.Email,
+			ChangedAt:  now,
+			PublicURL:  n.PublicURL,
+		})
+		if err != nil {
+			return err
+		}
+		msgs = append(msgs, m)
+	}
+	m, err := n.Mails.EmailChangedNew(p.Email, EmailChangedNewData{
+		FirstName:  p.FirstName,
+		Identifier: p.Identifier,
+		Role:       string(p.Role),
+		PublicURL:  n.PublicURL,
+	})
+	if err != nil {
+		return err
+	}
+	msgs = append(msgs, m)
+	var errs []error
+	for _, m := range msgs {
+		if err := n.Mailer.Send(ctx, m); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
