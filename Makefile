@@ -13,15 +13,17 @@ APT  := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-insta
 APT_CHROMIUM := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
 APT_NPM      := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm
 
-.PHONY: all deps browser-deps npm-deps build run test vet fmt-check fuzz clean dsfr
+.PHONY: all deps ldap-deps browser-deps npm-deps build run test vet fmt-check fuzz bench clean dsfr
 
 all: build
 
 # Debian's slapd and ldap-utils, installed only when missing and without a
 # daemon: no default database (debconf), and /etc/ldap/noslapd keeps the
 # init script from starting one. apt-get update runs only when the install fails.
-# Then Chromium and axe-core for the browser and accessibility tests.
-deps: browser-deps npm-deps
+# deps adds Chromium and axe-core for the browser and accessibility tests.
+deps: ldap-deps browser-deps npm-deps
+
+ldap-deps:
 	@if [ -x /usr/sbin/slapd ] && [ -x /usr/sbin/slapadd ] && [ -f /usr/lib/ldap/ppolicy.so ] \
 		&& command -v ldapsearch >/dev/null && command -v ldapwhoami >/dev/null; then \
 		echo "slapd and ldap-utils are installed"; \
@@ -56,7 +58,7 @@ npm-deps:
 build:
 	$(GO) build -o bin/ ./cmd/...
 
-run: deps build
+run: ldap-deps build
 	bin/apexd --demo
 
 vet:
@@ -73,6 +75,11 @@ fuzz:
 		echo "== $$target ($(FUZZTIME))"; \
 		$(GO) test ./directory -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME); \
 	done
+
+# apexd against raw slapd, each pair in the same run, at BENCH_ACCOUNTS
+# accounts (100000 by default) and at a hundredth and a tenth of that.
+bench: ldap-deps build
+	$(GO) run ./cmd/apexbench
 
 clean:
 	rm -rf bin/ var/

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sort"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/go-ldap/ldap/v3"
 )
@@ -36,10 +38,62 @@ type ServiceCount struct {
 // directoryAttrs are what a consultation list shows: never the mobile.
 var directoryAttrs = []string{"uid", "givenName", "sn", "mail", "apexRole", "apexAccountState", "apexSiret"}
 
+// directoryCacheTTL is how long one listing serves the pages that follow
+// it: a person paging through 10,000 accounts costs one search, not one a
+// page. An account added meanwhile shows up at most this much later.
+const directoryCacheTTL = 15 * time.Second
+
+// directoryCache keeps the last listings (sorted, without mobiles), per
+// structure, service and search. It is a cache of this process only: no
+// decision rests on it.
+type directoryCache struct {
+	mu      sync.Mutex
+	entries map[directoryKey]directoryListing
+}
+
+type directoryKey struct{ siret, service, query string }
+
+type directoryListing struct {
+	at       time.Time
+	services []ServiceCount
+	accounts []Person
+}
+
+const directoryCacheSize = 32
+
+func (c *directoryCache) get(k directoryKey, now time.Time) (directoryListing, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l, ok := c.entries[k]
+	if !ok || now.Sub(l.at) > directoryCacheTTL || now.Before(l.at) {
+		return directoryListing{}, false
+	}
+	return l, true
+}
+
+func (c *directoryCache) put(k directoryKey, l directoryListing) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil {
+		c.entries = map[directoryKey]directoryListing{}
+	}
+	if len(c.entries) >= directoryCacheSize {
+		var oldest directoryKey
+		first := true
+		for key, e := range c.entries {
+			if first || e.at.Before(c.entries[oldest].at) {
+				oldest, first = key, false
+			}
+		}
+		delete(c.entries, oldest)
+	}
+	c.entries[k] = l
+}
+
 // Directory returns a page of the validated accounts (active or disabled)
 // of a structure. The search asks slapd only for the listed attributes, in
-// pages, and this returns only the asked page. Errors: ErrNotFound when
-// the structure does not exist.
+// pages; the sorted listing then serves the next pages for a few seconds.
+// Errors: ErrNotFound when the structure does not exist.
 func (s *Store) Directory(ctx context.Context, q DirectoryQuery) (*DirectoryPage, error) {
 	const op = "directory"
 	q.SIRET = NormalizeSIRET(q.SIRET)
@@ -52,17 +106,37 @@ func (s *Store) Directory(ctx context.Context, q DirectoryQuery) (*DirectoryPage
 	if q.Page < 1 {
 		q.Page = 1
 	}
+	q.Query = strings.TrimSpace(q.Query)
+	key := directoryKey{q.SIRET, q.Service, strings.ToLower(q.Query)}
+	listing, ok := s.directory.get(key, s.now())
+	if !ok {
+		var err error
+		if listing, err = s.listDirectory(ctx, q); err != nil {
+			return nil, err
+		}
+		s.directory.put(key, listing)
+	}
+	page := &DirectoryPage{Services: listing.services, Total: len(listing.accounts), Page: q.Page, Size: q.Size}
+	from := (q.Page - 1) * q.Size
+	if from < len(listing.accounts) {
+		page.Accounts = listing.accounts[from:min(from+q.Size, len(listing.accounts))]
+	}
+	return page, nil
+}
+
+func (s *Store) listDirectory(ctx context.Context, q DirectoryQuery) (directoryListing, error) {
+	const op = "directory"
 	services, err := s.ListServices(ctx, q.SIRET)
 	if err != nil {
-		return nil, err
+		return directoryListing{}, err
 	}
 	filters := []string{"(objectClass=apexPerson)", "(uid=*)", or(eq("apexAccountState", string(StateActive)), eq("apexAccountState", string(StateDisabled)))}
-	if t := strings.TrimSpace(q.Query); t != "" {
+	if t := q.Query; t != "" {
 		filters = append(filters, or(contains("uid", t), contains("givenName", t), contains("sn", t)))
 	}
 	entries, err := s.searchAll(ctx, op, s.structureDN(q.SIRET), ldap.ScopeWholeSubtree, and(filters...), directoryAttrs)
 	if err != nil {
-		return nil, err
+		return directoryListing{}, err
 	}
 	counts := map[string]int{}
 	var accounts []Person
@@ -78,9 +152,9 @@ func (s *Store) Directory(ctx context.Context, q DirectoryQuery) (*DirectoryPage
 			accounts = append(accounts, p)
 		}
 	}
-	page := &DirectoryPage{Total: len(accounts), Page: q.Page, Size: q.Size}
+	listing := directoryListing{at: s.now()}
 	for _, sv := range services {
-		page.Services = append(page.Services, ServiceCount{Name: sv.Name, Accounts: counts[sv.Name]})
+		listing.services = append(listing.services, ServiceCount{Name: sv.Name, Accounts: counts[sv.Name]})
 	}
 	sort.Slice(accounts, func(i, j int) bool {
 		a, b := accounts[i], accounts[j]
@@ -92,9 +166,6 @@ func (s *Store) Directory(ctx context.Context, q DirectoryQuery) (*DirectoryPage
 		}
 		return a.Identifier < b.Identifier
 	})
-	from := (q.Page - 1) * q.Size
-	if from < len(accounts) {
-		page.Accounts = accounts[from:min(from+q.Size, len(accounts))]
-	}
-	return page, nil
+	listing.accounts = accounts
+	return listing, nil
 }

@@ -57,7 +57,15 @@ func (s *Store) Unlock(ctx context.Context, identifier string) error {
 // password and an account that is not active all give
 // ErrInvalidCredentials; a locked account gives ErrAccountLocked.
 func (s *Store) Authenticate(ctx context.Context, identifier, password string) (*Person, error) {
-	const op = "authenticate"
+	e, err := s.authenticate(ctx, "authenticate", identifier, password)
+	if err != nil {
+		return nil, err
+	}
+	return s.personFromEntry(e), nil
+}
+
+// authenticate is Authenticate, returning the entry read on the way.
+func (s *Store) authenticate(ctx context.Context, op, identifier, password string) (*ldap.Entry, error) {
 	if password == "" || identifier == "" {
 		return nil, fmt.Errorf("%s: %w", op, ErrInvalidCredentials) // an empty password would be an anonymous bind
 	}
@@ -68,7 +76,7 @@ func (s *Store) Authenticate(ctx context.Context, identifier, password string) (
 	if err != nil {
 		return nil, err
 	}
-	p, dn := s.personFromEntry(e), e.DN
+	dn := e.DN
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
@@ -94,8 +102,8 @@ func (s *Store) Authenticate(ctx context.Context, identifier, password string) (
 			}
 		}
 	}
-	if p.State != StateActive {
-		return nil, fmt.Errorf("%s: account %s: %w", op, p.State, ErrInvalidCredentials)
+	if st := AccountState(e.GetAttributeValue("apexAccountState")); st != StateActive {
+		return nil, fmt.Errorf("%s: account %s: %w", op, st, ErrInvalidCredentials)
 	}
-	return p, nil
+	return e, nil
 }

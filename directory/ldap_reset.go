@@ -135,9 +135,18 @@ func (s *Store) resetEntry(ctx context.Context, op, token string) (*ldap.Entry, 
 
 // VerifyResetCode checks the SMS code of a renewal (valid CodeTTL, once,
 // CodeAttempts tries) and returns the token that lets the new password be
-// set. Errors: ErrInvalidCode (wrong, unknown or used), ErrCodeExpired,
-// ErrTooManyAttempts.
+// set. Every failure is ErrInvalidCode, whether the code is wrong, used,
+// too old or out of tries: a reset id given for an unknown identifier,
+// which has no code to expire nor tries to count, must answer the same.
 func (s *Store) VerifyResetCode(ctx context.Context, reset, code string) (string, error) {
+	token, err := s.verifyResetCode(ctx, reset, code)
+	if errors.Is(err, ErrCodeExpired) || errors.Is(err, ErrTooManyAttempts) {
+		return "", fmt.Errorf("verify reset code: %w (%s)", ErrInvalidCode, err.Error())
+	}
+	return token, err
+}
+
+func (s *Store) verifyResetCode(ctx context.Context, reset, code string) (string, error) {
 	const op = "verify reset code"
 	e, rec, err := s.resetEntry(ctx, op, reset)
 	if errors.Is(err, ErrInvalidToken) || err == nil && rec.kind != "code" {

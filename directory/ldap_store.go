@@ -40,6 +40,7 @@ type Store struct {
 	invitationTTL time.Duration
 	resetLinkTTL  time.Duration
 	now           func() time.Time
+	directory     directoryCache
 }
 
 // NewStore checks the configuration and opens the first connection, so a

@@ -90,6 +90,16 @@ func (s *Store) IssueLoginCode(ctx context.Context, identifier string) (LoginCod
 	return s.issueCode(ctx, op, e, 0)
 }
 
+// LoginWithCode checks the password (see Authenticate) and issues a code,
+// with the account read once for both.
+func (s *Store) LoginWithCode(ctx context.Context, identifier, password string) (LoginCode, error) {
+	e, err := s.authenticate(ctx, "login", identifier, password)
+	if err != nil {
+		return LoginCode{}, err
+	}
+	return s.issueCode(ctx, "login", e, 0)
+}
+
 // ResendLoginCode sends a new code for a pending challenge. The wrong tries
 // already made still count, so that asking for codes again and again gives
 // no more guesses. Errors: ErrInvalidCode when the challenge is unknown,

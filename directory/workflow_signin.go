@@ -26,11 +26,7 @@ type SignIn struct {
 // and an account that is not active give ErrInvalidCredentials alike; a
 // locked account gives ErrAccountLocked.
 func (s SignIn) Login(ctx context.Context, identifier, password string) (string, error) {
-	p, err := s.Store.Authenticate(ctx, identifier, password)
-	if err != nil {
-		return "", err
-	}
-	lc, err := s.Store.IssueLoginCode(ctx, p.Identifier)
+	lc, err := s.Store.LoginWithCode(ctx, identifier, password)
 	if err != nil {
 		return "", err
 	}

@@ -32,18 +32,26 @@ const (
 	afterPassword                  // the first sign-in step is done
 )
 
-// pageStates are the pages that do not render for a signed-in person. A new
-// page that renders for neither the default nor its entry here fails the
-// test, which names the page it was sent to instead.
-var pageStates = map[string]pageState{
-	"/connexion":              anonymous,
-	"/connexion/verification": afterPassword,
+// pageSetup is how to visit a page route that needs more than the default:
+// signed in as an administrator of the test structure, at the route's path.
+type pageSetup struct {
+	state pageState
+	role  directory.Role // who signs in; "": an administrator
+	// path is the path to visit, the route's parameters filled from the
+	// fixture and the person signed in (nil when anonymous); a route with
+	// parameters (gin's :name or *name) needs one. f.e.t is the page's own
+	// subtest.
+	path func(f *a11yFixture, p *directory.Person) string
 }
 
-// routeSamples give a path to visit for each page route with parameters
-// (gin's :name or *name), from the test's data: a new route with parameters
-// and no entry here fails the test.
-var routeSamples = map[string]func(f *a11yFixture) string{}
+// pageSetups are the pages that the default does not show. A new page
+// route with parameters and no entry here fails the test, and so does one
+// that answers the default with another page or an error, naming what it
+// showed instead. The tests of other pages add theirs from an init func.
+var pageSetups = map[string]pageSetup{
+	"/connexion":              {state: anonymous},
+	"/connexion/verification": {state: afterPassword},
+}
 
 // a11yFixture is the data the pages are visited with.
 type a11yFixture struct {
@@ -52,10 +60,17 @@ type a11yFixture struct {
 	app  string // an application to habilitate people to
 }
 
+// on is the fixture for a subtest: its env's helpers fail that subtest.
+func (f *a11yFixture) on(t *testing.T) *a11yFixture {
+	c := *f
+	c.e = f.e.on(t)
+	return &c
+}
+
 // person creates a person habilitated to the fixture's application.
 func (f *a11yFixture) person(t *testing.T, last string, role directory.Role, service string) *directory.Person {
 	t.Helper()
-	p := f.e.person("Alix", last, role, service)
+	p := f.on(t).e.person("Alix", last, role, service)
 	if err := f.e.store.Grant(ctx, p.Identifier, f.app, "consultation"); err != nil {
 		t.Fatal(err)
 	}
@@ -82,8 +97,8 @@ type a11yCase struct {
 	name  string
 	state pageState
 	show  func(t *testing.T, tb *tab) // from the state, brings the tab to the page
-	// who signs in (signedIn, afterPassword); nil: an administrator
-	// habilitated to an application
+	// who signs in (signedIn); nil: an administrator habilitated to an
+	// application, one for all such pages
 	who func(t *testing.T) *directory.Person
 }
 
@@ -104,19 +119,23 @@ func TestAccessibilityOfEveryPage(t *testing.T) {
 		if r.Method != http.MethodGet || !isPage(r.Path) {
 			continue
 		}
-		route, path := r.Path, r.Path
-		if strings.ContainsAny(route, ":*") {
-			sample, ok := routeSamples[route]
-			if !ok {
-				t.Errorf("the page route %s has a path parameter and no sample in routeSamples (a11y_test.go): add one", route)
-				continue
-			}
-			path = sample(f)
+		route, setup := r.Path, pageSetups[r.Path]
+		if strings.ContainsAny(route, ":*") && setup.path == nil {
+			t.Errorf("the page route %s has a path parameter and no path in pageSetups (a11y_test.go): add one", route)
+			continue
 		}
-		cases = append(cases, a11yCase{name: "GET " + route, state: pageStates[route], show: func(t *testing.T, tb *tab) {
-			tb.open(path)
-			if got := tb.path(); got != path {
-				t.Fatalf("GET %s showed %s instead: give the page its state in pageStates (a11y_test.go)", path, got)
+		var who func(t *testing.T) *directory.Person
+		if setup.role != "" {
+			who = func(t *testing.T) *directory.Person { return f.person(t, "Page", setup.role, serviceOf(setup.role)) }
+		}
+		cases = append(cases, a11yCase{name: "GET " + route, state: setup.state, who: who, show: func(t *testing.T, tb *tab) {
+			path := route
+			if setup.path != nil {
+				path = setup.path(f.on(t), tb.person)
+			}
+			status := tb.openStatus(path)
+			if got := tb.path(); status != http.StatusOK || got != path {
+				t.Fatalf("GET %s showed %s with the status %d: give the page its setup in pageSetups (a11y_test.go)", path, got, status)
 			}
 		}})
 	}
@@ -154,12 +173,12 @@ func TestAccessibilityOfEveryPage(t *testing.T) {
 		}},
 		a11yCase{name: "wrong code", state: afterPassword, show: func(t *testing.T, tb *tab) {
 			tb.open("/connexion/verification")
-			tb.fill("#code", wrongCode(f.e.code(tb.person.Email, 1)))
+			tb.fill("#code", wrongCode(f.on(t).e.code(tb.person.Email, 1)))
 			tb.click("Vérifier", "/connexion/verification")
 			wantText(t, tb, "#avis-message", "Code de vérification incorrect.")
 		}},
 		a11yCase{name: "too many wrong codes", state: afterPassword, show: func(t *testing.T, tb *tab) {
-			wrong := wrongCode(f.e.code(tb.person.Email, 1))
+			wrong := wrongCode(f.on(t).e.code(tb.person.Email, 1))
 			for range 4 {
 				call(t, "POST", base+"/api/v1/auth/verify", "", map[string]string{"challenge": tb.challenge, "code": wrong})
 			}
@@ -175,15 +194,13 @@ func TestAccessibilityOfEveryPage(t *testing.T) {
 		}},
 	)
 	for _, role := range []directory.Role{directory.RoleResponsable, directory.RoleCollaborateur, directory.RoleAgent} {
-		service := ""
-		if role.InService() {
-			service = "Comptabilité"
-		}
 		cases = append(cases, a11yCase{"home of the role " + string(role), signedIn, openHome,
-			func(t *testing.T) *directory.Person { return f.person(t, "Page", role, service) }})
+			func(t *testing.T) *directory.Person { return f.person(t, "Page", role, serviceOf(role)) }})
 	}
 	cases = append(cases, a11yCase{"home without habilitation", signedIn, openHome,
-		func(*testing.T) *directory.Person { return e.person("Alix", "Page", directory.RoleAdministrateur, "") }})
+		func(t *testing.T) *directory.Person {
+			return e.on(t).person("Alix", "Page", directory.RoleAdministrateur, "")
+		}})
 
 	// One tab per state, its pages one after the other: a tab's first page
 	// costs a cold cache (the DSFR's stylesheet), the next ones do not.
@@ -191,24 +208,32 @@ func TestAccessibilityOfEveryPage(t *testing.T) {
 		t.Run(state.String(), func(t *testing.T) {
 			t.Parallel()
 			group := b.tab(t, base)
+			// The pages for the default person share one session; the
+			// others sign in their own person.
+			var admin, session *directory.Person
 			for _, c := range cases {
 				if c.state != state {
 					continue
 				}
 				t.Run(c.name, func(t *testing.T) {
 					tb := group.on(t)
-					if state != anonymous {
-						if c.who != nil {
-							tb.person = c.who(t)
-						} else {
-							tb.person = f.person(t, "Page", directory.RoleAdministrateur, "")
-						}
-					}
-					switch state {
-					case afterPassword:
+					switch {
+					case state == afterPassword:
+						tb.person = f.person(t, "Page", directory.RoleAdministrateur, "")
 						tb.challenge = tb.passwordStepDirect(tb.person)
-					case signedIn:
-						tb.signInDirect(e, tb.person, 1)
+					case state == signedIn && c.who != nil:
+						session, tb.person = nil, c.who(t)
+						tb.signInDirect(e.on(t), tb.person)
+					case state == signedIn:
+						if admin == nil {
+							admin = f.person(t, "Page", directory.RoleAdministrateur, "")
+						}
+						if session != admin {
+							session = nil
+							tb.signInDirect(e.on(t), admin)
+							session = admin
+						}
+						tb.person = admin
 					}
 					c.show(t, tb)
 					checkAccessibility(t, tb, axe, c.name)
@@ -219,6 +244,14 @@ func TestAccessibilityOfEveryPage(t *testing.T) {
 }
 
 func openHome(t *testing.T, tb *tab) { tb.open("/") }
+
+// serviceOf is the service of the test structure a person of this role belongs to.
+func serviceOf(role directory.Role) string {
+	if role.InService() {
+		return "Comptabilité"
+	}
+	return ""
+}
 
 func (s pageState) String() string {
 	switch s {
@@ -298,7 +331,8 @@ func (r axeRule) String() string {
 }
 
 // checkAccessibility runs axe-core on the current page and fails listing
-// every violation; it also checks the page broke no CSP rule and has one h1.
+// every violation; it also checks the page broke no CSP rule, has one h1
+// and no dead link.
 func checkAccessibility(t *testing.T, tb *tab, axe, name string) {
 	t.Helper()
 	tb.screenshot(name)
@@ -309,10 +343,22 @@ func checkAccessibility(t *testing.T, tb *tab, axe, name string) {
 	if n := eval[int](tb, `document.querySelectorAll('h1').length`); n != 1 {
 		t.Errorf("%s: %d h1, want 1", page, n)
 	}
+	if dead := tb.deadLinks(); len(dead) > 0 {
+		t.Errorf("%s: dead links: %q", page, dead)
+	}
+	// The DSFR script gives its modals their dialog role when it starts:
+	// audit the page as people get it, once the script has run.
+	ready := `new Promise((resolve) => { const t0 = Date.now(); const check = () => {
+  if (!document.querySelector('.fr-modal:not([role])') || Date.now() - t0 > 5000) { resolve(true); } else { setTimeout(check, 20); } };
+  check(); })`
+	if _, err := chromedp.Run(tb.ctx, chromedp.Evaluate[bool](ready, chromedp.EvalAwaitPromise)); err != nil {
+		t.Fatalf("%s: waiting for the DSFR script: %v", page, err)
+	}
 	// Scripts sent over the DevTools protocol are not subject to the
 	// page's CSP: check that axe did load.
-	if !eval[bool](tb, axe+"\n;typeof window.axe === 'object' && typeof window.axe.run === 'function'") {
-		t.Fatalf("%s: axe-core did not load into the page", page)
+	loaded, err := chromedp.Run(tb.ctx, chromedp.Evaluate[bool](axe+"\n;typeof window.axe === 'object' && typeof window.axe.run === 'function'"))
+	if err != nil || !loaded {
+		t.Fatalf("%s: axe-core did not load into the page (%v)", page, err)
 	}
 	run := fmt.Sprintf(`axe.run(document, {runOnly: {type: 'tag', values: %s}}).then((r) => {
   const rule = (v) => ({id: v.id, impact: v.impact || '', help: v.help, helpUrl: v.helpUrl,

@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"errors"
+	"sync"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -47,31 +49,79 @@ func newAccountView(p *directory.Person, st *directory.Structure) accountView {
 }
 
 // accountView completes an account with its structure and the names of its
-// applications.
+// applications, which are only shown: they come from a cache of a few
+// seconds, so that showing an account costs one search, not three.
 func (s *Server) accountView(c *gin.Context, p *directory.Person) (accountView, error) {
 	ctx := c.Request.Context()
 	var st *directory.Structure
 	if p.SIRET != "" {
-		var err error
-		if st, err = s.store.FindStructure(ctx, p.SIRET); err != nil && !errors.Is(err, directory.ErrNotFound) {
-			return accountView{}, err
-		}
-	}
-	v := newAccountView(p, st)
-	if len(v.Habilitations) > 0 {
-		apps, err := s.store.ListApplications(ctx)
+		cached, err := s.names.get("structure "+p.SIRET, func() (any, error) {
+			st, err := s.store.FindStructure(ctx, p.SIRET)
+			if errors.Is(err, directory.ErrNotFound) {
+				return (*directory.Structure)(nil), nil
+			}
+			return st, err
+		})
 		if err != nil {
 			return accountView{}, err
 		}
-		names := map[string]string{}
-		for _, a := range apps {
-			names[a.ID] = a.Name
+		st = cached.(*directory.Structure)
+	}
+	v := newAccountView(p, st)
+	if len(v.Habilitations) > 0 {
+		cached, err := s.names.get("applications", func() (any, error) {
+			apps, err := s.store.ListApplications(ctx)
+			if err != nil {
+				return nil, err
+			}
+			names := map[string]string{}
+			for _, a := range apps {
+				names[a.ID] = a.Name
+			}
+			return names, nil
+		})
+		if err != nil {
+			return accountView{}, err
 		}
+		names := cached.(map[string]string)
 		for i, h := range v.Habilitations {
 			if n := names[h.Application]; n != "" {
 				v.Habilitations[i].ApplicationName = n
 			}
 		}
 	}
+	return v, nil
+}
+
+// displayCache keeps for a few seconds what pages and answers only display
+// (a structure's name, the applications' names). No decision rests on it.
+type displayCache struct {
+	mu      sync.Mutex
+	ttl     time.Duration
+	entries map[string]displayEntry
+}
+
+type displayEntry struct {
+	at    time.Time
+	value any
+}
+
+func (d *displayCache) get(key string, load func() (any, error)) (any, error) {
+	d.mu.Lock()
+	e, ok := d.entries[key]
+	d.mu.Unlock()
+	if ok && time.Since(e.at) < d.ttl {
+		return e.value, nil
+	}
+	v, err := load()
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.entries == nil || len(d.entries) > 10000 {
+		d.entries = map[string]displayEntry{}
+	}
+	d.entries[key] = displayEntry{at: time.Now(), value: v}
 	return v, nil
 }

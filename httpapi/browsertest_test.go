@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/dgfip/apex-partenaires/directory"
+	"github.com/dgfip/apex-partenaires/notify/smtptest"
 )
 
 // The browser tests drive Debian's Chromium, which make deps installs, over
@@ -56,7 +58,7 @@ func startBrowser(t *testing.T) *browser {
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromiumPath),
 		chromedp.Headless,
-		chromedp.NoSandbox, // root in CI, and Debian's chromium has no setuid sandbox
+		chromedp.NoSandbox, // Chromium refuses its sandbox to root, and CI runs as root
 		chromedp.DisableGPU,
 		chromedp.NoFirstRun,
 		chromedp.Flag("disable-background-networking", true),
@@ -93,6 +95,14 @@ func startBrowser(t *testing.T) *browser {
 		cancelAlloc()
 	})
 	return &browser{ctx: ctx}
+}
+
+// on is the env for a subtest of the test that made it: its helpers fail
+// that subtest, from its own goroutine.
+func (e *env) on(t *testing.T) *env {
+	c := *e
+	c.t = t
+	return &c
 }
 
 // tab is one tab in a browser context of its own, on one apexd instance.
@@ -163,6 +173,17 @@ func (tb *tab) open(path string) {
 	tb.waitLoaded()
 }
 
+// openStatus is open, returning the HTTP status of the page.
+func (tb *tab) openStatus(path string) int64 {
+	tb.t.Helper()
+	res, err := chromedp.Run(tb.ctx, chromedp.NavigateResponse(tb.base+path))
+	if err != nil {
+		tb.t.Fatalf("open %s: %v", path, err)
+	}
+	tb.waitLoaded()
+	return res.Status
+}
+
 // waitLoaded waits until the current document is fully loaded.
 func (tb *tab) waitLoaded() {
 	tb.t.Helper()
@@ -185,7 +206,9 @@ func (tb *tab) waitFor(what, cond string) {
 	deadline := time.Now().Add(pageTimeout)
 	var last error
 	for {
-		ok, err := chromedp.Run(tb.ctx, chromedp.Evaluate[bool](cond))
+		ctx, cancel := context.WithDeadline(tb.ctx, deadline)
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](cond))
+		cancel()
 		if err == nil && ok {
 			return
 		}
@@ -250,6 +273,25 @@ func (tb *tab) cspViolations() []string {
 	return eval[[]string](tb, `window.__apexCSP || ["the CSP watcher did not run"]`)
 }
 
+// deadLinks fetches, with the tab's cookies, every link of the page to
+// this site (not those within the page) and returns those that lead to an
+// error, with their status.
+func (tb *tab) deadLinks() []string {
+	tb.t.Helper()
+	dead, err := chromedp.Run(tb.ctx, chromedp.Evaluate[[]string](`(() => {
+  const links = Array.from(document.querySelectorAll('a[href]'))
+    .filter((a) => !a.getAttribute('href').startsWith('#') && new URL(a.href).origin === location.origin)
+    .map((a) => a.href);
+  return Promise.all(Array.from(new Set(links), (href) =>
+    fetch(href, {credentials: 'same-origin'}).then((r) => r.ok ? '' : href + ' ' + r.status, (e) => href + ' ' + e)))
+    .then((all) => all.filter((x) => x !== ''));
+})()`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		tb.t.Fatalf("check the links of %s: %v", tb.safePath(), err)
+	}
+	return dead
+}
+
 // focused describes the element that has the keyboard focus: its tag, id
 // and text, never a field's value.
 func (tb *tab) focused() string {
@@ -270,11 +312,11 @@ func (tb *tab) press(keys string) {
 }
 
 // tabTo presses Tab until the focus is on want (as focused describes it),
-// failing after max presses with the path the focus took.
-func (tb *tab) tabTo(want string, max int) {
+// failing after that many presses with the path the focus took.
+func (tb *tab) tabTo(want string, presses int) {
 	tb.t.Helper()
 	var path []string
-	for range max {
+	for range presses {
 		tb.press(kb.Tab)
 		got := tb.focused()
 		path = append(path, got)
@@ -282,8 +324,10 @@ func (tb *tab) tabTo(want string, max int) {
 			return
 		}
 	}
-	tb.t.Fatalf("%s: %s not reached with %d Tab presses; the focus went %s", tb.safePath(), want, max, strings.Join(path, " → "))
+	tb.t.Fatalf("%s: %s not reached with %d Tab presses; the focus went %s", tb.safePath(), want, presses, strings.Join(path, " → "))
 }
+
+var unsafeInFileName = regexp.MustCompile(`[^a-zA-Z0-9_-]+`)
 
 // screenshot saves a full-page screenshot as name.png in the folder that
 // APEX_SCREENSHOTS names, when it names one.
@@ -300,7 +344,7 @@ func (tb *tab) screenshot(name string) {
 	if err != nil {
 		tb.t.Fatalf("screenshot: %v", err)
 	}
-	name = regexp.MustCompile(`[^a-zA-Z0-9_-]+`).ReplaceAllString(name, "_")
+	name = unsafeInFileName.ReplaceAllString(name, "_")
 	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
 		tb.t.Fatal(err)
 	}
@@ -317,9 +361,10 @@ func (tb *tab) signInPassword(p *directory.Person) {
 
 // signInDirect opens a session through the API and hands its cookie to the
 // tab: for the tests of what comes after the sign-in, which other tests go
-// through page by page.
-func (tb *tab) signInDirect(e *env, p *directory.Person, n int) {
+// through page by page. The person's earlier mails must have arrived.
+func (tb *tab) signInDirect(e *env, p *directory.Person) {
 	tb.t.Helper()
+	n := e.mailsTo(p.Email) + 1
 	challenge := tb.loginDirect(p)
 	status, body := call(tb.t, "POST", tb.base+"/api/v1/auth/verify", "", map[string]string{"challenge": challenge, "code": e.code(p.Email, n)})
 	token, _ := body["token"].(string)
@@ -327,6 +372,11 @@ func (tb *tab) signInDirect(e *env, p *directory.Person, n int) {
 		tb.t.Fatalf("verify %s through the API: %d", p.Identifier, status)
 	}
 	tb.setCookie("apex_session", token, "/")
+}
+
+// mailsTo counts the mails to addr received so far.
+func (e *env) mailsTo(addr string) int {
+	return len(slices.DeleteFunc(e.smtp.Messages(), func(m smtptest.Captured) bool { return !smtptest.ToAddress(addr)(m) }))
 }
 
 // passwordStepDirect does the first sign-in step through the API and hands

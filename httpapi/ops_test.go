@@ -139,6 +139,11 @@ func TestHealthReadinessMetricsAndHeaders(t *testing.T) {
 			t.Errorf("%s = %q, want %q", header, res.Header.Get(header), want)
 		}
 	}
+	// The design system is served by the binary itself, cached by browsers.
+	if res, css := get(t, base+"/static/dsfr/dsfr.min.css"); res.StatusCode != http.StatusOK || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/css") ||
+		res.Header.Get("Cache-Control") != "public, max-age=3600" || len(css) < 100000 {
+		t.Errorf("DSFR stylesheet: %d %s %q, %d bytes", res.StatusCode, res.Header.Get("Content-Type"), res.Header.Get("Cache-Control"), len(css))
+	}
 	if csp := res.Header.Get("Content-Security-Policy"); strings.Contains(csp, "unsafe-inline") {
 		t.Errorf("CSP allows inline code: %s", csp)
 	}

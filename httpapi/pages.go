@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"path"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -32,8 +33,21 @@ type pages struct {
 	sets map[string]*template.Template
 }
 
-// pageFiles are the pages the router serves; each must parse at start.
-var pageFiles = []string{"login.tmpl", "verify.tmpl", "home.tmpl", "error.tmpl"}
+// pageFiles are the pages: every template but the layout and the
+// partials. Each must parse, with its blocks, at start.
+func pageFiles() ([]string, error) {
+	names, err := fs.Glob(templateFiles, "templates/*.tmpl")
+	if err != nil {
+		return nil, err
+	}
+	var pages []string
+	for _, n := range names {
+		if base := path.Base(n); base != "layout.tmpl" && base != "partials.tmpl" {
+			pages = append(pages, base)
+		}
+	}
+	return pages, nil
+}
 
 var templateFuncs = template.FuncMap{
 	"roleLabel": roleLabel,
@@ -41,7 +55,11 @@ var templateFuncs = template.FuncMap{
 
 func parsePages() (*pages, error) {
 	p := &pages{sets: map[string]*template.Template{}}
-	for _, name := range pageFiles {
+	files, err := pageFiles()
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range files {
 		t, err := template.New(name).Funcs(templateFuncs).ParseFS(templateFiles,
 			"templates/layout.tmpl", "templates/partials.tmpl", "templates/"+name)
 		if err != nil {

@@ -20,6 +20,8 @@ func (s *Server) registerPageRoutes(e *gin.Engine) {
 	signedIn := g.Group("", s.requireAccount)
 	signedIn.GET("/", s.page(s.handleHome))
 	signedIn.POST("/deconnexion", s.checkCSRF, s.page(s.handleLogoutForm))
+	s.registerLifecyclePages(g, signedIn)
+	s.registerSelfServicePages(g, signedIn)
 }
 
 // notice is a message shown at the top of a form: an error or a success.
@@ -139,8 +141,18 @@ func (s *Server) handleResendForm(c *gin.Context) error {
 type homePage struct {
 	base
 	View      accountView
-	Functions []string // the role's functions, from the guide
+	Functions []homeLink // the role's functions, from the guide
 }
+
+// homeLink is an entry of a home screen; Href is empty until its page exists.
+type homeLink struct {
+	Label string
+	Href  string
+}
+
+// homeLinks gives the page of each home screen entry, by its label. The
+// files that build those pages fill it in their init.
+var homeLinks = map[string]string{}
 
 // roleFunctions are the entries of each role's home screen, as the guide lists them.
 var roleFunctions = map[directory.Role][]string{
@@ -156,7 +168,11 @@ func (s *Server) handleHome(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	s.render(c, http.StatusOK, "home.tmpl", homePage{base: s.base(c, "Accueil"), View: view, Functions: roleFunctions[p.Role]})
+	var links []homeLink
+	for _, label := range roleFunctions[p.Role] {
+		links = append(links, homeLink{Label: label, Href: homeLinks[label]})
+	}
+	s.render(c, http.StatusOK, "home.tmpl", homePage{base: s.base(c, "Accueil"), View: view, Functions: links})
 	return nil
 }
 

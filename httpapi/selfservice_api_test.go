@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"image/png"
 	"net/http"
 	"regexp"
@@ -178,12 +179,13 @@ func TestAPIPersonalDataAndConsultation(t *testing.T) {
 	if details, _ := body["error"].(map[string]any)["details"].([]any); status != 422 || len(details) != 2 {
 		t.Errorf("bad personal data: %d %v", status, body)
 	}
-	status, body = call(t, "PATCH", api+"/me", token, map[string]string{"lastName": "Nouveau-Nom", "email": "paula.nouvelle@example.fr", "mobile": "07 12 34 56 78"})
+	newEmail := fmt.Sprintf("paula.%d@example.fr", time.Now().UnixNano()) // mails are unique in the whole shared directory
+	status, body = call(t, "PATCH", api+"/me", token, map[string]string{"lastName": "Nouveau-Nom", "email": newEmail, "mobile": "07 12 34 56 78"})
 	if status != 200 || body["identifier"] != p.Identifier || body["lastName"] != "Nouveau-Nom" || body["mobile"] != "+33712345678" {
 		t.Fatalf("update: %d %v", status, body)
 	}
-	e.lastMail(p.Email, "adresse")                     // the old address
-	e.lastMail("paula.nouvelle@example.fr", "adresse") // and the new one
+	e.lastMail(p.Email, "adresse")  // the old address
+	e.lastMail(newEmail, "adresse") // and the new one
 
 	if status, body := call(t, "PUT", api+"/me/password", token, map[string]string{"current": "Wrong-Password-42!", "new": "Nouveau-Secret-77!"}); status != 422 || errorCode(body) != "invalid_current_password" {
 		t.Errorf("wrong current password: %d %v", status, body)

@@ -38,6 +38,7 @@ type Server struct {
 	pages   *pages
 	metrics *metrics
 	secure  bool // cookies only over HTTPS
+	names   *displayCache
 }
 
 // New checks the configuration, parses every page template and builds the router.
@@ -65,6 +66,7 @@ func New(cfg Config) (*Server, error) {
 		pages:   pages,
 		metrics: newMetrics(cfg.Store, cfg.MailStats),
 		secure:  u.Scheme == "https",
+		names:   &displayCache{ttl: 10 * time.Second},
 	}
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
@@ -111,7 +113,8 @@ func (s *Server) registerOpsRoutes(e *gin.Engine) {
 	e.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
 	e.GET("/readyz", s.api(s.handleReady))
 	e.GET("/metrics", gin.WrapH(s.metrics.handler()))
-	e.StaticFS("/static", staticFS())
+	// The assets are embedded in the binary: they change only with it.
+	e.Group("/static", func(c *gin.Context) { c.Header("Cache-Control", "public, max-age=3600") }).StaticFS("/", staticFS())
 }
 
 func (s *Server) handleReady(c *gin.Context) error {

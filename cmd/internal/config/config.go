@@ -95,10 +95,11 @@ func (l LDAP) ServiceDN() string {
 
 // Auth is the sign-in policy.
 type Auth struct {
-	CodeTTL      time.Duration `mapstructure:"code_ttl"`       // life of a verification code
-	CodeAttempts int           `mapstructure:"code_attempts"`  // wrong codes before the sign-in starts over
-	SessionIdle  time.Duration `mapstructure:"session_idle"`   // a session ends after this much inactivity
-	ResetLinkTTL time.Duration `mapstructure:"reset_link_ttl"` // life of a password renewal link, mailed to an account without a mobile
+	CodeTTL       time.Duration `mapstructure:"code_ttl"`       // life of a verification code
+	CodeAttempts  int           `mapstructure:"code_attempts"`  // wrong codes before the sign-in starts over
+	SessionIdle   time.Duration `mapstructure:"session_idle"`   // a session ends after this much inactivity
+	ResetLinkTTL  time.Duration `mapstructure:"reset_link_ttl"` // life of a password renewal link, mailed to an account without a mobile
+	InvitationTTL time.Duration `mapstructure:"invitation_ttl"` // life of a pre-creation link
 }
 
 // Policy is the directory's form of the sign-in policy.
@@ -179,6 +180,7 @@ var defaults = []struct {
 	{"auth.code_attempts", 5},
 	{"auth.session_idle", 30 * time.Minute},
 	{"auth.reset_link_ttl", time.Hour},
+	{"auth.invitation_ttl", 7 * 24 * time.Hour},
 	{"mail.from", "APEX Partenaires <no-reply@apex.dgfip.gouv.fr>"},
 	{"mail.smtp.host", ""},
 	{"mail.smtp.port", 25},
@@ -344,6 +346,9 @@ func (c *Config) Validate() error {
 	if c.Auth.SessionIdle <= 0 {
 		bad("auth.session_idle", "must be a positive duration such as 30m, not %s", c.Auth.SessionIdle)
 	}
+	if c.Auth.InvitationTTL < time.Hour {
+		bad("auth.invitation_ttl", "must be a duration of an hour or more such as 168h, not %s", c.Auth.InvitationTTL)
+	}
 	if c.Auth.ResetLinkTTL < time.Minute {
 		bad("auth.reset_link_ttl", "must be a duration of a minute or more such as 1h, not %s", c.Auth.ResetLinkTTL)
 	}
@@ -487,7 +492,7 @@ func (c *Config) LogValue() slog.Value {
 			"base_dn", c.LDAP.BaseDN, "bind_dn", c.LDAP.ServiceDN(), "bind_password", mask(c.LDAP.BindPassword),
 			"pool_size", c.LDAP.PoolSize, "timeout", c.LDAP.Timeout.String(), "log_level", c.LDAP.LogLevel),
 		slog.Group("auth", "code_ttl", c.Auth.CodeTTL.String(), "code_attempts", c.Auth.CodeAttempts, "session_idle", c.Auth.SessionIdle.String(),
-			"reset_link_ttl", c.Auth.ResetLinkTTL.String()),
+			"reset_link_ttl", c.Auth.ResetLinkTTL.String(), "invitation_ttl", c.Auth.InvitationTTL.String()),
 		slog.Group("mail",
 			"from", c.Mail.From, "outbox_dir", c.Mail.OutboxDir, "spool_dir", c.Mail.SpoolDir,
 			slog.Group("smtp", "host", c.Mail.SMTP.Host, "port", c.Mail.SMTP.Port, "tls", c.Mail.SMTP.TLS,
@@ -524,14 +529,15 @@ func maskURL(s string) string {
 func OpenDirectory(ctx context.Context, cfg *Config, logger *slog.Logger) (*directory.Store, *slapd.Server, error) {
 	l := cfg.LDAP
 	storeCfg := directory.StoreConfig{
-		URL:          l.URL,
-		BaseDN:       l.BaseDN,
-		BindDN:       l.ServiceDN(),
-		BindPassword: l.BindPassword,
-		PoolSize:     l.PoolSize,
-		Timeout:      l.Timeout,
-		SignIn:       cfg.Auth.Policy(),
-		ResetLinkTTL: cfg.Auth.ResetLinkTTL,
+		URL:           l.URL,
+		BaseDN:        l.BaseDN,
+		BindDN:        l.ServiceDN(),
+		BindPassword:  l.BindPassword,
+		PoolSize:      l.PoolSize,
+		Timeout:       l.Timeout,
+		SignIn:        cfg.Auth.Policy(),
+		ResetLinkTTL:  cfg.Auth.ResetLinkTTL,
+		InvitationTTL: cfg.Auth.InvitationTTL,
 	}
 	if !l.Embedded() {
 		store, err := openStore(ctx, storeCfg)

@@ -53,7 +53,7 @@ func TestDefaultsWhenFileIsMissing(t *testing.T) {
 			Timeout:        10 * time.Second,
 			LogLevel:       "stats",
 		},
-		Auth: Auth{CodeTTL: 10 * time.Minute, CodeAttempts: 5, SessionIdle: 30 * time.Minute, ResetLinkTTL: time.Hour},
+		Auth: Auth{CodeTTL: 10 * time.Minute, CodeAttempts: 5, SessionIdle: 30 * time.Minute, ResetLinkTTL: time.Hour, InvitationTTL: 7 * 24 * time.Hour},
 		Mail: Mail{
 			From:      "APEX Partenaires <no-reply@apex.dgfip.gouv.fr>",
 			SMTP:      SMTP{Port: 25, TLS: "none"},

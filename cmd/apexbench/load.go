@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/go-ldap/ldap/v3"
+)
+
+// population is the directory the bench loads: one big structure of a
+// tenth of the accounts across 20 services, the rest in small structures
+// of about 100 accounts, habilitations on a few applications, and
+// submitted requests in the big structure for the approval pair.
+type population struct {
+	accounts   int
+	structures int
+	big        string   // SIRET of the big structure
+	bigUIDs    []string // its accounts
+	otherUIDs  []string // a sample of the others
+	requests   []string // request ids of submitted accounts
+	services   []string // of the big structure
+}
+
+// siret returns a valid SIRET: a SIREN and a NIC whose 14 digits pass Luhn.
+func siret(i int) string {
+	siren := fmt.Sprintf("%08d", 10000000+i)
+	siren += string(rune('0' + luhnKey(siren)))
+	for nic := 1; ; nic++ {
+		s := siren + fmt.Sprintf("%05d", nic)
+		if luhnSum(s)%10 == 0 {
+			return s
+		}
+	}
+}
+
+func luhnSum(s string) int {
+	sum := 0
+	for i := range len(s) {
+		d := int(s[len(s)-1-i] - '0')
+		if i%2 == 1 {
+			d *= 2
+			if d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+	}
+	return sum
+}
+
+func luhnKey(s string) int {
+	return (10 - luhnSum(s+"0")%10) % 10
+}
+
+// writeLDIF writes the population under base, every person with the same
+// pre-hashed password (slapadd passes ppolicy by).
+func writeLDIF(path, base, systemDN string, n, requests int, hash string) (*population, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	w := bufio.NewWriterSize(f, 1<<20)
+	p := &population{accounts: n}
+	p.structures = max(2, n/100)
+	bigCount := n / 10
+	p.big = siret(0)
+	for i := range 20 {
+		p.services = append(p.services, fmt.Sprintf("Service %02d", i))
+	}
+	apps := []string{"ficoba", "patrim", "hopla"}
+	members := map[string][]string{}
+	entry := func(dn string, attrs ...string) {
+		fmt.Fprintf(w, "dn: %s\n", dn)
+		for i := 0; i < len(attrs); i += 2 {
+			fmt.Fprintf(w, "%s: %s\n", attrs[i], attrs[i+1])
+		}
+		w.WriteString("\n")
+	}
+	structuresDN := "ou=structures," + base
+	person := func(k int, siretStr, serviceDN, parentDN string, state, rdnAttr, rdnValue string, extra ...string) string {
+		uid := benchUID(k)
+		dn := rdnAttr + "=" + ldap.EscapeDN(rdnValue) + "," + parentDN
+		attrs := []string{"objectClass", "inetOrgPerson", "objectClass", "apexPerson",
+			"cn", "Prenom" + letters(k) + " Nom" + letters(k), "sn", "Nom" + letters(k), "givenName", "Prenom" + letters(k),
+			"mail", fmt.Sprintf("p%d@bench.example.fr", k), "apexRole", "collaborateur", "apexAccountState", state,
+			"apexSiret", siretStr, "apexService", serviceDN, "apexRequestId", fmt.Sprintf("req%d", k), "userPassword", hash}
+		if rdnAttr == "uid" {
+			attrs = append(attrs, "uid", uid)
+		}
+		entry(dn, append(attrs, extra...)...)
+		return dn
+	}
+	k := 0
+	for s := range p.structures {
+		st := siret(s)
+		stDN := "ou=" + st + "," + structuresDN
+		entry(stDN, "objectClass", "organizationalUnit", "objectClass", "apexStructure", "ou", st,
+			"apexSiret", st, "apexLabel", fmt.Sprintf("Structure %d", s), "apexCategory", "Notaire")
+		services := p.services[:3]
+		count := (n - bigCount) / (p.structures - 1)
+		if s == 0 {
+			services, count = p.services, bigCount
+		}
+		for _, sv := range services {
+			entry("ou="+ldap.EscapeDN(sv)+","+stDN, "objectClass", "organizationalUnit", "objectClass", "apexService", "ou", sv, "apexSiret", st)
+		}
+		for j := range count {
+			svDN := "ou=" + ldap.EscapeDN(services[j%len(services)]) + "," + stDN
+			uid := benchUID(k)
+			var extra []string
+			app := apps[k/10%len(apps)]
+			if k%10 == 0 { // slapadd passes memberof by: write memberOf too
+				extra = []string{"memberOf", "cn=consultation,ou=" + app + ",ou=applications," + base}
+			}
+			dn := person(k, st, svDN, svDN, "active", "uid", uid, extra...)
+			if k%10 == 0 {
+				members[app] = append(members[app], dn)
+			}
+			if s == 0 {
+				p.bigUIDs = append(p.bigUIDs, uid)
+			} else if len(p.otherUIDs) < 10000 {
+				p.otherUIDs = append(p.otherUIDs, uid)
+			}
+			k++
+		}
+		if s == 0 {
+			for j := range requests {
+				svDN := "ou=" + ldap.EscapeDN(services[j%len(services)]) + "," + stDN
+				id := fmt.Sprintf("req%d", k)
+				person(k, st, svDN, svDN, "submitted", "apexRequestId", id)
+				p.requests = append(p.requests, id)
+				k++
+			}
+		}
+	}
+	for _, app := range apps {
+		appDN := "ou=" + app + ",ou=applications," + base
+		entry(appDN, "objectClass", "organizationalUnit", "objectClass", "apexApplication", "ou", app, "apexLabel", strings.ToUpper(app))
+		attrs := []string{"objectClass", "groupOfNames", "objectClass", "apexProfile", "cn", "consultation", "member", "cn=nobody," + systemDN}
+		for _, m := range members[app] {
+			attrs = append(attrs, "member", m)
+		}
+		entry("cn=consultation,"+appDN, attrs...)
+	}
+	if err := w.Flush(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// letters writes k in base 26 with the letters a to z: identifiers keep no
+// digit, so every bench account has a name of its own.
+func letters(k int) string {
+	s := ""
+	for {
+		s = string(rune('a'+k%26)) + s
+		k /= 26
+		if k == 0 {
+			return s
+		}
+	}
+}
+
+func benchUID(k int) string { return "prenom" + letters(k) + ".nom" + letters(k) + "-px" }

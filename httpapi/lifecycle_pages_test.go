@@ -1,0 +1,602 @@
+package httpapi_test
+
+import (
+	"fmt"
+	"html"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dgfip/apex-partenaires/directory"
+	"github.com/dgfip/apex-partenaires/notify/smtptest"
+)
+
+// The pages of the account lifecycle over plain HTTP (no browser): the
+// error cases, the permissions and the forms without their CSRF field. The
+// journeys of the guide are in lifecycle_browser_test.go.
+
+func init() {
+	// The accessibility test visits every page route: these need a path,
+	// a person who may see them, or no session at all.
+	pageSetups["/creation/:token"] = pageSetup{state: anonymous, path: func(f *a11yFixture, _ *directory.Person) string {
+		inv, err := f.e.store.Invite(ctx, directory.NewInvitation{Email: lcUniqueMail("a11y.creation"), Role: directory.RoleCollaborateur, SIRET: siret, Service: "Comptabilité"})
+		if err != nil {
+			f.e.t.Fatal(err)
+		}
+		return "/creation/" + inv.Token
+	}}
+	pageSetups["/gestion/demandes"] = pageSetup{path: func(f *a11yFixture, _ *directory.Person) string {
+		lcSubmittedRequest(f.e, "Alix", "Demande")
+		return "/gestion/demandes"
+	}}
+	pageSetups["/gestion/comptes/:identifier"] = pageSetup{path: func(f *a11yFixture, _ *directory.Person) string {
+		return "/gestion/comptes/" + lcManagedSample(f).Identifier
+	}}
+	pageSetups["/gestion/comptes/:identifier/suppression"] = pageSetup{path: func(f *a11yFixture, _ *directory.Person) string {
+		return "/gestion/comptes/" + lcManagedSample(f).Identifier + "/suppression"
+	}}
+	pageSetups["/agent/structures"] = pageSetup{role: directory.RoleAgent}
+	pageSetups["/agent/structures/:siret"] = pageSetup{role: directory.RoleAgent, path: func(*a11yFixture, *directory.Person) string { return "/agent/structures/" + siret }}
+	pageSetups["/agent/applications"] = pageSetup{role: directory.RoleAgent}
+}
+
+// lcManagedSample is a collaborateur of the fixture's structure,
+// habilitated to its application, which its administrators manage.
+func lcManagedSample(f *a11yFixture) *directory.Person {
+	p := f.e.person("Alix", "Gérée", directory.RoleCollaborateur, "Comptabilité")
+	if err := f.e.store.Grant(ctx, p.Identifier, f.app, "consultation"); err != nil {
+		f.e.t.Fatal(err)
+	}
+	return p
+}
+
+var lcMailCount atomic.Int64
+
+// lcUniqueMail is a mail address no other account of the test uses.
+func lcUniqueMail(prefix string) string {
+	return fmt.Sprintf("%s.%d@example.fr", prefix, lcMailCount.Add(1))
+}
+
+// lcSubmittedRequest is a collaborateur's request of the test structure,
+// its form filled, waiting for validation.
+func lcSubmittedRequest(e *env, first, last string) *directory.Person {
+	inv, err := e.store.Invite(ctx, directory.NewInvitation{Email: lcUniqueMail("demande"), Role: directory.RoleCollaborateur, SIRET: siret, Service: "Comptabilité"})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	p, err := e.store.SubmitInvitation(ctx, inv.Token, directory.PreCreation{FirstName: first, LastName: last, Service: "Comptabilité", Password: password})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return p
+}
+
+// lcClient is a browser without JavaScript: cookies, forms with their CSRF
+// field, no redirect followed.
+type lcClient struct {
+	t    *testing.T
+	base string
+	http *http.Client
+}
+
+func newLCClient(t *testing.T, base string) *lcClient {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &lcClient{t: t, base: base, http: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+// lcPage is an answer: its status, headers and body.
+type lcPage struct {
+	status int
+	header http.Header
+	body   string
+}
+
+// has reports whether the page holds s, in its markup or its text (the
+// templates escape apostrophes in data, not in their own text).
+func (p lcPage) has(s string) bool {
+	return strings.Contains(p.body, s) || strings.Contains(html.UnescapeString(p.body), s)
+}
+
+func (c *lcClient) do(method, path string, form url.Values) lcPage {
+	c.t.Helper()
+	req, err := http.NewRequest(method, c.base+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	res, err := c.http.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return lcPage{status: res.StatusCode, header: res.Header, body: string(body)}
+}
+
+func (c *lcClient) get(path string) lcPage { c.t.Helper(); return c.do(http.MethodGet, path, nil) }
+
+// post sends a form with the CSRF field of the client's cookie.
+func (c *lcClient) post(path string, form url.Values) lcPage {
+	c.t.Helper()
+	with := url.Values{"csrf": {c.cookie("apex_csrf")}}
+	for k, v := range form {
+		with[k] = v
+	}
+	return c.do(http.MethodPost, path, with)
+}
+
+func (c *lcClient) cookie(name string) string {
+	u, _ := url.Parse(c.base + "/")
+	for _, k := range c.http.Jar.Cookies(u) {
+		if k.Name == name {
+			return k.Value
+		}
+	}
+	if name == "apex_csrf" {
+		c.get("/connexion") // any page gives the form token
+		return c.cookie(name)
+	}
+	return ""
+}
+
+// signIn opens a session for p (through the API: the browser test signs in
+// through the pages) and gives its cookie to the client.
+func (c *lcClient) signIn(e *env, p *directory.Person) *lcClient {
+	c.t.Helper()
+	token := e.signIn(c.base+"/api/v1", p.Identifier, p.Email, password)
+	u, _ := url.Parse(c.base + "/")
+	c.http.Jar.SetCookies(u, []*http.Cookie{{Name: "apex_session", Value: token, Path: "/"}})
+	return c
+}
+
+// want checks an answer's status and that its body holds every text.
+func (p lcPage) want(t *testing.T, what string, status int, texts ...string) {
+	t.Helper()
+	if p.status != status {
+		t.Errorf("%s: status %d, want %d\n%s", what, p.status, status, lcMain(p.body))
+	}
+	for _, s := range texts {
+		if !p.has(s) {
+			t.Errorf("%s: the page lacks %q\n%s", what, s, lcMain(p.body))
+		}
+	}
+}
+
+// redirect checks an answer is a 303 to path (a form that succeeded).
+func (p lcPage) redirect(t *testing.T, what, to string) {
+	t.Helper()
+	if p.status != http.StatusSeeOther || p.header.Get("Location") != to {
+		t.Errorf("%s: %d to %q, want 303 to %s\n%s", what, p.status, p.header.Get("Location"), to, lcMain(p.body))
+	}
+}
+
+var lcTags = regexp.MustCompile(`(?s)<[^>]*>`)
+
+// lcMain is the text of a page's main content, for failure messages.
+func lcMain(body string) string {
+	if i := strings.Index(body, `<main`); i >= 0 {
+		body = body[i:]
+	}
+	if i := strings.Index(body, `</main>`); i >= 0 {
+		body = body[:i]
+	}
+	return strings.Join(strings.Fields(lcTags.ReplaceAllString(body, " ")), " ")
+}
+
+func lcState(t *testing.T, e *env, requestID string) directory.AccountState {
+	t.Helper()
+	p, err := e.store.FindPersonByRequest(ctx, requestID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.State
+}
+
+func lcMails(e *env, addr string) int {
+	n := 0
+	for _, m := range e.smtp.Messages() {
+		if smtptest.ToAddress(addr)(m) {
+			n++
+		}
+	}
+	return n
+}
+
+// The pre-creation form of guide 1.3 without a browser: what the link
+// shows, every problem listed at once, the summary, the confirmation, and
+// the links that no longer work.
+func TestCreationPages(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := newLCClient(t, e.instance())
+	inv, err := e.store.Invite(ctx, directory.NewInvitation{Email: "paul.pages@example.fr", Role: directory.RoleAdministrateur, SIRET: siret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := "/creation/" + inv.Token
+	id := inv.Person.RequestID
+
+	// Opening the link (twice: mail scanners open links) changes nothing.
+	for range 2 {
+		p := c.get(link)
+		p.want(t, "the form", http.StatusOK, "paul.pages@example.fr", "Administrateur", "Étude Martin & Associés",
+			"Il est fortement recommandé de fournir un numéro de téléphone portable afin de faciliter la procédure de réinitialisation de mot de passe. Il ne sera pas utilisé à d'autres fins.",
+			"12 à 20 caractères", "différent des 10 derniers mots de passe utilisés", `<script src="/static/js/password-gauge.js" defer></script>`,
+			`name="passwordConfirmation"`, `value="valider">Valider</button>`)
+		if p.header.Get("Cache-Control") != "no-store" {
+			t.Errorf("the form may be stored: Cache-Control %q", p.header.Get("Cache-Control"))
+		}
+		if p.has(`id="service"`) {
+			t.Errorf("an administrator's form asks for a service")
+		}
+	}
+	if st := lcState(t, e, id); st != directory.StateInvited {
+		t.Fatalf("after GETs the account is %s", st)
+	}
+
+	// Without its CSRF field, the form is refused and changes nothing.
+	good := url.Values{"lastName": {"Pages"}, "firstName": {"Paul"}, "mobile": {"06 12 34 56 78"}, "password": {password}, "passwordConfirmation": {password}, "action": {"envoyer"}}
+	c.do(http.MethodPost, link, good).want(t, "without CSRF", http.StatusForbidden, "Le formulaire a expiré")
+	if st := lcState(t, e, id); st != directory.StateInvited {
+		t.Fatalf("a form without CSRF changed the account: %s", st)
+	}
+
+	// Every problem at once, each beside its field; the values are kept, never the password.
+	const weak = "faible12"
+	p := c.post(link, url.Values{"lastName": {""}, "firstName": {"Paul"}, "mobile": {"12"}, "password": {weak}, "passwordConfirmation": {"autre"}, "action": {"valider"}})
+	p.want(t, "a bad form", http.StatusUnprocessableEntity,
+		"<title>Erreur : ", "Le formulaire contient 6 erreurs",
+		"Le nom doit être renseigné.", "Le numéro de téléphone portable n'est pas valide",
+		"Le mot de passe doit contenir au moins 12 caractères.", "Le mot de passe doit contenir au moins une lettre majuscule.",
+		"Le mot de passe doit contenir au moins 1 caractère spécial.", "La confirmation ne correspond pas au mot de passe saisi.",
+		`aria-describedby="lastName-error"`, `<div id="lastName-error"><p class="fr-error-text">`, `fr-input-group fr-input-group--error`,
+		`aria-describedby="password-error password-gauge" aria-invalid="true"`, `href="#passwordConfirmation"`, `value="Paul"`, `value="12"`)
+	if p.has(weak) {
+		t.Errorf("the form sent back the password")
+	}
+	if n := strings.Count(p.body, `class="fr-error-text"`); n != 6 {
+		t.Errorf("%d field errors, want 6", n)
+	}
+
+	// The confirmation is checked by the server too.
+	p = c.post(link, url.Values{"lastName": {"Pages"}, "firstName": {"Paul"}, "password": {password}, "action": {"valider"}})
+	p.want(t, "no confirmation", http.StatusUnprocessableEntity, "La confirmation du mot de passe doit être renseignée.")
+
+	// « Valider »: the summary, never stored, with « Envoyer votre création de compte » and « Modifier ».
+	good.Set("action", "valider")
+	p = c.post(link, good)
+	p.want(t, "the summary", http.StatusOK, "Récapitulatif de votre demande", "Pages", "Paul", "06 12 34 56 78",
+		">Envoyer votre création de compte</button>", ">Modifier</button>", `type="hidden" name="password"`)
+	if p.header.Get("Cache-Control") != "no-store" {
+		t.Errorf("the summary may be stored: Cache-Control %q", p.header.Get("Cache-Control"))
+	}
+	if st := lcState(t, e, id); st != directory.StateInvited {
+		t.Fatalf("the summary changed the account: %s", st)
+	}
+
+	// « Modifier »: back to the form with the values, not the password.
+	good.Set("action", "modifier")
+	p = c.post(link, good)
+	p.want(t, "Modifier", http.StatusOK, `value="Pages"`, `value="Paul"`, `value="06 12 34 56 78"`)
+	if p.has(password) {
+		t.Errorf("« Modifier » sent back the password")
+	}
+
+	// A summary whose confirmation was changed is refused, and changes nothing.
+	tampered := url.Values{}
+	for k, v := range good {
+		tampered[k] = v
+	}
+	tampered.Set("action", "envoyer")
+	tampered.Set("passwordConfirmation", "Autre-Chose-42!")
+	c.post(link, tampered).want(t, "a tampered summary", http.StatusUnprocessableEntity, "La confirmation ne correspond pas au mot de passe saisi.")
+	if st := lcState(t, e, id); st != directory.StateInvited {
+		t.Fatalf("a tampered summary changed the account: %s", st)
+	}
+
+	// « Envoyer votre création de compte »: the request, then the confirmation.
+	good.Set("action", "envoyer")
+	c.post(link, good).redirect(t, "send", "/creation/envoyee?role=administrateur")
+	c.get("/creation/envoyee?role=administrateur").want(t, "the confirmation", http.StatusOK,
+		"À ce stade, la création de votre compte n'est pas effective. Elle doit être validée par un agent DGFiP, qui peut accepter ou refuser votre demande.")
+	got, err := e.store.FindPersonByRequest(ctx, id)
+	if err != nil || got.State != directory.StateSubmitted || got.LastName != "Pages" || got.Mobile != "+33612345678" {
+		t.Fatalf("the request: %+v %v", got, err)
+	}
+
+	// The link works once; a forged one never; an expired one says so.
+	c.get(link).want(t, "the link used twice", http.StatusNotFound, "Lien invalide", "Ce lien n'est pas valide ou a déjà été utilisé.")
+	c.post(link, good).want(t, "the form sent twice", http.StatusNotFound, "Ce lien n'est pas valide ou a déjà été utilisé.")
+	c.get("/creation/"+id+"."+strings.Repeat("A", 43)).want(t, "a forged link", http.StatusNotFound, "Lien invalide")
+	c.get("/creation/nimportequoi").want(t, "a malformed link", http.StatusNotFound, "Lien invalide")
+	late, err := e.store.Invite(ctx, directory.NewInvitation{Email: "tard.pages@example.fr", Role: directory.RoleAdministrateur, SIRET: siret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Add(8 * 24 * time.Hour)
+	c.get("/creation/"+late.Token).want(t, "an expired link", http.StatusGone, "Lien expiré", "Ce lien a expiré")
+}
+
+// A collaborateur's form offers the structure's services, its own chosen.
+func TestCreationPageOfACollaborateur(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	if err := e.store.CreateService(ctx, directory.Service{SIRET: siret, Name: "Paie"}); err != nil {
+		t.Fatal(err)
+	}
+	c := newLCClient(t, e.instance())
+	inv, err := e.store.Invite(ctx, directory.NewInvitation{Email: "carla.service@example.fr", Role: directory.RoleCollaborateur, SIRET: siret, Service: "Paie"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := "/creation/" + inv.Token
+	c.get(link).want(t, "the form", http.StatusOK, `<option value="Comptabilité">Comptabilité</option>`, `<option value="Paie" selected>Paie</option>`)
+	form := url.Values{"lastName": {"Service"}, "firstName": {"Carla"}, "password": {password}, "passwordConfirmation": {password}, "action": {"valider"}}
+	c.post(link, form).want(t, "no service", http.StatusUnprocessableEntity, "Le service doit être renseigné.", `aria-describedby="service-error"`)
+	form.Set("service", "Inexistant")
+	c.post(link, form).want(t, "an unknown service", http.StatusUnprocessableEntity, "Ce service n'existe pas dans la structure.")
+	form.Set("service", "Comptabilité")
+	c.post(link, form).want(t, "another service", http.StatusOK, "<dt>Service</dt><dd>Comptabilité</dd>")
+	form.Set("action", "envoyer")
+	c.post(link, form).redirect(t, "send", "/creation/envoyee?role=collaborateur")
+	if p, _ := e.store.FindPersonByRequest(ctx, inv.Person.RequestID); p.Service != "Comptabilité" || p.State != directory.StateSubmitted {
+		t.Errorf("the request: %+v", p)
+	}
+}
+
+// What each role may not do in the back office: the 403 page, and nothing changes.
+func TestManagementPagesPermissions(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	base := e.instance()
+	const otherSIRET = "44306184100047"
+	if err := e.store.CreateStructure(ctx, directory.Structure{SIRET: otherSIRET, Name: "Autre structure", Category: "Notaire"}); err != nil {
+		t.Fatal(err)
+	}
+	admin := e.person("Anne", "Admin", directory.RoleAdministrateur, "")
+	responsable := e.person("Rémi", "Resp", directory.RoleResponsable, "Comptabilité")
+	collab := e.person("Colette", "Collab", directory.RoleCollaborateur, "Comptabilité")
+	other, err := e.store.CreatePerson(ctx, directory.NewPerson{FirstName: "Odile", LastName: "Ailleurs", Email: "lc.odile@example.fr",
+		Role: directory.RoleAdministrateur, State: directory.StateActive, SIRET: otherSIRET}, password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A request waiting in the structure.
+	pending, err := e.store.Invite(ctx, directory.NewInvitation{Email: "lc.attente@example.fr", Role: directory.RoleCollaborateur, SIRET: siret, Service: "Comptabilité"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.SubmitInvitation(ctx, pending.Token, directory.PreCreation{FirstName: "Anna", LastName: "Attente", Service: "Comptabilité", Password: password}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.CreateApplication(ctx, directory.Application{ID: "ficoba", Name: "FICOBA", Profiles: []string{"consultation", "gestion"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.Grant(ctx, admin.Identifier, "ficoba", "consultation"); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("Anonymous", func(t *testing.T) {
+		c := newLCClient(t, base)
+		for _, path := range []string{"/gestion/demandes", "/gestion/comptes", "/gestion/services", "/agent/structures"} {
+			c.get(path).redirect(t, path, "/connexion")
+		}
+	})
+
+	t.Run("Collaborateur", func(t *testing.T) {
+		e := e.on(t)
+		c := newLCClient(t, base).signIn(e, collab)
+		for _, path := range []string{"/gestion/demandes", "/gestion/comptes", "/gestion/inviter", "/gestion/services",
+			"/gestion/comptes/" + admin.Identifier, "/agent/structures", "/agent/structures/" + siret, "/agent/applications"} {
+			c.get(path).want(t, path, http.StatusForbidden, "Vous n'avez pas le droit de faire cela.")
+		}
+		c.post("/gestion/demandes/valider", url.Values{"request": {pending.Person.RequestID}}).want(t, "approve", http.StatusForbidden)
+		if st := lcState(t, e, pending.Person.RequestID); st != directory.StateSubmitted {
+			t.Errorf("a collaborateur's approval changed the request: %s", st)
+		}
+	})
+
+	t.Run("Responsable", func(t *testing.T) {
+		e := e.on(t)
+		c := newLCClient(t, base).signIn(e, responsable)
+		c.get("/gestion/services").want(t, "services", http.StatusForbidden)
+		c.get("/gestion/inviter").want(t, "the invite form", http.StatusOK, "Service : <strong>Comptabilité</strong>", `name="role" value="collaborateur"`)
+		before := len(e.smtp.Messages())
+		c.post("/gestion/inviter", url.Values{"email": {"chef@example.fr"}, "role": {"responsable"}}).want(t, "invite a responsable", http.StatusForbidden)
+		if _, err := e.store.FindPersonByEmail(ctx, "chef@example.fr"); err == nil || len(e.smtp.Messages()) != before {
+			t.Errorf("a forbidden invitation created an account or sent a mail (%v)", err)
+		}
+		// A responsable manages the collaborateurs of its service, not the administrators.
+		c.get("/gestion/comptes/"+collab.Identifier).want(t, "a collaborateur of its service", http.StatusOK, "Compte de Colette Collab")
+		c.post("/gestion/comptes/"+admin.Identifier+"/desactiver", nil).want(t, "disable the administrator", http.StatusForbidden)
+		// It hands out only the profiles it holds: it holds none.
+		c.post("/gestion/comptes/"+collab.Identifier+"/habiliter", url.Values{"profile": {"ficoba/consultation"}}).want(t, "grant a profile not held", http.StatusForbidden)
+		if p, _ := e.store.FindPerson(ctx, collab.Identifier); len(p.Habilitations) != 0 {
+			t.Errorf("a forbidden grant habilitated: %+v", p.Habilitations)
+		}
+	})
+
+	t.Run("AdministratorOfAnotherStructure", func(t *testing.T) {
+		e := e.on(t)
+		c := newLCClient(t, base).signIn(e, other)
+		c.get("/gestion/comptes/"+collab.Identifier).want(t, "an account elsewhere", http.StatusForbidden)
+		c.post("/gestion/comptes/"+collab.Identifier+"/desactiver", nil).want(t, "disable", http.StatusForbidden)
+		c.post("/gestion/comptes/"+collab.Identifier+"/suppression", nil).want(t, "remove", http.StatusForbidden)
+		c.post("/gestion/demandes/refuser", url.Values{"request": {pending.Person.RequestID}, "reason": {"Non."}}).want(t, "refuse", http.StatusForbidden)
+		if p, _ := e.store.FindPerson(ctx, collab.Identifier); p == nil || p.State != directory.StateActive {
+			t.Errorf("the account changed: %+v", p)
+		}
+		if st := lcState(t, e, pending.Person.RequestID); st != directory.StateSubmitted {
+			t.Errorf("the request changed: %s", st)
+		}
+		if got := c.get("/gestion/demandes"); got.has("Anna Attente") {
+			t.Errorf("the requests of another structure are listed")
+		}
+	})
+
+	t.Run("Administrator", func(t *testing.T) {
+		e := e.on(t)
+		c := newLCClient(t, base).signIn(e, admin)
+		// The form without its CSRF field changes nothing.
+		c.do(http.MethodPost, "/gestion/services", url.Values{"name": {"Sans jeton"}}).want(t, "without CSRF", http.StatusForbidden, "Le formulaire a expiré")
+		c.do(http.MethodPost, "/gestion/demandes/valider", url.Values{"request": {pending.Person.RequestID}}).want(t, "approve without CSRF", http.StatusForbidden)
+		if _, err := e.store.FindService(ctx, siret, "Sans jeton"); err == nil {
+			t.Errorf("a form without CSRF created a service")
+		}
+
+		// Services: every problem is French and beside its form.
+		c.post("/gestion/services", url.Values{"name": {""}}).want(t, "an empty name", http.StatusUnprocessableEntity,
+			"Le nom du service doit être renseigné.", `aria-describedby="name-error"`)
+		c.post("/gestion/services", url.Values{"name": {"Comptabilité"}}).want(t, "an existing name", http.StatusConflict,
+			"Un service de ce nom existe déjà dans la structure.", `value="Comptabilité"`)
+		c.post("/gestion/services/supprimer", url.Values{"service": {"Comptabilité"}}).want(t, "a service with accounts", http.StatusConflict,
+			"Le service Comptabilité a encore des comptes : déplacez-les ou supprimez-les d'abord.")
+		if _, err := e.store.FindService(ctx, siret, "Comptabilité"); err != nil {
+			t.Errorf("the service with accounts is gone: %v", err)
+		}
+		c.post("/gestion/services", url.Values{"name": {"Paie"}}).redirect(t, "create", "/gestion/services")
+		c.get("/gestion/services").want(t, "the notice", http.StatusOK, "Le service Paie est créé.")
+		if c.get("/gestion/services").has("Le service Paie est créé.") {
+			t.Errorf("the notice is shown twice")
+		}
+		c.post("/gestion/services/renommer", url.Values{"service": {"Paie"}, "name": {"Comptabilité"}}).want(t, "rename to an existing name", http.StatusConflict,
+			"Un service de ce nom existe déjà dans la structure.", `aria-describedby="rename-1-error"`)
+		c.post("/gestion/services/renommer", url.Values{"service": {"Paie"}, "name": {"Salaires"}}).redirect(t, "rename", "/gestion/services")
+		c.post("/gestion/services/supprimer", url.Values{"service": {"Salaires"}}).redirect(t, "delete", "/gestion/services")
+		if _, err := e.store.FindService(ctx, siret, "Salaires"); err == nil {
+			t.Errorf("the service was not deleted")
+		}
+
+		// Invitations: a used mail, a missing service.
+		c.post("/gestion/inviter", url.Values{"email": {collab.Email}, "role": {"collaborateur"}, "service": {"Comptabilité"}}).want(t, "a used mail",
+			http.StatusConflict, "Un compte utilise déjà cette adresse mail.", `aria-describedby="email-error email-hint"`)
+		c.post("/gestion/inviter", url.Values{"email": {"x@example.fr"}, "role": {"collaborateur"}}).want(t, "no service",
+			http.StatusUnprocessableEntity, "Le service doit être renseigné.")
+		c.post("/gestion/inviter", url.Values{"email": {"x@example.fr"}, "role": {"administrateur"}}).want(t, "an administrator", http.StatusForbidden)
+		c.post("/gestion/inviter", url.Values{"email": {"lc.nouveau@example.fr"}, "role": {"responsable"}, "service": {"Comptabilité"}}).redirect(t, "invite", "/gestion/comptes")
+		e.link("lc.nouveau@example.fr")
+		invited, err := e.store.FindPersonByEmail(ctx, "lc.nouveau@example.fr")
+		if err != nil || invited.State != directory.StateInvited || invited.Role != directory.RoleResponsable {
+			t.Fatalf("the invitation: %+v %v", invited, err)
+		}
+
+		// The accounts: a new link for the invited one, the pending request,
+		// the account page.
+		p := c.get("/gestion/comptes")
+		p.want(t, "the accounts", http.StatusOK, "Invité : formulaire non rempli", "En attente de validation", "Colette Collab", "Rémi Resp",
+			`href="/gestion/comptes/`+collab.Identifier+`"`, "Renvoyer le lien")
+		c.post("/gestion/invitations/renvoyer", url.Values{"request": {invited.RequestID}}).redirect(t, "resend", "/gestion/comptes")
+		e.smtp.WaitFor(t, func(smtptest.Captured) bool { return lcMails(e, "lc.nouveau@example.fr") >= 2 }, 10*time.Second) // the second link
+		c.post("/gestion/invitations/renvoyer", url.Values{"request": {pending.Person.RequestID}}).want(t, "resend a filled form",
+			http.StatusConflict, "Le formulaire de pré-création a déjà été rempli")
+
+		// A refusal needs its reason.
+		c.post("/gestion/demandes/refuser", url.Values{"request": {pending.Person.RequestID}, "reason": {"  "}}).want(t, "no reason",
+			http.StatusUnprocessableEntity, "Le motif du refus doit être renseigné.", `aria-describedby="motif-`+pending.Person.RequestID+`-error`)
+		if st := lcState(t, e, pending.Person.RequestID); st != directory.StateSubmitted {
+			t.Errorf("a refusal without reason changed the request: %s", st)
+		}
+
+		// An account: only the profiles the administrator holds are offered.
+		p = c.get("/gestion/comptes/" + collab.Identifier)
+		p.want(t, "the account", http.StatusOK, `<option value="ficoba/consultation">FICOBA — profil consultation</option>`,
+			"Votre structure n'a pas d'autre service où déplacer ce compte.")
+		if p.has("ficoba/gestion") {
+			t.Errorf("a profile the administrator does not hold is offered")
+		}
+		c.post("/gestion/comptes/"+collab.Identifier+"/habiliter", url.Values{"profile": {"ficoba/gestion"}}).want(t, "grant a profile not held", http.StatusForbidden)
+		c.post("/gestion/comptes/"+collab.Identifier+"/habiliter", url.Values{"profile": {""}}).want(t, "no profile", http.StatusUnprocessableEntity, "Choisissez le profil à attribuer.")
+		c.post("/gestion/comptes/"+collab.Identifier+"/habiliter", url.Values{"profile": {"ficoba/consultation"}}).redirect(t, "grant", "/gestion/comptes/"+collab.Identifier)
+		c.get("/gestion/comptes/"+collab.Identifier).want(t, "granted", http.StatusOK, "Le profil consultation de l'application FICOBA est attribué", "FICOBA — profil consultation")
+		e.lastMail(collab.Email, "FICOBA")
+		c.post("/gestion/comptes/"+collab.Identifier+"/retirer", url.Values{"application": {"ficoba"}, "profile": {"consultation"}}).redirect(t, "revoke", "/gestion/comptes/"+collab.Identifier)
+		if got, _ := e.store.FindPerson(ctx, collab.Identifier); len(got.Habilitations) != 0 {
+			t.Errorf("the profile was not withdrawn: %+v", got.Habilitations)
+		}
+
+		// Disable, enable, move, remove after its confirmation step.
+		c.post("/gestion/comptes/"+collab.Identifier+"/desactiver", nil).redirect(t, "disable", "/gestion/comptes/"+collab.Identifier)
+		c.get("/gestion/comptes/"+collab.Identifier).want(t, "disabled", http.StatusOK, "est désactivé", "Réactiver le compte")
+		if got, _ := e.store.FindPerson(ctx, collab.Identifier); got.State != directory.StateDisabled {
+			t.Errorf("state after disabling: %s", got.State)
+		}
+		c.post("/gestion/comptes/"+collab.Identifier+"/reactiver", nil).redirect(t, "enable", "/gestion/comptes/"+collab.Identifier)
+		if err := e.store.CreateService(ctx, directory.Service{SIRET: siret, Name: "Juridique"}); err != nil {
+			t.Fatal(err)
+		}
+		c.post("/gestion/comptes/"+collab.Identifier+"/deplacer", url.Values{"service": {"Nulle part"}}).want(t, "move nowhere",
+			http.StatusUnprocessableEntity, "Ce service n'existe pas dans la structure.")
+		c.post("/gestion/comptes/"+collab.Identifier+"/deplacer", url.Values{"service": {"Juridique"}}).redirect(t, "move", "/gestion/comptes/"+collab.Identifier)
+		c.get("/gestion/comptes/"+collab.Identifier+"/suppression").want(t, "the confirmation step", http.StatusOK,
+			"Cette suppression est définitive", "Supprimer définitivement", "Annuler")
+		if _, err := e.store.FindPerson(ctx, collab.Identifier); err != nil {
+			t.Fatalf("the confirmation step removed the account: %v", err)
+		}
+		c.post("/gestion/comptes/"+collab.Identifier+"/suppression", nil).redirect(t, "remove", "/gestion/comptes")
+		c.get("/gestion/comptes").want(t, "removed", http.StatusOK, "Le compte de Colette Collab ("+collab.Identifier+") est supprimé")
+		if _, err := e.store.FindPerson(ctx, collab.Identifier); err == nil {
+			t.Errorf("the account was not removed")
+		}
+		c.get("/gestion/comptes/"+collab.Identifier).want(t, "a removed account", http.StatusNotFound)
+	})
+
+	t.Run("Agent", func(t *testing.T) {
+		e := e.on(t)
+		agent, err := e.store.CreatePerson(ctx, directory.NewPerson{FirstName: "Agathe", LastName: "Permis", Email: "agathe@dgfip.example.fr",
+			Role: directory.RoleAgent, State: directory.StateActive}, password)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := newLCClient(t, base).signIn(e, agent)
+		c.get("/gestion/inviter").redirect(t, "the invite form of an agent", "/agent/structures")
+		c.get("/gestion/services").want(t, "services", http.StatusForbidden)
+		c.post("/agent/structures", url.Values{"siret": {"12345678901234"}, "name": {"X"}, "category": {"Y"}}).want(t, "a bad SIRET",
+			http.StatusUnprocessableEntity, "Le SIRET n'est pas valide (clé de contrôle incorrecte).", `aria-describedby="siret-error siret-hint"`, `value="12345678901234"`)
+		c.post("/agent/structures", url.Values{"siret": {"123"}, "name": {""}, "category": {""}}).want(t, "every problem",
+			http.StatusUnprocessableEntity, "Le SIRET doit comporter 14 chiffres.", "Le nom de la structure doit être renseigné.", "La catégorie doit être renseigné")
+		c.post("/agent/structures", url.Values{"siret": {siret}, "name": {"X"}, "category": {"Y"}}).want(t, "an existing SIRET",
+			http.StatusConflict, "Une structure de ce SIRET existe déjà.")
+		c.get("/agent/structures/12345678901234").want(t, "an unknown structure", http.StatusNotFound)
+		c.post("/agent/structures/"+siret, url.Values{"email": {"pas-une-adresse"}}).want(t, "a bad mail",
+			http.StatusUnprocessableEntity, "L'adresse mail n'est pas valide.")
+		c.post("/agent/applications", url.Values{"id": {"Mauvais Id"}, "name": {""}, "profiles": {" , "}}).want(t, "a bad application",
+			http.StatusUnprocessableEntity, "Indiquez au moins un profil.")
+		c.post("/agent/applications", url.Values{"id": {"Mauvais Id"}, "name": {""}, "profiles": {"consultation, Gestion"}}).want(t, "a bad application",
+			http.StatusUnprocessableEntity, "L'identifiant de l'application ne doit contenir", "Le nom de l'application doit être renseigné.", "Le profil « Gestion »")
+		c.post("/agent/applications", url.Values{"id": {"ficoba"}, "name": {"FICOBA"}, "profiles": {"x"}}).want(t, "an existing application",
+			http.StatusConflict, "Une application de cet identifiant existe déjà.")
+		// An administrator's link, and a new one from the structure's page.
+		c.post("/agent/structures/"+siret, url.Values{"email": {"nouvel.admin@example.fr"}}).redirect(t, "invite an administrator", "/agent/structures/"+siret)
+		e.link("nouvel.admin@example.fr")
+		invitedAdmin, err := e.store.FindPersonByEmail(ctx, "nouvel.admin@example.fr")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.post("/gestion/invitations/renvoyer", url.Values{"request": {invitedAdmin.RequestID}, "retour": {"/agent/structures/" + siret}}).redirect(t, "resend from the structure", "/agent/structures/"+siret)
+		c.post("/gestion/invitations/renvoyer", url.Values{"request": {invitedAdmin.RequestID}, "retour": {"//evil.example/"}}).redirect(t, "resend to elsewhere", "/gestion/comptes")
+		// Agents decide the administrators' requests, not the others'.
+		c.post("/gestion/demandes/valider", url.Values{"request": {pending.Person.RequestID}}).want(t, "approve a collaborateur", http.StatusForbidden)
+		if st := lcState(t, e, pending.Person.RequestID); st != directory.StateSubmitted {
+			t.Errorf("the request changed: %s", st)
+		}
+		p := c.get("/gestion/comptes")
+		p.want(t, "administrators", http.StatusOK, "Comptes administrateurs", "Anne Admin", "Odile Ailleurs", "Autre structure")
+		if p.has("Rémi Resp") {
+			t.Errorf("an agent's accounts list a responsable")
+		}
+		// Any profile for an administrator.
+		c.get("/gestion/comptes/"+admin.Identifier).want(t, "an administrator's account", http.StatusOK, `<option value="ficoba/gestion">`)
+	})
+}
