@@ -26,6 +26,11 @@ func (s *Store) SetPassword(ctx context.Context, identifier, password string) er
 	if err != nil {
 		return err
 	}
+	return s.setPasswordDN(ctx, op, dn, password)
+}
+
+// setPasswordDN is SetPassword for an entry already found, rules checked.
+func (s *Store) setPasswordDN(ctx context.Context, op, dn, password string) error {
 	return s.do(ctx, op, func(c *ldap.Conn) error {
 		value := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "Password Modify Request")
 		value.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, 0, dn, "User Identity"))

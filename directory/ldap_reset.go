@@ -216,21 +216,23 @@ func (s *Store) CheckResetToken(ctx context.Context, token string) (*Person, err
 // ErrPasswordInHistory, ErrInvalidToken, ErrTokenExpired.
 func (s *Store) ResetPassword(ctx context.Context, token, password string) (*Person, error) {
 	const op = "reset password"
-	p, err := s.CheckResetToken(ctx, token)
+	e, rec, err := s.resetEntry(ctx, op, token)
 	if err != nil {
 		return nil, err
+	}
+	if rec.kind != "link" {
+		return nil, fmt.Errorf("%s: %w", op, ErrInvalidToken)
+	}
+	if !s.now().Before(rec.expires) {
+		return nil, fmt.Errorf("%s: %w", op, ErrTokenExpired)
 	}
 	if err := CheckPassword(password); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
-	e, _, err := s.resetEntry(ctx, op, token)
-	if err != nil {
+	if err := s.setPasswordDN(ctx, op, e.DN, password); err != nil {
 		return nil, err
 	}
 	old := e.GetAttributeValue("apexReset")
-	if err := s.SetPassword(ctx, p.Identifier, password); err != nil {
-		return nil, err
-	}
 	err = s.do(ctx, op, func(c *ldap.Conn) error {
 		req := ldap.NewModifyRequest(e.DN, nil)
 		req.Delete("apexReset", []string{old})
@@ -240,5 +242,5 @@ func (s *Store) ResetPassword(ctx context.Context, token, password string) (*Per
 	if err != nil && !errors.Is(err, ErrConflict) { // a conflict: the same token was used at the same moment
 		return nil, err
 	}
-	return p, nil
+	return s.personFromEntry(e), nil
 }
