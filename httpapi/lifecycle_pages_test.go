@@ -2,12 +2,8 @@ package httpapi_test
 
 import (
 	"fmt"
-	"html"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
-	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -77,124 +73,6 @@ func lcSubmittedRequest(e *env, first, last string) *directory.Person {
 	return p
 }
 
-// lcClient is a browser without JavaScript: cookies, forms with their CSRF
-// field, no redirect followed.
-type lcClient struct {
-	t    *testing.T
-	base string
-	http *http.Client
-}
-
-func newLCClient(t *testing.T, base string) *lcClient {
-	t.Helper()
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &lcClient{t: t, base: base, http: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-}
-
-// lcPage is an answer: its status, headers and body.
-type lcPage struct {
-	status int
-	header http.Header
-	body   string
-}
-
-// has reports whether the page holds s, in its markup or its text (the
-// templates escape apostrophes in data, not in their own text).
-func (p lcPage) has(s string) bool {
-	return strings.Contains(p.body, s) || strings.Contains(html.UnescapeString(p.body), s)
-}
-
-func (c *lcClient) do(method, path string, form url.Values) lcPage {
-	c.t.Helper()
-	req, err := http.NewRequest(method, c.base+path, strings.NewReader(form.Encode()))
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	if method == http.MethodPost {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	res, err := c.http.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
-	return lcPage{status: res.StatusCode, header: res.Header, body: string(body)}
-}
-
-func (c *lcClient) get(path string) lcPage { c.t.Helper(); return c.do(http.MethodGet, path, nil) }
-
-// post sends a form with the CSRF field of the client's cookie.
-func (c *lcClient) post(path string, form url.Values) lcPage {
-	c.t.Helper()
-	with := url.Values{"csrf": {c.cookie("apex_csrf")}}
-	for k, v := range form {
-		with[k] = v
-	}
-	return c.do(http.MethodPost, path, with)
-}
-
-func (c *lcClient) cookie(name string) string {
-	u, _ := url.Parse(c.base + "/")
-	for _, k := range c.http.Jar.Cookies(u) {
-		if k.Name == name {
-			return k.Value
-		}
-	}
-	if name == "apex_csrf" {
-		c.get("/connexion") // any page gives the form token
-		return c.cookie(name)
-	}
-	return ""
-}
-
-// signIn opens a session for p (through the API: the browser test signs in
-// through the pages) and gives its cookie to the client.
-func (c *lcClient) signIn(e *env, p *directory.Person) *lcClient {
-	c.t.Helper()
-	token := e.signIn(c.base+"/api/v1", p.Identifier, p.Email, password)
-	u, _ := url.Parse(c.base + "/")
-	c.http.Jar.SetCookies(u, []*http.Cookie{{Name: "apex_session", Value: token, Path: "/"}})
-	return c
-}
-
-// want checks an answer's status and that its body holds every text.
-func (p lcPage) want(t *testing.T, what string, status int, texts ...string) {
-	t.Helper()
-	if p.status != status {
-		t.Errorf("%s: status %d, want %d\n%s", what, p.status, status, lcMain(p.body))
-	}
-	for _, s := range texts {
-		if !p.has(s) {
-			t.Errorf("%s: the page lacks %q\n%s", what, s, lcMain(p.body))
-		}
-	}
-}
-
-// redirect checks an answer is a 303 to path (a form that succeeded).
-func (p lcPage) redirect(t *testing.T, what, to string) {
-	t.Helper()
-	if p.status != http.StatusSeeOther || p.header.Get("Location") != to {
-		t.Errorf("%s: %d to %q, want 303 to %s\n%s", what, p.status, p.header.Get("Location"), to, lcMain(p.body))
-	}
-}
-
-var lcTags = regexp.MustCompile(`(?s)<[^>]*>`)
-
-// lcMain is the text of a page's main content, for failure messages.
-func lcMain(body string) string {
-	if i := strings.Index(body, `<main`); i >= 0 {
-		body = body[i:]
-	}
-	if i := strings.Index(body, `</main>`); i >= 0 {
-		body = body[:i]
-	}
-	return strings.Join(strings.Fields(lcTags.ReplaceAllString(body, " ")), " ")
-}
-
 func lcState(t *testing.T, e *env, requestID string) directory.AccountState {
 	t.Helper()
 	p, err := e.store.FindPersonByRequest(ctx, requestID)
@@ -220,7 +98,7 @@ func lcMails(e *env, addr string) int {
 func TestCreationPages(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	c := newLCClient(t, e.instance())
+	c := newFormClient(t, e.instance())
 	inv, err := e.store.Invite(ctx, directory.NewInvitation{Email: "paul.pages@example.fr", Role: directory.RoleAdministrateur, SIRET: siret})
 	if err != nil {
 		t.Fatal(err)
@@ -235,8 +113,8 @@ func TestCreationPages(t *testing.T) {
 			"Il est fortement recommandé de fournir un numéro de téléphone portable afin de faciliter la procédure de réinitialisation de mot de passe. Il ne sera pas utilisé à d'autres fins.",
 			"12 à 20 caractères", "différent des 10 derniers mots de passe utilisés", `<script src="/static/js/password-gauge.js" defer></script>`,
 			`name="passwordConfirmation"`, `value="valider">Valider</button>`)
-		if p.header.Get("Cache-Control") != "no-store" {
-			t.Errorf("the form may be stored: Cache-Control %q", p.header.Get("Cache-Control"))
+		if p.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("the form may be stored: Cache-Control %q", p.Header.Get("Cache-Control"))
 		}
 		if p.has(`id="service"`) {
 			t.Errorf("an administrator's form asks for a service")
@@ -266,7 +144,7 @@ func TestCreationPages(t *testing.T) {
 	if p.has(weak) {
 		t.Errorf("the form sent back the password")
 	}
-	if n := strings.Count(p.body, `class="fr-error-text"`); n != 6 {
+	if n := strings.Count(p.Body, `class="fr-error-text"`); n != 6 {
 		t.Errorf("%d field errors, want 6", n)
 	}
 
@@ -279,8 +157,8 @@ func TestCreationPages(t *testing.T) {
 	p = c.post(link, good)
 	p.want(t, "the summary", http.StatusOK, "Récapitulatif de votre demande", "Pages", "Paul", "06 12 34 56 78",
 		">Envoyer votre création de compte</button>", ">Modifier</button>", `type="hidden" name="password"`)
-	if p.header.Get("Cache-Control") != "no-store" {
-		t.Errorf("the summary may be stored: Cache-Control %q", p.header.Get("Cache-Control"))
+	if p.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("the summary may be stored: Cache-Control %q", p.Header.Get("Cache-Control"))
 	}
 	if st := lcState(t, e, id); st != directory.StateInvited {
 		t.Fatalf("the summary changed the account: %s", st)
@@ -336,7 +214,7 @@ func TestCreationPageOfACollaborateur(t *testing.T) {
 	if err := e.store.CreateService(ctx, directory.Service{SIRET: siret, Name: "Paie"}); err != nil {
 		t.Fatal(err)
 	}
-	c := newLCClient(t, e.instance())
+	c := newFormClient(t, e.instance())
 	inv, err := e.store.Invite(ctx, directory.NewInvitation{Email: "carla.service@example.fr", Role: directory.RoleCollaborateur, SIRET: siret, Service: "Paie"})
 	if err != nil {
 		t.Fatal(err)
@@ -389,7 +267,7 @@ func TestManagementPagesPermissions(t *testing.T) {
 	}
 
 	t.Run("Anonymous", func(t *testing.T) {
-		c := newLCClient(t, base)
+		c := newFormClient(t, base)
 		for _, path := range []string{"/gestion/demandes", "/gestion/comptes", "/gestion/services", "/agent/structures"} {
 			c.get(path).redirect(t, path, "/connexion")
 		}
@@ -397,7 +275,7 @@ func TestManagementPagesPermissions(t *testing.T) {
 
 	t.Run("Collaborateur", func(t *testing.T) {
 		e := e.on(t)
-		c := newLCClient(t, base).signIn(e, collab)
+		c := newFormClient(t, base).signIn(e, collab)
 		for _, path := range []string{"/gestion/demandes", "/gestion/comptes", "/gestion/inviter", "/gestion/services",
 			"/gestion/comptes/" + admin.Identifier, "/agent/structures", "/agent/structures/" + siret, "/agent/applications"} {
 			c.get(path).want(t, path, http.StatusForbidden, "Vous n'avez pas le droit de faire cela.")
@@ -410,7 +288,7 @@ func TestManagementPagesPermissions(t *testing.T) {
 
 	t.Run("Responsable", func(t *testing.T) {
 		e := e.on(t)
-		c := newLCClient(t, base).signIn(e, responsable)
+		c := newFormClient(t, base).signIn(e, responsable)
 		c.get("/gestion/services").want(t, "services", http.StatusForbidden)
 		c.get("/gestion/inviter").want(t, "the invite form", http.StatusOK, "Service : <strong>Comptabilité</strong>", `name="role" value="collaborateur"`)
 		before := len(e.smtp.Messages())
@@ -430,7 +308,7 @@ func TestManagementPagesPermissions(t *testing.T) {
 
 	t.Run("AdministratorOfAnotherStructure", func(t *testing.T) {
 		e := e.on(t)
-		c := newLCClient(t, base).signIn(e, other)
+		c := newFormClient(t, base).signIn(e, other)
 		c.get("/gestion/comptes/"+collab.Identifier).want(t, "an account elsewhere", http.StatusForbidden)
 		c.post("/gestion/comptes/"+collab.Identifier+"/desactiver", nil).want(t, "disable", http.StatusForbidden)
 		c.post("/gestion/comptes/"+collab.Identifier+"/suppression", nil).want(t, "remove", http.StatusForbidden)
@@ -448,7 +326,7 @@ func TestManagementPagesPermissions(t *testing.T) {
 
 	t.Run("Administrator", func(t *testing.T) {
 		e := e.on(t)
-		c := newLCClient(t, base).signIn(e, admin)
+		c := newFormClient(t, base).signIn(e, admin)
 		// The form without its CSRF field changes nothing.
 		c.do(http.MethodPost, "/gestion/services", url.Values{"name": {"Sans jeton"}}).want(t, "without CSRF", http.StatusForbidden, "Le formulaire a expiré")
 		c.do(http.MethodPost, "/gestion/demandes/valider", url.Values{"request": {pending.Person.RequestID}}).want(t, "approve without CSRF", http.StatusForbidden)
@@ -559,7 +437,7 @@ func TestManagementPagesPermissions(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := newLCClient(t, base).signIn(e, agent)
+		c := newFormClient(t, base).signIn(e, agent)
 		c.get("/gestion/inviter").redirect(t, "the invite form of an agent", "/agent/structures")
 		c.get("/gestion/services").want(t, "services", http.StatusForbidden)
 		c.post("/agent/structures", url.Values{"siret": {"12345678901234"}, "name": {"X"}, "category": {"Y"}}).want(t, "a bad SIRET",

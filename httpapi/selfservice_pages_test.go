@@ -2,10 +2,7 @@ package httpapi_test
 
 import (
 	"fmt"
-	"html"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"regexp"
 	"slices"
@@ -133,93 +130,9 @@ func (e *env) mailedResetToken(addr string, n int) string {
 	return token
 }
 
-// ssClient is a browser without script: it keeps cookies, follows no
-// redirect, and sends forms with their CSRF field.
-type ssClient struct {
-	t    *testing.T
-	base string
-	jar  *cookiejar.Jar
-	http *http.Client
-}
-
-// ssPage is an answer; Text is its body with the HTML entities decoded.
-type ssPage struct {
-	Status   int
-	Header   http.Header
-	Body     string
-	Text     string
-	Location string
-}
-
-func newSSClient(t *testing.T, base string) *ssClient {
-	t.Helper()
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &ssClient{t: t, base: base, jar: jar, http: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-}
-
-func (c *ssClient) do(method, path string, form url.Values) ssPage {
-	c.t.Helper()
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
-	}
-	req, err := http.NewRequest(method, c.base+path, body)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	res, err := c.http.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	return ssPage{Status: res.StatusCode, Header: res.Header, Body: string(raw), Text: html.UnescapeString(string(raw)), Location: res.Header.Get("Location")}
-}
-
-func (c *ssClient) get(path string) ssPage {
-	c.t.Helper()
-	return c.do(http.MethodGet, path, nil)
-}
-
-// post sends a form with the CSRF field of the client's cookie.
-func (c *ssClient) post(path string, form url.Values) ssPage {
-	c.t.Helper()
-	if form == nil {
-		form = url.Values{}
-	}
-	if !form.Has("csrf") {
-		form.Set("csrf", c.cookie("/", "apex_csrf"))
-	}
-	return c.do(http.MethodPost, path, form)
-}
-
-func (c *ssClient) cookie(path, name string) string {
-	u, _ := url.Parse(c.base + path)
-	for _, k := range c.jar.Cookies(u) {
-		if k.Name == name {
-			return k.Value
-		}
-	}
-	return ""
-}
-
-// signIn opens a session for p through the API and gives the client its cookie.
-func (c *ssClient) signIn(e *env, p *directory.Person) {
-	c.t.Helper()
-	token := e.signIn(c.base+"/api/v1", p.Identifier, p.Email, password)
-	u, _ := url.Parse(c.base + "/")
-	c.jar.SetCookies(u, []*http.Cookie{{Name: "apex_session", Value: token, Path: "/"}})
-}
-
 var captchaIDPattern = regexp.MustCompile(`name="captcha-id" value="([A-Za-z0-9_-]+)"`)
 
-func captchaID(t *testing.T, page ssPage) string {
+func captchaID(t *testing.T, page formPage) string {
 	t.Helper()
 	m := captchaIDPattern.FindStringSubmatch(page.Body)
 	if m == nil {
@@ -229,21 +142,21 @@ func captchaID(t *testing.T, page ssPage) string {
 }
 
 // forgot fills « Mot de passe oublié » for identifier, with the right captcha.
-func (c *ssClient) forgot(e *env, identifier string) ssPage {
+func (c *formClient) forgot(e *env, identifier string) formPage {
 	c.t.Helper()
 	page := c.get("/mot-de-passe/oublie")
 	id := captchaID(c.t, page)
 	return c.post("/mot-de-passe/oublie", url.Values{"identifier": {identifier}, "captcha-id": {id}, "captcha": {e.captchaAnswer(id)}})
 }
 
-func wantStatus(t *testing.T, what string, page ssPage, status int) {
+func wantStatus(t *testing.T, what string, page formPage, status int) {
 	t.Helper()
 	if page.Status != status {
 		t.Fatalf("%s: %d, want %d\n%s", what, page.Status, status, page.Text)
 	}
 }
 
-func wantIn(t *testing.T, what string, page ssPage, texts ...string) {
+func wantIn(t *testing.T, what string, page formPage, texts ...string) {
 	t.Helper()
 	for _, s := range texts {
 		if !strings.Contains(page.Text, s) {
@@ -252,7 +165,7 @@ func wantIn(t *testing.T, what string, page ssPage, texts ...string) {
 	}
 }
 
-func wantNotIn(t *testing.T, what string, page ssPage, texts ...string) {
+func wantNotIn(t *testing.T, what string, page formPage, texts ...string) {
 	t.Helper()
 	for _, s := range texts {
 		if strings.Contains(page.Text, s) || strings.Contains(page.Body, s) {
@@ -262,7 +175,7 @@ func wantNotIn(t *testing.T, what string, page ssPage, texts ...string) {
 }
 
 // setCookieOf is the Set-Cookie header of a cookie in an answer.
-func setCookieOf(page ssPage, name string) string {
+func setCookieOf(page formPage, name string) string {
 	for _, v := range page.Header.Values("Set-Cookie") {
 		if strings.HasPrefix(v, name+"=") {
 			return v
@@ -279,7 +192,7 @@ func TestSelfServiceForgottenPasswordPagesBySMS(t *testing.T) {
 	if _, err := e.store.UpdatePerson(ctx, p.Identifier, directory.PersonUpdate{Mobile: new("06 55 44 33 22")}); err != nil {
 		t.Fatal(err)
 	}
-	c := newSSClient(t, base)
+	c := newFormClient(t, base)
 
 	login := c.get("/connexion")
 	wantIn(t, "sign-in page", login, `<a class="fr-link" href="/mot-de-passe/oublie">Mot de passe oublié ?</a>`)
@@ -394,7 +307,7 @@ func TestSelfServiceResetCodeLimits(t *testing.T) {
 	}
 
 	// No request in this browser.
-	c := newSSClient(t, base)
+	c := newFormClient(t, base)
 	page := c.get("/mot-de-passe/code")
 	wantStatus(t, "code page without request", page, http.StatusOK)
 	wantIn(t, "code page without request", page, "Aucune demande de renouvellement de mot de passe n'est en cours", `href="/mot-de-passe/oublie"`)
@@ -440,7 +353,7 @@ func TestSelfServiceResetLinkPagesAndUnknownIdentifier(t *testing.T) {
 	// A known identifier without a mobile and an unknown one: the same page.
 	pageOf := func(identifier string) string {
 		t.Helper()
-		c := newSSClient(t, base)
+		c := newFormClient(t, base)
 		if page := c.forgot(e, identifier); page.Status != http.StatusSeeOther || page.Location != "/mot-de-passe/code" {
 			t.Fatalf("forgot %s: %d to %q", identifier, page.Status, page.Location)
 		}
@@ -454,7 +367,7 @@ func TestSelfServiceResetLinkPagesAndUnknownIdentifier(t *testing.T) {
 
 	token := e.mailedResetToken(p.Email, 1)
 	link := "/mot-de-passe/renouveler/" + url.PathEscape(token)
-	c := newSSClient(t, base)
+	c := newFormClient(t, base)
 	for range 2 { // opening the link changes nothing
 		page := c.get(link)
 		wantStatus(t, "the link", page, http.StatusOK)
@@ -497,7 +410,7 @@ func TestSelfServicePersonalDataPages(t *testing.T) {
 		t.Fatal(err)
 	}
 	other := e.person("Odile", "Occupee", directory.RoleCollaborateur, "Comptabilité")
-	c := newSSClient(t, base)
+	c := newFormClient(t, base)
 	c.signIn(e, p)
 
 	home := c.get("/")
@@ -638,9 +551,9 @@ func TestSelfServiceConsultationPages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := newSSClient(t, base)
+	c := newFormClient(t, base)
 	c.signIn(e, me)
-	noNumber := func(what string, page ssPage) {
+	noNumber := func(what string, page formPage) {
 		t.Helper()
 		wantNotIn(t, what, page, colleagueNumbers("06 11 11 11 11")...)
 	}
@@ -700,7 +613,7 @@ func TestSelfServiceConsultationPages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := newSSClient(t, base)
+	a := newFormClient(t, base)
 	a.signIn(e, agent)
 	page = a.get("/consultation")
 	wantIn(t, "agent's chooser", page, "SIRET de la structure", "Consulter la structure")
@@ -727,7 +640,7 @@ func TestSelfServiceFormsNeedTheCSRFField(t *testing.T) {
 	e := newEnv(t)
 	base := e.instance()
 	p := e.person("Cyril", "Jeton", directory.RoleCollaborateur, "Comptabilité")
-	c := newSSClient(t, base)
+	c := newFormClient(t, base)
 	c.signIn(e, p)
 	page := c.get("/mot-de-passe/oublie")
 	id := captchaID(t, page)
