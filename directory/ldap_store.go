@@ -117,6 +117,12 @@ func (s *Store) do(ctx context.Context, op string, fn func(*ldap.Conn) error) er
 		return fmt.Errorf("%s: %w (%w)", op, ErrUnavailable, err)
 	}
 	err = fn(conn)
+	// A request in flight when the server went away gets the reader's plain
+	// error, not an *ldap.Error: it is a network failure all the same.
+	var lerr *ldap.Error
+	if err != nil && conn.IsClosing() && !errors.As(err, &lerr) {
+		err = ldap.NewError(ldap.ErrorNetwork, err)
+	}
 	s.pool.put(conn, isNetworkError(err))
 	return translate(op, err)
 }
