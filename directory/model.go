@@ -139,13 +139,22 @@ func (n *NewPerson) Validate() error {
 	n.SIRET = NormalizeSIRET(n.SIRET)
 	n.Service = strings.TrimSpace(n.Service)
 	var problems []Problem
-	if _, err := Identifier(n.FirstName, n.LastName); err != nil {
-		if ie, ok := err.(*InvalidError); ok {
-			problems = append(problems, ie.Problems...)
-		}
-	}
 	problems = append(problems, checkText("firstName", "Le prénom", n.FirstName, 128)...)
 	problems = append(problems, checkText("lastName", "Le nom", n.LastName, 128)...)
+	// A name given must also make an identifier; one missing is said once.
+	given := map[string]bool{"firstName": true, "lastName": true}
+	for _, p := range problems {
+		given[p.Field] = false
+	}
+	if _, err := Identifier(n.FirstName, n.LastName); err != nil {
+		if ie, ok := err.(*InvalidError); ok {
+			for _, p := range ie.Problems {
+				if given[p.Field] {
+					problems = append(problems, p)
+				}
+			}
+		}
+	}
 	if email, ok := normalizeEmail(n.Email); ok {
 		n.Email = email
 	} else {

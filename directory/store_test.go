@@ -173,6 +173,9 @@ func TestCreatePersonListsEveryProblem(t *testing.T) {
 	for _, p := range ie.Problems {
 		fields[p.Field]++
 	}
+	if fields["firstName"] != 1 {
+		t.Errorf("an empty first name is one problem, not %d: %v", fields["firstName"], ie.Problems)
+	}
 	for _, f := range []string{"firstName", "lastName", "email", "role", "siret", "password"} {
 		if fields[f] == 0 {
 			t.Errorf("no problem reported for %s in %v", f, ie.Problems)
