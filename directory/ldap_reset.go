@@ -210,10 +210,15 @@ func (s *Store) CheckResetToken(ctx context.Context, token string) (*Person, err
 }
 
 // ResetPassword sets the new password of a renewal: the guide's rules,
-// then slapd's history. The token is spent, and a lockout lifted, by the
-// same modify. A password that fails leaves the token usable for another
-// try. Errors: ErrInvalid and ErrPasswordPolicy (rules),
-// ErrPasswordInHistory, ErrInvalidToken, ErrTokenExpired.
+// then slapd's. One modify spends the token (a compare-and-swap on its
+// value) and replaces the password, which the ppolicy overlay checks
+// against the history and hashes, lifting a lockout as it does for every
+// password change (so the modify must not touch pwdAccountLockedTime
+// itself, or ppolicy's own delete of it fails): the token is spent if and
+// only if the password changed, so a refused password leaves it usable for
+// another try and two uses of one token cannot both succeed. Errors:
+// ErrInvalid and ErrPasswordPolicy (rules), ErrPasswordInHistory,
+// ErrInvalidToken, ErrTokenExpired.
 func (s *Store) ResetPassword(ctx context.Context, token, password string) (*Person, error) {
 	const op = "reset password"
 	e, rec, err := s.resetEntry(ctx, op, token)
@@ -229,17 +234,16 @@ func (s *Store) ResetPassword(ctx context.Context, token, password string) (*Per
 	if err := CheckPassword(password); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
-	if err := s.setPasswordDN(ctx, op, e.DN, password); err != nil {
-		return nil, err
-	}
-	old := e.GetAttributeValue("apexReset")
 	err = s.do(ctx, op, func(c *ldap.Conn) error {
-		req := ldap.NewModifyRequest(e.DN, nil)
-		req.Delete("apexReset", []string{old})
-		req.Replace("pwdAccountLockedTime", nil)
+		req := ldap.NewModifyRequest(e.DN, []ldap.Control{ldap.NewControlBeheraPasswordPolicy()})
+		req.Delete("apexReset", []string{e.GetAttributeValue("apexReset")})
+		req.Replace("userPassword", []string{password})
 		return c.Modify(req)
 	})
-	if err != nil && !errors.Is(err, ErrConflict) { // a conflict: the same token was used at the same moment
+	if errors.Is(err, ErrConflict) { // the same token was used at the same moment
+		return nil, fmt.Errorf("%s: %w", op, ErrInvalidToken)
+	}
+	if err != nil {
 		return nil, err
 	}
 	return s.personFromEntry(e), nil

@@ -3,6 +3,7 @@ package directory_test
 import (
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -100,6 +101,47 @@ func TestResetByMailLink(t *testing.T) {
 	clock.Add(61 * time.Minute)
 	if _, err := a.ResetPassword(ctx, start.Token, "Nouveau-Secret-77!"); !errors.Is(err, directory.ErrTokenExpired) {
 		t.Errorf("after an hour: %v", err)
+	}
+}
+
+// One token used by two instances at once sets one password: the token is
+// spent by the same modify that sets it.
+func TestResetTokenRaceSetsOnePassword(t *testing.T) {
+	t.Parallel()
+	a, b, _ := twoInstances(t)
+	mustStructure(t, a, testSIRET)
+	p := mustPerson(t, a, directory.NewPerson{FirstName: "Rita", LastName: "Course", Role: directory.RoleAdministrateur, SIRET: testSIRET})
+	start, err := a.StartReset(ctx, p.Identifier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	passwords := []string{"Premier-Secret-11!", "Second-Secret-22!", "Troisieme-Sec-33!", "Quatrieme-Sec-44!"}
+	errs := make([]error, len(passwords))
+	var wg sync.WaitGroup
+	for i, pw := range passwords {
+		store := a
+		if i%2 == 1 {
+			store = b
+		}
+		wg.Go(func() { _, errs[i] = store.ResetPassword(ctx, start.Token, pw) })
+	}
+	wg.Wait()
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil && winner >= 0:
+			t.Fatalf("two resets succeeded with one token: %q and %q", passwords[winner], passwords[i])
+		case err == nil:
+			winner = i
+		case !errors.Is(err, directory.ErrInvalidToken):
+			t.Errorf("reset %d: %v, want ErrInvalidToken", i, err)
+		}
+	}
+	if winner < 0 {
+		t.Fatalf("no reset succeeded: %v", errs)
+	}
+	if _, err := a.Authenticate(ctx, p.Identifier, passwords[winner]); err != nil {
+		t.Errorf("the winner's password: %v", err)
 	}
 }
 

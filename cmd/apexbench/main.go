@@ -43,6 +43,7 @@ type options struct {
 	duration    time.Duration
 	concurrency int
 	apexd       string
+	profileDir  string
 }
 
 func main() {
@@ -56,6 +57,7 @@ func main() {
 	flag.DurationVar(&o.duration, "d", 4*time.Second, "time given to each side of each pair")
 	flag.IntVar(&o.concurrency, "c", 16, "concurrent clients for the cheap operations (hashing ones use half)")
 	flag.StringVar(&o.apexd, "apexd", "bin/apexd", "the apexd binary")
+	flag.StringVar(&o.profileDir, "profile", "", "write apexd's CPU and allocation profiles of the sign-in and the consultation here")
 	flag.Parse()
 	if *scales == "" {
 		o.scales = []int{max(1000, o.accounts/100), max(1000, o.accounts/10)}
@@ -107,6 +109,11 @@ func bench(o options) error {
 			bind = measureAppBind(e, o)
 		}
 		r := measureAll(e, o)
+		if n == o.accounts && o.profileDir != "" {
+			if err := profileAll(e, o); err != nil {
+				return err
+			}
+		}
 		for _, x := range r {
 			growth[x.name] = append(growth[x.name], x.serviceCost())
 		}
@@ -132,6 +139,7 @@ type env struct {
 	clientDN string
 	apexd    *exec.Cmd
 	base     string // apexd's URL
+	pprof    string // apexd's profiling URL
 	http     *http.Client
 	token    string // an administrator of the big structure
 	loadTime time.Duration
@@ -194,7 +202,17 @@ func (e *env) startApexd(o options) error {
 	l.Close()
 	e.base = "http://" + addr
 	cmd := exec.Command(o.apexd)
-	cmd.Env = append(os.Environ(),
+	cmd.Env = os.Environ()
+	if o.profileDir != "" {
+		pl, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		e.pprof = "http://" + pl.Addr().String()
+		pl.Close()
+		cmd.Env = append(cmd.Env, "APEX_HTTP_PPROF_ADDR="+pl.Addr().String())
+	}
+	cmd.Env = append(cmd.Env,
 		"APEX_HTTP_ADDR="+addr, "APEX_HTTP_PUBLIC_URL="+e.base,
 		"APEX_LDAP_URL="+e.srv.URL, "APEX_LDAP_BASE_DN="+suffix, "APEX_LDAP_BIND_PASSWORD="+servicePassword,
 		"APEX_LDAP_POOL_SIZE="+strconv.Itoa(o.concurrency),
@@ -390,27 +408,7 @@ func measureAll(e *env, o options) []row {
 		serviceLabel: "GET /accounts/{identifier}", rawLabel: "search by uid", concurrency: o.concurrency})
 
 	// Consultation: every page of the big structure, against one paged search.
-	consult := run(1, time.Hour, 1, func(int) error {
-		for page := 1; ; page++ {
-			var out struct {
-				Accounts []json.RawMessage `json:"accounts"`
-			}
-			req, _ := http.NewRequest("GET", fmt.Sprintf("%s/api/v1/structures/%s/directory?size=200&page=%d", e.base, e.pop.big, page), nil)
-			req.Header.Set("Authorization", "Bearer "+e.token)
-			res, err := e.http.Do(req)
-			if err != nil {
-				return err
-			}
-			err = json.NewDecoder(res.Body).Decode(&out)
-			res.Body.Close()
-			if err != nil || res.StatusCode != 200 {
-				return fmt.Errorf("directory page %d: %d %v", page, res.StatusCode, err)
-			}
-			if len(out.Accounts) < 200 {
-				return nil
-			}
-		}
-	})
+	consult := run(1, time.Hour, 1, func(int) error { return e.consultBig() })
 	rawPaged := run(1, time.Hour, 1, func(int) error {
 		return svc.do(func(c *ldap.Conn) error {
 			_, err := c.SearchWithPaging(ldap.NewSearchRequest("ou="+e.pop.big+",ou=structures,"+suffix, ldap.ScopeWholeSubtree,
@@ -457,6 +455,29 @@ func measureAll(e *env, o options) []row {
 	rows = append(rows, row{name: "password reset", unit: "ops/s", service: reset, raw: rawReset,
 		serviceLabel: "POST /password/reset", rawLabel: "Password Modify, same policy", concurrency: half})
 	return rows
+}
+
+// consultBig reads every page of the big structure's directory.
+func (e *env) consultBig() error {
+	for page := 1; ; page++ {
+		var out struct {
+			Accounts []json.RawMessage `json:"accounts"`
+		}
+		req, _ := http.NewRequest("GET", fmt.Sprintf("%s/api/v1/structures/%s/directory?size=200&page=%d", e.base, e.pop.big, page), nil)
+		req.Header.Set("Authorization", "Bearer "+e.token)
+		res, err := e.http.Do(req)
+		if err != nil {
+			return err
+		}
+		err = json.NewDecoder(res.Body).Decode(&out)
+		res.Body.Close()
+		if err != nil || res.StatusCode != 200 {
+			return fmt.Errorf("directory page %d: %d %v", page, res.StatusCode, err)
+		}
+		if len(out.Accounts) < 200 {
+			return nil
+		}
+	}
 }
 
 // rawApproval issues what an approval writes: the state's compare-and-swap,

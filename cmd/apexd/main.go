@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -155,6 +156,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	served := make(chan error, 1)
 	go func() { served <- httpServer.Serve(listener) }()
+	if cfg.HTTP.PprofAddr != "" {
+		go servePprof(cfg.HTTP.PprofAddr, logger)
+	}
 
 	url := cfg.LDAP.URL
 	if server != nil {
@@ -221,4 +225,19 @@ func banner(cfg *config.Config, server *slapd.Server, url string, acc *demo.Acco
 	}
 	b.WriteString("Ctrl+C pour arrêter.\n")
 	return b.String()
+}
+
+// servePprof serves net/http/pprof on its own loopback listener (checked by
+// the configuration), never on the public handler.
+func servePprof(addr string, logger *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	logger.Info("pprof", "addr", addr)
+	if err := srv.ListenAndServe(); err != nil {
+		logger.Warn("pprof arrêté", "error", err.Error())
+	}
 }

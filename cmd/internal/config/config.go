@@ -65,6 +65,7 @@ type Config struct {
 type HTTP struct {
 	Addr      string `mapstructure:"addr"`       // host:port to listen on
 	PublicURL string `mapstructure:"public_url"` // the address users see, for links in mails
+	PprofAddr string `mapstructure:"pprof_addr"` // loopback host:port for net/http/pprof; empty: off
 }
 
 // LDAP says which directory to use: an external one (URL set) or a slapd
@@ -167,6 +168,7 @@ var defaults = []struct {
 }{
 	{"http.addr", "127.0.0.1:8080"},
 	{"http.public_url", "http://127.0.0.1:8080"},
+	{"http.pprof_addr", ""},
 	{"ldap.url", ""},
 	{"ldap.embedded_dir", "var/ldap"},
 	{"ldap.embedded_listen", "ldap://127.0.0.1:3389"},
@@ -292,6 +294,12 @@ func (c *Config) Validate() error {
 	}
 	if u, err := url.Parse(c.HTTP.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad("http.public_url", "%q is not an http:// or https:// URL", c.HTTP.PublicURL)
+	}
+	if a := c.HTTP.PprofAddr; a != "" {
+		// Profiles show request paths and timings: never beyond loopback.
+		if host, _, err := net.SplitHostPort(a); err != nil || !isLoopback(host) {
+			bad("http.pprof_addr", "%q is not a loopback HOST:PORT", a)
+		}
 	}
 
 	l := c.LDAP
@@ -675,4 +683,13 @@ func checkNotInUse(dir string) error {
 	}
 	return fmt.Errorf("embedded directory: %s is served by slapd (pid %d) of a running program (pid %d), apexd perhaps: "+
 		"stop it, or reach its slapd with APEX_LDAP_URL and APEX_LDAP_BIND_PASSWORD", dir, pid, ppid)
+}
+
+// isLoopback accepts localhost and loopback addresses.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
