@@ -316,3 +316,28 @@ func inviteAndUndo(t *testing.T, acc directory.Accounts, store *directory.Store,
 	}
 	return store.DeleteRequest(ctx, inv.Person.RequestID)
 }
+
+// diffLines lists the snapshot lines only one side has.
+func diffLines(before, after string) string {
+	in := func(s string) map[string]bool {
+		m := map[string]bool{}
+		for _, l := range strings.Split(s, "\n") {
+			m[l] = true
+		}
+		return m
+	}
+	b, a := in(before), in(after)
+	var out []string
+	for l := range b {
+		if !a[l] {
+			out = append(out, "- "+l)
+		}
+	}
+	for l := range a {
+		if !b[l] {
+			out = append(out, "+ "+l)
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, "\n")
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
@@ -41,6 +42,9 @@ type Store struct {
 	resetLinkTTL  time.Duration
 	now           func() time.Time
 	directory     directoryCache
+
+	keyMu sync.Mutex
+	key   []byte // see signingKey
 }
 
 // NewStore checks the configuration and opens the first connection, so a

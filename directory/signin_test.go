@@ -176,3 +176,107 @@ func TestSessions(t *testing.T) {
 		}
 	}
 }
+
+// The password step writes nothing: the challenge is signed, and only an
+// answer to it is remembered.
+func TestLoginWritesNothing(t *testing.T) {
+	t.Parallel()
+	srv := slapdtest.Shared(t)
+	base := slapdtest.NewBase(t, srv)
+	a := slapdtest.OpenStore(t, slapdtest.StoreConfig(srv, base))
+	mustStructure(t, a, testSIRET)
+	p := mustPerson(t, a, directory.NewPerson{FirstName: "Nina", LastName: "Nulle", Role: directory.RoleAdministrateur, SIRET: testSIRET})
+	if _, err := a.LoginWithCode(ctx, p.Identifier, goodPassword); err != nil { // creates the signing key
+		t.Fatal(err)
+	}
+	before := snapshot(t, srv, base)
+	var last directory.LoginCode
+	for range 3 {
+		lc, err := a.LoginWithCode(ctx, p.Identifier, goodPassword)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = lc
+	}
+	if after := snapshot(t, srv, base); after != before {
+		t.Errorf("sign-in wrote into the directory:\n%s", diffLines(before, after))
+	}
+	if _, err := a.VerifyLoginCode(ctx, last.Challenge, last.Code); err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	if snapshot(t, srv, base) == before {
+		t.Error("a used code left no trace: it could be used again")
+	}
+}
+
+// A challenge this directory did not sign is refused before anything is
+// read or written: one from another directory, or one with a byte changed.
+func TestLoginChallengeForged(t *testing.T) {
+	t.Parallel()
+	a, _, _ := twoInstances(t)
+	own := slapdtest.Start(t) // another directory: another key
+	other := slapdtest.OpenStore(t, slapdtest.StoreConfig(own, slapdtest.NewBase(t, own)))
+	for _, s := range []*directory.Store{a, other} {
+		mustStructure(t, s, testSIRET)
+	}
+	p := mustPerson(t, a, directory.NewPerson{FirstName: "Fanny", LastName: "Faux", Role: directory.RoleAdministrateur, SIRET: testSIRET})
+	q := mustPerson(t, other, directory.NewPerson{FirstName: "Fanny", LastName: "Faux", Role: directory.RoleAdministrateur, SIRET: testSIRET})
+	if p.Identifier != q.Identifier {
+		t.Fatalf("identifiers differ: %s, %s", p.Identifier, q.Identifier)
+	}
+	foreign, err := other.IssueLoginCode(ctx, q.Identifier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.VerifyLoginCode(ctx, foreign.Challenge, foreign.Code); !errors.Is(err, directory.ErrInvalidCode) {
+		t.Errorf("another directory's challenge: %v, want ErrInvalidCode", err)
+	}
+	lc, err := a.IssueLoginCode(ctx, p.Identifier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := strings.LastIndexByte(lc.Challenge, '.') + 5
+	flipped := []byte(lc.Challenge)
+	flipped[i] ^= 'A' ^ 'B'
+	if flipped[i] == lc.Challenge[i] {
+		flipped[i] = 'C'
+	}
+	if _, err := a.VerifyLoginCode(ctx, string(flipped), lc.Code); !errors.Is(err, directory.ErrInvalidCode) {
+		t.Errorf("a changed challenge: %v, want ErrInvalidCode", err)
+	}
+	if _, err := a.VerifyLoginCode(ctx, lc.Challenge, lc.Code); err != nil {
+		t.Errorf("the genuine challenge: %v", err)
+	}
+}
+
+// One right code sent by several requests at once, on two instances, opens
+// one session.
+func TestLoginCodeRaceUsesOnce(t *testing.T) {
+	t.Parallel()
+	a, b, _ := twoInstances(t)
+	mustStructure(t, a, testSIRET)
+	p := mustPerson(t, a, directory.NewPerson{FirstName: "Rémi", LastName: "Rapide", Role: directory.RoleAdministrateur, SIRET: testSIRET})
+	lc, err := a.IssueLoginCode(ctx, p.Identifier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make([]error, 6)
+	var wg sync.WaitGroup
+	for i := range errs {
+		s := []*directory.Store{a, b}[i%2]
+		wg.Go(func() { _, errs[i] = s.VerifyLoginCode(ctx, lc.Challenge, lc.Code) })
+	}
+	wg.Wait()
+	used := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			used++
+		case !errors.Is(err, directory.ErrInvalidCode):
+			t.Errorf("verify: %v, want ErrInvalidCode", err)
+		}
+	}
+	if used != 1 {
+		t.Errorf("the code opened %d sessions, want 1 (%v)", used, errs)
+	}
+}

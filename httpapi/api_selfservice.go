@@ -239,7 +239,7 @@ func (s *Server) handleDirectory(c *gin.Context) error {
 // names, mail, role, service, state, habilitations; the mobile only to its owner.
 func (s *Server) handleAccountDetail(c *gin.Context) error {
 	actor := account(c)
-	p, err := s.store.FindPerson(c.Request.Context(), c.Param("identifier"))
+	p, err := s.targetAccount(c)
 	if err != nil {
 		return err
 	}

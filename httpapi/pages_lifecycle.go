@@ -608,7 +608,7 @@ type habilitationRow struct {
 
 // managedAccount is the account of the page, which the actor must manage.
 func (s *Server) managedAccount(c *gin.Context) (*directory.Person, error) {
-	target, err := s.store.FindPerson(c.Request.Context(), c.Param("identifier"))
+	target, err := s.targetAccount(c)
 	if err != nil {
 		return nil, err
 	}

@@ -928,7 +928,7 @@ type consultationAccountPage struct {
 func (s *Server) handleConsultationAccount(c *gin.Context) error {
 	noStore(c)
 	actor := account(c)
-	p, err := s.store.FindPerson(c.Request.Context(), c.Param("identifier"))
+	p, err := s.targetAccount(c)
 	if errors.Is(err, directory.ErrNotFound) {
 		return errNoAccount
 	}

@@ -210,6 +210,15 @@ func TestAPIPersonalDataAndConsultation(t *testing.T) {
 	if _, own := call(t, "GET", api+"/accounts/"+p.Identifier, token, nil); own["mobile"] != "+33712345678" {
 		t.Errorf("one's own detail lacks the mobile: %v", own)
 	}
+	if _, own := call(t, "GET", api+"/accounts/"+strings.ToUpper(p.Identifier), token, nil); own["identifier"] != p.Identifier {
+		t.Errorf("one's own detail, in capitals: %v", own)
+	}
+	if status, body := call(t, "GET", api+"/accounts/nobody.here-px", token, nil); status != 404 || errorCode(body) != "not_found" {
+		t.Errorf("an unknown account's detail: %d %v", status, body)
+	}
+	if status, _ := call(t, "GET", api+"/accounts/"+colleague.Identifier, "", nil); status != 401 {
+		t.Errorf("a detail without a session: %d", status)
+	}
 	if err := e.store.CreateStructure(ctx, directory.Structure{SIRET: "44306184100047", Name: "Autre", Category: "Notaire"}); err != nil {
 		t.Fatal(err)
 	}

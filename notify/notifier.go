@@ -45,6 +45,7 @@ func (n Notifier) LoginCode(ctx context.Context, to *directory.Person, code stri
 	if err != nil {
 		return err
 	}
+	m.Expires = time.Now().Add(validFor)
 	return n.Mailer.Send(ctx, m)
 }
 

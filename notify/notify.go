@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"net/mail"
 	"strings"
+	"time"
 	"unicode"
 )
 
@@ -29,6 +30,11 @@ type Message struct {
 	Subject string   // UTF-8; encoded when the mail is composed
 	Text    string   // the text/plain part
 	HTML    string   // the text/html part
+
+	// Expires, when set, is when the message stops being worth sending (a
+	// sign-in code): a Queue keeps such a message in memory, not in its
+	// spool, and drops it once expired. Other mailers ignore it.
+	Expires time.Time
 }
 
 // Mailer sends messages. Send returns once the message is delivered to the

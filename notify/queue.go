@@ -65,8 +65,9 @@ type Queue struct {
 	log  *slog.Logger
 
 	mu       sync.Mutex
-	pending  []string        // spool files waiting for a worker, oldest first
-	known    map[string]bool // pending or being sent: never queued twice
+	pending  []string           // spool files (and names of memory) waiting for a worker, oldest first
+	known    map[string]bool    // pending or being sent: never queued twice
+	memory   map[string]Message // messages with an expiry, kept out of the spool
 	started  bool
 	closing  bool
 	wake     chan struct{} // something is pending, or the queue is closing
@@ -118,11 +119,12 @@ func NewQueue(cfg QueueConfig, next Mailer) (*Queue, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	q := &Queue{
-		cfg:   cfg,
-		next:  next,
-		log:   log,
-		known: make(map[string]bool),
-		wake:  make(chan struct{}, 1),
+		cfg:    cfg,
+		next:   next,
+		log:    log,
+		known:  make(map[string]bool),
+		memory: make(map[string]Message),
+		wake:   make(chan struct{}, 1),
 	}
 	q.stopping, q.stop = context.WithCancel(context.Background())
 	return q, nil
@@ -167,7 +169,10 @@ func (q *Queue) Start(ctx context.Context) error {
 }
 
 // Enqueue validates m, writes it durably into SpoolDir and returns: the
-// workers send it. ctx only bounds the writing.
+// workers send it. ctx only bounds the writing. A message with an expiry
+// skips the spool: written nowhere, it costs the request no disk sync, and
+// is lost if the process stops first, which for a short-lived code only
+// means asking for another one.
 func (q *Queue) Enqueue(ctx context.Context, m Message) error {
 	if err := m.Validate(); err != nil {
 		return err
@@ -182,6 +187,18 @@ func (q *Queue) Enqueue(ctx context.Context, m Message) error {
 		return ErrQueueClosed
 	}
 	now := time.Now()
+	if !m.Expires.IsZero() {
+		name, err := newFileName(now, ".memory")
+		if err != nil {
+			return fmt.Errorf("notify: queue: %w", err)
+		}
+		q.mu.Lock()
+		q.memory[name] = m
+		q.add(name)
+		q.signal()
+		q.mu.Unlock()
+		return nil
+	}
 	name, err := newFileName(now, spoolExt)
 	if err != nil {
 		return fmt.Errorf("notify: queue: %w", err)
@@ -299,6 +316,14 @@ func (q *Queue) work() {
 // deliver sends one spool file, retrying, and removes it once sent or
 // moves it to FailedDir.
 func (q *Queue) deliver(name string) {
+	q.mu.Lock()
+	m, inMemory := q.memory[name]
+	delete(q.memory, name)
+	q.mu.Unlock()
+	if inMemory {
+		q.deliverMemory(m)
+		return
+	}
 	path := filepath.Join(q.cfg.SpoolDir, name)
 	raw, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -316,7 +341,7 @@ func (q *Queue) deliver(name string) {
 		q.giveUp(name, raw, "", "", 0, fmt.Errorf("spool file: %w", err))
 		return
 	}
-	m := sf.Message.message()
+	m = sf.Message.message()
 	to, subject := domains(m.To), m.Subject
 	for attempt := 1; ; attempt++ {
 		err := q.next.Send(q.sending, m)
@@ -356,6 +381,36 @@ func (q *Queue) deliver(name string) {
 		if q.cfg.Sleep(q.stopping, wait) != nil {
 			q.log.Warn("arrêt : courriel laissé dans le spool pour le prochain démarrage",
 				"to_domain", to, "subject", subject, "spool_file", name)
+			return
+		}
+	}
+}
+
+// deliverMemory sends a message kept in memory, retrying until it expires.
+func (q *Queue) deliverMemory(m Message) {
+	to, subject := domains(m.To), m.Subject
+	for attempt := 1; ; attempt++ {
+		err := q.next.Send(q.sending, m)
+		if err == nil {
+			q.log.Info("courriel envoyé", "to_domain", to, "subject", subject, "attempt", attempt)
+			if q.cfg.OnSent != nil {
+				q.cfg.OnSent()
+			}
+			return
+		}
+		wait := q.backoff(attempt)
+		if errors.Is(err, ErrInvalidMessage) || attempt >= q.cfg.MaxAttempts || time.Now().Add(wait).After(m.Expires) ||
+			q.sending.Err() != nil || q.stopping.Err() != nil {
+			q.log.Error("courriel à durée de vie courte non remis, abandonné",
+				"to_domain", to, "subject", subject, "attempts", attempt, "error", redact(err))
+			if q.cfg.OnFailed != nil {
+				q.cfg.OnFailed()
+			}
+			return
+		}
+		q.log.Warn("échec d'envoi du courriel, nouvel essai",
+			"to_domain", to, "subject", subject, "attempt", attempt, "retry_in", wait.String(), "error", redact(err))
+		if q.cfg.Sleep(q.stopping, wait) != nil {
 			return
 		}
 	}

@@ -534,3 +534,43 @@ func TestQueueOutlivesStartContext(t *testing.T) {
 		t.Errorf("Start after Close = %v, want ErrQueueClosed", err)
 	}
 }
+
+// A message with an expiry (a sign-in code) never touches the disk: it is
+// retried from memory while the relay is down, and dropped once it would
+// arrive too late, never kept among the failures.
+func TestQueueKeepsShortLivedMessagesInMemory(t *testing.T) {
+	srv := smtptest.Start(t)
+	srv.SetFailing(true)
+	f := newQueueFixture(t)
+	f.onWait = func(n int) {
+		if n == 2 {
+			srv.SetFailing(false)
+		}
+	}
+	q := f.start(t, mustSMTP(t, smtpConfig(srv, notify.TLSNone, nil)))
+	m := testMessage()
+	m.Expires = time.Now().Add(10 * time.Minute)
+	if err := q.Send(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	if left := files(t, f.cfg.SpoolDir); len(left) != 0 {
+		t.Errorf("a short-lived message was spooled: %v", left)
+	}
+	got := srv.WaitFor(t, smtptest.ToAddress("marie.martin@example.fr"), waitMail)
+	wait(t, f.sent, "OnSent")
+	if !strings.Contains(got.Text, secretCode) || srv.Attempts() != 3 {
+		t.Errorf("delivered after %d attempts, text %q; want 3 attempts", srv.Attempts(), got.Text)
+	}
+
+	late := testMessage()
+	late.Expires = time.Now().Add(1500 * time.Millisecond) // less than the wait after a failure
+	srv.SetFailing(true)
+	if err := q.Send(context.Background(), late); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, f.failed, "OnFailed")
+	if left := files(t, f.cfg.FailedDir); len(left) != 0 {
+		t.Errorf("an expired message was kept: %v", left)
+	}
+	checkLogIsClean(t, f.log.String(), m)
+}

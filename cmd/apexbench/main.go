@@ -123,6 +123,7 @@ func bench(o options) error {
 			rss := e.apexdRSS()
 			e.close()
 			printTable(rows, rss, sizes, growth)
+			fmt.Printf("\nMails taken by the SMTP relay at %d accounts: %d\n", n, e.relay.messages.Load())
 			return nil
 		}
 		e.close()
@@ -141,6 +142,7 @@ type env struct {
 	base     string // apexd's URL
 	pprof    string // apexd's profiling URL
 	http     *http.Client
+	relay    *relay
 	token    string // an administrator of the big structure
 	loadTime time.Duration
 }
@@ -212,7 +214,11 @@ func (e *env) startApexd(o options) error {
 		pl.Close()
 		cmd.Env = append(cmd.Env, "APEX_HTTP_PPROF_ADDR="+pl.Addr().String())
 	}
+	if e.relay, err = startRelay(); err != nil {
+		return err
+	}
 	cmd.Env = append(cmd.Env,
+		"APEX_MAIL_SMTP_HOST=127.0.0.1", "APEX_MAIL_SMTP_PORT="+strconv.Itoa(e.relay.addr.Port),
 		"APEX_HTTP_ADDR="+addr, "APEX_HTTP_PUBLIC_URL="+e.base,
 		"APEX_LDAP_URL="+e.srv.URL, "APEX_LDAP_BASE_DN="+suffix, "APEX_LDAP_BIND_PASSWORD="+servicePassword,
 		"APEX_LDAP_POOL_SIZE="+strconv.Itoa(o.concurrency),
@@ -253,6 +259,9 @@ func (e *env) close() {
 	if e.apexd != nil {
 		e.apexd.Process.Signal(os.Interrupt)
 		e.apexd.Wait()
+	}
+	if e.relay != nil {
+		e.relay.close()
 	}
 	e.store.Close()
 	e.srv.Stop()
@@ -389,19 +398,17 @@ func measureAll(e *env, o options) []row {
 	// Sign-in, password step: apexd checks the password by a bind and
 	// issues a code (its mail is queued); raw: search + bind, same hash.
 	uids := e.pop.bigUIDs
-	signIn := run(half, o.duration, 0, func(i int) error {
+	signIn, rawBind := alternate(half, o.duration, 0, 0, func(i int) error {
 		return e.call("POST", "/api/v1/auth/login", "", map[string]string{"identifier": pick(uids, i), "password": userPassword}, 200)
-	})
-	rawBind := run(half, o.duration, 0, func(i int) error { return e.bindAs(svc, pick(uids, i+1)) })
+	}, func(i int) error { return e.bindAs(svc, pick(uids, i+1)) })
 	rows = append(rows, row{name: "sign-in, password step", unit: "ops/s", service: signIn, raw: rawBind,
 		serviceLabel: "POST /auth/login", rawLabel: "search by uid + bind", concurrency: half})
 
 	// An account's detail, as a signed-in member of the structure.
 	attrs := []string{"uid", "givenName", "sn", "mail", "apexRole", "apexAccountState", "apexSiret", "apexService", "memberOf"}
-	detail := run(o.concurrency, o.duration, 0, func(i int) error {
+	detail, rawSearch := alternate(o.concurrency, o.duration, 0, 0, func(i int) error {
 		return e.call("GET", "/api/v1/accounts/"+pick(uids, i), e.token, nil, 200)
-	})
-	rawSearch := run(o.concurrency, o.duration, 0, func(i int) error {
+	}, func(i int) error {
 		return svc.do(func(c *ldap.Conn) error { _, err := searchUID(c, pick(uids, i), attrs); return err })
 	})
 	rows = append(rows, row{name: "account detail", unit: "ops/s", service: detail, raw: rawSearch,
@@ -424,10 +431,9 @@ func measureAll(e *env, o options) []row {
 	// same LDAP writes issued directly.
 	reqs := e.pop.requests
 	mid := len(reqs) / 2
-	approve := run(half, o.duration, mid, func(i int) error {
+	approve, rawApprove := alternate(half, o.duration, mid, len(reqs)-mid, func(i int) error {
 		return e.call("POST", "/api/v1/requests/"+reqs[i]+"/approve", e.token, nil, 200)
-	})
-	rawApprove := run(half, o.duration, len(reqs)-mid, func(i int) error {
+	}, func(i int) error {
 		id := reqs[mid+i]
 		return svc.do(func(c *ldap.Conn) error { return rawApproval(c, id) })
 	})
@@ -443,11 +449,10 @@ func measureAll(e *env, o options) []row {
 			tokens = append(tokens, start.Token)
 		}
 	}
-	reset := run(half, o.duration, len(tokens), func(i int) error {
-		return e.call("POST", "/api/v1/password/reset", "", map[string]string{"token": tokens[i], "password": fmt.Sprintf("Nouveau-Secret-%02d!", i%90+10)}, 204)
-	})
 	others := e.pop.otherUIDs
-	rawReset := run(half, o.duration, len(others), func(i int) error {
+	reset, rawReset := alternate(half, o.duration, len(tokens), len(others), func(i int) error {
+		return e.call("POST", "/api/v1/password/reset", "", map[string]string{"token": tokens[i], "password": fmt.Sprintf("Nouveau-Secret-%02d!", i%90+10)}, 204)
+	}, func(i int) error {
 		return svc.do(func(c *ldap.Conn) error {
 			return rawPasswordModify(c, others[i], fmt.Sprintf("Nouveau-Secret-%02d!", i%90+10))
 		})

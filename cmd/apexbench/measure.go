@@ -62,3 +62,33 @@ func run(concurrency int, d time.Duration, max int, op func(i int) error) result
 	wg.Wait()
 	return result{ops: len(lat), errors: int(errs.Load()), elapsed: time.Since(start), lat: lat}
 }
+
+// rounds is how many turns each side of a pair takes: alternating short
+// turns spreads the machine's noise over both sides alike.
+const rounds = 4
+
+// alternate measures a and b in turns of d/rounds each, as run does, with
+// at most maxA and maxB operations in all (<= 0: no bound); the i given to
+// each op counts across turns.
+func alternate(concurrency int, d time.Duration, maxA, maxB int, a, b func(i int) error) (result, result) {
+	var ra, rb result
+	var na, nb atomic.Int64
+	turn := func(r *result, n *atomic.Int64, max int, op func(int) error) {
+		left := 0
+		if max > 0 {
+			if left = max - int(n.Load()); left <= 0 {
+				return
+			}
+		}
+		got := run(concurrency, d/rounds, left, func(int) error { return op(int(n.Add(1)) - 1) })
+		r.ops += got.ops
+		r.errors += got.errors
+		r.elapsed += got.elapsed
+		r.lat = append(r.lat, got.lat...)
+	}
+	for range rounds {
+		turn(&ra, &na, maxA, a)
+		turn(&rb, &nb, maxB, b)
+	}
+	return ra, rb
+}
