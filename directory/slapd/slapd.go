@@ -442,8 +442,9 @@ func debugLevel(level string) string {
 
 // BulkLoad adds the entries of an LDIF file to the data folder of a slapd
 // that is not running, with slapadd -q: fast, and past every overlay, so
-// passwords must be hashed already and memberOf written by hand. Start
-// must have run once on the folder (it writes cn=config and the base entries).
+// passwords must be hashed already (memberOf is never stored: dynlist
+// derives it from the profiles' member at read time). Start must have run
+// once on the folder (it writes cn=config and the base entries).
 func BulkLoad(ctx context.Context, cfg Config, ldifPath string) error {
 	cfg = withDefaults(cfg)
 	dir, err := filepath.Abs(cfg.Dir)
