@@ -70,7 +70,7 @@ type HTTP struct {
 // LDAP says which directory to use: an external one (URL set) or a slapd
 // started by the program itself (URL empty).
 type LDAP struct {
-	URL            string        `mapstructure:"url"`             // ldap:// or ldaps://; empty for the embedded slapd
+	URL            string        `mapstructure:"url"`             // ldap:// or ldaps://, several separated by spaces for fail-over; empty for the embedded slapd
 	EmbeddedDir    string        `mapstructure:"embedded_dir"`    // the embedded slapd's data folder
 	EmbeddedListen string        `mapstructure:"embedded_listen"` // ldap://HOST:PORT of the embedded slapd
 	BaseDN         string        `mapstructure:"base_dn"`         // the directory's suffix
@@ -323,8 +323,14 @@ func (c *Config) Validate() error {
 			bad("ldap.log_level", "%q is not a slapd log level (a name such as stats, none, any, or a number)", l.LogLevel)
 		}
 	} else {
-		if u, err := url.Parse(l.URL); err != nil || (u.Scheme != "ldap" && u.Scheme != "ldaps") || u.Hostname() == "" {
-			bad("ldap.url", "%q is not an ldap:// or ldaps:// URL", l.URL)
+		// Several URLs, separated by spaces, are tried in turn (fail-over).
+		if strings.TrimSpace(l.URL) == "" {
+			bad("ldap.url", "holds no URL")
+		}
+		for _, one := range strings.Fields(l.URL) {
+			if u, err := url.Parse(one); err != nil || (u.Scheme != "ldap" && u.Scheme != "ldaps") || u.Hostname() == "" {
+				bad("ldap.url", "%q is not an ldap:// or ldaps:// URL", one)
+			}
 		}
 		if l.BindPassword == "" {
 			bad("ldap.bind_password", "is required when ldap.url is set (APEX_LDAP_BIND_PASSWORD)")
