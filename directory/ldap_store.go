@@ -23,7 +23,8 @@ type StoreConfig struct {
 	BindPassword  string
 	PoolSize      int           // connections bound as the service; 8 when zero
 	Timeout       time.Duration // of a dial and of every request; 10 s when zero
-	TLS           *tls.Config   // for ldaps:// URLs
+	TLS           *tls.Config   // for ldaps:// URLs, and for StartTLS; its RootCAs hold the directory's CA
+	StartTLS      bool          // upgrade ldap:// connections with StartTLS before anything else
 	SignIn        SignInPolicy
 	InvitationTTL time.Duration // life of a pre-creation link; 7 days when zero
 	ResetLinkTTL  time.Duration // life of a password renewal link sent by mail; 1 hour when zero
@@ -111,7 +112,7 @@ func (s *Store) dialAny(setup func(*ldap.Conn) error) (*ldap.Conn, error) {
 	for i := range s.urls {
 		k := (first + i) % len(s.urls)
 		var conn *ldap.Conn
-		conn, err = dialLDAP(s.urls[k], s.cfg.Timeout, s.cfg.TLS)
+		conn, err = dialLDAP(s.urls[k], s.cfg.Timeout, s.cfg.TLS, s.cfg.StartTLS)
 		if err == nil && setup != nil {
 			if err = setup(conn); err != nil {
 				var lerr *ldap.Error

@@ -47,6 +47,8 @@ type ConfigParams struct {
 	APEXSchema      string // path of schema/apex.ldif written to disk
 	LogLevel        string // slapd's olcLogLevel, e.g. "stats" or "none"
 	MaxSize         int64  // olcDbMaxSize in bytes
+	TLSCertFile     string // PEM certificate served with StartTLS; empty: no TLS
+	TLSKeyFile      string // its PEM private key
 	ServerID        int    // olcServerID, 1 to 4095, in a multi-provider cluster; 0 for a single server
 	Peers           []Peer // the other providers this one replicates from; none for a single server
 }

@@ -46,6 +46,8 @@ type Config struct {
 	ModulePath      string // DefaultModulePath when empty
 	SchemaDir       string // DefaultSchemaDir when empty
 	StartTimeout    time.Duration
+	TLSCertFile     string       // PEM certificate offered with StartTLS on the ldap:// listener; empty: no TLS
+	TLSKeyFile      string       // its PEM private key
 	Replication     *Replication // nil for a single server
 }
 
@@ -247,6 +249,8 @@ func writeConfig(ctx context.Context, cfg Config, dir string) error {
 		SystemSchemaDir: cfg.SchemaDir,
 		APEXSchema:      schemaPath,
 		LogLevel:        cfg.LogLevel,
+		TLSCertFile:     cfg.TLSCertFile,
+		TLSKeyFile:      cfg.TLSKeyFile,
 	}
 	if r := cfg.Replication; r != nil {
 		params.ServerID = r.ServerID
