@@ -301,7 +301,9 @@ func TestReplicationSurvivesAProviderKilledUnderLoad(t *testing.T) {
 	}
 	written[last] = true
 
+	began := time.Now()
 	eventually(t, "convergence", func() error { return converged(a, b) })
+	t.Logf("converged %s after the last write", time.Since(began).Round(time.Millisecond))
 	for _, srv := range []*slapd.Server{a, b} {
 		got := sirets(t, srv, base)
 		for s := range written {

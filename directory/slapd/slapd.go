@@ -383,7 +383,7 @@ func (s *Server) initialize(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("slapd: read the suffix: %w", err)
 	}
 	if !exists && repl != nil && repl.Join {
-		if err := s.awaitEntries(ctx, conn, cfg.StartTimeout, s.ServiceDN, ldif.ReplicatorDN(s.Suffix)); err != nil {
+		if err := s.awaitRefresh(ctx, conn, cfg.StartTimeout, s.ServiceDN, ldif.ReplicatorDN(s.Suffix)); err != nil {
 			return err
 		}
 		exists = true
@@ -400,7 +400,7 @@ func (s *Server) initialize(ctx context.Context, cfg Config) error {
 		if err := addLDIF(conn, append(append(base, '\n'), tree...)); err != nil {
 			return err
 		}
-	} else if _, err := conn.PasswordModify(ldap.NewPasswordModifyRequest(s.ServiceDN, "", cfg.ServicePassword)); err != nil {
+	} else if err := setPassword(conn, s.ServiceDN, cfg.ServicePassword, cfg.StartTimeout); err != nil {
 		return fmt.Errorf("slapd: set the service password: %w", err)
 	}
 	if repl != nil {
@@ -420,12 +420,17 @@ func entryExists(conn *ldap.Conn, dn string) (bool, error) {
 	return false, err
 }
 
-// awaitEntries waits until syncrepl has brought every one of dns.
-func (s *Server) awaitEntries(ctx context.Context, conn *ldap.Conn, timeout time.Duration, dns ...string) error {
+// awaitRefresh waits until syncrepl has brought every one of dns and ended
+// its first refresh (the suffix then carries a contextCSN): writing before
+// that can meet entries that are not there yet.
+func (s *Server) awaitRefresh(ctx context.Context, conn *ldap.Conn, timeout time.Duration, dns ...string) error {
 	deadline := time.Now().Add(timeout)
 	for _, dn := range dns {
 		for {
 			ok, err := entryExists(conn, dn)
+			if err == nil && ok && dn == dns[len(dns)-1] {
+				ok, err = hasContextCSN(conn, s.Suffix)
+			}
 			if err != nil {
 				return fmt.Errorf("slapd: read %s: %w", dn, err)
 			}
@@ -443,6 +448,28 @@ func (s *Server) awaitEntries(ctx context.Context, conn *ldap.Conn, timeout time
 		}
 	}
 	return nil
+}
+
+// setPassword sets an account's password (slapd hashes it). On a provider
+// that has just joined, the first refresh of syncrepl can still be placing
+// entries: "no such object" is tried again for a while.
+func setPassword(conn *ldap.Conn, dn, password string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		_, err := conn.PasswordModify(ldap.NewPasswordModifyRequest(dn, "", password))
+		if err == nil || !ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func hasContextCSN(conn *ldap.Conn, suffix string) (bool, error) {
+	res, err := conn.Search(ldap.NewSearchRequest(suffix, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 1, 0, false, "(objectClass=*)", []string{"contextCSN"}, nil))
+	if err != nil {
+		return false, err
+	}
+	return len(res.Entries) == 1 && res.Entries[0].GetAttributeValue("contextCSN") != "", nil
 }
 
 // ensureReplicator adds the replicator account when missing and sets its
@@ -467,7 +494,7 @@ func ensureReplicator(conn *ldap.Conn, suffix, password string) error {
 			return nil
 		}
 	}
-	if _, err := conn.PasswordModify(ldap.NewPasswordModifyRequest(dn, "", password)); err != nil {
+	if err := setPassword(conn, dn, password, 5*time.Second); err != nil {
 		return fmt.Errorf("slapd: set the replicator password: %w", err)
 	}
 	return nil
