@@ -232,6 +232,12 @@ func TestDGFiPApplicationWithOpenLDAPTools(t *testing.T) {
 	if !strings.HasPrefix(memberOf, "cn=consultation,ou=ficoba,ou=applications,") {
 		t.Errorf("memberOf = %q", memberOf)
 	}
+	// Applications also list a profile's holders with a memberOf filter.
+	out, err = exec.Command("ldapsearch", "-x", "-LLL", "-o", "ldif-wrap=no", "-H", srv.URL, "-D", clientDN, "-w", "Client-Secret-2026!",
+		"-b", srv.Suffix, "(&(objectClass=apexPerson)(memberOf="+memberOf+"))", "1.1").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "dn: "+dn {
+		t.Errorf("search (memberOf=%s): %v\n%s", memberOf, err, out)
+	}
 	out, err = exec.Command("ldapwhoami", "-x", "-H", srv.URL, "-D", dn, "-w", goodPassword).CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "dn:"+dn {
 		t.Errorf("ldapwhoami: %v: %s", err, out)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/go-ldap/ldap/v3"
 )
@@ -133,7 +134,8 @@ func (s *Store) UpdateApplication(ctx context.Context, id, name string) error {
 	})
 }
 
-// DeleteProfile removes a profile; its holders lose it (memberof). Errors: ErrNotFound.
+// DeleteProfile removes a profile; its holders lose it at once (memberOf is
+// derived from the profiles by dynlist). Errors: ErrNotFound.
 func (s *Store) DeleteProfile(ctx context.Context, app, profile string) error {
 	return s.do(ctx, "delete profile", func(c *ldap.Conn) error {
 		return c.Del(ldap.NewDelRequest(s.profileDN(app, profile), nil))
@@ -251,4 +253,31 @@ func normDN(dn string) string {
 		return dn
 	}
 	return strings.ToLower(parsed.String())
+}
+
+// awaitRefint waits until refint has moved the profiles' member values off
+// oldDNs, the former names of renamed accounts. refint rewrites them in the
+// background, milliseconds after the rename, and memberOf (which dynlist
+// derives from member) is right only once it has: waiting keeps a rename
+// followed by a read consistent, as the memberof overlay used to. It gives
+// up after a few seconds without an error: the rename itself is done.
+func (s *Store) awaitRefint(ctx context.Context, oldDNs []string) {
+	const chunk = 100
+	deadline := time.Now().Add(5 * time.Second)
+	for len(oldDNs) > 0 && ctx.Err() == nil && time.Now().Before(deadline) {
+		n := min(chunk, len(oldDNs))
+		filters := make([]string, n)
+		for i, dn := range oldDNs[:n] {
+			filters[i] = eq("member", dn)
+		}
+		entries, err := s.searchAll(ctx, "await refint", s.applicationsDN(), ldap.ScopeWholeSubtree, or(filters...), []string{"1.1"})
+		if err != nil {
+			return
+		}
+		if len(entries) == 0 {
+			oldDNs = oldDNs[n:]
+			continue
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -419,6 +419,7 @@ func (s *Store) MovePerson(ctx context.Context, identifier, service string) (*Pe
 		})
 		return nil, err
 	}
+	s.awaitRefint(ctx, []string{rdn("uid", identifier) + "," + oldParent})
 	return s.FindPerson(ctx, identifier)
 }
 

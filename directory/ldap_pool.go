@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"net/url"
 	"sync"
 	"time"
 
@@ -102,16 +103,37 @@ func (p *pool) close() {
 	p.idle = nil
 }
 
-// dialLDAP opens a connection with a timeout on the dial and on every request.
-func dialLDAP(url string, timeout time.Duration, tlsConfig *tls.Config) (*ldap.Conn, error) {
+// dialLDAP opens a connection with a timeout on the dial and on every
+// request, upgraded with StartTLS when startTLS is set on an ldap:// URL.
+// The server's name is checked against its certificate: the host of the URL.
+func dialLDAP(rawURL string, timeout time.Duration, tlsConfig *tls.Config, startTLS bool) (*ldap.Conn, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, ldap.NewError(ldap.ErrorNetwork, err)
+	}
+	if tlsConfig != nil {
+		tlsConfig = tlsConfig.Clone()
+		if tlsConfig.ServerName == "" {
+			tlsConfig.ServerName = u.Hostname()
+		}
+	}
 	opts := []ldap.DialOpt{ldap.DialWithDialer(&net.Dialer{Timeout: timeout})}
 	if tlsConfig != nil {
 		opts = append(opts, ldap.DialWithTLSConfig(tlsConfig))
 	}
-	conn, err := ldap.DialURL(url, opts...)
+	conn, err := ldap.DialURL(rawURL, opts...)
 	if err != nil {
 		return nil, err
 	}
 	conn.SetTimeout(timeout)
+	if startTLS && u.Scheme == "ldap" {
+		if tlsConfig == nil {
+			tlsConfig = &tls.Config{ServerName: u.Hostname()}
+		}
+		if err := conn.StartTLS(tlsConfig); err != nil {
+			conn.Close()
+			return nil, err
+		}
+	}
 	return conn, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
@@ -16,14 +17,15 @@ import (
 
 // StoreConfig says how to reach the directory.
 type StoreConfig struct {
-	URL           string // ldap://host:port or ldaps://host:port
+	URL           string // ldap://host:port or ldaps://host:port; several, separated by spaces, for fail-over
 	BaseDN        string // holds ou=structures, ou=applications and ou=agents
 	SystemDN      string // holds ou=identifiers and ou=clients; "ou=system,"+BaseDN when empty
 	BindDN        string // the service's bind account
 	BindPassword  string
 	PoolSize      int           // connections bound as the service; 8 when zero
 	Timeout       time.Duration // of a dial and of every request; 10 s when zero
-	TLS           *tls.Config   // for ldaps:// URLs
+	TLS           *tls.Config   // for ldaps:// URLs, and for StartTLS; its RootCAs hold the directory's CA
+	StartTLS      bool          // upgrade ldap:// connections with StartTLS before anything else
 	SignIn        SignInPolicy
 	InvitationTTL time.Duration // life of a pre-creation link; 7 days when zero
 	ResetLinkTTL  time.Duration // life of a password renewal link sent by mail; 1 hour when zero
@@ -42,6 +44,8 @@ type Store struct {
 	resetLinkTTL  time.Duration
 	now           func() time.Time
 	directory     directoryCache
+	urls          []string
+	preferred     atomic.Int64 // index in urls of the server that answered last
 
 	keyMu sync.Mutex
 	key   []byte // see signingKey
@@ -77,6 +81,7 @@ func NewStore(ctx context.Context, cfg StoreConfig) (*Store, error) {
 		cfg.ResetLinkTTL = time.Hour
 	}
 	s := &Store{cfg: cfg, base: cfg.BaseDN, system: cfg.SystemDN, signin: cfg.SignIn.withDefaults(), invitationTTL: cfg.InvitationTTL, resetLinkTTL: cfg.ResetLinkTTL, now: cfg.Now}
+	s.urls = strings.Fields(cfg.URL)
 	s.pool = newPool(cfg.PoolSize, s.dialService)
 	conn, err := s.pool.get(ctx)
 	if err != nil {
@@ -93,20 +98,43 @@ func (s *Store) Close() { s.pool.close() }
 func (s *Store) PoolStats() (inUse, idle int) { return s.pool.stats() }
 
 func (s *Store) dialService() (*ldap.Conn, error) {
-	conn, err := dialLDAP(s.cfg.URL, s.cfg.Timeout, s.cfg.TLS)
-	if err != nil {
-		return nil, err
-	}
-	if err := conn.Bind(s.cfg.BindDN, s.cfg.BindPassword); err != nil {
-		conn.Close()
-		return nil, err
-	}
-	return conn, nil
+	return s.dialAny(func(conn *ldap.Conn) error { return conn.Bind(s.cfg.BindDN, s.cfg.BindPassword) })
 }
 
 // dialFresh opens an unbound, unpooled connection for checking a person's password.
 func (s *Store) dialFresh() (*ldap.Conn, error) {
-	return dialLDAP(s.cfg.URL, s.cfg.Timeout, s.cfg.TLS)
+	return s.dialAny(nil)
+}
+
+// dialAny connects to the first server of the URL list that answers,
+// starting with the one that answered last, and runs setup (a bind) on the
+// connection. Only a server that cannot be reached, or that drops the
+// connection, sends it to the next one: a refused bind is an answer.
+func (s *Store) dialAny(setup func(*ldap.Conn) error) (*ldap.Conn, error) {
+	first := int(s.preferred.Load())
+	var err error
+	for i := range s.urls {
+		k := (first + i) % len(s.urls)
+		var conn *ldap.Conn
+		conn, err = dialLDAP(s.urls[k], s.cfg.Timeout, s.cfg.TLS, s.cfg.StartTLS)
+		if err == nil && setup != nil {
+			if err = setup(conn); err != nil {
+				var lerr *ldap.Error
+				if conn.IsClosing() && !errors.As(err, &lerr) {
+					err = ldap.NewError(ldap.ErrorNetwork, err)
+				}
+				conn.Close()
+			}
+		}
+		if err == nil {
+			s.preferred.Store(int64(k))
+			return conn, nil
+		}
+		if !isNetworkError(err) {
+			return nil, err
+		}
+	}
+	return nil, err
 }
 
 // do runs fn on a pooled connection. go-ldap ignores contexts, so ctx is

@@ -166,9 +166,24 @@ func (s *Store) RenameService(ctx context.Context, siret, name, newName string) 
 	if err := sv.Validate(); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	return s.do(ctx, op, func(c *ldap.Conn) error {
+	if err := s.do(ctx, op, func(c *ldap.Conn) error {
 		return c.ModifyDN(ldap.NewModifyDNRequest(s.serviceDN(siret, name), rdn("ou", sv.Name), true, ""))
-	})
+	}); err != nil {
+		return err
+	}
+	accounts, err := s.searchAll(ctx, op, s.serviceDN(siret, sv.Name), ldap.ScopeSingleLevel, eq("objectClass", "apexPerson"), []string{"1.1"})
+	if err != nil {
+		return nil // renamed: only the wait for refint is lost
+	}
+	oldDNs := make([]string, 0, len(accounts))
+	for _, e := range accounts {
+		if dn, err := ldap.ParseDN(e.DN); err == nil && len(dn.RDNs) > 0 && len(dn.RDNs[0].Attributes) == 1 {
+			a := dn.RDNs[0].Attributes[0]
+			oldDNs = append(oldDNs, rdn(a.Type, a.Value)+","+s.serviceDN(siret, name))
+		}
+	}
+	s.awaitRefint(ctx, oldDNs)
+	return nil
 }
 
 // DeleteService removes a service without accounts. Errors: ErrNotFound,

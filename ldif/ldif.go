@@ -17,7 +17,7 @@ import (
 //go:embed *.ldif.tmpl
 var files embed.FS
 
-var templates = template.Must(template.ParseFS(files, "*.ldif.tmpl"))
+var templates = template.Must(template.New("").Funcs(template.FuncMap{"inc": func(i int) int { return i + 1 }}).ParseFS(files, "*.ldif.tmpl"))
 
 // ServiceCN is the common name of the service's bind account, under ou=system.
 const ServiceCN = "apexd"
@@ -27,6 +27,11 @@ func ServiceDN(suffix string) string { return "cn=" + ServiceCN + ",ou=system," 
 
 // ClientsDN returns the DN under which DGFiP applications' bind accounts live.
 func ClientsDN(suffix string) string { return "ou=clients,ou=system," + suffix }
+
+// ReplicatorDN returns the DN of the account that providers of a
+// multi-provider cluster bind with to replicate from each other: it reads
+// everything and writes nothing.
+func ReplicatorDN(suffix string) string { return "cn=replicator,ou=system," + suffix }
 
 // PlaceholderDN returns the DN that keeps an empty profile a valid groupOfNames.
 // No entry has it.
@@ -42,6 +47,20 @@ type ConfigParams struct {
 	APEXSchema      string // path of schema/apex.ldif written to disk
 	LogLevel        string // slapd's olcLogLevel, e.g. "stats" or "none"
 	MaxSize         int64  // olcDbMaxSize in bytes
+	TLSCertFile     string // PEM certificate served with StartTLS; empty: no TLS
+	TLSKeyFile      string // its PEM private key
+	ServerID        int    // olcServerID, 1 to 4095, in a multi-provider cluster; 0 for a single server
+	Peers           []Peer // the other providers this one replicates from; none for a single server
+}
+
+// Peer is another provider of a multi-provider cluster, replicated from by
+// syncrepl with the replicator account. TLS lists the syncrepl TLS keywords
+// (e.g. `starttls=critical tls_cacert=/etc/ldap/ca.pem tls_reqcert=demand`),
+// empty on loopback.
+type Peer struct {
+	URL                string
+	ReplicatorPassword string
+	TLS                string
 }
 
 // Config renders the cn=config LDIF of an APEX slapd.
@@ -58,10 +77,19 @@ func Config(p ConfigParams) ([]byte, error) {
 	if p.MaxSize == 0 {
 		p.MaxSize = 4 << 30
 	}
+	if len(p.Peers) > 0 && (p.ServerID < 1 || p.ServerID > 4095) {
+		return nil, fmt.Errorf("ldif config: server id %d must be 1 to 4095 with peers", p.ServerID)
+	}
+	for _, peer := range p.Peers {
+		// syncrepl's keywords are split on spaces and quotes: keep both out.
+		if strings.ContainsAny(peer.URL, " \t\"\\") || peer.URL == "" || peer.ReplicatorPassword == "" || strings.ContainsAny(peer.ReplicatorPassword, "\"\\\n") {
+			return nil, fmt.Errorf("ldif config: peer %q needs a URL without spaces and a replicator password without quotes or backslashes", peer.URL)
+		}
+	}
 	return render("config.ldif.tmpl", struct {
 		ConfigParams
-		ServiceDN, PlaceholderDN string
-	}{p, ServiceDN(p.Suffix), PlaceholderDN(p.Suffix)})
+		ServiceDN, PlaceholderDN, ReplicatorDN string
+	}{p, ServiceDN(p.Suffix), PlaceholderDN(p.Suffix), ReplicatorDN(p.Suffix)})
 }
 
 // Base renders the fixed entries under the suffix. With an empty

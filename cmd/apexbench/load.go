@@ -110,12 +110,9 @@ func writeLDIF(path, base, systemDN string, n, requests int, hash string) (*popu
 		for j := range count {
 			svDN := "ou=" + ldap.EscapeDN(services[j%len(services)]) + "," + stDN
 			uid := benchUID(k)
-			var extra []string
 			app := apps[k/10%len(apps)]
-			if k%10 == 0 { // slapadd passes memberof by: write memberOf too
-				extra = []string{"memberOf", "cn=consultation,ou=" + app + ",ou=applications," + base}
-			}
-			dn := person(k, st, svDN, svDN, "active", "uid", uid, extra...)
+			// The profile's member is enough: dynlist derives memberOf at read time.
+			dn := person(k, st, svDN, svDN, "active", "uid", uid)
 			if k%10 == 0 {
 				members[app] = append(members[app], dn)
 			}

@@ -134,3 +134,53 @@ func requireSlapd(tb testing.TB) {
 		tb.Fatalf("slapd is not installed (%s): run `make deps` (Debian packages slapd and ldap-utils)", slapd.DefaultBinary)
 	}
 }
+
+// ReplicatorPassword is the replicator account's password in test clusters.
+const ReplicatorPassword = "Replicator-Test-2026!"
+
+// StartCluster starts n providers in multi-provider replication for tb,
+// stopped at the end of the test, their logs shown if it fails.
+func StartCluster(tb testing.TB, n int) []*slapd.Server {
+	tb.Helper()
+	requireSlapd(tb)
+	cfgs := make([]slapd.Config, n)
+	for i := range cfgs {
+		dir, err := os.MkdirTemp("", "apex-slapd-")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { os.RemoveAll(dir) })
+		cfgs[i] = slapd.Config{Dir: dir, Suffix: Suffix, ServicePassword: ServicePassword}
+	}
+	servers, err := slapd.StartCluster(context.Background(), cfgs, ReplicatorPassword)
+	if err != nil {
+		tb.Fatalf("start cluster: %v", err)
+	}
+	for _, srv := range servers {
+		cleanup(tb, srv)
+	}
+	return servers
+}
+
+// Restart starts srv again on its folder, port and peers (after Stop or
+// Kill), stopped at the end of the test.
+func Restart(tb testing.TB, srv *slapd.Server) *slapd.Server {
+	tb.Helper()
+	again, err := slapd.Start(context.Background(), srv.Config())
+	if err != nil {
+		tb.Fatalf("restart slapd: %v", err)
+	}
+	cleanup(tb, again)
+	return again
+}
+
+// cleanup stops srv at the end of the test (registered before the folder's
+// removal, so it runs first) and shows its log if the test failed.
+func cleanup(tb testing.TB, srv *slapd.Server) {
+	tb.Cleanup(func() {
+		if tb.Failed() {
+			tb.Logf("slapd log (%s), last lines:\n%s", srv.LogPath(), srv.LogTail(6000))
+		}
+		srv.Stop()
+	})
+}

@@ -11,6 +11,8 @@ package config
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -71,7 +73,7 @@ type HTTP struct {
 // LDAP says which directory to use: an external one (URL set) or a slapd
 // started by the program itself (URL empty).
 type LDAP struct {
-	URL            string        `mapstructure:"url"`             // ldap:// or ldaps://; empty for the embedded slapd
+	URL            string        `mapstructure:"url"`             // ldap:// or ldaps://, several separated by spaces for fail-over; empty for the embedded slapd
 	EmbeddedDir    string        `mapstructure:"embedded_dir"`    // the embedded slapd's data folder
 	EmbeddedListen string        `mapstructure:"embedded_listen"` // ldap://HOST:PORT of the embedded slapd
 	BaseDN         string        `mapstructure:"base_dn"`         // the directory's suffix
@@ -80,6 +82,27 @@ type LDAP struct {
 	PoolSize       int           `mapstructure:"pool_size"`       // connections bound as the service
 	Timeout        time.Duration `mapstructure:"timeout"`         // of a dial and of every request
 	LogLevel       string        `mapstructure:"log_level"`       // the embedded slapd's log level
+	CAFile         string        `mapstructure:"ca_file"`         // PEM certificates of the CA that signed the directory's: ldaps:// and StartTLS trust only them
+	StartTLS       bool          `mapstructure:"start_tls"`       // upgrade ldap:// connections with StartTLS (requires ca_file)
+}
+
+// TLSConfig is the TLS configuration of connections to an external
+// directory: nil without ldap.ca_file (ldaps:// then trusts the system's
+// CAs), otherwise one that trusts only the CAs of that file. The server's
+// name is always checked.
+func (l LDAP) TLSConfig() (*tls.Config, error) {
+	if l.CAFile == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(l.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", l.CAFile)
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
 
 // Embedded reports whether the programs start their own slapd.
@@ -178,6 +201,8 @@ var defaults = []struct {
 	{"ldap.pool_size", 8},
 	{"ldap.timeout", 10 * time.Second},
 	{"ldap.log_level", "stats"},
+	{"ldap.ca_file", ""},
+	{"ldap.start_tls", false},
 	{"auth.code_ttl", 10 * time.Minute},
 	{"auth.code_attempts", 5},
 	{"auth.session_idle", 30 * time.Minute},
@@ -331,11 +356,25 @@ func (c *Config) Validate() error {
 			bad("ldap.log_level", "%q is not a slapd log level (a name such as stats, none, any, or a number)", l.LogLevel)
 		}
 	} else {
-		if u, err := url.Parse(l.URL); err != nil || (u.Scheme != "ldap" && u.Scheme != "ldaps") || u.Hostname() == "" {
-			bad("ldap.url", "%q is not an ldap:// or ldaps:// URL", l.URL)
+		// Several URLs, separated by spaces, are tried in turn (fail-over).
+		if strings.TrimSpace(l.URL) == "" {
+			bad("ldap.url", "holds no URL")
+		}
+		for _, one := range strings.Fields(l.URL) {
+			if u, err := url.Parse(one); err != nil || (u.Scheme != "ldap" && u.Scheme != "ldaps") || u.Hostname() == "" {
+				bad("ldap.url", "%q is not an ldap:// or ldaps:// URL", one)
+			}
 		}
 		if l.BindPassword == "" {
 			bad("ldap.bind_password", "is required when ldap.url is set (APEX_LDAP_BIND_PASSWORD)")
+		}
+		if l.StartTLS && l.CAFile == "" {
+			bad("ldap.start_tls", "needs ldap.ca_file, the CA that signed the directory's certificate")
+		}
+		if l.CAFile != "" {
+			if _, err := l.TLSConfig(); err != nil {
+				bad("ldap.ca_file", "%v", err)
+			}
 		}
 	}
 	if l.PoolSize <= 0 {
@@ -498,7 +537,8 @@ func (c *Config) LogValue() slog.Value {
 		slog.Group("ldap",
 			"url", c.LDAP.URL, "embedded_dir", c.LDAP.EmbeddedDir, "embedded_listen", c.LDAP.EmbeddedListen,
 			"base_dn", c.LDAP.BaseDN, "bind_dn", c.LDAP.ServiceDN(), "bind_password", mask(c.LDAP.BindPassword),
-			"pool_size", c.LDAP.PoolSize, "timeout", c.LDAP.Timeout.String(), "log_level", c.LDAP.LogLevel),
+			"pool_size", c.LDAP.PoolSize, "timeout", c.LDAP.Timeout.String(), "log_level", c.LDAP.LogLevel,
+			"ca_file", c.LDAP.CAFile, "start_tls", c.LDAP.StartTLS),
 		slog.Group("auth", "code_ttl", c.Auth.CodeTTL.String(), "code_attempts", c.Auth.CodeAttempts, "session_idle", c.Auth.SessionIdle.String(),
 			"reset_link_ttl", c.Auth.ResetLinkTTL.String(), "invitation_ttl", c.Auth.InvitationTTL.String()),
 		slog.Group("mail",
@@ -548,6 +588,11 @@ func OpenDirectory(ctx context.Context, cfg *Config, logger *slog.Logger) (*dire
 		InvitationTTL: cfg.Auth.InvitationTTL,
 	}
 	if !l.Embedded() {
+		tlsConfig, err := l.TLSConfig()
+		if err != nil {
+			return nil, nil, fmt.Errorf("ldap.ca_file: %w", err)
+		}
+		storeCfg.TLS, storeCfg.StartTLS = tlsConfig, l.StartTLS
 		store, err := openStore(ctx, storeCfg)
 		if err != nil {
 			return nil, nil, err

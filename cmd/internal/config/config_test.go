@@ -306,6 +306,18 @@ func TestValidate(t *testing.T) {
 		{"external URL of another scheme", func(c *Config) {
 			c.LDAP.URL, c.LDAP.BindPassword = "http://annuaire", "secret"
 		}, "ldap.url"},
+		{"two providers for fail-over", func(c *Config) {
+			c.LDAP.URL, c.LDAP.BindPassword = "ldaps://annuaire-1:636 ldaps://annuaire-2:636", "secret"
+		}, ""},
+		{"a bad URL among two", func(c *Config) {
+			c.LDAP.URL, c.LDAP.BindPassword = "ldaps://annuaire-1:636 annuaire-2", "secret"
+		}, "ldap.url"},
+		{"StartTLS without a CA file", func(c *Config) {
+			c.LDAP.URL, c.LDAP.BindPassword, c.LDAP.StartTLS = "ldap://annuaire:389", "secret", true
+		}, "ldap.start_tls"},
+		{"a CA file that is missing", func(c *Config) {
+			c.LDAP.URL, c.LDAP.BindPassword, c.LDAP.CAFile = "ldaps://annuaire:636", "secret", "/nonexistent/ca.pem"
+		}, "ldap.ca_file"},
 		{"zero timeout", func(c *Config) { c.LDAP.Timeout = 0 }, "ldap.timeout"},
 		{"negative timeout", func(c *Config) { c.LDAP.Timeout = -time.Second }, "ldap.timeout"},
 		{"zero pool", func(c *Config) { c.LDAP.PoolSize = 0 }, "ldap.pool_size"},
