@@ -27,7 +27,7 @@ import (
 // A new route fails the test until it has a row: add one line to apiRows
 // or pageRows, e.g.
 //
-//	{"GET /api/v1/accounts/:identifier/history", only(200, cAdmin, cResp), at("/accounts/{target}/history")},
+//	{"GET /api/v1/accounts/:identifier/history", only(200, cAdmin), at("/accounts/{colleague}/history")},
 
 // The callers. The target of every row is structure A (siret), its service
 // Comptabilité and the people in it.
