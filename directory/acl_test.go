@@ -247,3 +247,217 @@ func TestDGFiPApplicationWithOpenLDAPTools(t *testing.T) {
 		t.Errorf("ldapwhoami with a wrong password: %v: %s", err, out)
 	}
 }
+
+// Defence in depth (issue 7): what the service refuses, slapd refuses too
+// where an ACL can say it, whoever binds directly with a password the
+// service does not hold: a DGFiP application's bind account, a person, an
+// agent. Every refused write must leave the directory as it was.
+func TestACLsDefenceInDepth(t *testing.T) {
+	t.Parallel()
+	store, srv := slapdtest.NewStore(t)
+	base := store.BaseDN()
+	mustStructure(t, store, testSIRET, "Accueil")
+	mustStructure(t, store, otherSIRET, "Accueil")
+	if err := store.CreateApplication(ctx, directory.Application{ID: "ficoba", Name: "FICOBA", Profiles: []string{"consultation", "gestion"}}); err != nil {
+		t.Fatal(err)
+	}
+	alice := mustPerson(t, store, directory.NewPerson{FirstName: "Alice", LastName: "Defense", Role: directory.RoleCollaborateur, SIRET: testSIRET, Service: "Accueil", Mobile: "0611111111"})
+	bob := mustPerson(t, store, directory.NewPerson{FirstName: "Bob", LastName: "Defense", Role: directory.RoleAdministrateur, SIRET: otherSIRET, Mobile: "0622222222"})
+	agent := mustPerson(t, store, directory.NewPerson{FirstName: "Agnes", LastName: "Defense", Role: directory.RoleAgent, Mobile: "0633333333"})
+	if err := store.Grant(ctx, alice.Identifier, "ficoba", "consultation"); err != nil {
+		t.Fatal(err)
+	}
+	// Every secret the service keeps on a person, so that their reads are tried.
+	if _, err := store.CreateSession(ctx, bob.Identifier); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.LoginWithCode(ctx, bob.Identifier, goodPassword); err != nil {
+		t.Fatal(err)
+	}
+	aliceDN := findDN(t, store, srv, eqFilter("uid", alice.Identifier))
+	bobDN := findDN(t, store, srv, eqFilter("uid", bob.Identifier))
+	agentDN := findDN(t, store, srv, eqFilter("uid", agent.Identifier))
+	const clientPassword = "Client-Secret-2026!"
+	clientID := "defense-" + strings.TrimSuffix(alice.Identifier, "-px")[6:]
+	clientDN, err := store.CreateClient(ctx, clientID, clientPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	structureDN := "ou=" + testSIRET + ",ou=structures," + base
+	gestionDN := "cn=gestion,ou=ficoba,ou=applications," + base
+	identities := []struct {
+		name, dn string
+		self     string // the entry the identity is, "" when not a person
+	}{
+		{"a DGFiP application's bind account", clientDN, ""},
+		{"a collaborateur", aliceDN, aliceDN},
+		{"a DGFiP agent", agentDN, agentDN},
+	}
+	bound := func(t *testing.T, dn, pw string) *ldap.Conn {
+		conn := dial(t, srv.URL)
+		if err := conn.Bind(dn, pw); err != nil {
+			t.Fatalf("bind %s: %v", dn, err)
+		}
+		return conn
+	}
+	modify := func(dn string, f func(*ldap.ModifyRequest)) func(*ldap.Conn) error {
+		return func(c *ldap.Conn) error {
+			m := ldap.NewModifyRequest(dn, nil)
+			f(m)
+			return c.Modify(m)
+		}
+	}
+	for _, id := range identities {
+		pw := goodPassword
+		if id.self == "" {
+			pw = clientPassword
+		}
+		t.Run(id.name+" writes nothing", func(t *testing.T) {
+			conn := bound(t, id.dn, pw)
+			self := id.self
+			if self == "" {
+				self = id.dn
+			}
+			writes := []struct {
+				what string
+				do   func(*ldap.Conn) error
+			}{
+				{"another person's name", modify(bobDN, func(m *ldap.ModifyRequest) { m.Replace("sn", []string{"Pirate"}) })},
+				{"another person's state", modify(bobDN, func(m *ldap.ModifyRequest) { m.Replace("apexAccountState", []string{"disabled"}) })},
+				{"its own state", modify(self, func(m *ldap.ModifyRequest) { m.Replace("apexAccountState", []string{"active"}) })},
+				{"its own role", modify(self, func(m *ldap.ModifyRequest) { m.Replace("apexRole", []string{"agent"}) })},
+				{"its own service", modify(self, func(m *ldap.ModifyRequest) { m.Replace("apexService", []string{structureDN}) })},
+				{"its own mail", modify(self, func(m *ldap.ModifyRequest) { m.Replace("mail", []string{"pirate@example.fr"}) })},
+				{"its own mobile", modify(self, func(m *ldap.ModifyRequest) { m.Replace("mobile", []string{"+33699999999"}) })},
+				{"a session of its own", modify(self, func(m *ldap.ModifyRequest) { m.Add("apexSession", []string{"forged"}) })},
+				{"its own description", modify(self, func(m *ldap.ModifyRequest) { m.Replace("description", []string{"pirate"}) })},
+				{"its own membership of a profile", modify(gestionDN, func(m *ldap.ModifyRequest) { m.Add("member", []string{self}) })},
+				{"a structure's category", modify(structureDN, func(m *ldap.ModifyRequest) { m.Replace("apexCategory", []string{"Pirate"}) })},
+				{"the password policy", modify("cn=default,ou=policies,"+srv.Suffix, func(m *ldap.ModifyRequest) { m.Replace("pwdMinLength", []string{"1"}) })},
+				{"a service", func(c *ldap.Conn) error {
+					a := ldap.NewAddRequest("ou=Pirate,"+structureDN, nil)
+					a.Attribute("objectClass", []string{"organizationalUnit", "apexService"})
+					a.Attribute("ou", []string{"Pirate"})
+					a.Attribute("apexSiret", []string{testSIRET})
+					return c.Add(a)
+				}},
+				{"an identifier's reservation", func(c *ldap.Conn) error {
+					a := ldap.NewAddRequest("cn=pirate.defense-px,ou=identifiers,ou=system,"+srv.Suffix, nil)
+					a.Attribute("objectClass", []string{"applicationProcess"})
+					a.Attribute("cn", []string{"pirate.defense-px"})
+					return c.Add(a)
+				}},
+				{"a bind account", func(c *ldap.Conn) error {
+					a := ldap.NewAddRequest("cn=pirate,ou=clients,ou=system,"+srv.Suffix, nil)
+					a.Attribute("objectClass", []string{"applicationProcess", "simpleSecurityObject"})
+					a.Attribute("cn", []string{"pirate"})
+					a.Attribute("userPassword", []string{"Pirate-Secret-2026!"})
+					return c.Add(a)
+				}},
+				{"a person's removal", func(c *ldap.Conn) error { return c.Del(ldap.NewDelRequest(bobDN, nil)) }},
+				{"a person's rename", func(c *ldap.Conn) error {
+					return c.ModifyDN(ldap.NewModifyDNRequest(bobDN, "uid=pirate-px", true, ""))
+				}},
+				{"another person's password", func(c *ldap.Conn) error {
+					_, err := c.PasswordModify(ldap.NewPasswordModifyRequest(bobDN, "", "Pirate-Secret-2026!"))
+					return err
+				}},
+				{"its own password", func(c *ldap.Conn) error {
+					_, err := c.PasswordModify(ldap.NewPasswordModifyRequest("", "", "Pirate-Secret-2026!"))
+					return err
+				}},
+			}
+			// The test's own tree and the policies; ou=system is shared with
+			// the tests running alongside, so its two adds are looked up.
+			state := func() string {
+				return snapshot(t, srv, base) + snapshot(t, srv, "ou=policies,"+srv.Suffix)
+			}
+			for _, w := range writes {
+				before := state()
+				err := w.do(conn)
+				// 32 rather than 50 where the identity may not even know the entry exists.
+				if !ldap.IsErrorAnyOf(err, ldap.LDAPResultInsufficientAccessRights, ldap.LDAPResultNoSuchObject) {
+					t.Errorf("%s: %v, want 50 (or 32)", w.what, err)
+				}
+				if after := state(); after != before {
+					t.Errorf("%s: the directory changed", w.what)
+				}
+			}
+			for _, filter := range []string{"(cn=pirate.defense-px)", "(cn=pirate)"} {
+				if dn := findDN(t, store, srv, filter); dn != "" {
+					t.Errorf("%s was added", dn)
+				}
+			}
+		})
+
+		t.Run(id.name+" reads no mobile but its own and none of the service's secrets", func(t *testing.T) {
+			conn := bound(t, id.dn, pw)
+			secrets := []string{"mobile", "apexSession", "apexLoginCode", "apexInvitation", "apexReset", "userPassword", "pwdHistory"}
+			// A person sees nothing above its own entry: the base itself is
+			// then "no such object", and the search finds nothing.
+			visible := func(filter string, attrs ...string) []*ldap.Entry {
+				entries, err := search(conn, base, filter, attrs...)
+				if err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+					t.Fatalf("search %s: %v", filter, err)
+				}
+				return entries
+			}
+			entries := visible("(objectClass=*)", secrets...)
+			if id.self == "" && len(entries) == 0 {
+				t.Fatal("the application reads no entry at all")
+			}
+			for _, e := range entries {
+				for _, a := range e.Attributes {
+					if a.Name == "mobile" && strings.EqualFold(e.DN, id.self) {
+						continue
+					}
+					t.Errorf("reads %s of %s", a.Name, e.DN)
+				}
+			}
+			// Nor can it learn them by a filter: an attribute it may not
+			// read matches nothing.
+			for _, f := range []string{"(mobile=*)", "(mobile=+33622222222)", "(apexSession=*)", "(apexLoginCode=*)"} {
+				found := visible(f, "1.1")
+				for _, e := range found {
+					if f == "(mobile=*)" && strings.EqualFold(e.DN, id.self) {
+						continue
+					}
+					t.Errorf("the filter %s finds %s", f, e.DN)
+				}
+			}
+		})
+	}
+
+	t.Run("agents and the service are separate identities", func(t *testing.T) {
+		// The service's bind account is no person: it cannot sign in, and
+		// a DGFiP application's bind account neither.
+		for _, who := range []struct{ identifier, password string }{{"apexd", slapdtest.ServicePassword}, {clientID, clientPassword}} {
+			if _, err := store.Authenticate(ctx, who.identifier, who.password); !errors.Is(err, directory.ErrInvalidCredentials) {
+				t.Errorf("sign in as %s: %v, want ErrInvalidCredentials", who.identifier, err)
+			}
+		}
+		// An agent bound with its own password has none of the service's
+		// powers (the writes above), and cannot read what only the service reads.
+		conn := bound(t, agentDN, goodPassword)
+		if entries, _ := search(conn, base, eqFilter("uid", bob.Identifier), "uid", "apexAccountState"); len(entries) != 0 {
+			t.Errorf("an agent reads a partner's entry over LDAP: %v", entries[0].Attributes)
+		}
+		// The service cannot rewrite the rules that bind it, nor read the
+		// hashes it sets.
+		svc := bound(t, srv.ServiceDN, slapdtest.ServicePassword)
+		m := ldap.NewModifyRequest("olcDatabase={1}mdb,cn=config", nil)
+		m.Add("olcAccess", []string{"{0}to * by * manage"})
+		if err := svc.Modify(m); !ldap.IsErrorAnyOf(err, ldap.LDAPResultInsufficientAccessRights, ldap.LDAPResultNoSuchObject) {
+			t.Errorf("the service modifies cn=config: %v", err)
+		}
+		// Nor does it manage passwords as an administrator: it cannot set a
+		// hash of its own choosing.
+		m = ldap.NewModifyRequest(agentDN, nil)
+		m.Replace("userPassword", []string{"{SSHA}bm90IGFuIGFyZ29uMiBoYXNo"})
+		if err := svc.Modify(m); err == nil {
+			t.Errorf("the service wrote a pre-hashed password")
+		} else {
+			t.Logf("the service writing a pre-hashed password: %v", err)
+		}
+	})
+}

@@ -1,0 +1,790 @@
+package httpapi_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/dgfip/apex-partenaires/directory"
+	"github.com/dgfip/apex-partenaires/directory/slapd"
+	"github.com/dgfip/apex-partenaires/directory/slapdtest"
+)
+
+// The authorization matrix of issue 7: every route of the API and every form
+// post of the pages, read from the router, against every kind of caller.
+// Each cell states the status expected; for each refused call the whole
+// directory (the test's tree and ou=system) is read as the root before and
+// after, and must not have changed.
+//
+// A new route fails the test until it has a row: add one line to apiRows
+// or pageRows, e.g.
+//
+//	{"GET /api/v1/accounts/:identifier/history", only(200, cAdmin), at("/accounts/{colleague}/history")},
+
+// The callers. The target of every row is structure A (siret), its service
+// Comptabilité and the people in it.
+const (
+	cAnon       = "anonymous"
+	cCollab     = "collaborateur"                      // of Comptabilité, in A
+	cResp       = "responsable of the service"         // Comptabilité
+	cOtherResp  = "responsable of another service"     // Paie, in A
+	cAdmin      = "administrator of the structure"     // A
+	cOtherAdmin = "administrator of another structure" // B
+	cAgent      = "DGFiP agent"
+	cDisabled   = "disabled account's old session" // an administrator of A, disabled after signing in
+)
+
+var callers = []string{cAnon, cCollab, cResp, cOtherResp, cAdmin, cOtherAdmin, cAgent, cDisabled}
+
+const (
+	siretB      = "44306184100047"
+	serviceA    = "Comptabilité"
+	otherSvcA   = "Paie"
+	renamedSvcA = "Archivage" // the service the administrator renames
+	emptySvcA   = "Vide"      // the service the administrator deletes
+)
+
+// want is the status each caller gets.
+type want struct {
+	status map[string]int
+	// unchanged: every cell must leave the directory as it was, even when
+	// it succeeds (implied for the API's GET).
+	unchanged bool
+}
+
+// needsSession is the answer to a call without a live session on a route
+// that needs one: 401 from the API, a 303 to /connexion from the pages.
+const needsSession = -1
+
+// only: the allowed callers get ok, other signed-in callers 403, anonymous
+// callers and the disabled account's session needsSession.
+func only(ok int, allowed ...string) want {
+	w := want{status: map[string]int{cAnon: needsSession, cDisabled: needsSession}}
+	for _, c := range callers[1 : len(callers)-1] {
+		w.status[c] = 403
+	}
+	for _, c := range allowed {
+		w.status[c] = ok
+	}
+	return w
+}
+
+// anySession: every live session gets ok.
+func anySession(ok int) want {
+	return only(ok, callers[1:len(callers)-1]...)
+}
+
+// public: the route does not look at the session; everyone gets status.
+func public(status int) want {
+	w := want{status: map[string]int{}}
+	for _, c := range callers {
+		w.status[c] = status
+	}
+	return w
+}
+
+// but changes one caller's status.
+func (w want) but(caller string, status int) want {
+	c := want{status: map[string]int{}, unchanged: w.unchanged}
+	for k, v := range w.status {
+		c.status[k] = v
+	}
+	c.status[caller] = status
+	return c
+}
+
+// changesNothing: the row's calls never change the directory, whoever makes them.
+func (w want) changesNothing() want {
+	w.unchanged = true
+	return w
+}
+
+// authzFixture is the directory of the matrix and one session per caller.
+type authzFixture struct {
+	t         *testing.T
+	e         *env
+	slapd     *slapd.Server
+	base      string // the server's URL
+	people    map[string]*directory.Person
+	tokens    map[string]string // one session per caller, for the API and the pages
+	pw        map[string]string // current password, by identifier
+	colleague *directory.Person // a collaborateur of Paie, whose detail is read
+	loginAs   *directory.Person // an account the sign-in rows use
+	// The disabled account's sessions as they were when it was disabled:
+	// the first request purges them, so each cell puts them back first.
+	disabledDN       string
+	disabledSessions []string
+	n                atomic.Int64
+}
+
+func (f *authzFixture) next() int64 { return f.n.Add(1) }
+
+// email is a fresh address: mail is unique in the whole directory, which
+// the other tests of the package share.
+func (f *authzFixture) email(prefix string) string {
+	return fmt.Sprintf("%s%d.%d@example.fr", prefix, time.Now().UnixNano(), f.next())
+}
+
+// mk creates an active account of a structure.
+func (f *authzFixture) mk(first string, role directory.Role, siret, service string) *directory.Person {
+	f.t.Helper()
+	p, err := f.e.store.CreatePerson(ctx, directory.NewPerson{
+		FirstName: first, LastName: "Matrice", Email: f.email("matrice"),
+		Role: role, State: directory.StateActive, SIRET: siret, Service: service,
+	}, password)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.pw[p.Identifier] = password
+	return p
+}
+
+// target is a throwaway collaborateur of Comptabilité, for a cell that changes it.
+func (f *authzFixture) target() *directory.Person {
+	return f.mk(fmt.Sprintf("Cible %c", 'a'+f.next()%26), directory.RoleCollaborateur, siret, serviceA)
+}
+
+func (f *authzFixture) disabledTarget() *directory.Person {
+	p := f.target()
+	if err := f.e.store.SetState(ctx, p.Identifier, directory.StateActive, directory.StateDisabled); err != nil {
+		f.t.Fatal(err)
+	}
+	return p
+}
+
+func (f *authzFixture) grantedTarget() *directory.Person {
+	p := f.target()
+	if err := f.e.store.Grant(ctx, p.Identifier, "ficoba", "consultation"); err != nil {
+		f.t.Fatal(err)
+	}
+	return p
+}
+
+// invited is a fresh pre-creation of a collaborateur of Comptabilité.
+func (f *authzFixture) invited() *directory.Invitation {
+	f.t.Helper()
+	inv, err := f.e.store.Invite(ctx, directory.NewInvitation{Email: f.email("demande"),
+		Role: directory.RoleCollaborateur, SIRET: siret, Service: serviceA})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return inv
+}
+
+// submitted is a fresh request waiting for its decision.
+func (f *authzFixture) submitted() string {
+	f.t.Helper()
+	inv := f.invited()
+	p, err := f.e.store.SubmitInvitation(ctx, inv.Token, directory.PreCreation{FirstName: "Demande", LastName: "Matrice", Service: serviceA, Password: password})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return p.RequestID
+}
+
+// captcha is a fresh captcha and its answer.
+func (f *authzFixture) captcha() (id, answer string) {
+	f.t.Helper()
+	id, err := f.e.store.CreateCaptcha(ctx, "314159", 10*time.Minute)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return id, "314159"
+}
+
+// session opens a new session for a caller (for the sign-out rows, which end it).
+func (f *authzFixture) session(caller string) string {
+	f.t.Helper()
+	p := f.people[caller]
+	if p == nil || caller == cDisabled {
+		return f.tokens[caller]
+	}
+	return f.e.signIn(f.base+"/api/v1", p.Identifier, p.Email, f.pw[p.Identifier])
+}
+
+// newPassword is a password never used by anyone in the test.
+func (f *authzFixture) newPassword() string { return fmt.Sprintf("Matrice-%03d-Ab!", f.next()) }
+
+// siret is a fresh valid SIRET: a Luhn key on the SIREN and on the whole.
+func (f *authzFixture) siret() string {
+	siren := withLuhnKey(fmt.Sprintf("9%07d", f.next()))
+	return withLuhnKey(siren + "0001")
+}
+
+// withLuhnKey appends the digit that makes digits pass the Luhn check.
+func withLuhnKey(digits string) string {
+	for d := '0'; d <= '9'; d++ {
+		s, sum := digits+string(d), 0
+		for i := range len(s) {
+			n := int(s[len(s)-1-i] - '0')
+			if i%2 == 1 {
+				if n *= 2; n > 9 {
+					n -= 9
+				}
+			}
+			sum += n
+		}
+		if sum%10 == 0 {
+			return s
+		}
+	}
+	panic("unreachable")
+}
+
+// expand fills a path's placeholders from the fixture.
+func (f *authzFixture) expand(path string) string {
+	return strings.NewReplacer(
+		"{siret}", siret, "{service}", url.PathEscape(serviceA),
+		"{colleague}", f.colleague.Identifier,
+	).Replace(path)
+}
+
+// restoreDisabled puts the disabled account's sessions back as they were.
+func (f *authzFixture) restoreDisabled() {
+	f.t.Helper()
+	conn, err := f.slapd.DialRoot()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer conn.Close()
+	mod := ldap.NewModifyRequest(f.disabledDN, nil)
+	mod.Replace("apexSession", f.disabledSessions)
+	if err := conn.Modify(mod); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// snapshot reads the test's tree and ou=system, every attribute, as the
+// root. The disabled account's sessions are left out: the service purges
+// them on their first use, which is what it should do.
+func (f *authzFixture) snapshot() string {
+	f.t.Helper()
+	conn, err := f.slapd.DialRoot()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer conn.Close()
+	var lines []string
+	for _, base := range []string{f.e.cfg.BaseDN, "ou=system," + f.slapd.Suffix} {
+		res, err := conn.Search(ldap.NewSearchRequest(base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+			"(objectClass=*)", []string{"*", "memberOf", "pwdAccountLockedTime", "pwdFailureTime", "pwdChangedTime"}, nil))
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		for _, e := range res.Entries {
+			for _, a := range e.Attributes {
+				if a.Name == "apexSession" && strings.EqualFold(e.DN, f.disabledDN) {
+					continue
+				}
+				vals := append([]string(nil), a.Values...)
+				sort.Strings(vals)
+				lines = append(lines, e.DN+" "+a.Name+"="+strings.Join(vals, "|"))
+			}
+		}
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
+}
+
+// diff is the lines of a that b lacks and of b that a lacks, for failure messages.
+func diff(a, b string) string {
+	in := func(s string) map[string]bool {
+		m := map[string]bool{}
+		for _, l := range strings.Split(s, "\n") {
+			m[l] = true
+		}
+		return m
+	}
+	ma, mb := in(a), in(b)
+	var out []string
+	for l := range ma {
+		if !mb[l] {
+			out = append(out, "- "+l)
+		}
+	}
+	for l := range mb {
+		if !ma[l] {
+			out = append(out, "+ "+l)
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, "\n")
+}
+
+// newAuthzFixture builds two structures (each with an administrator and two
+// services with a responsable and collaborateurs), an agent, an application,
+// and signs every caller in once; the disabled account signs in, then is
+// disabled.
+func newAuthzFixture(t *testing.T) (*authzFixture, []string) {
+	e := newEnv(t)
+	base, srv := e.server()
+	f := &authzFixture{t: t, e: e, slapd: slapdtest.Shared(t), base: base,
+		people: map[string]*directory.Person{}, tokens: map[string]string{}, pw: map[string]string{}}
+	for _, sv := range []string{otherSvcA, renamedSvcA, emptySvcA} {
+		if err := e.store.CreateService(ctx, directory.Service{SIRET: siret, Name: sv}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.store.CreateStructure(ctx, directory.Structure{SIRET: siretB, Name: "Office Durand", Category: "Notaire"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, sv := range []string{"Standard", "Archives"} {
+		if err := e.store.CreateService(ctx, directory.Service{SIRET: siretB, Name: sv}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.store.CreateApplication(ctx, directory.Application{ID: "ficoba", Name: "FICOBA", Profiles: []string{"consultation", "gestion"}}); err != nil {
+		t.Fatal(err)
+	}
+	f.people[cCollab] = f.mk("Coline", directory.RoleCollaborateur, siret, serviceA)
+	f.people[cResp] = f.mk("Rita", directory.RoleResponsable, siret, serviceA)
+	f.people[cOtherResp] = f.mk("Roger", directory.RoleResponsable, siret, otherSvcA)
+	f.people[cAdmin] = f.mk("Adam", directory.RoleAdministrateur, siret, "")
+	f.people[cOtherAdmin] = f.mk("Autre", directory.RoleAdministrateur, siretB, "")
+	f.people[cAgent] = f.mk("Agathe", directory.RoleAgent, "", "")
+	f.people[cDisabled] = f.mk("Dora", directory.RoleAdministrateur, siret, "")
+	f.mk("Bruno", directory.RoleResponsable, siretB, "Standard")
+	f.mk("Berthe", directory.RoleResponsable, siretB, "Archives")
+	f.mk("Basile", directory.RoleCollaborateur, siretB, "Standard")
+	f.colleague = f.mk("Paul", directory.RoleCollaborateur, siret, otherSvcA)
+	f.loginAs = f.mk("Louis", directory.RoleCollaborateur, siret, serviceA)
+	for _, c := range []string{cResp, cOtherResp, cAdmin, cOtherAdmin} {
+		if err := e.store.Grant(ctx, f.people[c].Identifier, "ficoba", "consultation"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range callers[1:] {
+		p := f.people[c]
+		f.tokens[c] = e.signIn(base+"/api/v1", p.Identifier, p.Email, password)
+	}
+	dis := f.people[cDisabled]
+	if err := e.store.SetState(ctx, dis.Identifier, directory.StateActive, directory.StateDisabled); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := f.slapd.DialRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	res, err := conn.Search(ldap.NewSearchRequest(e.cfg.BaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+		"(uid="+ldap.EscapeFilter(dis.Identifier)+")", []string{"apexSession"}, nil))
+	if err != nil || len(res.Entries) != 1 || len(res.Entries[0].GetAttributeValues("apexSession")) == 0 {
+		t.Fatalf("the disabled account's session: %v %v", res, err)
+	}
+	f.disabledDN, f.disabledSessions = res.Entries[0].DN, res.Entries[0].GetAttributeValues("apexSession")
+
+	var routes []string
+	for _, r := range srv.Routes() {
+		routes = append(routes, r.Method+" "+r.Path)
+	}
+	return f, routes
+}
+
+// checkRows fails for a route without a row and a row without a route.
+func checkRows(t *testing.T, routes []string, keep func(string) bool, rows []string) {
+	t.Helper()
+	have := map[string]bool{}
+	for _, r := range rows {
+		if have[r] {
+			t.Errorf("two rows for %s", r)
+		}
+		have[r] = true
+	}
+	served := map[string]bool{}
+	for _, r := range routes {
+		if !keep(r) {
+			continue
+		}
+		served[r] = true
+		if !have[r] {
+			t.Errorf("route %s has no row in the authorization matrix", r)
+		}
+	}
+	for _, r := range rows {
+		if !served[r] {
+			t.Errorf("row %s: no such route", r)
+		}
+	}
+}
+
+// cell runs one call as caller and checks its status and, when it is
+// refused (or the row changes nothing), that the directory did not change.
+// call returns the status and the Location header.
+func (f *authzFixture) cell(route, caller string, wantStatus int, page, changesNothing bool, call func() (int, string)) {
+	t := f.t
+	t.Helper()
+	if caller == cDisabled {
+		f.restoreDisabled()
+	}
+	before := f.snapshot()
+	status, location := call()
+	switch {
+	case wantStatus == needsSession && page:
+		if status != http.StatusSeeOther || location != "/connexion" {
+			t.Errorf("%s by %s: %d to %q, want 303 to /connexion", route, caller, status, location)
+		}
+	case wantStatus == needsSession:
+		if status != http.StatusUnauthorized {
+			t.Errorf("%s by %s: %d, want 401", route, caller, status)
+		}
+	case status != wantStatus:
+		t.Errorf("%s by %s: %d, want %d", route, caller, status, wantStatus)
+	}
+	if wantStatus == needsSession || wantStatus >= 400 || changesNothing {
+		if after := f.snapshot(); after != before {
+			t.Errorf("%s by %s: answered %d, yet the directory changed:\n%s", route, caller, status, diff(before, after))
+		}
+	}
+}
+
+// apiCall is one concrete request of a row.
+type apiCall struct {
+	method, path string // path under /api/v1
+	body         any
+	token        string // overrides the caller's session
+}
+
+type apiRow struct {
+	route string // "METHOD /api/v1/path" as the router lists it
+	want  want
+	req   func(f *authzFixture, caller string) apiCall
+}
+
+// at is a request without a body to the route's method, at path (placeholders expanded).
+func at(path string) func(*authzFixture, string) apiCall {
+	return func(f *authzFixture, _ string) apiCall { return apiCall{path: f.expand(path)} }
+}
+
+// with is a request with a JSON body.
+func with(path string, body any) func(*authzFixture, string) apiCall {
+	return func(f *authzFixture, _ string) apiCall { return apiCall{path: f.expand(path), body: body} }
+}
+
+var apiRows = []apiRow{
+	{"GET /api/v1/openapi.json", public(200), at("/openapi.json")},
+	{"POST /api/v1/auth/login", public(200), func(f *authzFixture, _ string) apiCall {
+		return apiCall{path: "/auth/login", body: map[string]string{"identifier": f.loginAs.Identifier, "password": password}}
+	}},
+	{"POST /api/v1/auth/verify", public(401), with("/auth/verify", map[string]string{"challenge": "inconnu", "code": "123456"})},
+	{"POST /api/v1/auth/resend", public(401), with("/auth/resend", map[string]string{"challenge": "inconnu"})},
+	{"POST /api/v1/auth/logout", anySession(204), func(f *authzFixture, c string) apiCall {
+		return apiCall{path: "/auth/logout", token: f.session(c)}
+	}},
+	{"GET /api/v1/me", anySession(200), at("/me")},
+	{"PATCH /api/v1/me", anySession(200), with("/me", map[string]string{"lastName": "Matrice-Modifié"})},
+	{"PUT /api/v1/me/password", anySession(204), func(f *authzFixture, c string) apiCall {
+		current, next := password, f.newPassword()
+		if p := f.people[c]; p != nil && c != cDisabled {
+			current, f.pw[p.Identifier] = f.pw[p.Identifier], next
+		}
+		return apiCall{path: "/me/password", body: map[string]string{"current": current, "new": next}}
+	}},
+	{"GET /api/v1/invitations/:token", public(200), func(f *authzFixture, _ string) apiCall {
+		return apiCall{path: "/invitations/" + f.invited().Token}
+	}},
+	{"POST /api/v1/invitations/:token", public(202), func(f *authzFixture, _ string) apiCall {
+		return apiCall{path: "/invitations/" + f.invited().Token, body: map[string]string{
+			"lastName": "Matrice", "firstName": "Invitée", "service": serviceA, "password": password}}
+	}},
+	{"GET /api/v1/structures", anySession(200), at("/structures")},
+	{"POST /api/v1/structures", only(201, cAgent), func(f *authzFixture, _ string) apiCall {
+		return apiCall{path: "/structures", body: map[string]string{"siret": f.siret(), "name": "Nouvelle étude", "category": "Notaire"}}
+	}},
+	{"GET /api/v1/structures/:siret/services", anySession(200).but(cOtherAdmin, 403), at("/structures/{siret}/services")},
+	{"POST /api/v1/structures/:siret/services", only(201, cAdmin), with("/structures/{siret}/services", map[string]string{"name": "Nouveau"})},
+	{"PATCH /api/v1/structures/:siret/services/:service", only(200, cAdmin),
+		with("/structures/{siret}/services/"+renamedSvcA, map[string]string{"name": "Archivage renommé"})},
+	{"DELETE /api/v1/structures/:siret/services/:service", only(204, cAdmin), at("/structures/{siret}/services/" + emptySvcA)},
+	{"POST /api/v1/structures/:siret/invitations", only(201, cAdmin, cResp), func(f *authzFixture, _ string) apiCall {
+		return apiCall{path: f.expand("/structures/{siret}/invitations"), body: map[string]string{
+			"email": f.email("invite"), "role": "collaborateur", "service": serviceA}}
+	}},
+	{"GET /api/v1/structures/:siret/directory", anySession(200).but(cOtherAdmin, 403), at("/structures/{siret}/directory")},
+	{"GET /api/v1/requests", anySession(200).but(cCollab, 403), at("/requests")},
+	{"POST /api/v1/requests/:id/approve", only(200, cAdmin, cResp), func(f *authzFixture, _ string) apiCall {
+		return apiCall{path: "/requests/" + f.submitted() + "/approve"}
+	}},
+	{"POST /api/v1/requests/:id/refuse", only(200, cAdmin, cResp), func(f *authzFixture, _ string) apiCall {
+		return apiCall{path: "/requests/" + f.submitted() + "/refuse", body: map[string]string{"reason": "Pièces manquantes"}}
+	}},
+	{"POST /api/v1/requests/:id/resend", only(202, cAdmin, cResp), func(f *authzFixture, _ string) apiCall {
+		return apiCall{path: "/requests/" + f.invited().Person.RequestID + "/resend"}
+	}},
+	{"GET /api/v1/applications", anySession(200), at("/applications")},
+	{"POST /api/v1/applications", only(201, cAgent), func(f *authzFixture, _ string) apiCall {
+		return apiCall{path: "/applications", body: map[string]any{"id": fmt.Sprintf("app%d", f.next()), "name": "Application", "profiles": []string{"lecture"}}}
+	}},
+	{"GET /api/v1/accounts", anySession(200).but(cCollab, 403), at("/accounts")},
+	{"GET /api/v1/accounts/:identifier", anySession(200).but(cOtherAdmin, 403), at("/accounts/{colleague}")},
+	{"POST /api/v1/accounts/:identifier/disable", only(200, cAdmin, cResp), func(f *authzFixture, _ string) apiCall {
+		return apiCall{path: "/accounts/" + f.target().Identifier + "/disable"}
+	}},
+	{"POST /api/v1/accounts/:identifier/enable", only(200, cAdmin, cResp), func(f *authzFixture, _ string) apiCall {
+		return apiCall{path: "/accounts/" + f.disabledTarget().Identifier + "/enable"}
+	}},
+	{"PATCH /api/v1/accounts/:identifier", only(200, cAdmin), func(f *authzFixture, _ string) apiCall {
+		return apiCall{path: "/accounts/" + f.target().Identifier, body: map[string]string{"service": otherSvcA}}
+	}},
+	{"DELETE /api/v1/accounts/:identifier", only(204, cAdmin, cResp), func(f *authzFixture, _ string) apiCall {
+		return apiCall{path: "/accounts/" + f.target().Identifier}
+	}},
+	{"PUT /api/v1/accounts/:identifier/habilitations/:application/:profile", only(204, cAdmin, cResp), func(f *authzFixture, _ string) apiCall {
+		return apiCall{path: "/accounts/" + f.target().Identifier + "/habilitations/ficoba/consultation"}
+	}},
+	{"DELETE /api/v1/accounts/:identifier/habilitations/:application/:profile", only(204, cAdmin, cResp), func(f *authzFixture, _ string) apiCall {
+		return apiCall{path: "/accounts/" + f.grantedTarget().Identifier + "/habilitations/ficoba/consultation"}
+	}},
+	{"POST /api/v1/captcha", public(201), at("/captcha")},
+	{"GET /api/v1/captcha/:file", public(200), func(f *authzFixture, _ string) apiCall {
+		id, _ := f.captcha()
+		return apiCall{path: "/captcha/" + id + ".png"}
+	}},
+	{"POST /api/v1/password/forgot", public(202), func(f *authzFixture, _ string) apiCall {
+		id, answer := f.captcha()
+		return apiCall{path: "/password/forgot", body: map[string]string{"identifier": "personne.inconnue-px", "captchaId": id, "captchaAnswer": answer}}
+	}},
+	{"POST /api/v1/password/forgot/:reset/verify", public(401), with("/password/forgot/inconnu/verify", map[string]string{"code": "123456"})},
+	{"POST /api/v1/password/reset", public(404), with("/password/reset", map[string]string{"token": "inconnu", "password": "Matrice-999-Ab!"})},
+}
+
+// do sends one API call as caller: the caller's session as a Bearer token,
+// and a JSON content type on every write (what the API asks of writes, so
+// that a refusal is the authorization's, not the media type's).
+func (f *authzFixture) do(method string, c apiCall, caller string) (int, string) {
+	f.t.Helper()
+	var body *strings.Reader
+	if c.body != nil {
+		raw, err := json.Marshal(c.body)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		body = strings.NewReader(string(raw))
+	} else {
+		body = strings.NewReader("")
+	}
+	req, err := http.NewRequest(method, f.base+"/api/v1"+c.path, body)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if method != http.MethodGet {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	token := c.token
+	if token == "" {
+		token = f.tokens[caller]
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode, res.Header.Get("Location")
+}
+
+func TestAuthorizationMatrixAPI(t *testing.T) {
+	// Not parallel: the snapshots cover ou=system, which every test of the
+	// package shares.
+	f, routes := newAuthzFixture(t)
+	var names []string
+	for _, r := range apiRows {
+		names = append(names, r.route)
+	}
+	checkRows(t, routes, func(r string) bool { return strings.Contains(r, " /api/") }, names)
+	start := time.Now()
+	cells := 0
+	for _, row := range apiRows {
+		method, _, _ := strings.Cut(row.route, " ")
+		for _, caller := range callers {
+			status, ok := row.want.status[caller]
+			if !ok {
+				t.Fatalf("%s: no status for %s", row.route, caller)
+			}
+			c := row.req(f, caller)
+			f.cell(row.route, caller, status, false, method == http.MethodGet || row.want.unchanged, func() (int, string) { return f.do(method, c, caller) })
+			cells++
+		}
+	}
+	t.Logf("%d routes × %d callers = %d cells, in %v", len(apiRows), len(callers), cells, time.Since(start).Round(time.Millisecond))
+}
+
+// pageRow is a form post of the pages. The statuses are those of the API's
+// rows, but a form that succeeds answers 303 (or 200 when it shows a
+// result), and a missing or dead session (401 in the table) is a 303 to
+// /connexion.
+type pageRow struct {
+	route string // "POST /path" as the router lists it
+	want  want
+	// form gives the path and the fields of one post; client, when not nil,
+	// is who posts instead of the caller's own client.
+	form func(f *authzFixture, caller string) (path string, fields url.Values, client *formClient)
+}
+
+// post is a form with fixed fields to path (placeholders expanded).
+func post(path string, kv ...string) func(*authzFixture, string) (string, url.Values, *formClient) {
+	return func(f *authzFixture, _ string) (string, url.Values, *formClient) {
+		return f.expand(path), fields(kv...), nil
+	}
+}
+
+func fields(kv ...string) url.Values {
+	v := url.Values{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		v.Set(kv[i], kv[i+1])
+	}
+	return v
+}
+
+// onTarget posts to /gestion/comptes/<fresh target>/<action>.
+func onTarget(target func(*authzFixture) *directory.Person, action string, kv ...string) func(*authzFixture, string) (string, url.Values, *formClient) {
+	return func(f *authzFixture, _ string) (string, url.Values, *formClient) {
+		return "/gestion/comptes/" + target(f).Identifier + "/" + action, fields(kv...), nil
+	}
+}
+
+var pageRows = []pageRow{
+	{"POST /connexion", public(303), func(f *authzFixture, c string) (string, url.Values, *formClient) {
+		// a client of its own: the challenge cookie stays out of the caller's
+		return "/connexion", fields("identifier", f.loginAs.Identifier, "password", password), f.pageClient(c, f.tokens[c])
+	}},
+	// Without a pending sign-in, back to its first step.
+	{"POST /connexion/verification", public(303).changesNothing(), post("/connexion/verification", "code", "123456")},
+	{"POST /connexion/renvoyer", public(303).changesNothing(), post("/connexion/renvoyer")},
+	{"POST /deconnexion", anySession(303), func(f *authzFixture, c string) (string, url.Values, *formClient) {
+		return "/deconnexion", nil, f.pageClient(c, f.session(c))
+	}},
+	{"POST /creation/:token", public(303), func(f *authzFixture, _ string) (string, url.Values, *formClient) {
+		return "/creation/" + f.invited().Token, fields("action", "envoyer", "lastName", "Matrice", "firstName", "Invitée",
+			"service", serviceA, "password", password, "passwordConfirmation", password), nil
+	}},
+	{"POST /gestion/demandes/valider", only(303, cAdmin, cResp), func(f *authzFixture, _ string) (string, url.Values, *formClient) {
+		return "/gestion/demandes/valider", fields("request", f.submitted()), nil
+	}},
+	{"POST /gestion/demandes/refuser", only(303, cAdmin, cResp), func(f *authzFixture, _ string) (string, url.Values, *formClient) {
+		return "/gestion/demandes/refuser", fields("request", f.submitted(), "reason", "Pièces manquantes"), nil
+	}},
+	{"POST /gestion/invitations/renvoyer", only(303, cAdmin, cResp), func(f *authzFixture, _ string) (string, url.Values, *formClient) {
+		return "/gestion/invitations/renvoyer", fields("request", f.invited().Person.RequestID), nil
+	}},
+	{"POST /gestion/comptes/:identifier/desactiver", only(303, cAdmin, cResp), onTarget((*authzFixture).target, "desactiver")},
+	{"POST /gestion/comptes/:identifier/reactiver", only(303, cAdmin, cResp), onTarget((*authzFixture).disabledTarget, "reactiver")},
+	{"POST /gestion/comptes/:identifier/deplacer", only(303, cAdmin), onTarget((*authzFixture).target, "deplacer", "service", otherSvcA)},
+	{"POST /gestion/comptes/:identifier/habiliter", only(303, cAdmin, cResp), onTarget((*authzFixture).target, "habiliter", "profile", "ficoba/consultation")},
+	{"POST /gestion/comptes/:identifier/retirer", only(303, cAdmin, cResp),
+		onTarget((*authzFixture).grantedTarget, "retirer", "application", "ficoba", "profile", "consultation")},
+	{"POST /gestion/comptes/:identifier/suppression", only(303, cAdmin, cResp), onTarget((*authzFixture).target, "suppression")},
+	// The form invites into the poster's own structure (and a responsable's
+	// own service): Comptabilité does not exist in B.
+	{"POST /gestion/inviter", only(303, cAdmin, cResp, cOtherResp).but(cOtherAdmin, 422), func(f *authzFixture, _ string) (string, url.Values, *formClient) {
+		return "/gestion/inviter", fields("email", f.email("invite"), "role", "collaborateur", "service", serviceA), nil
+	}},
+	// The services forms act on the poster's own structure: B's
+	// administrator creates a service in B, and finds no Archivage nor Vide there.
+	{"POST /gestion/services", only(303, cAdmin, cOtherAdmin), post("/gestion/services", "name", "Nouveau")},
+	{"POST /gestion/services/renommer", only(303, cAdmin).but(cOtherAdmin, 404), post("/gestion/services/renommer", "service", renamedSvcA, "name", "Archivage renommé")},
+	{"POST /gestion/services/supprimer", only(303, cAdmin).but(cOtherAdmin, 404), post("/gestion/services/supprimer", "service", emptySvcA)},
+	{"POST /agent/structures", only(303, cAgent), func(f *authzFixture, _ string) (string, url.Values, *formClient) {
+		return "/agent/structures", fields("siret", f.siret(), "name", "Nouvelle étude", "category", "Notaire"), nil
+	}},
+	{"POST /agent/structures/:siret", only(303, cAgent), func(f *authzFixture, _ string) (string, url.Values, *formClient) {
+		return "/agent/structures/" + siret, fields("email", f.email("admin")), nil
+	}},
+	{"POST /agent/applications", only(303, cAgent), func(f *authzFixture, _ string) (string, url.Values, *formClient) {
+		return "/agent/applications", fields("id", fmt.Sprintf("app%d", f.next()), "name", "Application", "profiles", "lecture"), nil
+	}},
+	{"POST /mot-de-passe/oublie", public(303), func(f *authzFixture, _ string) (string, url.Values, *formClient) {
+		id, answer := f.captcha()
+		return "/mot-de-passe/oublie", fields("identifier", "personne.inconnue-px", "captcha-id", id, "captcha", answer), nil
+	}},
+	{"POST /mot-de-passe/code", public(401), post("/mot-de-passe/code", "code", "123456")},
+	// Without a renewal in this browser: a notice « Aucune demande en cours ».
+	{"POST /mot-de-passe/renouveler", public(200).changesNothing(), post("/mot-de-passe/renouveler", "password", "Matrice-999-Ab!", "confirmation", "Matrice-999-Ab!")},
+	{"POST /mot-de-passe/renouveler/:token", public(404), post("/mot-de-passe/renouveler/inconnu", "password", "Matrice-999-Ab!", "confirmation", "Matrice-999-Ab!")},
+	// The summary of the changes: it saves nothing.
+	{"POST /donnees-personnelles", anySession(200).changesNothing(), func(f *authzFixture, c string) (string, url.Values, *formClient) {
+		return "/donnees-personnelles", f.personalData(c), nil
+	}},
+	{"POST /donnees-personnelles/enregistrer", anySession(200), func(f *authzFixture, c string) (string, url.Values, *formClient) {
+		return "/donnees-personnelles/enregistrer", f.personalData(c), nil
+	}},
+	{"POST /donnees-personnelles/mot-de-passe", anySession(200), func(f *authzFixture, c string) (string, url.Values, *formClient) {
+		current, next := password, f.newPassword()
+		if p := f.people[c]; p != nil && c != cDisabled {
+			current, f.pw[p.Identifier] = f.pw[p.Identifier], next
+		}
+		return "/donnees-personnelles/mot-de-passe", fields("current", current, "password", next, "confirmation", next), nil
+	}},
+}
+
+// personalData is the caller's personal data form with a new last name.
+func (f *authzFixture) personalData(caller string) url.Values {
+	p := f.people[caller]
+	if p == nil {
+		return fields("nom", "Matrice", "prenom", "Anonyme", "email", "anonyme@example.fr")
+	}
+	return fields("nom", "Matrice-Page", "prenom", p.FirstName, "email", p.Email)
+}
+
+// pageClient is a browser without script holding token as its session,
+// with its form token already set.
+func (f *authzFixture) pageClient(caller, token string) *formClient {
+	f.t.Helper()
+	c := newFormClient(f.t, f.base)
+	c.get("/connexion") // sets the CSRF cookie, before the session is there
+	if c.cookie("/", "apex_csrf") == "" {
+		f.t.Fatal("no CSRF cookie from /connexion")
+	}
+	if token != "" {
+		u, _ := url.Parse(f.base + "/")
+		c.jar.SetCookies(u, []*http.Cookie{{Name: "apex_session", Value: token, Path: "/"}})
+	}
+	return c
+}
+
+func TestAuthorizationMatrixPages(t *testing.T) {
+	// Not parallel: the snapshots cover ou=system, which every test of the
+	// package shares.
+	f, routes := newAuthzFixture(t)
+	var names []string
+	for _, r := range pageRows {
+		names = append(names, r.route)
+	}
+	checkRows(t, routes, func(r string) bool {
+		method, path, _ := strings.Cut(r, " ")
+		return method == http.MethodPost && isPage(path)
+	}, names)
+	clients := map[string]*formClient{}
+	for _, c := range callers {
+		clients[c] = f.pageClient(c, f.tokens[c])
+	}
+	start := time.Now()
+	cells := 0
+	for _, row := range pageRows {
+		for _, caller := range callers {
+			status, ok := row.want.status[caller]
+			if !ok {
+				t.Fatalf("%s: no status for %s", row.route, caller)
+			}
+			path, form, client := row.form(f, caller)
+			if client == nil {
+				client = clients[caller]
+			}
+			f.cell(row.route, caller, status, true, row.want.unchanged, func() (int, string) {
+				p := client.post(path, form)
+				return p.Status, p.Location
+			})
+			cells++
+		}
+	}
+	t.Logf("%d form posts × %d callers = %d cells, in %v", len(pageRows), len(callers), cells, time.Since(start).Round(time.Millisecond))
+}
