@@ -190,6 +190,22 @@ func (s *Store) searchOne(ctx context.Context, op, base string, scope int, filte
 	return entry, err
 }
 
+// searchFew returns the entries of a search known to match at most limit
+// entries, in one plain request (no paging control to negotiate).
+func (s *Store) searchFew(ctx context.Context, op, base string, scope int, filter string, attrs []string, limit int) ([]*ldap.Entry, error) {
+	var entries []*ldap.Entry
+	err := s.read(ctx, op, func(c *ldap.Conn) error {
+		res, err := c.Search(ldap.NewSearchRequest(base, scope, ldap.NeverDerefAliases,
+			limit, int(s.cfg.Timeout/time.Second), false, filter, attrs, nil))
+		if err != nil {
+			return err
+		}
+		entries = res.Entries
+		return nil
+	})
+	return entries, err
+}
+
 func (s *Store) searchAll(ctx context.Context, op, base string, scope int, filter string, attrs []string) ([]*ldap.Entry, error) {
 	var entries []*ldap.Entry
 	err := s.read(ctx, op, func(c *ldap.Conn) error {

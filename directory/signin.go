@@ -398,8 +398,8 @@ func (s *Store) SessionAnd(ctx context.Context, token, other string) (*Person, *
 	if other != "" && !strings.EqualFold(other, identifier) {
 		uids = or(uids, eq("uid", other))
 	}
-	entries, err := s.searchAll(ctx, op, s.base, ldap.ScopeWholeSubtree, and("(objectClass=apexPerson)", uids),
-		append([]string{"apexSession"}, personAttrs...))
+	entries, err := s.searchFew(ctx, op, s.base, ldap.ScopeWholeSubtree, and("(objectClass=apexPerson)", uids),
+		append([]string{"apexSession"}, personAttrs...), 2)
 	if err != nil {
 		return nil, nil, err
 	}
