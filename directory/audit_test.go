@@ -15,6 +15,7 @@ import (
 
 	"github.com/dgfip/apex-partenaires/directory"
 	"github.com/dgfip/apex-partenaires/directory/slapd"
+	"github.com/dgfip/apex-partenaires/directory/slapdtest"
 )
 
 // selfServiceNotifier keeps the renewal code it would text.
@@ -300,4 +301,34 @@ func TestHistoryIsCappedAndOnlyForItsAdministrators(t *testing.T) {
 	if _, _, err := acc.History(ctx, admin, "nobody.here-px"); !errors.Is(err, directory.ErrNotFound) {
 		t.Errorf("history of nobody: %v", err)
 	}
+}
+
+// The cost of the audit trail on a change: keeping one event (a modify with
+// the post-read control, and a prune every 20 events once full) against the
+// change it follows (here a disable or enable: a search and a modify).
+// go test -run '^$' -bench 'History' -benchtime 300x ./directory/
+func BenchmarkHistory(b *testing.B) {
+	store, _ := slapdtest.NewStore(b)
+	mustStructure(b, store, testSIRET, "Accueil")
+	admin := mustPerson(b, store, directory.NewPerson{FirstName: "Bea", LastName: "Bench", Role: directory.RoleAdministrateur, SIRET: testSIRET})
+	p := mustPerson(b, store, directory.NewPerson{FirstName: "Ben", LastName: "Bench", Role: directory.RoleCollaborateur, SIRET: testSIRET, Service: "Accueil"})
+	b.Run("state change alone", func(b *testing.B) {
+		states := [2]directory.AccountState{directory.StateActive, directory.StateDisabled}
+		for i := range b.N {
+			if err := store.SetState(ctx, p.Identifier, states[i%2], states[(i+1)%2]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if b.N%2 == 1 {
+			store.SetState(ctx, p.Identifier, directory.StateDisabled, directory.StateActive)
+		}
+	})
+	b.Run("workflow with its event kept", func(b *testing.B) {
+		acc := directory.Accounts{Store: store, Notifier: &recordingNotifier{}}
+		for i := range b.N {
+			if _, err := acc.SetEnabled(ctx, admin, p.Identifier, i%2 == 1); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
