@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -308,7 +309,7 @@ func TestHistoryIsCappedAndOnlyForItsAdministrators(t *testing.T) {
 // change it follows (here a disable or enable: a search and a modify).
 // go test -run '^$' -bench 'History' -benchtime 300x ./directory/
 func BenchmarkHistory(b *testing.B) {
-	store, _ := slapdtest.NewStore(b)
+	store, srv := slapdtest.NewStore(b)
 	mustStructure(b, store, testSIRET, "Accueil")
 	admin := mustPerson(b, store, directory.NewPerson{FirstName: "Bea", LastName: "Bench", Role: directory.RoleAdministrateur, SIRET: testSIRET})
 	p := mustPerson(b, store, directory.NewPerson{FirstName: "Ben", LastName: "Bench", Role: directory.RoleCollaborateur, SIRET: testSIRET, Service: "Accueil"})
@@ -321,6 +322,25 @@ func BenchmarkHistory(b *testing.B) {
 		}
 		if b.N%2 == 1 {
 			store.SetState(ctx, p.Identifier, directory.StateDisabled, directory.StateActive)
+		}
+	})
+	dn := findDN(b, store, srv, eqFilter("uid", p.Identifier))
+	other := mustPerson(b, store, directory.NewPerson{FirstName: "Bob", LastName: "Bench", Role: directory.RoleCollaborateur, SIRET: testSIRET, Service: "Accueil"})
+	otherDN := findDN(b, store, srv, eqFilter("uid", other.Identifier))
+	b.Run("one event kept (modify with post-read, pruning)", func(b *testing.B) {
+		for i := range b.N {
+			ev := &directory.Event{At: time.Now(), Actor: admin.Identifier, Action: directory.ActionDisable, Source: "192.0.2.1", Outcome: "success", Detail: fmt.Sprint(i)}
+			if err := directory.KeepEventForBench(ctx, store, dn, ev); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("one plain modify adding a value", func(b *testing.B) {
+		for i := range b.N {
+			ev := &directory.Event{At: time.Now(), Actor: admin.Identifier, Action: directory.ActionDisable, Source: "192.0.2.1", Outcome: "success", Detail: fmt.Sprint(i)}
+			if err := directory.AddPlainForBench(ctx, store, otherDN, ev); err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 	b.Run("workflow with its event kept", func(b *testing.B) {
