@@ -137,6 +137,35 @@ func TestACLs(t *testing.T) {
 			t.Errorf("service reads a hash")
 		}
 	})
+
+	t.Run("the history is the service's alone", func(t *testing.T) {
+		service := dial(t, srv.URL)
+		if err := service.Bind(srv.ServiceDN, slapdtest.ServicePassword); err != nil {
+			t.Fatal(err)
+		}
+		add := ldap.NewModifyRequest(aliceDN, nil)
+		add.Add("apexHistory", []string{`{"at":"2026-01-02T03:04:05.000000Z","by":"x","action":"account.disable","from":"192.0.2.1","outcome":"success"}`})
+		if err := service.Modify(add); err != nil {
+			t.Fatalf("the service writes the history: %v", err)
+		}
+		if e, err := search(service, aliceDN, "(objectClass=*)", "apexHistory"); err != nil || len(e) != 1 || e[0].GetAttributeValue("apexHistory") == "" {
+			t.Errorf("the service reads the history: %v %v", e, err)
+		}
+		for name, who := range map[string][2]string{"the person": {aliceDN, goodPassword}, "an application": {clientDN, "Client-Secret-2026!"}} {
+			conn := dial(t, srv.URL)
+			if err := conn.Bind(who[0], who[1]); err != nil {
+				t.Fatal(err)
+			}
+			if e, _ := search(conn, aliceDN, "(objectClass=*)", "apexHistory"); len(e) > 0 && e[0].GetAttributeValue("apexHistory") != "" {
+				t.Errorf("%s reads the history", name)
+			}
+			wipe := ldap.NewModifyRequest(aliceDN, nil)
+			wipe.Replace("apexHistory", nil)
+			if err := conn.Modify(wipe); !ldap.IsErrorWithCode(err, ldap.LDAPResultInsufficientAccessRights) {
+				t.Errorf("%s wipes the history: %v, want 50", name, err)
+			}
+		}
+	})
 }
 
 // The service's own changes go through ppolicy: a password that Go would

@@ -68,3 +68,11 @@ func CanConsult(actor *Person, siret string) bool {
 	}
 	return actor.Role == RoleAgent || actor.SIRET == siret
 }
+
+// CanSeeHistory: the administrators of the account's structure, and agents.
+func CanSeeHistory(actor, target *Person) bool {
+	if target == nil {
+		return false
+	}
+	return actor.isAgent() || target.Role != RoleAgent && actor.isAdminOf(target.SIRET)
+}

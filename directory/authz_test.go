@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -266,7 +267,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 			}
 			if after := snapshot(t, srv, base); !action.allowed[actor.name] && after != before {
 				t.Errorf("%s by %s: the directory changed", action.name, actor.name)
-			} else if action.allowed[actor.name] && action.prepare == nil && after != before {
+			} else if action.allowed[actor.name] && action.prepare == nil && withoutHistory(after) != withoutHistory(before) {
 				t.Errorf("%s by %s: the cell did not undo itself", action.name, actor.name)
 			}
 			if action.cleanup != nil {
@@ -284,6 +285,13 @@ func TestAuthorizationMatrix(t *testing.T) {
 		}
 	}
 	t.Logf("%d cells", cells)
+}
+
+// withoutHistory drops the accounts' histories from a snapshot: an allowed
+// action undone leaves its events there, as the audit trail wants.
+func withoutHistory(snapshot string) string {
+	lines := strings.Split(snapshot, "\n")
+	return strings.Join(slices.DeleteFunc(lines, func(l string) bool { return strings.Contains(l, " apexHistory=") }), "\n")
 }
 
 func set(names ...string) map[string]bool {

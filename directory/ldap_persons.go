@@ -352,6 +352,7 @@ func (s *Store) personFromEntry(e *ldap.Entry) *Person {
 		DecidedAt:     parseLDAPTime(e.GetAttributeValue("apexDecidedAt")),
 		RefusalReason: e.GetAttributeValue("apexRefusalReason"),
 		Locked:        e.GetAttributeValue("pwdAccountLockedTime") != "",
+		dn:            e.DN,
 	}
 	p.Service = s.serviceOf(e.DN)
 	if p.State == StateInvited {

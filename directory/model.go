@@ -104,6 +104,8 @@ type Person struct {
 	RefusalReason string
 	Locked        bool // locked by the password policy after repeated failures
 	Habilitations []Habilitation
+
+	dn string // the entry's DN when it was read; "" for a person not read from the directory
 }
 
 // HasProfile reports whether the person holds the profile.

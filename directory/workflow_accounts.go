@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 )
 
@@ -22,16 +23,32 @@ type LifecycleNotifier interface {
 
 // Accounts is the account lifecycle, each step checked against who asks
 // (authz.go) before anything changes. A refused step changes nothing and
-// returns ErrForbidden.
+// returns ErrForbidden. Every step is an event of the audit trail (audit.go).
 type Accounts struct {
 	Store    *Store
 	Notifier LifecycleNotifier
+	// Audit gets one line per change attempted; none when nil. The history
+	// of the accounts is kept either way.
+	Audit *slog.Logger
+	// Source is where the changes come from when their context does not
+	// say (WithSource): "apexctl" for the back office.
+	Source string
+}
+
+func (a Accounts) record(ctx context.Context, ev *Event, err *error) {
+	if ev.Source == "" {
+		ev.Source = a.Source
+	}
+	recordEvent(ctx, a.Store, a.Audit, ev, *err)
 }
 
 func forbidden(op string) error { return fmt.Errorf("%s: %w", op, ErrForbidden) }
 
 // CreateStructure: agents. Errors: ErrForbidden, ErrInvalid, ErrConflict.
-func (a Accounts) CreateStructure(ctx context.Context, actor *Person, st Structure) (*Structure, error) {
+func (a Accounts) CreateStructure(ctx context.Context, actor *Person, st Structure) (_ *Structure, err error) {
+	ev := newEvent(ctx, actor, ActionCreateStructure)
+	ev.Structure = NormalizeSIRET(st.SIRET)
+	defer a.record(ctx, ev, &err)
 	if !CanCreateStructure(actor) {
 		return nil, forbidden("create structure")
 	}
@@ -42,7 +59,10 @@ func (a Accounts) CreateStructure(ctx context.Context, actor *Person, st Structu
 }
 
 // CreateService: administrators of the structure.
-func (a Accounts) CreateService(ctx context.Context, actor *Person, siret, name string) error {
+func (a Accounts) CreateService(ctx context.Context, actor *Person, siret, name string) (err error) {
+	ev := newEvent(ctx, actor, ActionCreateService)
+	ev.Structure, ev.Service = NormalizeSIRET(siret), name
+	defer a.record(ctx, ev, &err)
 	if !CanManageServices(actor, NormalizeSIRET(siret)) {
 		return forbidden("create service")
 	}
@@ -50,7 +70,11 @@ func (a Accounts) CreateService(ctx context.Context, actor *Person, siret, name 
 }
 
 // RenameService: administrators of the structure.
-func (a Accounts) RenameService(ctx context.Context, actor *Person, siret, name, newName string) error {
+func (a Accounts) RenameService(ctx context.Context, actor *Person, siret, name, newName string) (err error) {
+	ev := newEvent(ctx, actor, ActionRenameService)
+	ev.Structure, ev.Service = NormalizeSIRET(siret), name
+	ev.Detail = newName
+	defer a.record(ctx, ev, &err)
 	if !CanManageServices(actor, NormalizeSIRET(siret)) {
 		return forbidden("rename service")
 	}
@@ -58,7 +82,10 @@ func (a Accounts) RenameService(ctx context.Context, actor *Person, siret, name,
 }
 
 // DeleteService: administrators of the structure; the service must be empty.
-func (a Accounts) DeleteService(ctx context.Context, actor *Person, siret, name string) error {
+func (a Accounts) DeleteService(ctx context.Context, actor *Person, siret, name string) (err error) {
+	ev := newEvent(ctx, actor, ActionDeleteService)
+	ev.Structure, ev.Service = NormalizeSIRET(siret), name
+	defer a.record(ctx, ev, &err)
 	if !CanManageServices(actor, NormalizeSIRET(siret)) {
 		return forbidden("delete service")
 	}
@@ -67,8 +94,11 @@ func (a Accounts) DeleteService(ctx context.Context, actor *Person, siret, name 
 
 // Invite pre-creates an account and mails its link. Errors: ErrForbidden,
 // ErrInvalid, ErrNotFound (structure, service), ErrConflict (mail used).
-func (a Accounts) Invite(ctx context.Context, actor *Person, n NewInvitation) (*Invitation, error) {
+func (a Accounts) Invite(ctx context.Context, actor *Person, n NewInvitation) (_ *Invitation, err error) {
 	const op = "invite"
+	ev := newEvent(ctx, actor, ActionInvite)
+	ev.Structure, ev.Service, ev.Detail = NormalizeSIRET(n.SIRET), n.Service, string(n.Role)
+	defer a.record(ctx, ev, &err)
 	if err := n.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
@@ -84,6 +114,7 @@ func (a Accounts) Invite(ctx context.Context, actor *Person, n NewInvitation) (*
 	if err != nil {
 		return nil, err
 	}
+	ev.keepOn(inv.Person)
 	if err := a.Notifier.Invitation(ctx, inv, st); err != nil {
 		return nil, fmt.Errorf("%s: mail the link: %w", op, err)
 	}
@@ -92,15 +123,20 @@ func (a Accounts) Invite(ctx context.Context, actor *Person, n NewInvitation) (*
 
 // ResendInvitation mails a new link to an account that has not filled its
 // form yet; the old link stops working.
-func (a Accounts) ResendInvitation(ctx context.Context, actor *Person, requestID string) error {
+func (a Accounts) ResendInvitation(ctx context.Context, actor *Person, requestID string) (err error) {
 	const op = "resend invitation"
+	ev := newEvent(ctx, actor, ActionResendInvitation)
+	ev.Account = requestID
+	defer a.record(ctx, ev, &err)
 	target, err := a.Store.FindPersonByRequest(ctx, requestID)
 	if err != nil {
 		return err
 	}
+	ev.about(target)
 	if !CanManage(actor, target) {
 		return forbidden(op)
 	}
+	ev.keepOn(target)
 	inv, err := a.Store.ReissueInvitation(ctx, requestID)
 	if err != nil {
 		return err
@@ -146,18 +182,24 @@ func (a Accounts) managed(ctx context.Context, actor *Person, f PersonFilter) ([
 
 // Approve validates a request and mails the identifier. Errors:
 // ErrForbidden, ErrNotFound, ErrAlreadyDecided.
-func (a Accounts) Approve(ctx context.Context, actor *Person, requestID string) (*Person, error) {
+func (a Accounts) Approve(ctx context.Context, actor *Person, requestID string) (_ *Person, err error) {
+	ev := newEvent(ctx, actor, ActionApprove)
+	ev.Account = requestID
+	defer a.record(ctx, ev, &err)
 	target, err := a.Store.FindPersonByRequest(ctx, requestID)
 	if err != nil {
 		return nil, err
 	}
+	ev.about(target)
 	if !CanManage(actor, target) {
 		return nil, forbidden("approve")
 	}
+	ev.keepOn(target)
 	p, err := a.Store.Approve(ctx, requestID, actor.Identifier)
 	if err != nil {
 		return nil, err
 	}
+	ev.keepOn(p) // renamed to its identifier
 	if err := a.Notifier.Approved(ctx, p); err != nil {
 		return nil, fmt.Errorf("approve: mail the identifier: %w", err)
 	}
@@ -166,14 +208,19 @@ func (a Accounts) Approve(ctx context.Context, actor *Person, requestID string) 
 
 // Refuse refuses a request and mails the reasons. Errors: ErrForbidden,
 // ErrInvalid (no reason), ErrNotFound, ErrAlreadyDecided.
-func (a Accounts) Refuse(ctx context.Context, actor *Person, requestID, reason string) (*Person, error) {
+func (a Accounts) Refuse(ctx context.Context, actor *Person, requestID, reason string) (_ *Person, err error) {
+	ev := newEvent(ctx, actor, ActionRefuse)
+	ev.Account = requestID
+	defer a.record(ctx, ev, &err)
 	target, err := a.Store.FindPersonByRequest(ctx, requestID)
 	if err != nil {
 		return nil, err
 	}
+	ev.about(target)
 	if !CanManage(actor, target) {
 		return nil, forbidden("refuse")
 	}
+	ev.keepOn(target)
 	p, err := a.Store.Refuse(ctx, requestID, actor.Identifier, reason)
 	if err != nil {
 		return nil, err
@@ -185,7 +232,10 @@ func (a Accounts) Refuse(ctx context.Context, actor *Person, requestID, reason s
 }
 
 // CreateApplication declares a DGFiP application and its profiles: agents.
-func (a Accounts) CreateApplication(ctx context.Context, actor *Person, app Application) (*Application, error) {
+func (a Accounts) CreateApplication(ctx context.Context, actor *Person, app Application) (_ *Application, err error) {
+	ev := newEvent(ctx, actor, ActionCreateApplication)
+	ev.Detail = app.ID
+	defer a.record(ctx, ev, &err)
 	if !CanDeclareApplication(actor) {
 		return nil, forbidden("create application")
 	}
@@ -197,15 +247,20 @@ func (a Accounts) CreateApplication(ctx context.Context, actor *Person, app Appl
 
 // Grant habilitates an account to a profile and mails it. Errors:
 // ErrForbidden, ErrNotFound (account, application or profile).
-func (a Accounts) Grant(ctx context.Context, actor *Person, identifier, application, profile string) error {
+func (a Accounts) Grant(ctx context.Context, actor *Person, identifier, application, profile string) (err error) {
 	const op = "grant"
+	ev := newEvent(ctx, actor, ActionGrant)
+	ev.Account, ev.Detail = identifier, application+"/"+profile
+	defer a.record(ctx, ev, &err)
 	target, app, err := a.habilitationParts(ctx, op, identifier, application, profile)
 	if err != nil {
 		return err
 	}
+	ev.about(target)
 	if !CanHabilitate(actor, target, application, profile) {
 		return forbidden(op)
 	}
+	ev.keepOn(target)
 	if target.HasProfile(application, profile) {
 		return nil
 	}
@@ -216,15 +271,20 @@ func (a Accounts) Grant(ctx context.Context, actor *Person, identifier, applicat
 }
 
 // Revoke withdraws a profile. Errors: ErrForbidden, ErrNotFound.
-func (a Accounts) Revoke(ctx context.Context, actor *Person, identifier, application, profile string) error {
+func (a Accounts) Revoke(ctx context.Context, actor *Person, identifier, application, profile string) (err error) {
 	const op = "revoke"
+	ev := newEvent(ctx, actor, ActionRevoke)
+	ev.Account, ev.Detail = identifier, application+"/"+profile
+	defer a.record(ctx, ev, &err)
 	target, _, err := a.habilitationParts(ctx, op, identifier, application, profile)
 	if err != nil {
 		return err
 	}
+	ev.about(target)
 	if !CanHabilitate(actor, target, application, profile) {
 		return forbidden(op)
 	}
+	ev.keepOn(target)
 	return a.Store.Revoke(ctx, identifier, application, profile)
 }
 
@@ -246,14 +306,22 @@ func (a Accounts) habilitationParts(ctx context.Context, op, identifier, applica
 // SetEnabled disables an active account (it can no longer bind nor sign
 // in) or enables a disabled one again. Errors: ErrForbidden, ErrNotFound,
 // ErrConflict when the account is in neither state.
-func (a Accounts) SetEnabled(ctx context.Context, actor *Person, identifier string, enabled bool) (*Person, error) {
+func (a Accounts) SetEnabled(ctx context.Context, actor *Person, identifier string, enabled bool) (_ *Person, err error) {
+	ev := newEvent(ctx, actor, ActionDisable)
+	if enabled {
+		ev.Action = ActionEnable
+	}
+	ev.Account = identifier
+	defer a.record(ctx, ev, &err)
 	target, err := a.Store.FindPerson(ctx, identifier)
 	if err != nil {
 		return nil, err
 	}
+	ev.about(target)
 	if !CanManage(actor, target) {
 		return nil, forbidden("enable or disable")
 	}
+	ev.keepOn(target)
 	from, to := StateActive, StateDisabled
 	if enabled {
 		from, to = StateDisabled, StateActive
@@ -268,11 +336,16 @@ func (a Accounts) SetEnabled(ctx context.Context, actor *Person, identifier stri
 }
 
 // Remove deletes an account; its habilitations go with it.
-func (a Accounts) Remove(ctx context.Context, actor *Person, identifier string) error {
+// Its history goes with it: the event is a log line only.
+func (a Accounts) Remove(ctx context.Context, actor *Person, identifier string) (err error) {
+	ev := newEvent(ctx, actor, ActionRemove)
+	ev.Account = identifier
+	defer a.record(ctx, ev, &err)
 	target, err := a.Store.FindPerson(ctx, identifier)
 	if err != nil {
 		return err
 	}
+	ev.about(target)
 	if !CanManage(actor, target) || target.Identifier == actor.Identifier {
 		return forbidden("remove")
 	}
@@ -280,18 +353,43 @@ func (a Accounts) Remove(ctx context.Context, actor *Person, identifier string) 
 }
 
 // Move puts a responsable or collaborateur in another service of its structure.
-func (a Accounts) Move(ctx context.Context, actor *Person, identifier, service string) (*Person, error) {
+func (a Accounts) Move(ctx context.Context, actor *Person, identifier, service string) (_ *Person, err error) {
+	ev := newEvent(ctx, actor, ActionMove)
+	ev.Account, ev.Detail = identifier, service
+	defer a.record(ctx, ev, &err)
 	target, err := a.Store.FindPerson(ctx, identifier)
 	if err != nil {
 		return nil, err
 	}
+	ev.about(target)
 	if !CanMove(actor, target) {
 		return nil, forbidden("move")
 	}
+	ev.keepOn(target)
 	if _, err := a.Store.FindService(ctx, target.SIRET, service); errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("move: %w", &InvalidError{[]Problem{{"service", "Ce service n'existe pas dans la structure."}}})
 	} else if err != nil {
 		return nil, err
 	}
-	return a.Store.MovePerson(ctx, identifier, service)
+	p, err := a.Store.MovePerson(ctx, identifier, service)
+	if err != nil {
+		return nil, err
+	}
+	ev.keepOn(p) // in its new service
+	ev.Detail = service
+	return p, nil
+}
+
+// History returns an account and its history, newest first: to the
+// administrators of its structure and to agents. Errors: ErrForbidden,
+// ErrNotFound.
+func (a Accounts) History(ctx context.Context, actor *Person, identifier string) (*Person, []Event, error) {
+	p, events, err := a.Store.History(ctx, identifier)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !CanSeeHistory(actor, p) {
+		return nil, nil, forbidden("history")
+	}
+	return p, events, nil
 }

@@ -3,6 +3,8 @@ package directory
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -30,6 +32,12 @@ type SelfService struct {
 	ForgotDuration time.Duration
 	// OnSendError hears about a code or link that could not be sent; may be nil.
 	OnSendError func(error)
+	// Audit gets one line per change attempted (audit.go); none when nil.
+	Audit *slog.Logger
+}
+
+func (s SelfService) record(ctx context.Context, ev *Event, err *error) {
+	recordEvent(ctx, s.Store, s.Audit, ev, *err)
 }
 
 // Forgot starts the renewal of a forgotten password after a solved captcha:
@@ -88,26 +96,36 @@ func (s SelfService) CheckToken(ctx context.Context, token string) error {
 }
 
 // Reset sets the new password and mails that it changed; a lockout ends.
-func (s SelfService) Reset(ctx context.Context, token, password string) error {
+// The account is known only when the renewal succeeds: a failed one is a
+// log line without an actor.
+func (s SelfService) Reset(ctx context.Context, token, password string) (err error) {
+	ev := newEvent(ctx, nil, ActionResetPassword)
+	defer s.record(ctx, ev, &err)
 	p, err := s.Store.ResetPassword(ctx, token, password)
 	if err != nil {
 		return err
 	}
+	ev.Actor, ev.ActorRole = p.Identifier, p.Role
+	ev.keepOn(p)
 	return s.Notifier.PasswordChanged(ctx, p)
 }
 
 // UpdateMe changes the signed-in person's names, mail or mobile. The
 // identifier never changes. A new mail address is told to the old one and
 // to the new one. Errors: ErrInvalid, ErrConflict (mail used).
-func (s SelfService) UpdateMe(ctx context.Context, actor *Person, u PersonUpdate) (*Person, error) {
+func (s SelfService) UpdateMe(ctx context.Context, actor *Person, u PersonUpdate) (_ *Person, err error) {
+	ev := newEvent(ctx, actor, ActionUpdatePersonal)
+	defer s.record(ctx, ev, &err)
 	if actor == nil || actor.State != StateActive {
 		return nil, fmt.Errorf("update personal data: %w", ErrForbidden)
 	}
+	ev.keepOn(actor)
 	u.State = nil
 	p, err := s.Store.UpdatePerson(ctx, actor.Identifier, u)
 	if err != nil {
 		return nil, err
 	}
+	ev.Detail = changedFields(actor, p)
 	if p.Email != actor.Email {
 		if err := s.Notifier.EmailChanged(ctx, p, actor.Email); err != nil {
 			return nil, fmt.Errorf("update personal data: mail the change: %w", err)
@@ -119,10 +137,13 @@ func (s SelfService) UpdateMe(ctx context.Context, actor *Person, u PersonUpdate
 // ChangePassword checks the current password (a bind) and sets the new
 // one. Errors: ErrInvalidCredentials (current wrong), ErrAccountLocked,
 // ErrInvalid and ErrPasswordPolicy, ErrPasswordInHistory.
-func (s SelfService) ChangePassword(ctx context.Context, actor *Person, current, next string) error {
+func (s SelfService) ChangePassword(ctx context.Context, actor *Person, current, next string) (err error) {
+	ev := newEvent(ctx, actor, ActionChangePassword)
+	defer s.record(ctx, ev, &err)
 	if actor == nil || actor.State != StateActive {
 		return fmt.Errorf("change password: %w", ErrForbidden)
 	}
+	ev.keepOn(actor)
 	if err := CheckPassword(next); err != nil {
 		return fmt.Errorf("change password: %w", err)
 	}
@@ -134,4 +155,22 @@ func (s SelfService) ChangePassword(ctx context.Context, actor *Person, current,
 		return err
 	}
 	return s.Notifier.PasswordChanged(ctx, p)
+}
+
+// changedFields names, as the API does, the personal data that differ
+// between before and after: never their values (the mobile is its owner's
+// alone).
+func changedFields(before, after *Person) string {
+	var fields []string
+	for _, f := range []struct{ name, old, new string }{
+		{"firstName", before.FirstName, after.FirstName},
+		{"lastName", before.LastName, after.LastName},
+		{"email", before.Email, after.Email},
+		{"mobile", before.Mobile, after.Mobile},
+	} {
+		if f.old != f.new {
+			fields = append(fields, f.name)
+		}
+	}
+	return strings.Join(fields, ",")
 }

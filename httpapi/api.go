@@ -24,6 +24,7 @@ func (s *Server) registerAPIRoutes(g *gin.RouterGroup) {
 	signedIn.GET("/me", s.api(s.handleMe))
 	s.registerLifecycleRoutes(g, signedIn)
 	s.registerSelfServiceRoutes(g, signedIn)
+	s.registerHistoryRoutes(signedIn)
 }
 
 // decode reads a JSON body into v, refusing unknown fields and trailing data.

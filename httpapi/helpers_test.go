@@ -109,8 +109,8 @@ func (e *env) server() (string, *httpapi.Server) {
 		PublicURL: publicURL,
 		Store:     store,
 		SignIn:    directory.SignIn{Store: store, Notifier: notifier},
-		Accounts:  directory.Accounts{Store: store, Notifier: notifier},
-		SelfService: directory.SelfService{Store: store, Notifier: notifier, ForgotDuration: 50 * time.Millisecond,
+		Accounts:  directory.Accounts{Store: store, Notifier: notifier, Audit: logger},
+		SelfService: directory.SelfService{Store: store, Notifier: notifier, Audit: logger, ForgotDuration: 50 * time.Millisecond,
 			OnSendError: func(err error) { logger.Warn("send", "error", err.Error()) }},
 		Logger: logger,
 	})

@@ -22,6 +22,7 @@ func (s *Server) registerPageRoutes(e *gin.Engine) {
 	signedIn.POST("/deconnexion", s.checkCSRF, s.page(s.handleLogoutForm))
 	s.registerLifecyclePages(g, signedIn)
 	s.registerSelfServicePages(g, signedIn)
+	s.registerHistoryPages(signedIn)
 }
 
 // notice is a message shown at the top of a form: an error or a success.

@@ -597,6 +597,7 @@ type accountPage struct {
 	Habilitations []habilitationRow
 	Grantable     []grantable // nil: it cannot be habilitated now
 	CanHabilitate bool
+	CanSeeHistory bool
 }
 
 type habilitationRow struct {
@@ -627,9 +628,10 @@ func (s *Server) accountPage(c *gin.Context) (*accountPage, error) {
 	}
 	v := newPersonView(target)
 	p := &accountPage{base: s.base(c, "Compte de "+personName(v)), Person: v, Errors: fieldErrors{},
-		CanDisable: target.State == directory.StateActive,
-		CanEnable:  target.State == directory.StateDisabled,
-		CanRemove:  target.Identifier != actor.Identifier,
+		CanDisable:    target.State == directory.StateActive,
+		CanEnable:     target.State == directory.StateDisabled,
+		CanRemove:     target.Identifier != actor.Identifier,
+		CanSeeHistory: directory.CanSeeHistory(actor, target),
 	}
 	if st, err := s.store.FindStructure(ctx, target.SIRET); err == nil {
 		p.StructureName = st.Name

@@ -920,6 +920,8 @@ type consultationAccountPage struct {
 	Own    bool
 	Mobile string // the account's own mobile, to its owner only
 	Back   string
+	// History links the account's history, for those who may see it.
+	History string
 }
 
 // handleConsultationAccount shows an account of one's structure:
@@ -955,6 +957,9 @@ func (s *Server) handleConsultationAccount(c *gin.Context) error {
 	}
 	if page.Own {
 		page.Mobile = displayMobile(p.Mobile)
+	}
+	if directory.CanSeeHistory(actor, p) {
+		page.History = "/gestion/comptes/" + url.PathEscape(p.Identifier) + "/historique"
 	}
 	if actor.Role == directory.RoleAgent && p.SIRET != "" {
 		page.Back = "/consultation/" + url.PathEscape(p.SIRET)

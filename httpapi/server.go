@@ -72,7 +72,7 @@ func New(cfg Config) (*Server, error) {
 	e := gin.New()
 	e.SetTrustedProxies(nil)
 	e.HandleMethodNotAllowed = true
-	e.Use(s.recoverPanics, s.observe, securityHeaders)
+	e.Use(s.recoverPanics, s.observe, securityHeaders, auditSource)
 	e.NoRoute(s.notFound)
 	e.NoMethod(s.methodNotAllowed)
 	s.engine = e

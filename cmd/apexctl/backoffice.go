@@ -108,7 +108,7 @@ func (e *env) openBackOffice(ctx context.Context, name string, f backOfficeFlags
 		}
 		bo.queue, m = queue, queue
 	}
-	bo.accounts = directory.Accounts{Store: store, Notifier: notify.Notifier{Mailer: m, PublicURL: cfg.HTTP.PublicURL}}
+	bo.accounts = directory.Accounts{Store: store, Notifier: notify.Notifier{Mailer: m, PublicURL: cfg.HTTP.PublicURL}, Audit: logger, Source: "apexctl"}
 	return bo, nil
 }
 

@@ -129,8 +129,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		PublicURL: cfg.HTTP.PublicURL,
 		Store:     store,
 		SignIn:    directory.SignIn{Store: store, Notifier: notifier},
-		Accounts:  directory.Accounts{Store: store, Notifier: notifier},
-		SelfService: directory.SelfService{Store: store, Notifier: notifier, OnSendError: func(err error) {
+		Accounts:  directory.Accounts{Store: store, Notifier: notifier, Audit: logger},
+		SelfService: directory.SelfService{Store: store, Notifier: notifier, Audit: logger, OnSendError: func(err error) {
 			// Never the number nor the code: the notifier's errors hold neither.
 			logger.Warn("code ou lien de renouvellement non envoyé", "error", err.Error())
 		}},

@@ -1,0 +1,23 @@
+package directory
+
+import (
+	"context"
+
+	"github.com/go-ldap/ldap/v3"
+)
+
+// KeepEventForBench keeps an event in the history of the account of that
+// DN, as the workflows do: one modify with the post-read control.
+func KeepEventForBench(ctx context.Context, s *Store, dn string, ev *Event) error {
+	return s.appendHistory(ctx, &Person{dn: dn}, ev.record)
+}
+
+// AddPlainForBench adds a value to the history without the post-read
+// control nor pruning: what a plain modify costs, for comparison.
+func AddPlainForBench(ctx context.Context, s *Store, dn string, ev *Event) error {
+	return s.do(ctx, "bench", func(c *ldap.Conn) error {
+		req := ldap.NewModifyRequest(dn, nil)
+		req.Add("apexHistory", []string{ev.record(0)})
+		return c.Modify(req)
+	})
+}

@@ -1,0 +1,172 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/dgfip/apex-partenaires/directory"
+)
+
+// The audit trail's face: an account's history, for the administrators of
+// its structure and for agents (directory.CanSeeHistory), as the API's
+// GET /accounts/{identifier}/history and the page
+// /gestion/comptes/{identifier}/historique.
+
+// auditSource tells the workflows where a request comes from, for the audit
+// trail: the client's address as Gin reads it (no proxy is trusted unless
+// configured, so a forged X-Forwarded-For changes nothing).
+func auditSource(c *gin.Context) {
+	c.Request = c.Request.WithContext(directory.WithSource(c.Request.Context(), c.ClientIP()))
+	c.Next()
+}
+
+func (s *Server) registerHistoryRoutes(signedIn *gin.RouterGroup) {
+	signedIn.GET("/accounts/:identifier/history", s.api(s.handleAccountHistory))
+}
+
+func (s *Server) registerHistoryPages(signedIn *gin.RouterGroup) {
+	signedIn.GET("/gestion/comptes/:identifier/historique", s.page(s.handleHistoryPage))
+}
+
+type historyEventView struct {
+	At        time.Time `json:"at"`
+	Actor     string    `json:"actor"`
+	ActorRole string    `json:"actorRole,omitempty"`
+	Action    string    `json:"action"`
+	Detail    string    `json:"detail,omitempty"`
+	Source    string    `json:"source"`
+	Outcome   string    `json:"outcome"`
+}
+
+func (s *Server) handleAccountHistory(c *gin.Context) error {
+	p, events, err := s.cfg.Accounts.History(c.Request.Context(), account(c), c.Param("identifier"))
+	if err != nil {
+		return err
+	}
+	out := make([]historyEventView, len(events))
+	for i, e := range events {
+		out[i] = historyEventView{At: e.At, Actor: e.Actor, ActorRole: string(e.ActorRole), Action: string(e.Action), Detail: e.Detail, Source: e.Source, Outcome: e.Outcome}
+	}
+	c.JSON(http.StatusOK, gin.H{"identifier": p.Identifier, "events": out})
+	return nil
+}
+
+type historyRow struct {
+	At      string // Paris time
+	Actor   string
+	Role    string
+	Action  string
+	Source  string
+	Outcome string
+	Success bool
+}
+
+type historyPage struct {
+	base
+	Person personView
+	Back   string
+	Rows   []historyRow
+	Cap    int
+}
+
+func (s *Server) handleHistoryPage(c *gin.Context) error {
+	noStore(c)
+	p, events, err := s.cfg.Accounts.History(c.Request.Context(), account(c), c.Param("identifier"))
+	if errors.Is(err, directory.ErrNotFound) {
+		return errNoAccount
+	}
+	if err != nil {
+		return err
+	}
+	page := historyPage{
+		base:   s.base(c, "Historique du compte de "+personName(newPersonView(p))),
+		Person: newPersonView(p),
+		Back:   "/consultation/compte/" + url.PathEscape(p.Identifier),
+		Cap:    directory.HistoryCap,
+	}
+	if directory.CanManage(account(c), p) {
+		page.Back = s.accountURL(url.PathEscape(p.Identifier))
+	}
+	for _, e := range events {
+		row := historyRow{
+			At: parisTime(&e.At), Actor: e.Actor, Action: actionLabel(e), Source: e.Source,
+			Outcome: outcomeLabel(e.Outcome), Success: e.Outcome == directory.OutcomeSuccess,
+		}
+		if e.ActorRole != "" {
+			row.Role = roleLabel(string(e.ActorRole))
+		}
+		page.Rows = append(page.Rows, row)
+	}
+	s.render(c, http.StatusOK, "gestion_historique.tmpl", page)
+	return nil
+}
+
+// actionLabel says in French what an event did.
+func actionLabel(e directory.Event) string {
+	switch e.Action {
+	case directory.ActionInvite:
+		return "Pré-création du compte (" + roleLabel(e.Detail) + ")"
+	case directory.ActionResendInvitation:
+		return "Nouvel envoi du lien de création"
+	case directory.ActionApprove:
+		return "Validation du compte"
+	case directory.ActionRefuse:
+		return "Refus de la demande de compte"
+	case directory.ActionDisable:
+		return "Désactivation du compte"
+	case directory.ActionEnable:
+		return "Réactivation du compte"
+	case directory.ActionMove:
+		return "Déplacement dans le service " + e.Detail
+	case directory.ActionRemove:
+		return "Suppression du compte"
+	case directory.ActionGrant:
+		return "Habilitation : " + strings.ReplaceAll(e.Detail, "/", ", profil ")
+	case directory.ActionRevoke:
+		return "Retrait d'habilitation : " + strings.ReplaceAll(e.Detail, "/", ", profil ")
+	case directory.ActionResetPassword:
+		return "Renouvellement du mot de passe oublié"
+	case directory.ActionChangePassword:
+		return "Changement du mot de passe"
+	case directory.ActionUpdatePersonal:
+		var fields []string
+		for _, f := range strings.Split(e.Detail, ",") {
+			if l, ok := personalFieldLabels[f]; ok {
+				fields = append(fields, l)
+			}
+		}
+		if len(fields) == 0 {
+			return "Modification des données personnelles"
+		}
+		return "Modification des données personnelles : " + strings.Join(fields, ", ")
+	}
+	return string(e.Action)
+}
+
+var personalFieldLabels = map[string]string{
+	"firstName": "prénom", "lastName": "nom", "email": "adresse mail", "mobile": "numéro de téléphone portable",
+}
+
+// outcomeLabel says in French how an attempt ended.
+func outcomeLabel(outcome string) string {
+	switch outcome {
+	case directory.OutcomeSuccess:
+		return "Effectué"
+	case directory.OutcomeRefused:
+		return "Refusé"
+	case "invalid_credentials":
+		return "Échec : mot de passe actuel incorrect"
+	case "password_in_history", "invalid_password":
+		return "Échec : mot de passe non conforme"
+	case "already_decided":
+		return "Échec : demande déjà traitée"
+	case "invalid", "not_found", "conflict":
+		return "Échec : demande invalide"
+	}
+	return "Échec"
+}
