@@ -62,6 +62,8 @@ type Event struct {
 	// target is the entry that keeps the event: set once the attempt is
 	// known to concern an existing account the actor may act on.
 	target *Person
+	// kept: the change's own modify already added the event to the history.
+	kept bool
 }
 
 type sourceKey struct{}
@@ -133,12 +135,14 @@ func eventOutcome(err error) string {
 // and keeps it in the history of its account when it has one. Keeping it
 // never fails the change: the change is done, and the log line has it.
 func recordEvent(ctx context.Context, store *Store, log *slog.Logger, ev *Event, err error) {
-	if store != nil {
-		ev.At = store.now().UTC()
-	} else {
-		ev.At = time.Now().UTC()
+	if !ev.kept {
+		if store != nil {
+			ev.At = store.now().UTC()
+		} else {
+			ev.At = time.Now().UTC()
+		}
+		ev.Outcome = eventOutcome(err)
 	}
-	ev.Outcome = eventOutcome(err)
 	if log != nil {
 		level := slog.LevelInfo
 		if ev.Outcome == OutcomeRefused {
@@ -151,7 +155,7 @@ func recordEvent(ctx context.Context, store *Store, log *slog.Logger, ev *Event,
 			slog.String("detail", ev.Detail), slog.String("source", ev.Source),
 			slog.String("outcome", ev.Outcome), slog.Time("at", ev.At))
 	}
-	if ev.target == nil || store == nil || ev.Outcome == OutcomeRefused {
+	if ev.kept || ev.target == nil || store == nil || ev.Outcome == OutcomeRefused {
 		return
 	}
 	kerr := store.appendHistory(context.WithoutCancel(ctx), ev.target, ev.record)

@@ -108,12 +108,21 @@ func (s *Store) appendHistory(ctx context.Context, p *Person, record func(try in
 		}
 		values, err = s.addHistory(ctx, op, dn, record)
 	}
-	if err != nil || len(values) <= historyCap {
+	if err != nil {
 		return err
+	}
+	return s.pruneHistory(ctx, op, dn, values)
+}
+
+// pruneHistory deletes the oldest of values, the history an entry holds,
+// once there are more than historyCap.
+func (s *Store) pruneHistory(ctx context.Context, op, dn string, values []string) error {
+	if len(values) <= historyCap {
+		return nil
 	}
 	// Oldest first: every record begins with its time, in one fixed layout.
 	slices.Sort(values)
-	err = s.do(ctx, op, func(c *ldap.Conn) error {
+	err := s.do(ctx, op, func(c *ldap.Conn) error {
 		req := ldap.NewModifyRequest(dn, nil)
 		req.Delete("apexHistory", values[:len(values)-historyKeep])
 		return c.Modify(req)

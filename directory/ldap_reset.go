@@ -220,6 +220,13 @@ func (s *Store) CheckResetToken(ctx context.Context, token string) (*Person, err
 // ErrInvalid and ErrPasswordPolicy (rules), ErrPasswordInHistory,
 // ErrInvalidToken, ErrTokenExpired.
 func (s *Store) ResetPassword(ctx context.Context, token, password string) (*Person, error) {
+	return s.resetPassword(ctx, token, password, nil)
+}
+
+// resetPassword is ResetPassword; keep, when not nil, gives the history
+// value of the renewal, added by the same modify so that the audit trail
+// costs the renewal no round trip.
+func (s *Store) resetPassword(ctx context.Context, token, password string, keep func(*Person) string) (*Person, error) {
 	const op = "reset password"
 	e, rec, err := s.resetEntry(ctx, op, token)
 	if err != nil {
@@ -234,11 +241,24 @@ func (s *Store) ResetPassword(ctx context.Context, token, password string) (*Per
 	if err := CheckPassword(password); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
+	p := s.personFromEntry(e)
+	var history []string
 	err = s.do(ctx, op, func(c *ldap.Conn) error {
-		req := ldap.NewModifyRequest(e.DN, []ldap.Control{ldap.NewControlBeheraPasswordPolicy()})
+		controls := []ldap.Control{ldap.NewControlBeheraPasswordPolicy()}
+		if keep != nil {
+			controls = append(controls, postRead{[]string{"apexHistory"}})
+		}
+		req := ldap.NewModifyRequest(e.DN, controls)
 		req.Delete("apexReset", []string{e.GetAttributeValue("apexReset")})
 		req.Replace("userPassword", []string{password})
-		return c.Modify(req)
+		if keep != nil {
+			req.Add("apexHistory", []string{keep(p)})
+		}
+		res, err := c.ModifyWithResult(req)
+		if err == nil && keep != nil {
+			history, err = postReadValues(res.Controls, "apexHistory")
+		}
+		return err
 	})
 	if errors.Is(err, ErrConflict) { // the same token was used at the same moment
 		return nil, fmt.Errorf("%s: %w", op, ErrInvalidToken)
@@ -246,5 +266,7 @@ func (s *Store) ResetPassword(ctx context.Context, token, password string) (*Per
 	if err != nil {
 		return nil, err
 	}
-	return s.personFromEntry(e), nil
+	// The password is set: a failed pruning waits for the next event.
+	s.pruneHistory(ctx, op, e.DN, history)
+	return p, nil
 }

@@ -101,12 +101,17 @@ func (s SelfService) CheckToken(ctx context.Context, token string) error {
 func (s SelfService) Reset(ctx context.Context, token, password string) (err error) {
 	ev := newEvent(ctx, nil, ActionResetPassword)
 	defer s.record(ctx, ev, &err)
-	p, err := s.Store.ResetPassword(ctx, token, password)
+	p, err := s.Store.resetPassword(ctx, token, password, func(p *Person) string {
+		ev.Actor, ev.ActorRole = p.Identifier, p.Role
+		ev.about(p)
+		ev.At, ev.Outcome = s.Store.now().UTC(), OutcomeSuccess
+		return ev.record(0)
+	})
 	if err != nil {
+		ev.Actor, ev.ActorRole, ev.Account, ev.Structure, ev.Service = "", "", "", "", "" // known only on success
 		return err
 	}
-	ev.Actor, ev.ActorRole = p.Identifier, p.Role
-	ev.keepOn(p)
+	ev.kept = true // by the renewal's own modify
 	return s.Notifier.PasswordChanged(ctx, p)
 }
 
