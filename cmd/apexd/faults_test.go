@@ -1,7 +1,12 @@
 package main
 
 import (
+	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
 
 	"github.com/go-ldap/ldap/v3"
 	"testing"
@@ -122,4 +127,185 @@ func (r *rig) watchHalfway(within time.Duration) bool {
 		}
 	}
 	return false
+}
+
+// The SMTP relay down for a few seconds: requests that mail do not wait
+// for it, the mails stay in the spool and are tried again, and every one
+// arrives, once, when the relay is back; the sign-in codes still work.
+func TestFaultSMTPDownThenUp(t *testing.T) {
+	r := newRig(t)
+	w := r.populate(4, 4)
+	r.startApexd()
+	r.smtpProxy.down() // connections refused, as with a relay stopped
+
+	expected := map[string]string{} // recipient → subject start
+	challenges := map[string]string{}
+	for _, u := range w.users {
+		a := r.call("POST", "/auth/login", "", map[string]string{"identifier": u.id, "password": rigPassword})
+		if a.status != http.StatusOK {
+			t.Fatalf("login of %s with the relay down: %v", u.id, a)
+		}
+		challenges[u.email] = a.body["challenge"].(string)
+		expected[u.email] = "login"
+	}
+	conn := r.root()
+	defer conn.Close()
+	for _, id := range w.requests {
+		a := r.call("POST", "/requests/"+id+"/approve", w.admin.token, nil)
+		if a.status != http.StatusOK {
+			t.Fatalf("approve with the relay down: %v", a)
+		}
+		es := r.search(conn, "ou=structures,"+rigSuffix, ldap.ScopeWholeSubtree, "(apexRequestId="+ldap.EscapeFilter(id)+")", "mail")
+		expected[es[0].GetAttributeValue("mail")] = "approved"
+	}
+	// Long enough for at least one failed try and its retry (1 s, then 2 s).
+	time.Sleep(2500 * time.Millisecond)
+	if n := len(r.smtp.Messages()); n != 0 {
+		t.Fatalf("%d mails went through a relay that was down", n)
+	}
+	if spooled := countFiles(t, filepath.Join(r.dir, "spool")); spooled != len(expected) {
+		t.Errorf("%d mails in the spool while the relay is down, want %d", spooled, len(expected))
+	}
+	// Each worker keeps trying its message (and the next ones wait): at
+	// least one message was tried, failed and waits for its next try.
+	retries := strings.Count(r.apexdLog(), "échec d'envoi du courriel, nouvel essai")
+	if retries < 2 {
+		t.Errorf("%d failed tries logged in 2.5 s, want at least the first try and a retry", retries)
+	}
+
+	r.smtpProxy.up()
+	deadline := time.Now().Add(30 * time.Second)
+	for len(r.smtp.Messages()) < len(expected) && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	got := map[string]int{}
+	for _, m := range r.smtp.Messages() {
+		for _, to := range m.To {
+			got[to]++
+		}
+		if len(m.To) == 1 && expected[m.To[0]] == "login" {
+			code := sixDigits.FindString(m.Text)
+			if a := r.call("POST", "/auth/verify", "", map[string]string{"challenge": challenges[m.To[0]], "code": code}); a.status != http.StatusOK {
+				t.Errorf("the code mailed late to %s: %v", m.To[0], a)
+			}
+		}
+	}
+	for to := range expected {
+		if got[to] != 1 {
+			t.Errorf("%s received %d mails, want 1", to, got[to])
+		}
+	}
+	t.Logf("%d mails, %d failed tries logged while the relay was down, all delivered after it came back", len(expected), retries)
+	if n := countFiles(t, filepath.Join(r.dir, "spool")); n != 0 {
+		t.Errorf("%d mails left in the spool", n)
+	}
+	if n := countFiles(t, filepath.Join(r.dir, "outbox", "failed")); n != 0 {
+		t.Errorf("%d mails given up on", n)
+	}
+}
+
+var sixDigits = regexp.MustCompile(`\b\d{6}\b`)
+
+func countFiles(t *testing.T, dir string) int {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range entries {
+		if e.Type().IsRegular() && !strings.HasPrefix(e.Name(), ".") {
+			n++
+		}
+	}
+	return n
+}
+
+// captcha asks apexd for a captcha and reads its answer in the directory.
+func (r *rig) captcha() (id, answer string) {
+	r.t.Helper()
+	a := r.call("POST", "/captcha", "", map[string]string{})
+	id, _ = a.body["id"].(string)
+	if a.status != http.StatusCreated || id == "" {
+		r.t.Fatalf("captcha: %v", a)
+	}
+	conn := r.root()
+	defer conn.Close()
+	es := r.search(conn, "cn="+ldap.EscapeDN(id)+",ou=captchas,ou=system,"+rigSuffix, ldap.ScopeBaseObject, "(objectClass=*)", "description")
+	if len(es) != 1 {
+		r.t.Fatalf("captcha %s not in the directory", id)
+	}
+	f := strings.Fields(es[0].GetAttributeValue("description"))
+	return id, f[len(f)-1]
+}
+
+// The SMS gateway down when a person asks for a forgotten password's code:
+// the answer is the one every request gets (telling that the SMS failed
+// would tell that the identifier exists and has a mobile), the code page
+// says what to do when nothing arrives, and the code is tried again until
+// the gateway takes it; it then works.
+func TestFaultSMSGatewayDownThenUp(t *testing.T) {
+	r := newRig(t)
+	w := r.populate(1, 0)
+	u := w.users[0]
+	r.startApexd()
+	r.smsProxy.down()
+
+	id, ans := r.captcha()
+	forgot := r.call("POST", "/password/forgot", "", map[string]string{"identifier": u.id, "captchaId": id, "captchaAnswer": ans})
+	reset, _ := forgot.body["reset"].(string)
+	if forgot.status != http.StatusAccepted || reset == "" {
+		t.Fatalf("forgot with the gateway down: %v", forgot)
+	}
+	id, ans = r.captcha()
+	unknown := r.call("POST", "/password/forgot", "", map[string]string{"identifier": "personne.inconnue-px", "captchaId": id, "captchaAnswer": ans})
+	if unknown.status != forgot.status || len(unknown.body) != len(forgot.body) {
+		t.Errorf("an unknown identifier gets %v, the account whose SMS failed %v", unknown, forgot)
+	}
+	// The page a browser shows next (the form's POST sets this cookie).
+	req, _ := http.NewRequest("GET", r.public+"/mot-de-passe/code", nil)
+	req.AddCookie(&http.Cookie{Name: "apex_reset", Value: reset})
+	res, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.Contains(string(page), "Vous n&#39;avez rien reçu ?") && !strings.Contains(string(page), "Vous n'avez rien reçu ?") {
+		t.Errorf("the code page does not say what to do when no code comes:\n%s", page)
+	}
+
+	time.Sleep(2 * time.Second)
+	if n := len(r.sms.messages()); n != 0 {
+		t.Fatalf("%d SMS went through a gateway that was down", n)
+	}
+	if fails := strings.Count(r.apexdLog(), "code ou lien de renouvellement non envoyé"); fails < 2 {
+		t.Errorf("%d failed sends logged in 2 s, want the first and a retry", fails)
+	}
+	r.smsProxy.up()
+	var sms []map[string]string
+	for deadline := time.Now().Add(15 * time.Second); len(sms) == 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		sms = r.sms.messages()
+	}
+	if len(sms) == 0 {
+		t.Fatal("the code never reached the gateway once it was back: lost")
+	}
+	if sms[0]["to"] != u.mobile {
+		t.Errorf("SMS to %q, want %q", sms[0]["to"], u.mobile)
+	}
+	a := r.call("POST", "/password/forgot/"+reset+"/verify", "", map[string]string{"code": sixDigits.FindString(sms[0]["text"])})
+	token, _ := a.body["token"].(string)
+	if a.status != http.StatusOK || token == "" {
+		t.Fatalf("the late code: %v", a)
+	}
+	if a := r.call("POST", "/password/reset", "", map[string]string{"token": token, "password": "Renouvele-2026!x"}); !ok(a) {
+		t.Fatalf("reset: %v", a)
+	}
+	if !r.bindsWithOneOf(u.dn, []string{"Renouvele-2026!x"}) {
+		t.Error("the new password does not bind")
+	}
+	time.Sleep(1500 * time.Millisecond) // a duplicate would come from a retry after success
+	if n := len(r.sms.messages()); n != 1 {
+		t.Errorf("%d SMS received, want 1", n)
+	}
 }
