@@ -1,14 +1,20 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/dgfip/apex-partenaires/notify/smtptest"
 	"testing"
 	"time"
 )
@@ -307,5 +313,107 @@ func TestFaultSMSGatewayDownThenUp(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond) // a duplicate would come from a retry after success
 	if n := len(r.sms.messages()); n != 1 {
 		t.Errorf("%d SMS received, want 1", n)
+	}
+}
+
+// mountSmall mounts a tmpfs of size bytes at dir (root only). A real full
+// file system is what a full disk does to the spool: every write fails with
+// ENOSPC, the rename of a written file included. Outside CI a machine
+// where mounting is not allowed skips the test; under CI it fails.
+func mountSmall(t *testing.T, dir string, size int) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d,mode=0700", size), "tmpfs", dir).CombinedOutput()
+	if err != nil {
+		msg := fmt.Sprintf("cannot mount a small tmpfs for the full spool (this test needs root): %v %s", err, out)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v %s", dir, err, out)
+			exec.Command("umount", "-l", dir).Run()
+		}
+	})
+}
+
+// fill writes into dir until the file system is full and returns the file.
+func fill(t *testing.T, dir string) string {
+	t.Helper()
+	name := filepath.Join(dir, "filler")
+	f, err := os.Create(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	chunk := make([]byte, 4096)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("fill: %v", err)
+			}
+			break
+		}
+	}
+	// tmpfs gives its last page to small writes: take it too.
+	for {
+		if _, err := f.Write(chunk[:1]); err != nil {
+			return name
+		}
+	}
+}
+
+// The mail spool on a full file system: a request that must mail gets a
+// clear error at once, apexd neither hangs nor dies, and it mails again as
+// soon as there is room.
+func TestFaultMailSpoolDiskFull(t *testing.T) {
+	r := newRig(t)
+	w := r.populate(2, 2)
+	fs := filepath.Join(r.dir, "spoolfs")
+	mountSmall(t, fs, 256<<10)
+	r.setEnv(map[string]string{"APEX_MAIL_SPOOL_DIR": filepath.Join(fs, "spool")})
+	r.startApexd()
+	filler := fill(t, fs)
+
+	u := w.users[0]
+	login := r.call("POST", "/auth/login", "", map[string]string{"identifier": u.id, "password": rigPassword})
+	t.Logf("login with the spool full: %v (answered in %s)", login, login.took)
+	if login.status != http.StatusServiceUnavailable || login.code() != "mail_unavailable" {
+		t.Errorf("login with the spool full: %v, want 503 mail_unavailable", login)
+	}
+	// An approval is decided before its mail: the account is active and
+	// named, the administrator is told the mail did not leave.
+	approve := r.call("POST", "/requests/"+w.requests[0]+"/approve", w.admin.token, nil)
+	t.Logf("approval with the spool full: %v", approve)
+	if approve.status != http.StatusServiceUnavailable || approve.code() != "mail_unavailable" {
+		t.Errorf("approval with the spool full: %v, want 503 mail_unavailable", approve)
+	}
+	if halfway, _ := r.invariants(); len(halfway) != 0 {
+		t.Errorf("approval half way after a full spool: %v", halfway)
+	}
+	if !r.apexdAlive() {
+		t.Fatal("apexd died on a full spool")
+	}
+	r.waitReady(5 * time.Second)
+
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	login = r.call("POST", "/auth/login", "", map[string]string{"identifier": u.id, "password": rigPassword})
+	if login.status != http.StatusOK {
+		t.Fatalf("login once there is room: %v", login)
+	}
+	r.smtp.WaitFor(t, smtptest.ToAddress(u.email), 15*time.Second)
+	// The spool file goes once the relay has taken the mail.
+	spool := filepath.Join(fs, "spool")
+	for deadline := time.Now().Add(5 * time.Second); countFiles(t, spool) > 0 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if entries, _ := os.ReadDir(spool); len(entries) != 0 {
+		t.Errorf("left in the spool: %v", entries)
 	}
 }
