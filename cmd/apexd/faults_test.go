@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/go-ldap/ldap/v3"
@@ -415,5 +416,75 @@ func TestFaultMailSpoolDiskFull(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(spool); len(entries) != 0 {
 		t.Errorf("left in the spool: %v", entries)
+	}
+}
+
+// slapd slow to answer (a proxy delays every packet by 3 s, ldap.timeout is
+// 1 s): every request answers 503 directory_unavailable within a few
+// timeouts instead of hanging, and all serve again once slapd is fast.
+func TestFaultSlowSlapd(t *testing.T) {
+	const timeout = time.Second
+	r := newRig(t)
+	w := r.populate(4, 4)
+	r.behindProxy()
+	r.setEnv(map[string]string{"APEX_LDAP_TIMEOUT": timeout.String()})
+	r.startApexd()
+	r.ldapProxy.setDelay(3 * time.Second)
+
+	type call struct {
+		name, method, path, token string
+		body                      any
+	}
+	u := w.users[0]
+	calls := []call{
+		{"account", "GET", "/me", u.token, nil},
+		{"personal data", "PATCH", "/me", w.users[1].token, map[string]string{"mobile": "+33799999999"}},
+		{"password", "PUT", "/me/password", w.users[2].token, map[string]string{"current": rigPassword, "new": "Lente-2026-Mdp!"}},
+		{"sign-in", "POST", "/auth/login", "", map[string]string{"identifier": w.users[3].id, "password": rigPassword}},
+		{"approval", "POST", "/requests/" + w.requests[0] + "/approve", w.admin.token, nil},
+		{"habilitation", "PUT", "/accounts/" + u.id + "/habilitations/" + rigApp + "/" + w.profiles[1], w.admin.token, nil},
+		{"captcha", "POST", "/captcha", "", map[string]string{}},
+	}
+	// More requests at once than the pool has connections (8).
+	var wg sync.WaitGroup
+	answers := make([]answer, 2*len(calls))
+	for i := range answers {
+		c := calls[i%len(calls)]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			answers[i] = r.call(c.method, c.path, c.token, c.body)
+		}()
+	}
+	wg.Wait()
+	// A bound that only a hang breaks: a request makes a few LDAP
+	// operations in turn, each cut at the timeout, and may wait for a
+	// pooled connection held by another one.
+	const bound = 20 * timeout
+	var slowest time.Duration
+	for i, a := range answers {
+		c := calls[i%len(calls)]
+		slowest = max(slowest, a.took)
+		if a.err != nil || a.took > bound {
+			t.Errorf("%s with slapd slow: %v after %s, want an answer within %s", c.name, a, a.took, bound)
+		} else if a.status != http.StatusServiceUnavailable || a.code() != "directory_unavailable" {
+			t.Errorf("%s with slapd slow: %v, want 503 directory_unavailable", c.name, a)
+		}
+	}
+	t.Logf("%d requests with slapd answering after 3 s and ldap.timeout %s: slowest answer %s", len(answers), timeout, slowest)
+	res, err := client.Get(r.public + "/readyz")
+	if err != nil || res.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("readyz with slapd slow: %v %v", res, err)
+	} else {
+		res.Body.Close()
+	}
+
+	r.ldapProxy.setDelay(0)
+	r.waitReady(20 * time.Second)
+	if a := r.call("GET", "/me", u.token, nil); a.status != http.StatusOK {
+		t.Errorf("GET /me once slapd is fast again: %v", a)
+	}
+	if !r.apexdAlive() {
+		t.Error("apexd died")
 	}
 }
