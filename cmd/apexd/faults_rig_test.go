@@ -11,7 +11,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -105,20 +104,18 @@ func newRig(t *testing.T) *rig {
 	r.smsProxy = startProxy(t, strings.TrimPrefix(r.sms.URL, "http://"))
 	r.public = fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
 	r.setEnv(map[string]string{
-		"APEX_HTTP_ADDR":            strings.TrimPrefix(r.public, "http://"),
-		"APEX_HTTP_PUBLIC_URL":      r.public,
-		"APEX_LDAP_URL":             r.ldapURL,
-		"APEX_LDAP_BASE_DN":         rigSuffix,
-		"APEX_LDAP_BIND_PASSWORD":   rigSvcPass,
-		"APEX_LDAP_TIMEOUT":         "2s",
-		"APEX_MAIL_SMTP_HOST":       "127.0.0.1",
-		"APEX_MAIL_SMTP_PORT":       fmt.Sprint(r.smtpProxy.port),
-		"APEX_MAIL_OUTBOX_DIR":      filepath.Join(r.dir, "outbox"),
-		"APEX_MAIL_SPOOL_DIR":       filepath.Join(r.dir, "spool"),
-		"APEX_SMS_GATEWAY_URL":      fmt.Sprintf("http://127.0.0.1:%d/sms", r.smsProxy.port),
-		"APEX_SMS_OUTBOX_DIR":       filepath.Join(r.dir, "sms-outbox"),
-		"APEX_LDAP_EMBEDDED_DIR":    filepath.Join(r.dir, "unused"),
-		"APEX_LDAP_EMBEDDED_LISTEN": "ldap://127.0.0.1:1",
+		"APEX_HTTP_ADDR":          strings.TrimPrefix(r.public, "http://"),
+		"APEX_HTTP_PUBLIC_URL":    r.public,
+		"APEX_LDAP_URL":           r.ldapURL,
+		"APEX_LDAP_BASE_DN":       rigSuffix,
+		"APEX_LDAP_BIND_PASSWORD": rigSvcPass,
+		"APEX_LDAP_TIMEOUT":       "2s",
+		"APEX_MAIL_SMTP_HOST":     "127.0.0.1",
+		"APEX_MAIL_SMTP_PORT":     fmt.Sprint(r.smtpProxy.port),
+		"APEX_MAIL_OUTBOX_DIR":    filepath.Join(r.dir, "outbox"),
+		"APEX_MAIL_SPOOL_DIR":     filepath.Join(r.dir, "spool"),
+		"APEX_SMS_GATEWAY_URL":    fmt.Sprintf("http://127.0.0.1:%d/sms", r.smsProxy.port),
+		"APEX_SMS_OUTBOX_DIR":     filepath.Join(r.dir, "sms-outbox"),
 	})
 	return r
 }
@@ -550,5 +547,3 @@ func (s *smsReceiver) messages() []map[string]string {
 	defer s.mu.Unlock()
 	return slices.Clone(s.received)
 }
-
-var errNotYet = errors.New("not yet")
