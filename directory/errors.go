@@ -25,6 +25,9 @@ var (
 	ErrTokenExpired       = errors.New("link expired")
 	ErrAlreadyDecided     = errors.New("request already decided")
 	ErrInvalidCaptcha     = errors.New("invalid captcha")
+	// ErrMailUnavailable: a mail could not be accepted for sending (its
+	// spool cannot be written: a full disk); nothing was queued.
+	ErrMailUnavailable = errors.New("mail cannot be accepted for sending")
 )
 
 // Problem is one broken rule of an input, in French, for the person who typed it.

@@ -95,7 +95,7 @@ func (s *Store) authenticate(ctx context.Context, op, identifier, password strin
 		Password: password,
 		Controls: []ldap.Control{ldap.NewControlBeheraPasswordPolicy()},
 	})
-	if err != nil {
+	if err := cutByServer(conn, err); err != nil {
 		return nil, translate(op, err)
 	}
 	if res != nil {

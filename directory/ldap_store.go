@@ -148,15 +148,20 @@ func (s *Store) do(ctx context.Context, op string, fn func(*ldap.Conn) error) er
 	if err != nil {
 		return fmt.Errorf("%s: %w (%w)", op, ErrUnavailable, err)
 	}
-	err = fn(conn)
-	// A request in flight when the server went away gets the reader's plain
-	// error, not an *ldap.Error: it is a network failure all the same.
-	var lerr *ldap.Error
-	if err != nil && conn.IsClosing() && !errors.As(err, &lerr) {
-		err = ldap.NewError(ldap.ErrorNetwork, err)
-	}
+	err = cutByServer(conn, fn(conn))
 	s.pool.put(conn, isNetworkError(err))
 	return translate(op, err)
+}
+
+// cutByServer gives a request in flight when the server went away, which
+// gets the reader's plain error and not an *ldap.Error, the network
+// failure's code that it is.
+func cutByServer(conn *ldap.Conn, err error) error {
+	var lerr *ldap.Error
+	if err != nil && conn.IsClosing() && !errors.As(err, &lerr) {
+		return ldap.NewError(ldap.ErrorNetwork, err)
+	}
+	return err
 }
 
 // read is do for operations that change nothing: one that failed because its

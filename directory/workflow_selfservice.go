@@ -69,20 +69,46 @@ func (s SelfService) Forgot(ctx context.Context, identifier, captchaID, answer s
 	return start.Reset, nil
 }
 
+// send sends the code or the link in the background. A gateway or a spool
+// failing for a while must not lose it, and the person cannot be told (the
+// answer is the same for any identifier): it is tried again, waiting twice
+// as long each time (at most sendRetryMax), for as long as it is valid.
 func (s SelfService) send(ctx context.Context, start ResetStart) {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	var err error
-	switch start.Channel {
-	case ResetBySMS:
-		err = s.Notifier.ResetCode(ctx, start.Person, start.Code, s.Store.signin.CodeTTL)
-	case ResetByMail:
-		err = s.Notifier.ResetLink(ctx, start.Person, start.Token, s.Store.resetLinkTTL)
+	ttl := s.Store.signin.CodeTTL
+	if start.Channel == ResetByMail {
+		ttl = s.Store.resetLinkTTL
 	}
-	if err != nil && s.OnSendError != nil {
-		s.OnSendError(fmt.Errorf("forgot password: send the %s: %w", start.Channel, err))
+	ctx, cancel := context.WithTimeout(ctx, ttl)
+	defer cancel()
+	wait := sendRetryFirst
+	for try := 1; ; try++ {
+		var err error
+		switch start.Channel {
+		case ResetBySMS:
+			err = s.Notifier.ResetCode(ctx, start.Person, start.Code, s.Store.signin.CodeTTL)
+		case ResetByMail:
+			err = s.Notifier.ResetLink(ctx, start.Person, start.Token, s.Store.resetLinkTTL)
+		}
+		if err == nil {
+			return
+		}
+		if s.OnSendError != nil {
+			s.OnSendError(fmt.Errorf("forgot password: send the %s (try %d): %w", start.Channel, try, err))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, sendRetryMax)
 	}
 }
+
+// The waits between two tries of a renewal's code or link.
+const (
+	sendRetryFirst = time.Second
+	sendRetryMax   = time.Minute
+)
 
 // VerifyCode checks the SMS code and returns the token for the new password.
 func (s SelfService) VerifyCode(ctx context.Context, reset, code string) (string, error) {

@@ -65,6 +65,7 @@ var errorKinds = []errorKind{
 	{directory.ErrNotFound, http.StatusNotFound, "not_found", "Introuvable."},
 	{directory.ErrConflict, http.StatusConflict, "conflict", "Cette opération est en conflit avec l'état de l'annuaire."},
 	{directory.ErrUnavailable, http.StatusServiceUnavailable, "directory_unavailable", "L'annuaire est momentanément indisponible. Veuillez réessayer dans quelques instants."},
+	{directory.ErrMailUnavailable, http.StatusServiceUnavailable, "mail_unavailable", "L'envoi des courriels est momentanément impossible. Veuillez réessayer dans quelques instants."},
 }
 
 var internalError = errorKind{status: http.StatusInternalServerError, code: "internal_error", message: "Erreur interne. Veuillez réessayer plus tard."}

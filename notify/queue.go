@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/dgfip/apex-partenaires/directory"
 )
 
 // The defaults of QueueConfig.
@@ -208,7 +210,7 @@ func (q *Queue) Enqueue(ctx context.Context, m Message) error {
 		return fmt.Errorf("notify: queue: %w", err)
 	}
 	if err := writeFileAtomic(q.cfg.SpoolDir, name, raw); err != nil {
-		return fmt.Errorf("notify: queue: spool: %w", err)
+		return fmt.Errorf("notify: queue: spool: %w (%w)", directory.ErrMailUnavailable, err)
 	}
 	q.mu.Lock()
 	q.add(name)
