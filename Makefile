@@ -3,7 +3,12 @@
 
 GO       ?= go
 FUZZTIME ?= 20s
-FUZZ     := FuzzIdentifier FuzzPassword FuzzSIRET
+# Minimizing each new input found takes up to 60 s by default, during which a
+# short run makes no progress.
+FUZZMINIMIZETIME ?= 2s
+# pkg:Target pairs, e.g. FUZZ=./directory:FuzzDN; every Fuzz function of
+# every package when empty.
+FUZZ ?=
 
 # sudo only when not root.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
@@ -71,9 +76,16 @@ test: deps vet fmt-check
 	$(GO) test -count=1 -timeout 20m ./...
 
 fuzz:
-	@set -e; for target in $(FUZZ); do \
-		echo "== $$target ($(FUZZTIME))"; \
-		$(GO) test ./directory -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME); \
+	@set -e; targets="$(FUZZ)"; \
+	if [ -z "$$targets" ]; then \
+		list="$$($(GO) test -list '^Fuzz' ./...)"; \
+		targets="$$(echo "$$list" | awk '/^Fuzz/ { t[n++] = $$1 } /^ok/ { for (i = 0; i < n; i++) print $$2 ":" t[i]; n = 0 }')"; \
+	fi; \
+	[ -n "$$targets" ] || { echo "no fuzz target found"; exit 1; }; \
+	for pair in $$targets; do \
+		pkg="$${pair%%:*}"; target="$${pair#*:}"; \
+		echo "== $$pkg $$target ($(FUZZTIME))"; \
+		$(GO) test "$$pkg" -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME); \
 	done
 
 # apexd against raw slapd, each pair in the same run, at BENCH_ACCOUNTS

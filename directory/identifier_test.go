@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/go-ldap/ldap/v3"
 )
 
 func TestIdentifier(t *testing.T) {
@@ -247,10 +249,92 @@ func FuzzIdentifier(f *testing.F) {
 		if !ValidIdentifier(got) {
 			t.Fatalf("Identifier(%q, %q) = %q, which is not a valid identifier", firstName, lastName, got)
 		}
-		for _, n := range []int{2, 9, 10, 1000} {
-			if numbered := NumberedIdentifier(got, n); !ValidIdentifier(numbered) {
+		// Never a digit: a homonym number cannot be mistaken for a name.
+		if strings.ContainsAny(got, "0123456789") {
+			t.Fatalf("Identifier(%q, %q) = %q holds a digit", firstName, lastName, got)
+		}
+		// Nothing in it for a filter or a DN to escape.
+		if ldap.EscapeFilter(got) != got || ldap.EscapeDN(got) != got {
+			t.Fatalf("Identifier(%q, %q) = %q needs escaping", firstName, lastName, got)
+		}
+		seen := map[string]bool{got: true}
+		for _, n := range []int{2, 9, 10, 1000, 99999999} {
+			numbered := NumberedIdentifier(got, n)
+			if !ValidIdentifier(numbered) {
 				t.Fatalf("NumberedIdentifier(%q, %d) = %q, which is not a valid identifier", got, n, numbered)
+			}
+			if seen[numbered] {
+				t.Fatalf("NumberedIdentifier(%q, %d) = %q, given before", got, n, numbered)
+			}
+			seen[numbered] = true
+		}
+		// Surrounding blanks, an apostrophe anywhere and ASCII case change nothing.
+		for _, variant := range [][2]string{
+			{" \t" + firstName + "\u00a0", lastName + "\n"},
+			{withApostrophe(firstName), withApostrophe(lastName)},
+			{asciiUpper(firstName), asciiUpper(lastName)},
+		} {
+			if v, err := Identifier(variant[0], variant[1]); err != nil || v != got {
+				t.Fatalf("Identifier(%q, %q) = %q, %v; want %q as for (%q, %q)", variant[0], variant[1], v, err, got, firstName, lastName)
 			}
 		}
 	})
+}
+
+// FuzzIdentifierParts: each name makes its own part of the identifier, and
+// its problems, whatever the other name is.
+func FuzzIdentifierParts(f *testing.F) {
+	f.Add("Marie", "Martin")
+	f.Add("Michel", "de la Bruyère")
+	f.Add("*)(uid=*", `,+"\<>;`)
+	f.Add("", "\xff")
+	f.Add(strings.Repeat("a", 65), "Œ")
+	f.Fuzz(func(t *testing.T, firstName, lastName string) {
+		got, err := Identifier(firstName, lastName)
+		first, firstErr := Identifier(firstName, "x")
+		last, lastErr := Identifier("x", lastName)
+		if (firstErr == nil && lastErr == nil) != (err == nil) {
+			t.Fatalf("Identifier(%q, %q) = %v but alone: %v, %v", firstName, lastName, err, firstErr, lastErr)
+		}
+		if err != nil {
+			var ie, fe, le *InvalidError
+			errors.As(err, &ie)
+			var want []Problem
+			if errors.As(firstErr, &fe) {
+				want = append(want, fe.Problems...)
+			}
+			if errors.As(lastErr, &le) {
+				want = append(want, le.Problems...)
+			}
+			if ie == nil || !reflect.DeepEqual(ie.Problems, want) {
+				t.Fatalf("Identifier(%q, %q) problems = %v, want each name's own %v", firstName, lastName, err, want)
+			}
+			return
+		}
+		want := strings.TrimSuffix(first, ".x-px") + "." + strings.TrimPrefix(last, "x.")
+		if got != want {
+			t.Fatalf("Identifier(%q, %q) = %q, want %q from each name alone", firstName, lastName, got, want)
+		}
+	})
+}
+
+// withApostrophe inserts an apostrophe at the first rune boundary from the middle of s.
+func withApostrophe(s string) string {
+	for i := range s {
+		if i >= len(s)/2 {
+			return s[:i] + "’" + s[i:]
+		}
+	}
+	return s + "’"
+}
+
+// asciiUpper upper-cases the ASCII letters of s and leaves every other byte.
+func asciiUpper(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'a' <= c && c <= 'z' {
+			b[i] = c - 'a' + 'A'
+		}
+	}
+	return string(b)
 }

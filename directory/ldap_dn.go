@@ -3,6 +3,7 @@ package directory
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/go-ldap/ldap/v3"
 )
@@ -23,7 +24,33 @@ import (
 //	ou=identifiers,ou=system,SUFFIX
 //	  cn=ID                          the reservation that makes an identifier unique
 
-func rdn(attr, value string) string { return attr + "=" + ldap.EscapeDN(value) }
+func rdn(attr, value string) string {
+	if utf8.ValidString(value) {
+		return attr + "=" + ldap.EscapeDN(value)
+	}
+	// EscapeDN turns each byte that is not UTF-8 into U+FFFD, so that "\xff"
+	// would name the entry "\ufffd": such bytes are hex-escaped instead,
+	// keeping the value intact (slapd refuses the DN as invalid syntax).
+	var b strings.Builder
+	b.WriteString(attr + "=")
+	for value != "" {
+		i := 0
+		for i < len(value) {
+			r, n := utf8.DecodeRuneInString(value[i:])
+			if r == utf8.RuneError && n == 1 {
+				break
+			}
+			i += n
+		}
+		b.WriteString(ldap.EscapeDN(value[:i]))
+		if i < len(value) {
+			fmt.Fprintf(&b, "\\%02x", value[i])
+			i++
+		}
+		value = value[i:]
+	}
+	return b.String()
+}
 
 func (s *Store) structuresDN() string   { return "ou=structures," + s.base }
 func (s *Store) applicationsDN() string { return "ou=applications," + s.base }

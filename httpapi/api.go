@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -27,14 +28,27 @@ func (s *Server) registerAPIRoutes(g *gin.RouterGroup) {
 	s.registerHistoryRoutes(signedIn)
 }
 
-// decode reads a JSON body into v, refusing unknown fields and trailing data.
+// decode reads a JSON object into v, refusing unknown fields, trailing data
+// and bodies over maxBody.
 func decode(c *gin.Context, v any) error {
-	dec := json.NewDecoder(io.LimitReader(c.Request.Body, maxBody))
+	raw, err := io.ReadAll(io.LimitReader(c.Request.Body, maxBody+1))
+	if err != nil {
+		return fmt.Errorf("%w: %v", errBadRequest, err)
+	}
+	if len(raw) > maxBody {
+		return fmt.Errorf("%w: body over %d bytes", errBadRequest, maxBody)
+	}
+	// Decode accepts null for a struct, leaving it empty.
+	if t := bytes.TrimLeft(raw, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		return fmt.Errorf("%w: not a JSON object", errBadRequest)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("%w: %v", errBadRequest, err)
 	}
-	if dec.More() {
+	// More() would let a stray "}" or "]" through; only the end may follow.
+	if _, err := dec.Token(); err != io.EOF {
 		return fmt.Errorf("%w: trailing data", errBadRequest)
 	}
 	return nil
