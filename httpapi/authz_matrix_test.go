@@ -524,6 +524,7 @@ var apiRows = []apiRow{
 	}},
 	{"GET /api/v1/accounts", anySession(200).but(cCollab, 403), at("/accounts")},
 	{"GET /api/v1/accounts/:identifier", anySession(200).but(cOtherAdmin, 403), at("/accounts/{colleague}")},
+	{"GET /api/v1/accounts/:identifier/history", only(200, cAdmin, cAgent), at("/accounts/{colleague}/history")},
 	{"POST /api/v1/accounts/:identifier/disable", only(200, cAdmin, cResp), func(f *authzFixture, _ string) apiCall {
 		return apiCall{path: "/accounts/" + f.target().Identifier + "/disable"}
 	}},
