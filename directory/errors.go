@@ -25,6 +25,7 @@ var (
 	ErrTokenExpired       = errors.New("link expired")
 	ErrAlreadyDecided     = errors.New("request already decided")
 	ErrInvalidCaptcha     = errors.New("invalid captcha")
+	ErrRateLimited        = errors.New("too many requests") // a *LimitError says which limit, and until when
 )
 
 // Problem is one broken rule of an input, in French, for the person who typed it.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
@@ -26,6 +27,7 @@ type StoreConfig struct {
 	SignIn        SignInPolicy
 	InvitationTTL time.Duration // life of a pre-creation link; 7 days when zero
 	ResetLinkTTL  time.Duration // life of a password renewal link sent by mail; 1 hour when zero
+	Limits        LimitPolicy   // abuse limits; DefaultLimits for those left zero
 	Now           func() time.Time
 }
 
@@ -41,6 +43,9 @@ type Store struct {
 	resetLinkTTL  time.Duration
 	now           func() time.Time
 	directory     directoryCache
+	limits        LimitPolicy
+	limitPurgedAt atomic.Int64 // when this process last purged ou=limits, in Unix seconds
+	decoyReady    atomic.Bool  // the decoy entry of authenticate exists
 }
 
 // NewStore checks the configuration and opens the first connection, so a
@@ -72,7 +77,7 @@ func NewStore(ctx context.Context, cfg StoreConfig) (*Store, error) {
 	if cfg.ResetLinkTTL <= 0 {
 		cfg.ResetLinkTTL = time.Hour
 	}
-	s := &Store{cfg: cfg, base: cfg.BaseDN, system: cfg.SystemDN, signin: cfg.SignIn.withDefaults(), invitationTTL: cfg.InvitationTTL, resetLinkTTL: cfg.ResetLinkTTL, now: cfg.Now}
+	s := &Store{cfg: cfg, base: cfg.BaseDN, system: cfg.SystemDN, signin: cfg.SignIn.withDefaults(), invitationTTL: cfg.InvitationTTL, resetLinkTTL: cfg.ResetLinkTTL, now: cfg.Now, limits: cfg.Limits.withDefaults()}
 	s.pool = newPool(cfg.PoolSize, s.dialService)
 	conn, err := s.pool.get(ctx)
 	if err != nil {

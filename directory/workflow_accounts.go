@@ -66,7 +66,8 @@ func (a Accounts) DeleteService(ctx context.Context, actor *Person, siret, name 
 }
 
 // Invite pre-creates an account and mails its link. Errors: ErrForbidden,
-// ErrInvalid, ErrNotFound (structure, service), ErrConflict (mail used).
+// ErrInvalid, ErrNotFound (structure, service), ErrConflict (mail used),
+// ErrRateLimited (the actor's invitation limit).
 func (a Accounts) Invite(ctx context.Context, actor *Person, n NewInvitation) (*Invitation, error) {
 	const op = "invite"
 	if err := n.Validate(); err != nil {
@@ -77,6 +78,9 @@ func (a Accounts) Invite(ctx context.Context, actor *Person, n NewInvitation) (*
 	}
 	st, err := a.Store.FindStructure(ctx, n.SIRET)
 	if err != nil {
+		return nil, err
+	}
+	if err := a.takeInvitation(ctx, op, actor); err != nil {
 		return nil, err
 	}
 	n.RequestedBy = actor.Identifier
@@ -100,6 +104,9 @@ func (a Accounts) ResendInvitation(ctx context.Context, actor *Person, requestID
 	}
 	if !CanManage(actor, target) {
 		return forbidden(op)
+	}
+	if err := a.takeInvitation(ctx, op, actor); err != nil {
+		return err
 	}
 	inv, err := a.Store.ReissueInvitation(ctx, requestID)
 	if err != nil {
@@ -294,4 +301,10 @@ func (a Accounts) Move(ctx context.Context, actor *Person, identifier, service s
 		return nil, err
 	}
 	return a.Store.MovePerson(ctx, identifier, service)
+}
+
+// takeInvitation counts a link sent by actor in its invitation limit.
+func (a Accounts) takeInvitation(ctx context.Context, op string, actor *Person) error {
+	l := a.Store.limits.InvitationAccount
+	return a.Store.takeLimits(ctx, op, limitKeys(identifierKey(LimitInvitationAccount, l, actor.Identifier)))
 }
