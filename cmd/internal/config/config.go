@@ -56,6 +56,8 @@ type Config struct {
 	Auth Auth `mapstructure:"auth"`
 	Mail Mail `mapstructure:"mail"`
 	SMS  SMS  `mapstructure:"sms"`
+	// Limits are the abuse limits, each "MAX/WINDOW" or "off".
+	Limits Limits `mapstructure:"limits"`
 
 	// File is the configuration file that was read; empty when it was missing.
 	File string `mapstructure:"-"`
@@ -65,6 +67,9 @@ type Config struct {
 type HTTP struct {
 	Addr      string `mapstructure:"addr"`       // host:port to listen on
 	PublicURL string `mapstructure:"public_url"` // the address users see, for links in mails
+	// TrustedProxies are the reverse proxies (addresses or CIDRs) whose
+	// X-Forwarded-For gives the client address; empty believes no header.
+	TrustedProxies []string `mapstructure:"trusted_proxies"`
 }
 
 // LDAP says which directory to use: an external one (URL set) or a slapd
@@ -106,6 +111,21 @@ type Auth struct {
 func (a Auth) Policy() directory.SignInPolicy {
 	return directory.SignInPolicy{CodeTTL: a.CodeTTL, CodeAttempts: a.CodeAttempts, SessionIdle: a.SessionIdle}
 }
+
+// Limits are the abuse limits (see directory.LimitPolicy), counted in the
+// directory so that every apexd instance on it shares them.
+type Limits struct {
+	SignInIdentifier  directory.Limit `mapstructure:"signin_identifier"`
+	SignInAddress     directory.Limit `mapstructure:"signin_address"`
+	CodeAddress       directory.Limit `mapstructure:"code_address"`
+	CaptchaAddress    directory.Limit `mapstructure:"captcha_address"`
+	ResetIdentifier   directory.Limit `mapstructure:"reset_identifier"`
+	ResetAddress      directory.Limit `mapstructure:"reset_address"`
+	InvitationAccount directory.Limit `mapstructure:"invitation_account"`
+}
+
+// Policy is the directory's form of the limits.
+func (l Limits) Policy() directory.LimitPolicy { return directory.LimitPolicy(l) }
 
 // Mail says how mails leave: by SMTP when Mail.SMTP.Host is set, otherwise
 // as files in OutboxDir.
@@ -167,6 +187,7 @@ var defaults = []struct {
 }{
 	{"http.addr", "127.0.0.1:8080"},
 	{"http.public_url", "http://127.0.0.1:8080"},
+	{"http.trusted_proxies", []string{}},
 	{"ldap.url", ""},
 	{"ldap.embedded_dir", "var/ldap"},
 	{"ldap.embedded_listen", "ldap://127.0.0.1:3389"},
@@ -195,6 +216,13 @@ var defaults = []struct {
 	{"sms.gateway.body", ""},
 	{"sms.gateway.success_status", 0},
 	{"sms.outbox_dir", "var/sms-outbox"},
+	{"limits.signin_identifier", directory.DefaultLimits.SignInIdentifier.String()},
+	{"limits.signin_address", directory.DefaultLimits.SignInAddress.String()},
+	{"limits.code_address", directory.DefaultLimits.CodeAddress.String()},
+	{"limits.captcha_address", directory.DefaultLimits.CaptchaAddress.String()},
+	{"limits.reset_identifier", directory.DefaultLimits.ResetIdentifier.String()},
+	{"limits.reset_address", directory.DefaultLimits.ResetAddress.String()},
+	{"limits.invitation_account", directory.DefaultLimits.InvitationAccount.String()},
 }
 
 // Keys lists every configuration key, in the order of the defaults.
@@ -254,6 +282,8 @@ func decodeHook(from, to reflect.Type, data any) (any, error) {
 	switch {
 	case to == reflect.TypeFor[time.Duration]():
 		return time.ParseDuration(s)
+	case to == reflect.TypeFor[directory.Limit]():
+		return directory.ParseLimit(s)
 	case to == reflect.TypeFor[map[string]string]():
 		m := map[string]string{}
 		if strings.TrimSpace(s) == "" {
@@ -292,6 +322,11 @@ func (c *Config) Validate() error {
 	}
 	if u, err := url.Parse(c.HTTP.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad("http.public_url", "%q is not an http:// or https:// URL", c.HTTP.PublicURL)
+	}
+	for _, p := range c.HTTP.TrustedProxies {
+		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+			bad("http.trusted_proxies", "%q is neither an IP address nor a CIDR", p)
+		}
 	}
 
 	l := c.LDAP
@@ -538,6 +573,7 @@ func OpenDirectory(ctx context.Context, cfg *Config, logger *slog.Logger) (*dire
 		SignIn:        cfg.Auth.Policy(),
 		ResetLinkTTL:  cfg.Auth.ResetLinkTTL,
 		InvitationTTL: cfg.Auth.InvitationTTL,
+		Limits:        cfg.Limits.Policy(),
 	}
 	if !l.Embedded() {
 		store, err := openStore(ctx, storeCfg)
