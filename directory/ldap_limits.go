@@ -84,8 +84,16 @@ func (s *Store) readLimits(ctx context.Context, op string, keys []limitKey) (map
 	for i, k := range keys {
 		filters[i] = eq("cn", s.limitCN(k))
 	}
-	entries, err := s.searchAll(ctx, op, s.limitsDN(), ldap.ScopeSingleLevel, and("(objectClass=apexLimit)", or(filters...)),
-		[]string{"cn", "apexLimitCount", "apexLimitExpires"})
+	var entries []*ldap.Entry
+	err := s.read(ctx, op, func(c *ldap.Conn) error {
+		res, err := c.Search(ldap.NewSearchRequest(s.limitsDN(), ldap.ScopeSingleLevel, ldap.NeverDerefAliases,
+			len(keys), int(s.cfg.Timeout/time.Second), false, and("(objectClass=apexLimit)", or(filters...)),
+			[]string{"cn", "apexLimitCount", "apexLimitExpires"}, nil))
+		if err == nil {
+			entries = res.Entries
+		}
+		return err
+	})
 	if errors.Is(err, ErrNotFound) { // no ou=limits yet: nothing counted
 		return found, nil
 	}
@@ -258,7 +266,7 @@ func (s *Store) purgeLimits(ctx context.Context, now time.Time) {
 }
 
 // PurgeLimits deletes the counters whose window has ended now, whenever
-// the last purge of this process was. For apexctl and tests.
+// the last purge of this process was (tests).
 func (s *Store) PurgeLimits(ctx context.Context) {
 	s.limitPurgedAt.Store(0)
 	s.purgeLimits(ctx, s.now())
