@@ -52,9 +52,9 @@ func (s SignIn) Login(ctx context.Context, identifier, password string) (string,
 	return lc.Challenge, nil
 }
 
-// Resend mails a new code for a pending challenge. Errors: see
-// Store.ResendLoginCode.
-// Each resend counts in the client address's code limit.
+// Resend mails a new code for a pending challenge. Each resend counts in
+// the client address's code limit. Errors: see Store.ResendLoginCode, and
+// ErrRateLimited.
 func (s SignIn) Resend(ctx context.Context, challenge string) error {
 	keys := limitKeys(s.Store.addressKey(ctx, LimitCodeAddress, s.Store.limits.CodeAddress))
 	if err := s.Store.takeLimits(ctx, "resend", keys); err != nil {
@@ -71,9 +71,9 @@ func (s SignIn) Resend(ctx context.Context, challenge string) error {
 }
 
 // Verify checks the code and opens a session: it returns the account and
-// the session's token. Errors: see Store.VerifyLoginCode.
-// Wrong codes count in the client address's code limit, over which no code
-// is checked (ErrRateLimited).
+// the session's token. Wrong codes count in the client address's code
+// limit, over which no code is checked. Errors: see Store.VerifyLoginCode,
+// and ErrRateLimited.
 func (s SignIn) Verify(ctx context.Context, challenge, code string) (*Person, string, error) {
 	p, err := verifyCounted(ctx, s.Store, "verify", func() (*Person, error) { return s.Store.VerifyLoginCode(ctx, challenge, code) })
 	if err != nil {
