@@ -1,6 +1,8 @@
 package directory_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -248,9 +250,12 @@ func TestCaptchaACL(t *testing.T) {
 	t.Parallel()
 	store, srv := slapdtest.NewStore(t)
 	id := mustCaptcha(t, store, "909090")
-	dn := "cn=" + id + ",ou=captchas,ou=system," + srv.Suffix
-	if findDN(t, store, srv, eqFilter("cn", id)) == "" {
-		t.Fatalf("the root does not find the captcha")
+	dn := "cn=" + sha256Hex(id) + ",ou=captchas,ou=system," + srv.Suffix
+	if findDN(t, store, srv, eqFilter("cn", sha256Hex(id))) == "" {
+		t.Fatalf("the root does not find the captcha by the hash of its id")
+	}
+	if findDN(t, store, srv, eqFilter("cn", id)) != "" {
+		t.Fatalf("the directory keeps the captcha's id in clear")
 	}
 	clientDN, err := store.CreateClient(ctx, fmt.Sprintf("captcha-app-%d", time.Now().UnixNano()), "Client-Secret-2026!")
 	if err != nil {
@@ -272,7 +277,7 @@ func TestCaptchaACL(t *testing.T) {
 					}
 				}
 			}
-			if ok, err := conn.Compare(dn, "cn", id); ok || err == nil {
+			if ok, err := conn.Compare(dn, "cn", sha256Hex(id)); ok || err == nil {
 				t.Errorf("compare on the captcha: %v, %v; want refused", ok, err)
 			}
 			if err := conn.Del(ldap.NewDelRequest(dn, nil)); err == nil {
@@ -283,4 +288,10 @@ func TestCaptchaACL(t *testing.T) {
 	if err := store.SolveCaptcha(ctx, id, "909090"); err != nil {
 		t.Errorf("the service solves the captcha after the others tried: %v", err)
 	}
+}
+
+// sha256Hex is how the directory names a captcha: by the hash of its id.
+func sha256Hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }

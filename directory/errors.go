@@ -28,6 +28,7 @@ var (
 	// ErrMailUnavailable: a mail could not be accepted for sending (its
 	// spool cannot be written: a full disk); nothing was queued.
 	ErrMailUnavailable = errors.New("mail cannot be accepted for sending")
+	ErrRateLimited     = errors.New("too many requests") // a *LimitError says which limit, and until when
 )
 
 // Problem is one broken rule of an input, in French, for the person who typed it.

@@ -2,7 +2,9 @@ package directory
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -16,7 +18,7 @@ import (
 // every apexd instance behind a load balancer sees the same ones:
 //
 //	ou=captchas,ou=system,SUFFIX
-//	  cn=ID          applicationProcess, description "v1 EXPIRY DIGITS"
+//	  cn=SHA256(ID)  applicationProcess, description "v1 EXPIRY DIGITS"
 //
 // The digits are kept in clear because the image and the sound are drawn
 // from them at each request; slapd lets only the service account read
@@ -36,7 +38,14 @@ const (
 
 func (s *Store) captchasDN() string { return "ou=captchas," + s.system }
 
-func (s *Store) captchaDN(id string) string { return rdn("cn", id) + "," + s.captchasDN() }
+// captchaDN names a captcha by the SHA-256 of its id: the id is the
+// client's token, and the directory keeps no token in clear.
+func (s *Store) captchaDN(id string) string { return rdn("cn", captchaCN(id)) + "," + s.captchasDN() }
+
+func captchaCN(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(sum[:])
+}
 
 type captchaRecord struct {
 	expires time.Time
@@ -97,7 +106,7 @@ func (s *Store) CreateCaptcha(ctx context.Context, answer string, ttl time.Durat
 	add := func(c *ldap.Conn) error {
 		req := ldap.NewAddRequest(s.captchaDN(id), nil)
 		req.Attribute("objectClass", []string{"applicationProcess"})
-		req.Attribute("cn", []string{id})
+		req.Attribute("cn", []string{captchaCN(id)})
 		req.Attribute("description", []string{rec.String()})
 		return c.Add(req)
 	}

@@ -10,6 +10,9 @@ import (
 
 func eq(attr, value string) string { return "(" + attr + "=" + ldap.EscapeFilter(value) + ")" }
 
+// le matches attr at most value, by the attribute's ordering rule.
+func le(attr, value string) string { return "(" + attr + "<=" + ldap.EscapeFilter(value) + ")" }
+
 // contains matches value anywhere in attr.
 func contains(attr, value string) string {
 	return "(" + attr + "=*" + ldap.EscapeFilter(value) + "*)"

@@ -2,8 +2,11 @@ package directory
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"time"
 
 	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
@@ -76,12 +79,38 @@ func (s *Store) authenticate(ctx context.Context, op, identifier, password strin
 	}
 	e, err := s.searchOne(ctx, op, s.base, ldap.ScopeWholeSubtree, and("(objectClass=apexPerson)", eq("uid", identifier)), personAttrs)
 	if errors.Is(err, ErrNotFound) {
-		return nil, fmt.Errorf("%s: %w", op, ErrInvalidCredentials)
+		// An unknown identifier costs what a wrong password costs: a bind
+		// that makes slapd verify an Argon2 hash.
+		return nil, s.decoyBind(ctx, op, password)
 	}
 	if err != nil {
 		return nil, err
 	}
-	dn := e.DN
+	if st := AccountState(e.GetAttributeValue("apexAccountState")); st != StateActive {
+		// slapd would refuse the bind before hashing (ACL): as long as an unknown identifier.
+		if err := s.decoyBind(ctx, op, password); !errors.Is(err, ErrInvalidCredentials) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%s: account %s: %w", op, st, ErrInvalidCredentials)
+	}
+	res, err := s.bindFresh(ctx, op, e.DN, password)
+	if err != nil {
+		return nil, err
+	}
+	if res != nil {
+		for _, c := range res.Controls {
+			if pp, ok := c.(*ldap.ControlBeheraPasswordPolicy); ok && pp.Error >= 0 {
+				// A successful bind with a policy error (say, a reset that must be
+				// changed) leaves the session unusable.
+				return nil, fmt.Errorf("%s: password policy error %d: %w", op, pp.Error, ErrInvalidCredentials)
+			}
+		}
+	}
+	return e, nil
+}
+
+// bindFresh binds as dn on a fresh connection, closed at once.
+func (s *Store) bindFresh(ctx context.Context, op, dn, password string) (*ldap.SimpleBindResult, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
@@ -98,17 +127,78 @@ func (s *Store) authenticate(ctx context.Context, op, identifier, password strin
 	if err := cutByServer(conn, err); err != nil {
 		return nil, translate(op, err)
 	}
-	if res != nil {
-		for _, c := range res.Controls {
-			if pp, ok := c.(*ldap.ControlBeheraPasswordPolicy); ok && pp.Error >= 0 {
-				// A successful bind with a policy error (say, a reset that must be
-				// changed) leaves the session unusable.
-				return nil, fmt.Errorf("%s: password policy error %d: %w", op, pp.Error, ErrInvalidCredentials)
-			}
+	return res, nil
+}
+
+// decoyDN is an entry with a random password nobody knows, hashed by slapd
+// like people's, under the system policy (never locked: a locked entry is
+// refused before its hash is checked, and the decoy must always cost a hash).
+func (s *Store) decoyDN() string { return "cn=apex-decoy," + s.system }
+
+const decoyDescription = "Bound with the password of identifiers that cannot sign in, so that they cost what a wrong password costs."
+
+// decoyBind binds as the decoy with password and returns
+// ErrInvalidCredentials: what a wrong password costs and answers, for an
+// identifier that cannot sign in. The decoy is added on first use.
+func (s *Store) decoyBind(ctx context.Context, op, password string) error {
+	if !s.decoyReady.Load() {
+		if err := s.ensureDecoy(ctx); err != nil {
+			return err
 		}
 	}
-	if st := AccountState(e.GetAttributeValue("apexAccountState")); st != StateActive {
-		return nil, fmt.Errorf("%s: account %s: %w", op, st, ErrInvalidCredentials)
+	_, err := s.bindFresh(ctx, op, s.decoyDN(), password)
+	if err == nil { // a guess of 256 random bits: never, but never a success either
+		err = ErrInvalidCredentials
 	}
-	return e, nil
+	if !errors.Is(err, ErrInvalidCredentials) {
+		return err
+	}
+	// A person's failed bind also makes slapd write the failure
+	// (pwdFailureTime, synced to disk): the decoy's costs a like write, one
+	// value replaced, so that it never grows. (pwdFailureTime itself is
+	// slapd's alone, and the decoy's policy records nothing: it never locks.)
+	s.do(ctx, op, func(c *ldap.Conn) error {
+		req := ldap.NewModifyRequest(s.decoyDN(), nil)
+		req.Replace("description", []string{decoyDescription + " Last failure: " + s.now().UTC().Format(time.RFC3339Nano)})
+		return c.Modify(req)
+	})
+	return fmt.Errorf("%s: %w", op, ErrInvalidCredentials)
+}
+
+// ensureDecoy adds the decoy unless it exists; another instance adding it
+// at the same moment is no error.
+func (s *Store) ensureDecoy(ctx context.Context) error {
+	const op = "add decoy"
+	_, err := s.searchOne(ctx, op, s.decoyDN(), ldap.ScopeBaseObject, "(objectClass=simpleSecurityObject)", []string{"1.1"})
+	if errors.Is(err, ErrNotFound) {
+		secret := make([]byte, 32)
+		rand.Read(secret)
+		err = s.do(ctx, op, func(c *ldap.Conn) error {
+			req := ldap.NewAddRequest(s.decoyDN(), nil)
+			req.Attribute("objectClass", []string{"applicationProcess", "simpleSecurityObject"})
+			req.Attribute("cn", []string{"apex-decoy"})
+			req.Attribute("description", []string{decoyDescription})
+			req.Attribute("userPassword", []string{base64.RawStdEncoding.EncodeToString(secret)})
+			req.Attribute("pwdPolicySubentry", []string{s.systemPolicyDN()})
+			return c.Add(req)
+		})
+		if errors.Is(err, ErrConflict) {
+			err = nil
+		}
+	}
+	if err != nil {
+		return err
+	}
+	s.decoyReady.Store(true)
+	return nil
+}
+
+// systemPolicyDN is the password policy of bind accounts: the one of the
+// service's own account, which has no lockout.
+func (s *Store) systemPolicyDN() string {
+	suffix := s.base
+	if dn, err := ldap.ParseDN(s.system); err == nil && len(dn.RDNs) > 1 {
+		suffix = (&ldap.DN{RDNs: dn.RDNs[1:]}).String()
+	}
+	return "cn=system,ou=policies," + suffix
 }

@@ -29,6 +29,7 @@ type StoreConfig struct {
 	SignIn        SignInPolicy
 	InvitationTTL time.Duration // life of a pre-creation link; 7 days when zero
 	ResetLinkTTL  time.Duration // life of a password renewal link sent by mail; 1 hour when zero
+	Limits        LimitPolicy   // abuse limits; DefaultLimits for those left zero
 	Now           func() time.Time
 }
 
@@ -49,6 +50,10 @@ type Store struct {
 
 	keyMu sync.Mutex
 	key   []byte // see signingKey
+
+	limits        LimitPolicy
+	limitPurgedAt atomic.Int64 // when this process last purged ou=limits, in Unix seconds
+	decoyReady    atomic.Bool  // the decoy entry of authenticate exists
 }
 
 // NewStore checks the configuration and opens the first connection, so a
@@ -80,7 +85,7 @@ func NewStore(ctx context.Context, cfg StoreConfig) (*Store, error) {
 	if cfg.ResetLinkTTL <= 0 {
 		cfg.ResetLinkTTL = time.Hour
 	}
-	s := &Store{cfg: cfg, base: cfg.BaseDN, system: cfg.SystemDN, signin: cfg.SignIn.withDefaults(), invitationTTL: cfg.InvitationTTL, resetLinkTTL: cfg.ResetLinkTTL, now: cfg.Now}
+	s := &Store{cfg: cfg, base: cfg.BaseDN, system: cfg.SystemDN, signin: cfg.SignIn.withDefaults(), invitationTTL: cfg.InvitationTTL, resetLinkTTL: cfg.ResetLinkTTL, now: cfg.Now, limits: cfg.Limits.withDefaults()}
 	s.urls = strings.Fields(cfg.URL)
 	s.pool = newPool(cfg.PoolSize, s.dialService)
 	conn, err := s.pool.get(ctx)

@@ -93,7 +93,8 @@ func (a Accounts) DeleteService(ctx context.Context, actor *Person, siret, name 
 }
 
 // Invite pre-creates an account and mails its link. Errors: ErrForbidden,
-// ErrInvalid, ErrNotFound (structure, service), ErrConflict (mail used).
+// ErrInvalid, ErrNotFound (structure, service), ErrConflict (mail used),
+// ErrRateLimited (the actor's invitation limit).
 func (a Accounts) Invite(ctx context.Context, actor *Person, n NewInvitation) (_ *Invitation, err error) {
 	const op = "invite"
 	ev := newEvent(ctx, actor, ActionInvite)
@@ -107,6 +108,9 @@ func (a Accounts) Invite(ctx context.Context, actor *Person, n NewInvitation) (_
 	}
 	st, err := a.Store.FindStructure(ctx, n.SIRET)
 	if err != nil {
+		return nil, err
+	}
+	if err := a.takeInvitation(ctx, op, actor); err != nil {
 		return nil, err
 	}
 	n.RequestedBy = actor.Identifier
@@ -137,6 +141,9 @@ func (a Accounts) ResendInvitation(ctx context.Context, actor *Person, requestID
 		return forbidden(op)
 	}
 	ev.keepOn(target)
+	if err := a.takeInvitation(ctx, op, actor); err != nil {
+		return err
+	}
 	inv, err := a.Store.ReissueInvitation(ctx, requestID)
 	if err != nil {
 		return err
@@ -392,4 +399,10 @@ func (a Accounts) History(ctx context.Context, actor *Person, identifier string)
 		return nil, nil, forbidden("history")
 	}
 	return p, events, nil
+}
+
+// takeInvitation counts a link sent by actor in its invitation limit.
+func (a Accounts) takeInvitation(ctx context.Context, op string, actor *Person) error {
+	l := a.Store.limits.InvitationAccount
+	return a.Store.takeLimits(ctx, op, limitKeys(identifierKey(LimitInvitationAccount, l, actor.Identifier)))
 }

@@ -43,7 +43,7 @@ func (s SelfService) record(ctx context.Context, ev *Event, err *error) {
 // Forgot starts the renewal of a forgotten password after a solved captcha:
 // a security code by SMS when the account has a mobile, otherwise a link
 // by mail. It answers the same, in the same time, for any identifier.
-// Errors: ErrInvalidCaptcha (nothing is sent), ErrUnavailable.
+// Errors: ErrInvalidCaptcha (nothing is sent), ErrRateLimited, ErrUnavailable.
 func (s SelfService) Forgot(ctx context.Context, identifier, captchaID, answer string) (string, error) {
 	floor := s.ForgotDuration
 	if floor <= 0 {
@@ -57,6 +57,15 @@ func (s SelfService) Forgot(ctx context.Context, identifier, captchaID, answer s
 		}
 	}()
 	if err := s.Store.SolveCaptcha(ctx, captchaID, answer); err != nil {
+		return "", err
+	}
+	// Counted after the captcha, so that nobody can use up a person's
+	// requests without solving captchas; counted whether the identifier
+	// exists or not, so that the limit tells nothing.
+	l := s.Store.limits
+	keys := limitKeys(identifierKey(LimitResetIdentifier, l.ResetIdentifier, identifier),
+		s.Store.addressKey(ctx, LimitResetAddress, l.ResetAddress))
+	if err := s.Store.takeLimits(ctx, "forgot password", keys); err != nil {
 		return "", err
 	}
 	start, err := s.Store.StartReset(ctx, identifier)
@@ -111,8 +120,19 @@ const (
 )
 
 // VerifyCode checks the SMS code and returns the token for the new password.
+// Wrong codes count in the client address's code limit (ErrRateLimited).
 func (s SelfService) VerifyCode(ctx context.Context, reset, code string) (string, error) {
-	return s.Store.VerifyResetCode(ctx, reset, code)
+	return verifyCounted(ctx, s.Store, "verify reset code", func() (string, error) { return s.Store.VerifyResetCode(ctx, reset, code) })
+}
+
+// NewCaptcha stores a captcha of answer for ttl (see Store.CreateCaptcha);
+// each one counts in the client address's captcha limit (ErrRateLimited).
+func (s SelfService) NewCaptcha(ctx context.Context, answer string, ttl time.Duration) (string, error) {
+	keys := limitKeys(s.Store.addressKey(ctx, LimitCaptchaAddress, s.Store.limits.CaptchaAddress))
+	if err := s.Store.takeLimits(ctx, "new captcha", keys); err != nil {
+		return "", err
+	}
+	return s.Store.CreateCaptcha(ctx, answer, ttl)
 }
 
 // CheckToken says whether a renewal link still works, changing nothing.

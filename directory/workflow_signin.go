@@ -25,8 +25,24 @@ type SignIn struct {
 // challenge the code belongs to. An unknown identifier, a wrong password
 // and an account that is not active give ErrInvalidCredentials alike; a
 // locked account gives ErrAccountLocked.
+//
+// Failed attempts count per identifier and per client address (see
+// LimitPolicy); over either limit the password is not even tried:
+// ErrRateLimited. A success reads the counters once and writes nothing.
 func (s SignIn) Login(ctx context.Context, identifier, password string) (string, error) {
+	const op = "login"
+	l := s.Store.limits
+	keys := limitKeys(identifierKey(LimitSignInIdentifier, l.SignInIdentifier, identifier),
+		s.Store.addressKey(ctx, LimitSignInAddress, l.SignInAddress))
+	read, err := s.Store.checkLimits(ctx, op, keys)
+	if err != nil {
+		return "", err
+	}
 	lc, err := s.Store.LoginWithCode(ctx, identifier, password)
+	if errors.Is(err, ErrInvalidCredentials) || errors.Is(err, ErrAccountLocked) {
+		// Counting is best effort: the answer stays the failure itself.
+		s.Store.countLimits(ctx, op, keys, read)
+	}
 	if err != nil {
 		return "", err
 	}
@@ -36,9 +52,14 @@ func (s SignIn) Login(ctx context.Context, identifier, password string) (string,
 	return lc.Challenge, nil
 }
 
-// Resend mails a new code for a pending challenge. Errors: see
-// Store.ResendLoginCode.
+// Resend mails a new code for a pending challenge. Each resend counts in
+// the client address's code limit. Errors: see Store.ResendLoginCode, and
+// ErrRateLimited.
 func (s SignIn) Resend(ctx context.Context, challenge string) error {
+	keys := limitKeys(s.Store.addressKey(ctx, LimitCodeAddress, s.Store.limits.CodeAddress))
+	if err := s.Store.takeLimits(ctx, "resend", keys); err != nil {
+		return err
+	}
 	lc, err := s.Store.ResendLoginCode(ctx, challenge)
 	if err != nil {
 		return err
@@ -50,9 +71,11 @@ func (s SignIn) Resend(ctx context.Context, challenge string) error {
 }
 
 // Verify checks the code and opens a session: it returns the account and
-// the session's token. Errors: see Store.VerifyLoginCode.
+// the session's token. Wrong codes count in the client address's code
+// limit, over which no code is checked. Errors: see Store.VerifyLoginCode,
+// and ErrRateLimited.
 func (s SignIn) Verify(ctx context.Context, challenge, code string) (*Person, string, error) {
-	p, err := s.Store.VerifyLoginCode(ctx, challenge, code)
+	p, err := verifyCounted(ctx, s.Store, "verify", func() (*Person, error) { return s.Store.VerifyLoginCode(ctx, challenge, code) })
 	if err != nil {
 		return nil, "", err
 	}
@@ -74,6 +97,7 @@ func Outcome(err error) string {
 		{ErrInvalidCode, "invalid_code"},
 		{ErrCodeExpired, "code_expired"},
 		{ErrTooManyAttempts, "too_many_attempts"},
+		{ErrRateLimited, "rate_limited"},
 		{ErrUnavailable, "unavailable"},
 	} {
 		if errors.Is(err, o.err) {
@@ -84,4 +108,20 @@ func Outcome(err error) string {
 		return "error"
 	}
 	return "success"
+}
+
+// verifyCounted checks a code with check under the client address's code
+// limit, counting a wrong or unknown one.
+func verifyCounted[T any](ctx context.Context, store *Store, op string, check func() (T, error)) (T, error) {
+	var zero T
+	keys := limitKeys(store.addressKey(ctx, LimitCodeAddress, store.limits.CodeAddress))
+	read, err := store.checkLimits(ctx, op, keys)
+	if err != nil {
+		return zero, err
+	}
+	v, err := check()
+	if errors.Is(err, ErrInvalidCode) {
+		store.countLimits(ctx, op, keys, read) // best effort, as in Login
+	}
+	return v, err
 }

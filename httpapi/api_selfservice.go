@@ -33,9 +33,9 @@ func (s *Server) registerSelfServiceRoutes(g *gin.RouterGroup, signedIn *gin.Rou
 func (s *Server) selfService() directory.SelfService { return s.cfg.SelfService }
 
 // newCaptcha draws a challenge and keeps it in the directory, where every
-// instance finds it.
+// instance finds it; it counts in the client's captcha limit.
 func (s *Server) newCaptcha(c *gin.Context) (string, error) {
-	return s.store.CreateCaptcha(c.Request.Context(), captcha.String(captcha.NewDigits(captchaDigits)), captchaTTL)
+	return s.selfService().NewCaptcha(c.Request.Context(), captcha.String(captcha.NewDigits(captchaDigits)), captchaTTL)
 }
 
 func (s *Server) handleNewCaptcha(c *gin.Context) error {

@@ -2,7 +2,10 @@ package httpapi
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -79,6 +82,10 @@ func classify(err error) (errorKind, []errorDetail) {
 			details = append(details, errorDetail{Field: p.Field, Message: p.Message})
 		}
 	}
+	var le *directory.LimitError
+	if errors.As(err, &le) {
+		return errorKind{err: directory.ErrRateLimited, status: http.StatusTooManyRequests, code: "too_many_requests", message: tooManyMessage(le.RetryAfter)}, nil
+	}
 	var he *httpError
 	if errors.As(err, &he) {
 		return errorKind{err: he, status: he.status, code: he.code, message: he.message}, details
@@ -91,6 +98,25 @@ func classify(err error) (errorKind, []errorDetail) {
 	return internalError, nil
 }
 
+// tooManyMessage tells, in whole minutes, when to try again.
+func tooManyMessage(wait time.Duration) string {
+	minutes := int((wait + time.Minute - 1) / time.Minute)
+	if minutes <= 1 {
+		return "Trop de tentatives. Réessayez dans 1 minute."
+	}
+	return fmt.Sprintf("Trop de tentatives. Réessayez dans %d minutes.", minutes)
+}
+
+// noteLimit gives an answer over an abuse limit its Retry-After header (in
+// seconds) and counts it in the metrics; other errors pass.
+func (s *Server) noteLimit(c *gin.Context, err error) {
+	var le *directory.LimitError
+	if errors.As(err, &le) {
+		c.Header("Retry-After", strconv.Itoa(int(le.RetryAfter/time.Second)))
+		s.metrics.limited.WithLabelValues(le.Limit).Inc()
+	}
+}
+
 func (s *Server) logError(c *gin.Context, kind errorKind, err error) {
 	if kind.status >= 500 {
 		s.log.Error("request failed", "route", c.FullPath(), "code", kind.code, "error", err.Error())
@@ -98,12 +124,14 @@ func (s *Server) logError(c *gin.Context, kind errorKind, err error) {
 }
 
 func (s *Server) writeAPIError(c *gin.Context, err error) {
+	s.noteLimit(c, err)
 	kind, details := classify(err)
 	s.logError(c, kind, err)
 	c.AbortWithStatusJSON(kind.status, gin.H{"error": apiError{Code: kind.code, Message: kind.message, Details: details}})
 }
 
 func (s *Server) writePageError(c *gin.Context, err error) {
+	s.noteLimit(c, err)
 	kind, _ := classify(err)
 	s.logError(c, kind, err)
 	if errors.Is(err, errUnauthenticated) || errors.Is(err, directory.ErrSessionExpired) {

@@ -19,6 +19,7 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	signIns  *prometheus.CounterVec
+	limited  *prometheus.CounterVec
 }
 
 func newMetrics(store *directory.Store, mailStats func() (sent, failed float64)) *metrics {
@@ -34,6 +35,9 @@ func newMetrics(store *directory.Store, mailStats func() (sent, failed float64))
 		signIns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "apex_signins_total", Help: "Sign-in steps by step (password, code) and outcome.",
 		}, []string{"step", "outcome"}),
+		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "apex_rate_limited_total", Help: "Requests refused with 429 by an abuse limit, by limit.",
+		}, []string{"limit"}),
 	}
 	pool := func(state string, pick func(inUse, idle int) int) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -41,7 +45,7 @@ func newMetrics(store *directory.Store, mailStats func() (sent, failed float64))
 			ConstLabels: prometheus.Labels{"state": state},
 		}, func() float64 { return float64(pick(store.PoolStats())) })
 	}
-	m.registry.MustRegister(m.requests, m.latency, m.signIns,
+	m.registry.MustRegister(m.requests, m.latency, m.signIns, m.limited,
 		pool("in_use", func(inUse, _ int) int { return inUse }),
 		pool("idle", func(_, idle int) int { return idle }),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -55,6 +59,9 @@ func newMetrics(store *directory.Store, mailStats func() (sent, failed float64))
 	// The outcomes exist from the start, so that a rate can be computed at once.
 	for _, step := range []string{"password", "code"} {
 		m.signIns.WithLabelValues(step, "success")
+	}
+	for _, name := range directory.LimitNames {
+		m.limited.WithLabelValues(name)
 	}
 	return m
 }

@@ -68,6 +68,7 @@ func (s *Server) handleLoginForm(c *gin.Context) error {
 		if kind.status >= 500 {
 			return err
 		}
+		s.noteLimit(c, err)
 		page.Notice = errorNotice(err)
 		s.render(c, kind.status, "login.tmpl", page)
 		return nil
@@ -106,6 +107,7 @@ func (s *Server) handleVerifyForm(c *gin.Context) error {
 		if kind.status >= 500 {
 			return err
 		}
+		s.noteLimit(c, err)
 		restart := errors.Is(err, directory.ErrTooManyAttempts) || errors.Is(err, directory.ErrInvalidCredentials)
 		s.render(c, kind.status, "verify.tmpl", verifyPage{base: s.base(c, "Code de vérification"), Notice: errorNotice(err), Restart: restart})
 		return nil
@@ -129,6 +131,7 @@ func (s *Server) handleResendForm(c *gin.Context) error {
 		if kind.status >= 500 {
 			return err
 		}
+		s.noteLimit(c, err)
 		status = kind.status
 		page.Notice = errorNotice(err)
 		page.Restart = errors.Is(err, directory.ErrTooManyAttempts) || errors.Is(err, directory.ErrInvalidCode)

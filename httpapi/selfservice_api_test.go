@@ -32,7 +32,7 @@ func (e *env) captcha(api string) (id, answer string) {
 		e.t.Fatal(err)
 	}
 	defer conn.Close()
-	res, err := conn.Search(ldap.NewSearchRequest("cn="+id+",ou=captchas,ou=system,"+srv.Suffix, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false,
+	res, err := conn.Search(ldap.NewSearchRequest("cn="+captchaCN(id)+",ou=captchas,ou=system,"+srv.Suffix, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false,
 		"(objectClass=*)", []string{"description"}, nil))
 	if err != nil || len(res.Entries) != 1 {
 		e.t.Fatalf("read captcha: %v", err)

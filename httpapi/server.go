@@ -5,7 +5,9 @@ package httpapi
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -24,6 +26,10 @@ type Config struct {
 	Accounts    directory.Accounts
 	SelfService directory.SelfService
 	Logger      *slog.Logger
+	// TrustedProxies are the addresses or CIDRs of the reverse proxies whose
+	// X-Forwarded-For is believed, for the client address of the abuse
+	// limits; empty: the connection's own address, whatever the headers say.
+	TrustedProxies []string
 	// MailStats reports the mails sent and failed since start, for metrics; may be nil.
 	MailStats func() (sent, failed float64)
 }
@@ -70,9 +76,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
-	e.SetTrustedProxies(nil)
+	if err := e.SetTrustedProxies(cfg.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("httpapi: TrustedProxies: %w", err)
+	}
 	e.HandleMethodNotAllowed = true
-	e.Use(s.recoverPanics, s.observe, securityHeaders, auditSource)
+	e.Use(s.recoverPanics, s.observe, securityHeaders, auditSource, clientAddress)
 	e.NoRoute(s.notFound)
 	e.NoMethod(s.methodNotAllowed)
 	s.engine = e
@@ -190,4 +198,16 @@ func (s *Server) observe(c *gin.Context) {
 	s.log.Log(c.Request.Context(), level, "request",
 		"method", c.Request.Method, "route", route, "status", status,
 		"duration_ms", float64(elapsed.Microseconds())/1000, "client", c.ClientIP())
+}
+
+// clientAddress hands the client's address to the directory's limits:
+// Gin's ClientIP, which reads X-Forwarded-For only from TrustedProxies. An
+// IPv6 client counts by its /64, the block one host usually holds.
+func clientAddress(c *gin.Context) {
+	addr := c.ClientIP()
+	if ip := net.ParseIP(addr); ip != nil && ip.To4() == nil {
+		addr = (&net.IPNet{IP: ip.Mask(net.CIDRMask(64, 128)), Mask: net.CIDRMask(64, 128)}).String()
+	}
+	c.Request = c.Request.WithContext(directory.WithClientAddress(c.Request.Context(), addr))
+	c.Next()
 }

@@ -11,4 +11,4 @@ var LDIF []byte
 
 // ObjectClasses are the object classes the schema defines; a start-up check
 // looks for them in the server's subschema.
-var ObjectClasses = []string{"apexStructure", "apexService", "apexPerson", "apexApplication", "apexProfile", "apexKeyring"}
+var ObjectClasses = []string{"apexStructure", "apexService", "apexPerson", "apexApplication", "apexProfile", "apexKeyring", "apexLimit"}

@@ -136,6 +136,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}},
 		Logger:    logger,
 		MailStats: mails.Stats,
+		// The client address of the abuse limits.
+		TrustedProxies: cfg.HTTP.TrustedProxies,
 	})
 	if err != nil {
 		logger.Error("service HTTP", "error", err.Error())

@@ -58,6 +58,8 @@ type Config struct {
 	Auth Auth `mapstructure:"auth"`
 	Mail Mail `mapstructure:"mail"`
 	SMS  SMS  `mapstructure:"sms"`
+	// Limits are the abuse limits, each "MAX/WINDOW" or "off".
+	Limits Limits `mapstructure:"limits"`
 
 	// File is the configuration file that was read; empty when it was missing.
 	File string `mapstructure:"-"`
@@ -68,6 +70,9 @@ type HTTP struct {
 	Addr      string `mapstructure:"addr"`       // host:port to listen on
 	PublicURL string `mapstructure:"public_url"` // the address users see, for links in mails
 	PprofAddr string `mapstructure:"pprof_addr"` // loopback host:port for net/http/pprof; empty: off
+	// TrustedProxies are the reverse proxies (addresses or CIDRs) whose
+	// X-Forwarded-For gives the client address; empty believes no header.
+	TrustedProxies []string `mapstructure:"trusted_proxies"`
 }
 
 // LDAP says which directory to use: an external one (URL set) or a slapd
@@ -131,6 +136,21 @@ func (a Auth) Policy() directory.SignInPolicy {
 	return directory.SignInPolicy{CodeTTL: a.CodeTTL, CodeAttempts: a.CodeAttempts, SessionIdle: a.SessionIdle}
 }
 
+// Limits are the abuse limits (see directory.LimitPolicy), counted in the
+// directory so that every apexd instance on it shares them.
+type Limits struct {
+	SignInIdentifier  directory.Limit `mapstructure:"signin_identifier"`
+	SignInAddress     directory.Limit `mapstructure:"signin_address"`
+	CodeAddress       directory.Limit `mapstructure:"code_address"`
+	CaptchaAddress    directory.Limit `mapstructure:"captcha_address"`
+	ResetIdentifier   directory.Limit `mapstructure:"reset_identifier"`
+	ResetAddress      directory.Limit `mapstructure:"reset_address"`
+	InvitationAccount directory.Limit `mapstructure:"invitation_account"`
+}
+
+// Policy is the directory's form of the limits.
+func (l Limits) Policy() directory.LimitPolicy { return directory.LimitPolicy(l) }
+
 // Mail says how mails leave: by SMTP when Mail.SMTP.Host is set, otherwise
 // as files in OutboxDir.
 type Mail struct {
@@ -192,6 +212,7 @@ var defaults = []struct {
 	{"http.addr", "127.0.0.1:8080"},
 	{"http.public_url", "http://127.0.0.1:8080"},
 	{"http.pprof_addr", ""},
+	{"http.trusted_proxies", []string{}},
 	{"ldap.url", ""},
 	{"ldap.embedded_dir", "var/ldap"},
 	{"ldap.embedded_listen", "ldap://127.0.0.1:3389"},
@@ -222,6 +243,13 @@ var defaults = []struct {
 	{"sms.gateway.body", ""},
 	{"sms.gateway.success_status", 0},
 	{"sms.outbox_dir", "var/sms-outbox"},
+	{"limits.signin_identifier", directory.DefaultLimits.SignInIdentifier.String()},
+	{"limits.signin_address", directory.DefaultLimits.SignInAddress.String()},
+	{"limits.code_address", directory.DefaultLimits.CodeAddress.String()},
+	{"limits.captcha_address", directory.DefaultLimits.CaptchaAddress.String()},
+	{"limits.reset_identifier", directory.DefaultLimits.ResetIdentifier.String()},
+	{"limits.reset_address", directory.DefaultLimits.ResetAddress.String()},
+	{"limits.invitation_account", directory.DefaultLimits.InvitationAccount.String()},
 }
 
 // Keys lists every configuration key, in the order of the defaults.
@@ -281,6 +309,8 @@ func decodeHook(from, to reflect.Type, data any) (any, error) {
 	switch {
 	case to == reflect.TypeFor[time.Duration]():
 		return time.ParseDuration(s)
+	case to == reflect.TypeFor[directory.Limit]():
+		return directory.ParseLimit(s)
 	case to == reflect.TypeFor[map[string]string]():
 		m := map[string]string{}
 		if strings.TrimSpace(s) == "" {
@@ -324,6 +354,11 @@ func (c *Config) Validate() error {
 		// Profiles show request paths and timings: never beyond loopback.
 		if host, _, err := net.SplitHostPort(a); err != nil || !isLoopback(host) {
 			bad("http.pprof_addr", "%q is not a loopback HOST:PORT", a)
+		}
+	}
+	for _, p := range c.HTTP.TrustedProxies {
+		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+			bad("http.trusted_proxies", "%q is neither an IP address nor a CIDR", p)
 		}
 	}
 
@@ -586,6 +621,7 @@ func OpenDirectory(ctx context.Context, cfg *Config, logger *slog.Logger) (*dire
 		SignIn:        cfg.Auth.Policy(),
 		ResetLinkTTL:  cfg.Auth.ResetLinkTTL,
 		InvitationTTL: cfg.Auth.InvitationTTL,
+		Limits:        cfg.Limits.Policy(),
 	}
 	if !l.Embedded() {
 		tlsConfig, err := l.TLSConfig()

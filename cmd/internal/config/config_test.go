@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dgfip/apex-partenaires/directory"
 )
 
 // clearEnv hides the APEX_ variables of the environment running the tests:
@@ -44,7 +46,7 @@ func TestDefaultsWhenFileIsMissing(t *testing.T) {
 	clearEnv(t)
 	cfg := mustLoad(t, filepath.Join(t.TempDir(), "absent.yaml"))
 	want := Config{
-		HTTP: HTTP{Addr: "127.0.0.1:8080", PublicURL: "http://127.0.0.1:8080"},
+		HTTP: HTTP{Addr: "127.0.0.1:8080", PublicURL: "http://127.0.0.1:8080", TrustedProxies: []string{}},
 		LDAP: LDAP{
 			EmbeddedDir:    "var/ldap",
 			EmbeddedListen: "ldap://127.0.0.1:3389",
@@ -64,6 +66,7 @@ func TestDefaultsWhenFileIsMissing(t *testing.T) {
 			Gateway:   SMSGateway{Method: "POST", Headers: map[string]string{}},
 			OutboxDir: "var/sms-outbox",
 		},
+		Limits: Limits(directory.DefaultLimits),
 	}
 	if !reflect.DeepEqual(*cfg, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", *cfg, want)
@@ -427,5 +430,46 @@ func TestEmbeddedPasswordIsKept(t *testing.T) {
 	}
 	if second != first {
 		t.Error("the second start must reuse the kept password")
+	}
+}
+
+func TestLimitsAndTrustedProxies(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("APEX_LIMITS_RESET_ADDRESS", "off")
+	t.Setenv("APEX_HTTP_TRUSTED_PROXIES", "10.0.0.1,192.168.0.0/16")
+	cfg := mustLoad(t, mustWrite(t, "config.yaml", `
+limits:
+  signin_identifier: 3/90s
+`))
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	p := cfg.Limits.Policy()
+	if want := (directory.Limit{Max: 3, Window: 90 * time.Second}); p.SignInIdentifier != want {
+		t.Errorf("signin_identifier = %v, want %v", p.SignInIdentifier, want)
+	}
+	if !p.ResetAddress.Off() {
+		t.Errorf("reset_address = %v, want off", p.ResetAddress)
+	}
+	if p.CodeAddress != directory.DefaultLimits.CodeAddress {
+		t.Errorf("code_address = %v, want the default", p.CodeAddress)
+	}
+	if got := cfg.HTTP.TrustedProxies; !reflect.DeepEqual(got, []string{"10.0.0.1", "192.168.0.0/16"}) {
+		t.Errorf("trusted_proxies = %q", got)
+	}
+
+	for _, bad := range []string{"ten/15m", "10", "10/1ms", "0/15m", "-3/15m"} {
+		t.Run(bad, func(t *testing.T) {
+			clearEnv(t)
+			if _, err := Load(mustWrite(t, "config.yaml", "limits:\n  captcha_address: \""+bad+"\"\n")); err == nil || !strings.Contains(err.Error(), "captcha_address") {
+				t.Errorf("limits.captcha_address %q: error %v, want one naming the key", bad, err)
+			}
+		})
+	}
+	clearEnv(t)
+	t.Setenv("APEX_HTTP_TRUSTED_PROXIES", "everyone")
+	cfg = mustLoad(t, filepath.Join(t.TempDir(), "absent.yaml"))
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "http.trusted_proxies") {
+		t.Errorf("a trusted proxy that is no address: %v", err)
 	}
 }
