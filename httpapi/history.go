@@ -17,14 +17,6 @@ import (
 // GET /accounts/{identifier}/history and the page
 // /gestion/comptes/{identifier}/historique.
 
-// auditSource tells the workflows where a request comes from, for the audit
-// trail: the client's address as Gin reads it (no proxy is trusted unless
-// configured, so a forged X-Forwarded-For changes nothing).
-func auditSource(c *gin.Context) {
-	c.Request = c.Request.WithContext(directory.WithSource(c.Request.Context(), c.ClientIP()))
-	c.Next()
-}
-
 func (s *Server) registerHistoryRoutes(signedIn *gin.RouterGroup) {
 	signedIn.GET("/accounts/:identifier/history", s.api(s.handleAccountHistory))
 }

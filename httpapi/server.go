@@ -80,7 +80,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("httpapi: TrustedProxies: %w", err)
 	}
 	e.HandleMethodNotAllowed = true
-	e.Use(s.recoverPanics, s.observe, securityHeaders, auditSource, clientAddress)
+	e.Use(s.recoverPanics, s.observe, securityHeaders, clientAddress)
 	e.NoRoute(s.notFound)
 	e.NoMethod(s.methodNotAllowed)
 	s.engine = e
@@ -200,14 +200,16 @@ func (s *Server) observe(c *gin.Context) {
 		"duration_ms", float64(elapsed.Microseconds())/1000, "client", c.ClientIP())
 }
 
-// clientAddress hands the client's address to the directory's limits:
-// Gin's ClientIP, which reads X-Forwarded-For only from TrustedProxies. An
-// IPv6 client counts by its /64, the block one host usually holds.
+// clientAddress hands the client's address to the directory, for its
+// limits and its audit trail: Gin's ClientIP, which reads X-Forwarded-For
+// only from TrustedProxies. For the limits, an IPv6 client counts by its
+// /64, the block one host usually holds.
 func clientAddress(c *gin.Context) {
 	addr := c.ClientIP()
 	if ip := net.ParseIP(addr); ip != nil && ip.To4() == nil {
 		addr = (&net.IPNet{IP: ip.Mask(net.CIDRMask(64, 128)), Mask: net.CIDRMask(64, 128)}).String()
 	}
-	c.Request = c.Request.WithContext(directory.WithClientAddress(c.Request.Context(), addr))
+	ctx := directory.WithSource(c.Request.Context(), c.ClientIP()) // the audit trail's "from where"
+	c.Request = c.Request.WithContext(directory.WithClientAddress(ctx, addr))
 	c.Next()
 }
