@@ -174,7 +174,7 @@ func FuzzDN(f *testing.F) {
 			{"applicationDN", s.applicationDN(v), with([]rdnPair{{"ou", v}}, applications)},
 			{"profileDN", s.profileDN(v, w), with([]rdnPair{{"cn", w}, {"ou", v}}, applications)},
 			{"identifierDN", s.identifierDN(v), with([]rdnPair{{"cn", v}, {"ou", "identifiers"}}, system)},
-			{"captchaDN", s.captchaDN(v), with([]rdnPair{{"cn", v}, {"ou", "captchas"}}, system)},
+			{"captchaDN", s.captchaDN(v), with([]rdnPair{{"cn", captchaCN(v)}, {"ou", "captchas"}}, system)},
 			{"agent", rdn("uid", v) + "," + s.personParentDN(RoleAgent, w, w), with([]rdnPair{{"uid", v}, {"ou", "agents"}}, base)},
 			{"administrateur", rdn("uid", v) + "," + s.personParentDN(RoleAdministrateur, w, v),
 				with([]rdnPair{{"uid", v}, {"ou", w}}, structures)},

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -255,7 +257,8 @@ func (r *rig) captcha() (id, answer string) {
 	}
 	conn := r.root()
 	defer conn.Close()
-	es := r.search(conn, "cn="+ldap.EscapeDN(id)+",ou=captchas,ou=system,"+rigSuffix, ldap.ScopeBaseObject, "(objectClass=*)", "description")
+	sum := sha256.Sum256([]byte(id)) // the directory names a captcha by the hash of its id
+	es := r.search(conn, "cn="+hex.EncodeToString(sum[:])+",ou=captchas,ou=system,"+rigSuffix, ldap.ScopeBaseObject, "(objectClass=*)", "description")
 	if len(es) != 1 {
 		r.t.Fatalf("captcha %s not in the directory", id)
 	}
