@@ -10,10 +10,9 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/go-ldap/ldap/v3"
-
 	"github.com/dgfip/apex-partenaires/directory"
 	"github.com/dgfip/apex-partenaires/directory/slapd"
+	"github.com/dgfip/apex-partenaires/directory/slapdtest"
 )
 
 // recordingNotifier keeps what the lifecycle would mail.
@@ -45,26 +44,7 @@ func (n *recordingNotifier) Habilitated(_ context.Context, p *directory.Person, 
 // snapshot reads every entry of a subtree with all its attributes, as root.
 func snapshot(t *testing.T, srv *slapd.Server, base string) string {
 	t.Helper()
-	conn, err := srv.DialRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	res, err := conn.Search(ldap.NewSearchRequest(base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
-		"(objectClass=*)", []string{"*", "memberOf", "pwdAccountLockedTime"}, nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var lines []string
-	for _, e := range res.Entries {
-		for _, a := range e.Attributes {
-			vals := append([]string(nil), a.Values...)
-			sort.Strings(vals)
-			lines = append(lines, e.DN+" "+a.Name+"="+strings.Join(vals, "|"))
-		}
-	}
-	sort.Strings(lines)
-	return strings.Join(lines, "\n")
+	return slapdtest.Snapshot(t, srv, nil, base)
 }
 
 // The authorization matrix of issue 4: every actor against every action.

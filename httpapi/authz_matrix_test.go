@@ -267,31 +267,9 @@ func (f *authzFixture) restoreDisabled() {
 // them on their first use, which is what it should do.
 func (f *authzFixture) snapshot() string {
 	f.t.Helper()
-	conn, err := f.slapd.DialRoot()
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	defer conn.Close()
-	var lines []string
-	for _, base := range []string{f.e.cfg.BaseDN, "ou=system," + f.slapd.Suffix} {
-		res, err := conn.Search(ldap.NewSearchRequest(base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
-			"(objectClass=*)", []string{"*", "memberOf", "pwdAccountLockedTime", "pwdFailureTime", "pwdChangedTime"}, nil))
-		if err != nil {
-			f.t.Fatal(err)
-		}
-		for _, e := range res.Entries {
-			for _, a := range e.Attributes {
-				if a.Name == "apexSession" && strings.EqualFold(e.DN, f.disabledDN) {
-					continue
-				}
-				vals := append([]string(nil), a.Values...)
-				sort.Strings(vals)
-				lines = append(lines, e.DN+" "+a.Name+"="+strings.Join(vals, "|"))
-			}
-		}
-	}
-	sort.Strings(lines)
-	return strings.Join(lines, "\n")
+	return slapdtest.Snapshot(f.t, f.slapd, func(dn, attr string) bool {
+		return attr == "apexSession" && strings.EqualFold(dn, f.disabledDN)
+	}, f.e.cfg.BaseDN, "ou=system,"+f.slapd.Suffix)
 }
 
 // diff is the lines of a that b lacks and of b that a lacks, for failure messages.

@@ -8,12 +8,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"sort"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/go-ldap/ldap/v3"
 
 	"github.com/dgfip/apex-partenaires/directory"
 	"github.com/dgfip/apex-partenaires/directory/slapd"
@@ -91,34 +88,11 @@ func newBodyRig(tb testing.TB) *bodyRig {
 	}}
 }
 
-// snapshot reads the rig's whole subtree with the operational attributes
-// that hold data, but the sessions (apexSession), whose last use a request
-// may write whatever its body.
+// snapshot reads the rig's whole subtree but the sessions (apexSession),
+// whose last use a request may write whatever its body.
 func (r *bodyRig) snapshot(tb testing.TB) string {
 	tb.Helper()
-	conn, err := r.srv.DialRoot()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer conn.Close()
-	res, err := conn.Search(ldap.NewSearchRequest(r.base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
-		"(objectClass=*)", []string{"*", "memberOf", "pwdAccountLockedTime", "pwdFailureTime", "pwdChangedTime", "pwdHistory"}, nil))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var lines []string
-	for _, e := range res.Entries {
-		for _, a := range e.Attributes {
-			if strings.EqualFold(a.Name, "apexSession") {
-				continue
-			}
-			vals := append([]string(nil), a.Values...)
-			sort.Strings(vals)
-			lines = append(lines, e.DN+" "+a.Name+"="+strings.Join(vals, "|"))
-		}
-	}
-	sort.Strings(lines)
-	return strings.Join(lines, "\n")
+	return slapdtest.Snapshot(tb, r.srv, func(_, attr string) bool { return strings.EqualFold(attr, "apexSession") }, r.base)
 }
 
 // bodyRoutes are the API routes that read a JSON body; {x} is filled with
