@@ -224,7 +224,9 @@ func (e *env) startApexd(o options) error {
 		"APEX_LDAP_POOL_SIZE="+strconv.Itoa(o.concurrency),
 		"APEX_MAIL_OUTBOX_DIR="+filepath.Join(e.dir, "outbox"), "APEX_MAIL_SPOOL_DIR="+filepath.Join(e.dir, "spool"),
 		"APEX_SMS_OUTBOX_DIR="+filepath.Join(e.dir, "sms"))
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	// nil: /dev/null itself, not a pipe that this process would have to
+	// drain on the cores it measures with.
+	cmd.Stdout, cmd.Stderr = nil, nil
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s (make build first): %w", o.apexd, err)
 	}
