@@ -346,13 +346,16 @@ func checkAccessibility(t *testing.T, tb *tab, axe, name string) {
 	if dead := tb.deadLinks(); len(dead) > 0 {
 		t.Errorf("%s: dead links: %q", page, dead)
 	}
-	// The DSFR script gives its modals their dialog role when it starts:
-	// audit the page as people get it, once the script has run.
+	// Audit the page as people get it, once the DSFR script has started
+	// (it marks <html data-fr-js="true">) and rendered (it decorates its
+	// components, a modal's dialog role among them, on the next frames).
 	ready := `new Promise((resolve) => { const t0 = Date.now(); const check = () => {
-  if (!document.querySelector('.fr-modal:not([role])') || Date.now() - t0 > 5000) { resolve(true); } else { setTimeout(check, 20); } };
+  if (document.documentElement.getAttribute('data-fr-js') === 'true') { requestAnimationFrame(() => requestAnimationFrame(() => resolve(true))); }
+  else if (Date.now() - t0 > 5000) { resolve(false); } else { setTimeout(check, 20); } };
   check(); })`
-	if _, err := chromedp.Run(tb.ctx, chromedp.Evaluate[bool](ready, chromedp.EvalAwaitPromise)); err != nil {
-		t.Fatalf("%s: waiting for the DSFR script: %v", page, err)
+	started, err := chromedp.Run(tb.ctx, chromedp.Evaluate[bool](ready, chromedp.EvalAwaitPromise))
+	if err != nil || !started {
+		t.Fatalf("%s: the DSFR script did not start within 5 s (%v)", page, err)
 	}
 	// Scripts sent over the DevTools protocol are not subject to the
 	// page's CSP: check that axe did load.

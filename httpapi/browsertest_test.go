@@ -34,7 +34,7 @@ const chromiumPath = "/usr/bin/chromium"
 
 const (
 	browserStartTimeout = 60 * time.Second // the first start reads a cold disk
-	tabTimeout          = 5 * time.Minute  // everything done in one tab (the a11y walk audits every page in one)
+	tabTimeout          = 2 * time.Minute  // everything done in one tab
 	pageTimeout         = 15 * time.Second // one page to load after an action
 )
 
