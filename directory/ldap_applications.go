@@ -161,8 +161,13 @@ func (s *Store) DeleteApplication(ctx context.Context, id string) error {
 // Grant habilitates an account to a profile; granting a profile held
 // already changes nothing. Errors: ErrNotFound (account or profile).
 func (s *Store) Grant(ctx context.Context, identifier, app, profile string) error {
+	return s.grant(ctx, &Person{Identifier: identifier}, app, profile)
+}
+
+// grant is Grant for an account already read.
+func (s *Store) grant(ctx context.Context, p *Person, app, profile string) error {
 	const op = "grant profile"
-	dn, err := s.personDN(ctx, op, identifier)
+	dn, err := s.dnOf(ctx, op, p)
 	if err != nil {
 		return err
 	}
@@ -181,8 +186,13 @@ func (s *Store) Grant(ctx context.Context, identifier, app, profile string) erro
 // Revoke withdraws a profile from an account. Errors: ErrNotFound when the
 // account, the profile or the habilitation does not exist.
 func (s *Store) Revoke(ctx context.Context, identifier, app, profile string) error {
+	return s.revoke(ctx, &Person{Identifier: identifier}, app, profile)
+}
+
+// revoke is Revoke for an account already read.
+func (s *Store) revoke(ctx context.Context, p *Person, app, profile string) error {
 	const op = "revoke profile"
-	dn, err := s.personDN(ctx, op, identifier)
+	dn, err := s.dnOf(ctx, op, p)
 	if err != nil {
 		return err
 	}

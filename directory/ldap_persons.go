@@ -204,6 +204,15 @@ func (s *Store) findPerson(ctx context.Context, op, filter string) (*Person, err
 	return s.personFromEntry(e), nil
 }
 
+// dnOf is the DN of an account: the one it was read with, or found by its
+// identifier. Errors: ErrNotFound.
+func (s *Store) dnOf(ctx context.Context, op string, p *Person) (string, error) {
+	if p.dn != "" {
+		return p.dn, nil
+	}
+	return s.personDN(ctx, op, p.Identifier)
+}
+
 // personDN returns the DN of the account of that identifier. Errors: ErrNotFound.
 func (s *Store) personDN(ctx context.Context, op, identifier string) (string, error) {
 	e, err := s.searchOne(ctx, op, s.base, ldap.ScopeWholeSubtree, and("(objectClass=apexPerson)", eq("uid", identifier)), []string{"1.1"})
@@ -308,11 +317,16 @@ func (s *Store) UpdatePerson(ctx context.Context, identifier string, u PersonUpd
 // changes nothing when the account is no longer in state from. Errors:
 // ErrNotFound, ErrConflict when the account is not in state from.
 func (s *Store) SetState(ctx context.Context, identifier string, from, to AccountState) error {
+	return s.setState(ctx, &Person{Identifier: identifier}, from, to)
+}
+
+// setState is SetState for an account already read.
+func (s *Store) setState(ctx context.Context, p *Person, from, to AccountState) error {
 	const op = "set account state"
 	if !from.Valid() || !to.Valid() {
 		return fmt.Errorf("%s: %w", op, ErrInvalid)
 	}
-	dn, err := s.personDN(ctx, op, identifier)
+	dn, err := s.dnOf(ctx, op, p)
 	if err != nil {
 		return err
 	}
@@ -327,8 +341,13 @@ func (s *Store) SetState(ctx context.Context, identifier string, from, to Accoun
 // DeletePerson removes an account; slapd removes it from its profiles
 // (refint). Its identifier stays reserved. Errors: ErrNotFound.
 func (s *Store) DeletePerson(ctx context.Context, identifier string) error {
+	return s.deletePerson(ctx, &Person{Identifier: identifier})
+}
+
+// deletePerson is DeletePerson for an account already read.
+func (s *Store) deletePerson(ctx context.Context, p *Person) error {
 	const op = "delete person"
-	dn, err := s.personDN(ctx, op, identifier)
+	dn, err := s.dnOf(ctx, op, p)
 	if err != nil {
 		return err
 	}

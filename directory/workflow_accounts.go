@@ -271,7 +271,7 @@ func (a Accounts) Grant(ctx context.Context, actor *Person, identifier, applicat
 	if target.HasProfile(application, profile) {
 		return nil
 	}
-	if err := a.Store.Grant(ctx, identifier, application, profile); err != nil {
+	if err := a.Store.grant(ctx, target, application, profile); err != nil {
 		return err
 	}
 	return a.Notifier.Habilitated(ctx, target, app, profile)
@@ -292,7 +292,7 @@ func (a Accounts) Revoke(ctx context.Context, actor *Person, identifier, applica
 		return forbidden(op)
 	}
 	ev.keepOn(target)
-	return a.Store.Revoke(ctx, identifier, application, profile)
+	return a.Store.revoke(ctx, target, application, profile)
 }
 
 func (a Accounts) habilitationParts(ctx context.Context, op, identifier, application, profile string) (*Person, *Application, error) {
@@ -336,10 +336,11 @@ func (a Accounts) SetEnabled(ctx context.Context, actor *Person, identifier stri
 	if target.State == to {
 		return target, nil
 	}
-	if err := a.Store.SetState(ctx, identifier, from, to); err != nil {
+	if err := a.Store.setState(ctx, target, from, to); err != nil {
 		return nil, err
 	}
-	return a.Store.FindPerson(ctx, identifier)
+	target.State = to
+	return target, nil
 }
 
 // Remove deletes an account; its habilitations go with it.
@@ -356,7 +357,7 @@ func (a Accounts) Remove(ctx context.Context, actor *Person, identifier string) 
 	if !CanManage(actor, target) || target.Identifier == actor.Identifier {
 		return forbidden("remove")
 	}
-	return a.Store.DeletePerson(ctx, identifier)
+	return a.Store.deletePerson(ctx, target)
 }
 
 // Move puts a responsable or collaborateur in another service of its structure.
