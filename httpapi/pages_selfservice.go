@@ -378,12 +378,15 @@ func (s *Server) handleRenewForm(c *gin.Context) error {
 		return s.renderUnusableToken(c, page, nil)
 	}
 	ctx := c.Request.Context()
-	if err := s.selfService().CheckToken(ctx, token); err != nil {
-		return s.renderUnusableToken(c, page, err)
-	}
 	next, confirmation := c.PostForm("password"), c.PostForm("confirmation")
 	checkNewPassword(page.Errors, next, confirmation)
-	if len(page.Errors) == 0 {
+	if len(page.Errors) > 0 {
+		// A dead link says so before the form's mistakes; Reset checks the
+		// token itself otherwise.
+		if err := s.selfService().CheckToken(ctx, token); err != nil {
+			return s.renderUnusableToken(c, page, err)
+		}
+	} else {
 		err := s.selfService().Reset(ctx, token, next)
 		switch {
 		case err == nil:

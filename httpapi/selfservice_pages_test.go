@@ -388,6 +388,9 @@ func TestSelfServiceResetLinkPagesAndUnknownIdentifier(t *testing.T) {
 	wantNotIn(t, "used link", page, `name="password"`)
 	page = c.post(link, url.Values{"password": {"Autre-Secret-88!"}, "confirmation": {"Autre-Secret-88!"}})
 	wantStatus(t, "used link posted", page, http.StatusNotFound)
+	page = c.post(link, url.Values{"password": {"Autre-Secret-88!"}, "confirmation": {"Pas-La-Meme-88!"}})
+	wantStatus(t, "used link posted with a mistake", page, http.StatusNotFound)
+	wantIn(t, "used link posted with a mistake", page, "n'est pas valide ou a déjà été utilisé")
 	page = c.get("/mot-de-passe/renouveler/nobody.here-px.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
 	wantStatus(t, "invalid link", page, http.StatusNotFound)
 
