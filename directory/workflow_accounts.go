@@ -255,19 +255,12 @@ func (a Accounts) CreateApplication(ctx context.Context, actor *Person, app Appl
 // Grant habilitates an account to a profile and mails it. Errors:
 // ErrForbidden, ErrNotFound (account, application or profile).
 func (a Accounts) Grant(ctx context.Context, actor *Person, identifier, application, profile string) (err error) {
-	const op = "grant"
 	ev := newEvent(ctx, actor, ActionGrant)
-	ev.Account, ev.Detail = identifier, application+"/"+profile
 	defer a.record(ctx, ev, &err)
-	target, app, err := a.habilitationParts(ctx, op, identifier, application, profile)
+	target, app, err := a.habilitation(ctx, "grant", actor, ev, identifier, application, profile)
 	if err != nil {
 		return err
 	}
-	ev.about(target)
-	if !CanHabilitate(actor, target, application, profile) {
-		return forbidden(op)
-	}
-	ev.keepOn(target)
 	if target.HasProfile(application, profile) {
 		return nil
 	}
@@ -279,23 +272,19 @@ func (a Accounts) Grant(ctx context.Context, actor *Person, identifier, applicat
 
 // Revoke withdraws a profile. Errors: ErrForbidden, ErrNotFound.
 func (a Accounts) Revoke(ctx context.Context, actor *Person, identifier, application, profile string) (err error) {
-	const op = "revoke"
 	ev := newEvent(ctx, actor, ActionRevoke)
-	ev.Account, ev.Detail = identifier, application+"/"+profile
 	defer a.record(ctx, ev, &err)
-	target, _, err := a.habilitationParts(ctx, op, identifier, application, profile)
+	target, _, err := a.habilitation(ctx, "revoke", actor, ev, identifier, application, profile)
 	if err != nil {
 		return err
 	}
-	ev.about(target)
-	if !CanHabilitate(actor, target, application, profile) {
-		return forbidden(op)
-	}
-	ev.keepOn(target)
 	return a.Store.revoke(ctx, target, application, profile)
 }
 
-func (a Accounts) habilitationParts(ctx context.Context, op, identifier, application, profile string) (*Person, *Application, error) {
+// habilitation reads the account, the application and its profile of a
+// grant or a revocation, and checks that actor may change it.
+func (a Accounts) habilitation(ctx context.Context, op string, actor *Person, ev *Event, identifier, application, profile string) (*Person, *Application, error) {
+	ev.Account, ev.Detail = identifier, application+"/"+profile
 	target, err := a.Store.FindPerson(ctx, identifier)
 	if err != nil {
 		return nil, nil, err
@@ -307,6 +296,11 @@ func (a Accounts) habilitationParts(ctx context.Context, op, identifier, applica
 	if !slices.Contains(app.Profiles, profile) {
 		return nil, nil, fmt.Errorf("%s: profile %s: %w", op, profile, ErrNotFound)
 	}
+	ev.about(target)
+	if !CanHabilitate(actor, target, application, profile) {
+		return nil, nil, forbidden(op)
+	}
+	ev.keepOn(target)
 	return target, app, nil
 }
 
