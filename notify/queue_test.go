@@ -118,7 +118,10 @@ func checkLogIsClean(t *testing.T, log string, m notify.Message) {
 	}
 }
 
-func TestQueueRetriesUntilTheServerRecovers(t *testing.T) {
+// relayBackAfterTwoFailures starts a queue on a real SMTP relay that
+// refuses mail until the queue has waited twice.
+func relayBackAfterTwoFailures(t *testing.T) (*smtptest.Server, *queueFixture, *notify.Queue) {
+	t.Helper()
 	srv := smtptest.Start(t)
 	srv.SetFailing(true)
 	f := newQueueFixture(t)
@@ -127,7 +130,11 @@ func TestQueueRetriesUntilTheServerRecovers(t *testing.T) {
 			srv.SetFailing(false)
 		}
 	}
-	q := f.start(t, mustSMTP(t, smtpConfig(srv, notify.TLSNone, nil)))
+	return srv, f, f.start(t, mustSMTP(t, smtpConfig(srv, notify.TLSNone, nil)))
+}
+
+func TestQueueRetriesUntilTheServerRecovers(t *testing.T) {
+	srv, f, q := relayBackAfterTwoFailures(t)
 
 	m := testMessage()
 	if err := q.Send(context.Background(), m); err != nil {
@@ -539,15 +546,7 @@ func TestQueueOutlivesStartContext(t *testing.T) {
 // retried from memory while the relay is down, and dropped once it would
 // arrive too late, never kept among the failures.
 func TestQueueKeepsShortLivedMessagesInMemory(t *testing.T) {
-	srv := smtptest.Start(t)
-	srv.SetFailing(true)
-	f := newQueueFixture(t)
-	f.onWait = func(n int) {
-		if n == 2 {
-			srv.SetFailing(false)
-		}
-	}
-	q := f.start(t, mustSMTP(t, smtpConfig(srv, notify.TLSNone, nil)))
+	srv, f, q := relayBackAfterTwoFailures(t)
 	m := testMessage()
 	m.Expires = time.Now().Add(10 * time.Minute)
 	if err := q.Send(context.Background(), m); err != nil {
