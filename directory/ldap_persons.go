@@ -16,7 +16,7 @@ import (
 var personAttrs = []string{
 	"uid", "givenName", "sn", "mail", "mobile", "apexRole", "apexAccountState", "apexSiret", "apexService",
 	"apexRequestId", "apexRequestedBy", "apexRequestedAt", "apexDecidedBy", "apexDecidedAt", "apexRefusalReason",
-	"memberOf", "pwdAccountLockedTime",
+	"memberOf", "pwdAccountLockedTime", "pwdChangedTime",
 }
 
 // invitedSurname stands for the surname of an invited account until its
