@@ -216,7 +216,8 @@ func (s *Store) CheckResetToken(ctx context.Context, token string) (*Person, err
 // password change (so the modify must not touch pwdAccountLockedTime
 // itself, or ppolicy's own delete of it fails): the token is spent if and
 // only if the password changed, so a refused password leaves it usable for
-// another try and two uses of one token cannot both succeed. Errors:
+// another try and two uses of one token cannot both succeed. The same
+// modify ends every session of the account. Errors:
 // ErrInvalid and ErrPasswordPolicy (rules), ErrPasswordInHistory,
 // ErrInvalidToken, ErrTokenExpired.
 func (s *Store) ResetPassword(ctx context.Context, token, password string) (*Person, error) {
@@ -251,6 +252,7 @@ func (s *Store) resetPassword(ctx context.Context, token, password string, keep 
 		req := ldap.NewModifyRequest(e.DN, controls)
 		req.Delete("apexReset", []string{e.GetAttributeValue("apexReset")})
 		req.Replace("userPassword", []string{password})
+		req.Replace("apexSession", nil) // whoever held a session, the password is someone else's now
 		if keep != nil {
 			req.Add("apexHistory", []string{keep(p)})
 		}

@@ -471,16 +471,20 @@ func (s *Store) SessionAnd(ctx context.Context, token, other string) (*Person, *
 			s.do(ctx, op, func(c *ldap.Conn) error { return deleteValue(c, e.DN, "apexSession", v) })
 			return nil, nil, fmt.Errorf("%s: %w", op, ErrSessionExpired)
 		}
+		p.session = v
 		if now := s.now().Unix(); now-rec.lastSeen >= int64(sessionTouchEvery/time.Second) {
 			touched := rec
 			touched.lastSeen = now
 			// A failed touch (another request touched it first) is harmless.
-			s.do(ctx, op, func(c *ldap.Conn) error {
+			err := s.do(ctx, op, func(c *ldap.Conn) error {
 				req := ldap.NewModifyRequest(e.DN, nil)
 				req.Delete("apexSession", []string{v})
 				req.Add("apexSession", []string{touched.String()})
 				return c.Modify(req)
 			})
+			if err == nil {
+				p.session = touched.String()
+			}
 		}
 		return p, found, nil
 	}

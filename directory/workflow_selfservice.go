@@ -186,8 +186,10 @@ func (s SelfService) UpdateMe(ctx context.Context, actor *Person, u PersonUpdate
 }
 
 // ChangePassword checks the current password (a bind) and sets the new
-// one. Errors: ErrInvalidCredentials (current wrong), ErrAccountLocked,
-// ErrInvalid and ErrPasswordPolicy, ErrPasswordInHistory.
+// one. Every other session of the account ends in the same modify; the
+// one actor was read with stays. Errors: ErrInvalidCredentials (current
+// wrong), ErrAccountLocked, ErrInvalid and ErrPasswordPolicy,
+// ErrPasswordInHistory.
 func (s SelfService) ChangePassword(ctx context.Context, actor *Person, current, next string) (err error) {
 	ev := newEvent(ctx, actor, ActionChangePassword)
 	defer s.record(ctx, ev, &err)
@@ -202,7 +204,7 @@ func (s SelfService) ChangePassword(ctx context.Context, actor *Person, current,
 	if err != nil {
 		return err
 	}
-	if err := s.Store.SetPassword(ctx, p.Identifier, next); err != nil {
+	if err := s.Store.changePassword(ctx, actor, next); err != nil {
 		return err
 	}
 	return s.Notifier.PasswordChanged(ctx, p)
