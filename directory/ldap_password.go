@@ -162,15 +162,25 @@ func (s *Store) decoyBind(ctx context.Context, op, password string) error {
 		return err
 	}
 	// A person's failed bind also makes slapd write the failure
-	// (pwdFailureTime, synced to disk): the decoy's costs a like write, one
-	// value replaced, so that it never grows. (pwdFailureTime itself is
-	// slapd's alone, and the decoy's policy records nothing: it never locks.)
+	// (pwdFailureTime, synced to disk): the decoy's costs a like write.
+	// (pwdFailureTime itself is slapd's alone, and the decoy's policy
+	// records nothing: it never locks.)
+	s.decoyWrite(ctx, op)
+	return fmt.Errorf("%s: %w", op, ErrInvalidCredentials)
+}
+
+// decoyWrite writes on the decoy what a failure writes on a person, one
+// value replaced so that it never grows, for a failure that has nothing of
+// its own to write and must cost the same. Its own failure changes nothing.
+func (s *Store) decoyWrite(ctx context.Context, op string) {
+	if !s.decoyReady.Load() && s.ensureDecoy(ctx) != nil {
+		return
+	}
 	s.do(ctx, op, func(c *ldap.Conn) error {
 		req := ldap.NewModifyRequest(s.decoyDN(), nil)
 		req.Replace("description", []string{decoyDescription + " Last failure: " + s.now().UTC().Format(time.RFC3339Nano)})
 		return c.Modify(req)
 	})
-	return fmt.Errorf("%s: %w", op, ErrInvalidCredentials)
 }
 
 // ensureDecoy adds the decoy unless it exists; another instance adding it

@@ -149,7 +149,14 @@ func (s *Store) VerifyResetCode(ctx context.Context, reset, code string) (string
 func (s *Store) verifyResetCode(ctx context.Context, reset, code string) (string, error) {
 	const op = "verify reset code"
 	e, rec, err := s.resetEntry(ctx, op, reset)
+	// Every answer costs one search and one write, so that its time does
+	// not tell an unknown identifier, an account without a mobile (whose
+	// renewal is a link) or a code out of tries from a wrong code, whose
+	// try is written: those that have nothing to write write on the decoy.
 	if errors.Is(err, ErrInvalidToken) || err == nil && rec.kind != "code" {
+		if challengeIdentifier(reset) != "" { // a malformed id costs no search either
+			s.decoyWrite(ctx, op)
+		}
 		return "", fmt.Errorf("%s: %w", op, ErrInvalidCode)
 	}
 	if err != nil {
@@ -157,8 +164,10 @@ func (s *Store) verifyResetCode(ctx context.Context, reset, code string) (string
 	}
 	switch {
 	case rec.attempts >= s.signin.CodeAttempts:
+		s.decoyWrite(ctx, op)
 		return "", fmt.Errorf("%s: %w", op, ErrTooManyAttempts)
 	case !s.now().Before(rec.expires):
+		s.decoyWrite(ctx, op)
 		return "", fmt.Errorf("%s: %w", op, ErrCodeExpired)
 	}
 	old := e.GetAttributeValue("apexReset")
