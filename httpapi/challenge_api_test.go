@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,7 +69,7 @@ func TestAPIChallengeDies(t *testing.T) {
 		t.Fatalf("resend within the 10 minutes: %d %v", status, body)
 	}
 	resent := e.code(expiring.Email, 2)
-	if m := e.lastMail(expiring.Email, "code"); e.mailsTo(expiring.Email) != 2 || !regexp.MustCompile(`valable 4 minutes\.`).MatchString(e.lastOf(expiring.Email).Text) {
+	if m := e.lastOf(expiring.Email); !strings.Contains(m.Text, "Ce code est valable 4 minutes.") {
 		t.Errorf("the resent code's mail does not say it lasts the challenge's 4 minutes left:\n%s", m.Text)
 	}
 	e.clock.Add(4*time.Minute + time.Second)
