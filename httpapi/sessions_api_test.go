@@ -83,8 +83,8 @@ func TestAPIPersonalDataNeedsThePassword(t *testing.T) {
 		t.Errorf("%d mails to the account, want its two codes only", n)
 	}
 
-	status, answer := call(t, "PATCH", api+"/me", mine, map[string]string{"mobile": "07 11 22 33 44", "currentPassword": password})
-	if status != http.StatusOK || answer["mobile"] != "+33711223344" {
+	status, answer := call(t, "PATCH", api+"/me", mine, map[string]string{"mobile": "07 81 22 33 44", "currentPassword": password})
+	if status != http.StatusOK || answer["mobile"] != "+33781223344" {
 		t.Fatalf("a new mobile with the password: %d %v", status, answer)
 	}
 	told := e.lastMail(p.Email, "téléphone portable")
@@ -102,7 +102,7 @@ func TestAPIPersonalDataNeedsThePassword(t *testing.T) {
 		t.Errorf("another session after the password change: %d %v, want 401", status, body)
 	}
 
-	e.renew(api, p, "+33711223344", "Renouvele-Secret-88!")
+	e.renew(api, p, "+33781223344", "Renouvele-Secret-88!")
 	if status, _ := call(t, "GET", api+"/me", mine, nil); status != http.StatusUnauthorized {
 		t.Errorf("a session after a renewal: %d, want 401", status)
 	}
