@@ -38,6 +38,9 @@ func (n *selfServiceNotifier) PasswordChanged(context.Context, *directory.Person
 func (n *selfServiceNotifier) EmailChanged(context.Context, *directory.Person, string) error {
 	return nil
 }
+func (n *selfServiceNotifier) MobileChanged(context.Context, *directory.Person, string) error {
+	return nil
+}
 
 // lockedBuffer is a log destination that several goroutines write.
 type lockedBuffer struct {
@@ -150,7 +153,7 @@ func TestAuditTrailOfTheLifecycle(t *testing.T) {
 	if err := self.ChangePassword(from, me, chosen, changed); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := self.UpdateMe(from, me, directory.PersonUpdate{Mobile: new("0611223344")}); err != nil {
+	if _, err := self.UpdateMe(from, me, directory.PersonUpdate{Mobile: new("0611223344")}, changed); err != nil {
 		t.Fatal(err)
 	}
 	captcha, err := store.CreateCaptcha(ctx, "424242", time.Minute)

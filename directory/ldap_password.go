@@ -8,40 +8,48 @@ import (
 	"fmt"
 	"time"
 
-	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
 )
 
-const passwordModifyOID = "1.3.6.1.4.1.4203.1.11.1" // RFC 3062
-
 // SetPassword gives an account a new password, checked first against the
-// guide's rules, then sent in clear with the Password Modify extended
-// operation so that slapd hashes it and checks it against the last ones.
-// The service's bind account has write, not manage, on userPassword, so
-// slapd applies the policy to it as to the person. Errors: ErrInvalid and
+// guide's rules, then sent in clear for slapd to hash and check against the
+// last ones: the service's bind account has write, not manage, on
+// userPassword, so slapd applies the policy to it as to the person. Every
+// session of the account ends in the same modify. Errors: ErrInvalid and
 // ErrPasswordPolicy (rules), ErrPasswordInHistory, ErrNotFound.
 func (s *Store) SetPassword(ctx context.Context, identifier, password string) error {
-	const op = "set password"
+	return s.setPassword(ctx, "set password", &Person{Identifier: identifier}, password, "")
+}
+
+// changePassword is SetPassword for an account read with one of its
+// sessions (Session): that session stays open, every other one ends.
+func (s *Store) changePassword(ctx context.Context, p *Person, password string) error {
+	return s.setPassword(ctx, "change password", p, password, p.session)
+}
+
+// setPassword replaces the password and the sessions, keeping only the
+// stored session value keep (none when empty), in one modify: a plain
+// modify rather than the Password Modify operation, which can change
+// nothing else, so that no session outlives the password it was opened
+// with. ppolicy checks, hashes (olcPPolicyHashCleartext) and records the
+// new password as it does for the extended operation.
+func (s *Store) setPassword(ctx context.Context, op string, p *Person, password, keep string) error {
 	if err := CheckPassword(password); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	dn, err := s.personDN(ctx, op, identifier)
+	dn, err := s.dnOf(ctx, op, p)
 	if err != nil {
 		return err
 	}
-	return s.setPasswordDN(ctx, op, dn, password)
-}
-
-// setPasswordDN is SetPassword for an entry already found, rules checked.
-func (s *Store) setPasswordDN(ctx context.Context, op, dn, password string) error {
+	var sessions []string
+	if keep != "" {
+		sessions = []string{keep}
+	}
 	return s.do(ctx, op, func(c *ldap.Conn) error {
-		value := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "Password Modify Request")
-		value.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, 0, dn, "User Identity"))
-		value.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, 2, password, "New Password"))
-		req := ldap.NewExtendedRequest(passwordModifyOID, value)
-		req.Controls = []ldap.Control{ldap.NewControlBeheraPasswordPolicy()}
-		_, err := c.Extended(req)
-		return err
+		req := ldap.NewModifyRequest(dn, []ldap.Control{ldap.NewControlBeheraPasswordPolicy()})
+		req.Replace("userPassword", []string{password})
+		req.Replace("apexSession", sessions)
+		return c.Modify(req)
 	})
 }
 
@@ -154,15 +162,25 @@ func (s *Store) decoyBind(ctx context.Context, op, password string) error {
 		return err
 	}
 	// A person's failed bind also makes slapd write the failure
-	// (pwdFailureTime, synced to disk): the decoy's costs a like write, one
-	// value replaced, so that it never grows. (pwdFailureTime itself is
-	// slapd's alone, and the decoy's policy records nothing: it never locks.)
+	// (pwdFailureTime, synced to disk): the decoy's costs a like write.
+	// (pwdFailureTime itself is slapd's alone, and the decoy's policy
+	// records nothing: it never locks.)
+	s.decoyWrite(ctx, op)
+	return fmt.Errorf("%s: %w", op, ErrInvalidCredentials)
+}
+
+// decoyWrite writes on the decoy what a failure writes on a person, one
+// value replaced so that it never grows, for a failure that has nothing of
+// its own to write and must cost the same. Its own failure changes nothing.
+func (s *Store) decoyWrite(ctx context.Context, op string) {
+	if !s.decoyReady.Load() && s.ensureDecoy(ctx) != nil {
+		return
+	}
 	s.do(ctx, op, func(c *ldap.Conn) error {
 		req := ldap.NewModifyRequest(s.decoyDN(), nil)
 		req.Replace("description", []string{decoyDescription + " Last failure: " + s.now().UTC().Format(time.RFC3339Nano)})
 		return c.Modify(req)
 	})
-	return fmt.Errorf("%s: %w", op, ErrInvalidCredentials)
 }
 
 // ensureDecoy adds the decoy unless it exists; another instance adding it

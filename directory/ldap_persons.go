@@ -16,7 +16,7 @@ import (
 var personAttrs = []string{
 	"uid", "givenName", "sn", "mail", "mobile", "apexRole", "apexAccountState", "apexSiret", "apexService",
 	"apexRequestId", "apexRequestedBy", "apexRequestedAt", "apexDecidedBy", "apexDecidedAt", "apexRefusalReason",
-	"memberOf", "pwdAccountLockedTime",
+	"memberOf", "pwdAccountLockedTime", "pwdChangedTime",
 }
 
 // invitedSurname stands for the surname of an invited account until its
@@ -303,6 +303,10 @@ func (s *Store) UpdatePerson(ctx context.Context, identifier string, u PersonUpd
 	}
 	if u.State != nil {
 		req.Replace("apexAccountState", []string{string(*u.State)})
+		if *u.State != StateActive { // as SetState
+			req.Replace("apexSession", nil)
+			req.Replace("apexReset", nil)
+		}
 	}
 	if len(req.Changes) > 0 {
 		if err := s.do(ctx, op, func(c *ldap.Conn) error { return c.Modify(req) }); err != nil {
@@ -314,7 +318,9 @@ func (s *Store) UpdatePerson(ctx context.Context, identifier string, u PersonUpd
 
 // SetState moves an account from one state to another as a compare-and-swap:
 // the modify deletes the old value and adds the new one, so it fails and
-// changes nothing when the account is no longer in state from. Errors:
+// changes nothing when the account is no longer in state from. An account
+// that leaves the active state loses, in the same modify, every session and
+// its pending password renewal: enabling it again brings none back. Errors:
 // ErrNotFound, ErrConflict when the account is not in state from.
 func (s *Store) SetState(ctx context.Context, identifier string, from, to AccountState) error {
 	return s.setState(ctx, &Person{Identifier: identifier}, from, to)
@@ -334,6 +340,10 @@ func (s *Store) setState(ctx context.Context, p *Person, from, to AccountState) 
 		req := ldap.NewModifyRequest(dn, nil)
 		req.Delete("apexAccountState", []string{string(from)})
 		req.Add("apexAccountState", []string{string(to)})
+		if from == StateActive {
+			req.Replace("apexSession", nil)
+			req.Replace("apexReset", nil)
+		}
 		return c.Modify(req)
 	})
 }

@@ -149,7 +149,14 @@ func (s *Store) VerifyResetCode(ctx context.Context, reset, code string) (string
 func (s *Store) verifyResetCode(ctx context.Context, reset, code string) (string, error) {
 	const op = "verify reset code"
 	e, rec, err := s.resetEntry(ctx, op, reset)
+	// Every answer costs one search and one write, so that its time does
+	// not tell an unknown identifier, an account without a mobile (whose
+	// renewal is a link) or a code out of tries from a wrong code, whose
+	// try is written: those that have nothing to write write on the decoy.
 	if errors.Is(err, ErrInvalidToken) || err == nil && rec.kind != "code" {
+		if challengeIdentifier(reset) != "" { // a malformed id costs no search either
+			s.decoyWrite(ctx, op)
+		}
 		return "", fmt.Errorf("%s: %w", op, ErrInvalidCode)
 	}
 	if err != nil {
@@ -157,8 +164,10 @@ func (s *Store) verifyResetCode(ctx context.Context, reset, code string) (string
 	}
 	switch {
 	case rec.attempts >= s.signin.CodeAttempts:
+		s.decoyWrite(ctx, op)
 		return "", fmt.Errorf("%s: %w", op, ErrTooManyAttempts)
 	case !s.now().Before(rec.expires):
+		s.decoyWrite(ctx, op)
 		return "", fmt.Errorf("%s: %w", op, ErrCodeExpired)
 	}
 	old := e.GetAttributeValue("apexReset")
@@ -216,7 +225,8 @@ func (s *Store) CheckResetToken(ctx context.Context, token string) (*Person, err
 // password change (so the modify must not touch pwdAccountLockedTime
 // itself, or ppolicy's own delete of it fails): the token is spent if and
 // only if the password changed, so a refused password leaves it usable for
-// another try and two uses of one token cannot both succeed. Errors:
+// another try and two uses of one token cannot both succeed. The same
+// modify ends every session of the account. Errors:
 // ErrInvalid and ErrPasswordPolicy (rules), ErrPasswordInHistory,
 // ErrInvalidToken, ErrTokenExpired.
 func (s *Store) ResetPassword(ctx context.Context, token, password string) (*Person, error) {
@@ -251,6 +261,7 @@ func (s *Store) resetPassword(ctx context.Context, token, password string, keep 
 		req := ldap.NewModifyRequest(e.DN, controls)
 		req.Delete("apexReset", []string{e.GetAttributeValue("apexReset")})
 		req.Replace("userPassword", []string{password})
+		req.Replace("apexSession", nil) // whoever held a session, the password is someone else's now
 		if keep != nil {
 			req.Add("apexHistory", []string{keep(p)})
 		}

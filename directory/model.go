@@ -106,6 +106,9 @@ type Person struct {
 	Habilitations []Habilitation
 
 	dn string // the entry's DN when it was read; "" for a person not read from the directory
+	// session is the stored value of the session the account was read with
+	// (Session): the one a password change keeps.
+	session string
 }
 
 // HasProfile reports whether the person holds the profile.

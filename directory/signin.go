@@ -52,27 +52,36 @@ type LoginCode struct {
 	Person    *Person
 }
 
-// A sign-in challenge is "<identifier>.<nonce|expiry|tag>", the tag a MAC
-// under the directory's sign-in key (see signingKey), and its code is
+// A sign-in challenge is "<identifier>.<nonce|expiry|stamp|tag>", the tag a
+// MAC under the directory's sign-in key (see signingKey), and its code is
 // derived from it under the same key: issuing a code writes nothing, so the
 // password step costs the bind and nothing more. What must be remembered
 // (wrong tries, a code already used, a code sent again) is written at the
 // verification step into apexLoginCode, one value per challenge, each
 // change a compare-and-swap so that several instances agree.
+//
+// A challenge dies at its signed expiry, which nothing extends, and when
+// the account's password changes: the stamp is a MAC of the account's
+// pwdChangedTime when the challenge was issued (ppolicy sets it at every
+// password change, whoever makes it; an account whose password never
+// changed has none), compared with the current one at every answer.
 
 const (
-	challengeNonceLen = 16
-	challengeTagLen   = 16
-	challengeLen      = challengeNonceLen + 8 + challengeTagLen
+	challengeNonceLen  = 16
+	challengeStampLen  = 8
+	challengeTagLen    = 16
+	challengeSignedLen = challengeNonceLen + 8 + challengeStampLen
+	challengeLen       = challengeSignedLen + challengeTagLen
 )
 
 // loginChallenge is a challenge read back and authenticated.
 type loginChallenge struct {
 	identifier string
 	expires    time.Time
+	stamp      []byte
 }
 
-func (s *Store) newChallenge(ctx context.Context, identifier string) (challenge, code string, expires time.Time, err error) {
+func (s *Store) newChallenge(ctx context.Context, identifier, pwdChanged string) (challenge, code string, expires time.Time, err error) {
 	key, err := s.signingKey(ctx)
 	if err != nil {
 		return "", "", time.Time{}, err
@@ -81,7 +90,8 @@ func (s *Store) newChallenge(ctx context.Context, identifier string) (challenge,
 	rand.Read(raw[:challengeNonceLen])
 	expires = s.now().Add(s.signin.CodeTTL).Truncate(time.Second)
 	binary.BigEndian.PutUint64(raw[challengeNonceLen:], uint64(expires.Unix()))
-	copy(raw[challengeNonceLen+8:], challengeTag(key, identifier, raw[:challengeNonceLen+8]))
+	copy(raw[challengeNonceLen+8:], passwordStamp(key, pwdChanged))
+	copy(raw[challengeSignedLen:], challengeTag(key, identifier, raw[:challengeSignedLen]))
 	challenge = identifier + "." + base64.RawURLEncoding.EncodeToString(raw)
 	return challenge, derivedCode(key, challenge), expires, nil
 }
@@ -101,18 +111,27 @@ func (s *Store) parseChallenge(ctx context.Context, challenge string) (loginChal
 	if err != nil {
 		return loginChallenge{}, nil, false, err
 	}
-	if !hmac.Equal(raw[challengeNonceLen+8:], challengeTag(key, challenge[:i], raw[:challengeNonceLen+8])) {
+	if !hmac.Equal(raw[challengeSignedLen:], challengeTag(key, challenge[:i], raw[:challengeSignedLen])) {
 		return loginChallenge{}, nil, false, nil
 	}
 	exp := time.Unix(int64(binary.BigEndian.Uint64(raw[challengeNonceLen:])), 0)
-	return loginChallenge{identifier: challenge[:i], expires: exp}, key, true, nil
+	return loginChallenge{identifier: challenge[:i], expires: exp, stamp: raw[challengeNonceLen+8 : challengeSignedLen]}, key, true, nil
 }
 
-func challengeTag(key []byte, identifier string, nonceAndExpiry []byte) []byte {
+func challengeTag(key []byte, identifier string, signed []byte) []byte {
 	m := hmac.New(sha256.New, key)
-	m.Write([]byte("apex login challenge\x00" + identifier + "\x00"))
-	m.Write(nonceAndExpiry)
+	m.Write([]byte("apex login challenge v2\x00" + identifier + "\x00"))
+	m.Write(signed)
 	return m.Sum(nil)[:challengeTagLen]
+}
+
+// passwordStamp stands for the account's password in its challenges: a MAC
+// of its pwdChangedTime ("" when the password never changed), which tells
+// the holder of a challenge nothing.
+func passwordStamp(key []byte, pwdChanged string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("apex password stamp\x00" + pwdChanged))
+	return m.Sum(nil)[:challengeStampLen]
 }
 
 // derivedCode is the 6-digit code of a challenge (the modulo bias of a
@@ -178,70 +197,56 @@ func (s *Store) LoginWithCode(ctx context.Context, identifier, password string) 
 }
 
 func (s *Store) issueCode(ctx context.Context, op string, e *ldap.Entry) (LoginCode, error) {
-	challenge, code, expires, err := s.newChallenge(ctx, e.GetAttributeValue("uid"))
+	challenge, code, expires, err := s.newChallenge(ctx, e.GetAttributeValue("uid"), e.GetAttributeValue("pwdChangedTime"))
 	if err != nil {
 		return LoginCode{}, fmt.Errorf("%s: %w", op, err)
 	}
 	return LoginCode{Challenge: challenge, Code: code, ExpiresAt: expires, Person: s.personFromEntry(e)}, nil
 }
 
-// ResendLoginCode sends a new code for a pending challenge, valid CodeTTL
-// from now; the previous code no longer works. The wrong tries already made
-// still count, so that asking for codes again and again gives no more
-// guesses. Errors: ErrInvalidCode when the challenge is unknown or used;
-// ErrTooManyAttempts.
+// ResendLoginCode sends a new code for a pending challenge, valid until the
+// challenge's own expiry: a resend never extends it. The previous code no
+// longer works. The wrong tries already made still count, so that asking
+// for codes again and again gives no more guesses. Errors: ErrInvalidCode
+// when the challenge is unknown or used, or the password changed since it
+// was issued; ErrCodeExpired; ErrTooManyAttempts.
 func (s *Store) ResendLoginCode(ctx context.Context, challenge string) (LoginCode, error) {
 	const op = "resend login code"
-	e, rec, old, err := s.pendingCode(ctx, op, challenge)
+	pc, err := s.pendingCode(ctx, op, challenge)
 	if err != nil {
 		return LoginCode{}, err
-	}
-	switch {
-	case rec.codeHash == codeUsed:
-		return LoginCode{}, fmt.Errorf("%s: %w", op, ErrInvalidCode)
-	case rec.attempts >= s.signin.CodeAttempts:
-		return LoginCode{}, fmt.Errorf("%s: %w", op, ErrTooManyAttempts)
 	}
 	code, err := randomDigits(6)
 	if err != nil {
 		return LoginCode{}, fmt.Errorf("%s: %w", op, err)
 	}
-	rec.expires = s.now().Add(s.signin.CodeTTL).Truncate(time.Second)
-	rec.codeHash = hashHex(challenge + "|" + code)
-	if err := s.swapCodeRecord(ctx, op, e.DN, old, rec); err != nil {
+	next := pc.rec
+	next.codeHash = hashHex(challenge + "|" + code)
+	if err := s.swapCodeRecord(ctx, op, pc, next); err != nil {
 		return LoginCode{}, err
 	}
-	return LoginCode{Challenge: challenge, Code: code, ExpiresAt: rec.expires, Person: s.personFromEntry(e)}, nil
+	return LoginCode{Challenge: challenge, Code: code, ExpiresAt: next.expires, Person: s.personFromEntry(pc.entry)}, nil
 }
 
-// VerifyLoginCode checks the code of a challenge: right, within CodeTTL,
-// within CodeAttempts tries, once. Each step is a compare-and-swap on the
-// stored record, so two instances (or two tabs) racing on one code cannot
-// both use it nor get extra tries. Errors: ErrInvalidCode (wrong, unknown or
-// used), ErrCodeExpired, ErrTooManyAttempts, ErrInvalidCredentials when the
+// VerifyLoginCode checks the code of a challenge: right, before the
+// challenge's expiry, within CodeAttempts tries, once, and with the password
+// the challenge was issued for. Each step is a compare-and-swap on the
+// account's entry, so two instances (or two tabs) racing on one code cannot
+// both use it nor get extra tries, the first answer included. Errors:
+// ErrInvalidCode (wrong, unknown or used, or the password changed),
+// ErrCodeExpired, ErrTooManyAttempts, ErrInvalidCredentials when the
 // account is no longer active.
 func (s *Store) VerifyLoginCode(ctx context.Context, challenge, code string) (*Person, error) {
 	const op = "verify login code"
-	e, rec, old, err := s.pendingCode(ctx, op, challenge)
+	pc, err := s.pendingCode(ctx, op, challenge)
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case rec.codeHash == codeUsed:
-		return nil, fmt.Errorf("%s: %w", op, ErrInvalidCode)
-	case rec.attempts >= s.signin.CodeAttempts:
-		return nil, fmt.Errorf("%s: %w", op, ErrTooManyAttempts)
-	case !s.now().Before(rec.expires):
-		return nil, fmt.Errorf("%s: %w", op, ErrCodeExpired)
-	}
+	rec := pc.rec
 	code = strings.TrimSpace(code)
 	var right bool
 	if rec.codeHash == codeDerived {
-		key, err := s.signingKey(ctx)
-		if err != nil {
-			return nil, err
-		}
-		right = subtle.ConstantTimeCompare([]byte(derivedCode(key, challenge)), []byte(code)) == 1
+		right = subtle.ConstantTimeCompare([]byte(derivedCode(pc.key, challenge)), []byte(code)) == 1
 	} else {
 		right = subtle.ConstantTimeCompare([]byte(hashHex(challenge+"|"+code)), []byte(rec.codeHash)) == 1
 	}
@@ -251,7 +256,7 @@ func (s *Store) VerifyLoginCode(ctx context.Context, challenge, code string) (*P
 	} else {
 		next.attempts++
 	}
-	if err := s.swapCodeRecord(ctx, op, e.DN, old, next); err != nil {
+	if err := s.swapCodeRecord(ctx, op, pc, next); err != nil {
 		return nil, err
 	}
 	if !right {
@@ -260,57 +265,93 @@ func (s *Store) VerifyLoginCode(ctx context.Context, challenge, code string) (*P
 		}
 		return nil, fmt.Errorf("%s: %d tries left: %w", op, s.signin.CodeAttempts-next.attempts, ErrInvalidCode)
 	}
-	s.pruneCodeRecords(ctx, op, e)
-	p := s.personFromEntry(e)
+	s.pruneCodeRecords(ctx, op, pc.entry)
+	p := s.personFromEntry(pc.entry)
 	if p.State != StateActive {
 		return nil, fmt.Errorf("%s: account %s: %w", op, p.State, ErrInvalidCredentials)
 	}
 	return p, nil
 }
 
+// pendingChallenge is a live challenge and what the directory remembers of
+// it, as read: the record, the stored values to swap (none before the first
+// answer, several when answers of an older version raced), and the entry's
+// entryCSN, which every write asserts.
+type pendingChallenge struct {
+	entry *ldap.Entry
+	key   []byte
+	rec   codeRecord
+	old   []string
+	csn   string
+}
+
 // pendingCode authenticates a challenge, then reads its account and what
-// the directory remembers of it: a fresh record when nothing yet, and the
-// stored values to swap (several when two first answers raced).
-func (s *Store) pendingCode(ctx context.Context, op, challenge string) (*ldap.Entry, codeRecord, []string, error) {
-	lc, _, ok, err := s.parseChallenge(ctx, challenge)
+// the directory remembers of it, and refuses it when it is used, out of
+// tries, expired, or issued for a password that changed since.
+func (s *Store) pendingCode(ctx context.Context, op, challenge string) (pendingChallenge, error) {
+	lc, key, ok, err := s.parseChallenge(ctx, challenge)
 	if err != nil {
-		return nil, codeRecord{}, nil, fmt.Errorf("%s: %w", op, err)
+		return pendingChallenge{}, fmt.Errorf("%s: %w", op, err)
 	}
 	if !ok {
-		return nil, codeRecord{}, nil, fmt.Errorf("%s: %w", op, ErrInvalidCode)
+		return pendingChallenge{}, fmt.Errorf("%s: %w", op, ErrInvalidCode)
 	}
 	e, err := s.searchOne(ctx, op, s.base, ldap.ScopeWholeSubtree, and("(objectClass=apexPerson)", eq("uid", lc.identifier)),
-		append([]string{"apexLoginCode"}, personAttrs...))
+		append([]string{"apexLoginCode", "entryCSN"}, personAttrs...))
 	if errors.Is(err, ErrNotFound) {
-		return nil, codeRecord{}, nil, fmt.Errorf("%s: %w", op, ErrInvalidCode)
+		return pendingChallenge{}, fmt.Errorf("%s: %w", op, ErrInvalidCode)
 	}
 	if err != nil {
-		return nil, codeRecord{}, nil, err
+		return pendingChallenge{}, err
 	}
-	rec := codeRecord{challengeHash: hashHex(challenge), expires: lc.expires, codeHash: codeDerived}
-	var old []string
+	if !hmac.Equal(lc.stamp, passwordStamp(key, e.GetAttributeValue("pwdChangedTime"))) {
+		return pendingChallenge{}, fmt.Errorf("%s: the password changed since: %w", op, ErrInvalidCode)
+	}
+	pc := pendingChallenge{entry: e, key: key, csn: e.GetAttributeValue("entryCSN"),
+		rec: codeRecord{challengeHash: hashHex(challenge), expires: lc.expires, codeHash: codeDerived}}
 	for _, v := range e.GetAttributeValues("apexLoginCode") {
 		r, ok := parseCodeRecord(v)
-		if !ok || subtle.ConstantTimeCompare([]byte(r.challengeHash), []byte(rec.challengeHash)) != 1 {
+		if !ok || subtle.ConstantTimeCompare([]byte(r.challengeHash), []byte(pc.rec.challengeHash)) != 1 {
 			continue
 		}
 		switch {
-		case len(old) > 0 && rec.codeHash == codeUsed: // used stays used
-		case len(old) == 0, r.codeHash == codeUsed, r.attempts > rec.attempts:
-			rec = r
+		case len(pc.old) > 0 && pc.rec.codeHash == codeUsed: // used stays used
+		case len(pc.old) == 0, r.codeHash == codeUsed, r.attempts > pc.rec.attempts:
+			pc.rec = r
 		}
-		old = append(old, v)
+		pc.old = append(pc.old, v)
 	}
-	return e, rec, old, nil
+	// The signed expiry is the challenge's: a record written by an older
+	// version, whose resends extended it, gets no longer.
+	if lc.expires.Before(pc.rec.expires) {
+		pc.rec.expires = lc.expires
+	}
+	switch {
+	case pc.rec.codeHash == codeUsed:
+		return pendingChallenge{}, fmt.Errorf("%s: %w", op, ErrInvalidCode)
+	case pc.rec.attempts >= s.signin.CodeAttempts:
+		return pendingChallenge{}, fmt.Errorf("%s: %w", op, ErrTooManyAttempts)
+	case !s.now().Before(pc.rec.expires):
+		return pendingChallenge{}, fmt.Errorf("%s: %w", op, ErrCodeExpired)
+	}
+	return pc, nil
 }
 
-// swapCodeRecord replaces the values read (none the first time) by next;
-// when another request changed them first, it fails with ErrInvalidCode.
-func (s *Store) swapCodeRecord(ctx context.Context, op, dn string, old []string, next codeRecord) error {
+// swapCodeRecord replaces the values read (none the first time) by next, on
+// the entry as it was read: the modify asserts its entryCSN, so that it
+// fails and changes nothing when anything wrote the entry since (another
+// answer to the same challenge, its first one included, or a password
+// change). The loser gets ErrInvalidCode, whatever its code, and its try
+// does not count.
+func (s *Store) swapCodeRecord(ctx context.Context, op string, pc pendingChallenge, next codeRecord) error {
+	unchanged := eq("entryCSN", pc.csn)
+	if pc.csn == "" { // slapd gives every entry one; should it not, the entry must still have none
+		unchanged = "(!(entryCSN=*))"
+	}
 	err := s.do(ctx, op, func(c *ldap.Conn) error {
-		req := ldap.NewModifyRequest(dn, nil)
-		if len(old) > 0 {
-			req.Delete("apexLoginCode", old)
+		req := ldap.NewModifyRequest(pc.entry.DN, []ldap.Control{assertion{unchanged}})
+		if len(pc.old) > 0 {
+			req.Delete("apexLoginCode", pc.old)
 		}
 		req.Add("apexLoginCode", []string{next.String()})
 		return c.Modify(req)
@@ -430,16 +471,20 @@ func (s *Store) SessionAnd(ctx context.Context, token, other string) (*Person, *
 			s.do(ctx, op, func(c *ldap.Conn) error { return deleteValue(c, e.DN, "apexSession", v) })
 			return nil, nil, fmt.Errorf("%s: %w", op, ErrSessionExpired)
 		}
+		p.session = v
 		if now := s.now().Unix(); now-rec.lastSeen >= int64(sessionTouchEvery/time.Second) {
 			touched := rec
 			touched.lastSeen = now
 			// A failed touch (another request touched it first) is harmless.
-			s.do(ctx, op, func(c *ldap.Conn) error {
+			err := s.do(ctx, op, func(c *ldap.Conn) error {
 				req := ldap.NewModifyRequest(e.DN, nil)
 				req.Delete("apexSession", []string{v})
 				req.Add("apexSession", []string{touched.String()})
 				return c.Modify(req)
 			})
+			if err == nil {
+				p.session = touched.String()
+			}
 		}
 		return p, found, nil
 	}

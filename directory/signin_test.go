@@ -92,9 +92,11 @@ func TestLoginCodeWrongFiveTimes(t *testing.T) {
 	}
 }
 
+// A resend gives a new code for the same challenge, valid until the
+// challenge's own expiry, never later; after it, nothing is sent.
 func TestLoginCodeExpiresAndResend(t *testing.T) {
 	t.Parallel()
-	a, _, clock := twoInstances(t)
+	a, b, clock := twoInstances(t)
 	mustStructure(t, a, testSIRET)
 	p := mustPerson(t, a, directory.NewPerson{FirstName: "Eve", LastName: "Expire", Role: directory.RoleAdministrateur, SIRET: testSIRET})
 	lc, err := a.IssueLoginCode(ctx, p.Identifier)
@@ -104,25 +106,38 @@ func TestLoginCodeExpiresAndResend(t *testing.T) {
 	if _, err := a.VerifyLoginCode(ctx, lc.Challenge, "12345"); !errors.Is(err, directory.ErrInvalidCode) {
 		t.Fatalf("wrong code: %v", err)
 	}
-	clock.Add(10*time.Minute + time.Second)
-	if _, err := a.VerifyLoginCode(ctx, lc.Challenge, lc.Code); !errors.Is(err, directory.ErrCodeExpired) {
-		t.Fatalf("after 10 minutes: %v, want ErrCodeExpired", err)
-	}
-	again, err := a.ResendLoginCode(ctx, lc.Challenge)
+	clock.Add(6 * time.Minute)
+	again, err := b.ResendLoginCode(ctx, lc.Challenge)
 	if err != nil {
 		t.Fatalf("resend: %v", err)
 	}
-	if again.Challenge != lc.Challenge {
-		t.Errorf("resend keeps the challenge")
+	if again.Challenge != lc.Challenge || !again.ExpiresAt.Equal(lc.ExpiresAt) {
+		t.Errorf("resend: challenge %q expiring %s, want the same challenge and expiry %s", again.Challenge, again.ExpiresAt, lc.ExpiresAt)
 	}
 	if _, err := a.VerifyLoginCode(ctx, lc.Challenge, lc.Code); again.Code != lc.Code && !errors.Is(err, directory.ErrInvalidCode) {
 		t.Errorf("the old code after a resend: %v, want ErrInvalidCode", err)
 	}
-	clock.Add(9 * time.Minute)
-	if _, err := a.VerifyLoginCode(ctx, lc.Challenge, again.Code); err != nil {
-		t.Errorf("the new code within 10 minutes: %v", err)
+	clock.Add(4*time.Minute + time.Second) // 10 minutes and 1 second after the challenge
+	if _, err := a.VerifyLoginCode(ctx, lc.Challenge, again.Code); !errors.Is(err, directory.ErrCodeExpired) {
+		t.Errorf("the resent code after the challenge's 10 minutes: %v, want ErrCodeExpired", err)
 	}
-	for _, forged := range []string{"", "x", p.Identifier, p.Identifier + ".", lc.Challenge + "x", "*)(uid=*." + strings.Repeat("A", 43)} {
+	if _, err := b.ResendLoginCode(ctx, lc.Challenge); !errors.Is(err, directory.ErrCodeExpired) {
+		t.Errorf("a resend after the challenge's 10 minutes: %v, want ErrCodeExpired", err)
+	}
+
+	lc, err = a.IssueLoginCode(ctx, p.Identifier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Add(9 * time.Minute)
+	again, err = a.ResendLoginCode(ctx, lc.Challenge)
+	if err != nil {
+		t.Fatalf("resend: %v", err)
+	}
+	if _, err := b.VerifyLoginCode(ctx, lc.Challenge, again.Code); err != nil {
+		t.Errorf("the new code within the challenge's 10 minutes: %v", err)
+	}
+	for _, forged := range []string{"", "x", p.Identifier, p.Identifier + ".", lc.Challenge + "x", "*)(uid=*." + strings.Repeat("A", 64)} {
 		if _, err := a.VerifyLoginCode(ctx, forged, again.Code); !errors.Is(err, directory.ErrInvalidCode) {
 			t.Errorf("challenge %q: %v, want ErrInvalidCode", forged, err)
 		}

@@ -2,6 +2,7 @@ package directory
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -19,6 +20,10 @@ type SelfServiceNotifier interface {
 	PasswordChanged(ctx context.Context, p *Person) error
 	// EmailChanged mails the old address and the new one.
 	EmailChanged(ctx context.Context, p *Person, oldEmail string) error
+	// MobileChanged mails the address email (the account's before any
+	// change of it made at the same time) that the mobile changed to
+	// p.Mobile, or was removed.
+	MobileChanged(ctx context.Context, p *Person, email string) error
 }
 
 // SelfService is what a person does for themselves: renew a forgotten
@@ -162,9 +167,15 @@ func (s SelfService) Reset(ctx context.Context, token, password string) (err err
 }
 
 // UpdateMe changes the signed-in person's names, mail or mobile. The
-// identifier never changes. A new mail address is told to the old one and
-// to the new one. Errors: ErrInvalid, ErrConflict (mail used).
-func (s SelfService) UpdateMe(ctx context.Context, actor *Person, u PersonUpdate) (_ *Person, err error) {
+// identifier never changes. A change of mail or mobile, what a renewal of
+// the password goes through, needs the current password, so that a
+// session alone (a stolen one) cannot take the account: nothing changes
+// without it. A new mail address is told to the old one and to the new
+// one; a new or removed mobile to the account's address (the old one, when
+// both change). Errors: ErrInvalid (the field currentPassword when it is
+// missing), ErrInvalidCredentials (current password wrong),
+// ErrAccountLocked, ErrConflict (mail used).
+func (s SelfService) UpdateMe(ctx context.Context, actor *Person, u PersonUpdate, current string) (_ *Person, err error) {
 	ev := newEvent(ctx, actor, ActionUpdatePersonal)
 	defer s.record(ctx, ev, &err)
 	if actor == nil || actor.State != StateActive {
@@ -172,11 +183,32 @@ func (s SelfService) UpdateMe(ctx context.Context, actor *Person, u PersonUpdate
 	}
 	ev.keepOn(actor)
 	u.State = nil
+	var problems []Problem
+	if ie := (*InvalidError)(nil); errors.As(u.Validate(), &ie) {
+		problems = ie.Problems
+	}
+	sensitive := u.Email != nil && *u.Email != actor.Email || u.Mobile != nil && *u.Mobile != actor.Mobile
+	if sensitive && current == "" {
+		problems = append(problems, Problem{"currentPassword", "Saisissez votre mot de passe actuel pour modifier votre adresse mail ou votre numéro de téléphone portable."})
+	}
+	if err := invalid(problems); err != nil {
+		return nil, fmt.Errorf("update personal data: %w", err)
+	}
+	if sensitive {
+		if _, err := s.checkCurrentPassword(ctx, actor, current); err != nil {
+			return nil, err
+		}
+	}
 	p, err := s.Store.UpdatePerson(ctx, actor.Identifier, u)
 	if err != nil {
 		return nil, err
 	}
 	ev.Detail = changedFields(actor, p)
+	if p.Mobile != actor.Mobile {
+		if err := s.Notifier.MobileChanged(ctx, p, actor.Email); err != nil {
+			return nil, fmt.Errorf("update personal data: mail the change of mobile: %w", err)
+		}
+	}
 	if p.Email != actor.Email {
 		if err := s.Notifier.EmailChanged(ctx, p, actor.Email); err != nil {
 			return nil, fmt.Errorf("update personal data: mail the change: %w", err)
@@ -186,8 +218,10 @@ func (s SelfService) UpdateMe(ctx context.Context, actor *Person, u PersonUpdate
 }
 
 // ChangePassword checks the current password (a bind) and sets the new
-// one. Errors: ErrInvalidCredentials (current wrong), ErrAccountLocked,
-// ErrInvalid and ErrPasswordPolicy, ErrPasswordInHistory.
+// one. Every other session of the account ends in the same modify; the
+// one actor was read with stays. Errors: ErrInvalidCredentials (current
+// wrong), ErrAccountLocked, ErrInvalid and ErrPasswordPolicy,
+// ErrPasswordInHistory.
 func (s SelfService) ChangePassword(ctx context.Context, actor *Person, current, next string) (err error) {
 	ev := newEvent(ctx, actor, ActionChangePassword)
 	defer s.record(ctx, ev, &err)
@@ -198,14 +232,23 @@ func (s SelfService) ChangePassword(ctx context.Context, actor *Person, current,
 	if err := CheckPassword(next); err != nil {
 		return fmt.Errorf("change password: %w", err)
 	}
-	p, err := s.Store.Authenticate(ctx, actor.Identifier, current)
+	p, err := s.checkCurrentPassword(ctx, actor, current)
 	if err != nil {
 		return err
 	}
-	if err := s.Store.SetPassword(ctx, p.Identifier, next); err != nil {
+	if err := s.Store.changePassword(ctx, actor, next); err != nil {
 		return err
 	}
 	return s.Notifier.PasswordChanged(ctx, p)
+}
+
+// checkCurrentPassword is the one check of a signed-in person's current
+// password, before a change of password, mail or mobile: a bind as the
+// person, which slapd counts towards the lockout like a sign-in's. Limits
+// on these tries belong here. Errors: ErrInvalidCredentials,
+// ErrAccountLocked.
+func (s SelfService) checkCurrentPassword(ctx context.Context, actor *Person, current string) (*Person, error) {
+	return s.Store.Authenticate(ctx, actor.Identifier, current)
 }
 
 // changedFields names, as the API does, the personal data that differ

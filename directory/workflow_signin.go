@@ -52,7 +52,8 @@ func (s SignIn) Login(ctx context.Context, identifier, password string) (string,
 	return lc.Challenge, nil
 }
 
-// Resend mails a new code for a pending challenge. Each resend counts in
+// Resend mails a new code for a pending challenge, valid until the
+// challenge's expiry (see Store.ResendLoginCode). Each resend counts in
 // the client address's code limit. Errors: see Store.ResendLoginCode, and
 // ErrRateLimited.
 func (s SignIn) Resend(ctx context.Context, challenge string) error {
@@ -64,7 +65,11 @@ func (s SignIn) Resend(ctx context.Context, challenge string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.Notifier.LoginCode(ctx, lc.Person, lc.Code, s.Store.signin.CodeTTL); err != nil {
+	// The code lives as long as its challenge, which a resend does not
+	// extend; the mail says so in whole minutes, rounded up.
+	left := lc.ExpiresAt.Sub(s.Store.now())
+	left = max((left+time.Minute-1)/time.Minute*time.Minute, time.Minute)
+	if err := s.Notifier.LoginCode(ctx, lc.Person, lc.Code, left); err != nil {
 		return fmt.Errorf("resend: send the code: %w", err)
 	}
 	return nil

@@ -145,6 +145,8 @@ type updateMeRequest struct {
 	FirstName *string `json:"firstName"`
 	Email     *string `json:"email"`
 	Mobile    *string `json:"mobile"`
+	// CurrentPassword is required to change the mail or the mobile.
+	CurrentPassword string `json:"currentPassword"`
 }
 
 // meView is the signed-in account with its own mobile, which only its owner sees.
@@ -160,9 +162,10 @@ func (s *Server) handleUpdateMe(c *gin.Context) error {
 	}
 	p, err := s.selfService().UpdateMe(c.Request.Context(), account(c), directory.PersonUpdate{
 		FirstName: req.FirstName, LastName: req.LastName, Email: req.Email, Mobile: req.Mobile,
-	})
+	}, req.CurrentPassword)
 	if err != nil {
-		return refine(err, directory.ErrConflict, http.StatusConflict, "email_taken", "Un compte utilise déjà cette adresse mail.")
+		err = refine(err, directory.ErrConflict, http.StatusConflict, "email_taken", "Un compte utilise déjà cette adresse mail.")
+		return refineCurrentPassword(err)
 	}
 	view, err := s.accountView(c, p)
 	if err != nil {
@@ -185,12 +188,17 @@ func (s *Server) handleChangePassword(c *gin.Context) error {
 	if err := required([2]string{"current", req.Current}, [2]string{"new", req.New}); err != nil {
 		return err
 	}
-	err := s.selfService().ChangePassword(c.Request.Context(), account(c), req.Current, req.New)
-	if err != nil {
-		return refine(err, directory.ErrInvalidCredentials, http.StatusUnprocessableEntity, "invalid_current_password", "Le mot de passe actuel est incorrect.")
+	if err := s.selfService().ChangePassword(c.Request.Context(), account(c), req.Current, req.New); err != nil {
+		return refineCurrentPassword(err)
 	}
 	c.Status(http.StatusNoContent)
 	return nil
+}
+
+// refineCurrentPassword answers a wrong current password as such: the
+// person is signed in, so it is no sign-in failure (401).
+func refineCurrentPassword(err error) error {
+	return refine(err, directory.ErrInvalidCredentials, http.StatusUnprocessableEntity, "invalid_current_password", "Le mot de passe actuel est incorrect.")
 }
 
 // directoryEntry is an account in a consultation list: never a mobile.

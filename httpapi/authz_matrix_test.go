@@ -118,8 +118,9 @@ type authzFixture struct {
 	pw        map[string]string // current password, by identifier
 	colleague *directory.Person // a collaborateur of Paie, whose detail is read
 	loginAs   *directory.Person // an account the sign-in rows use
-	// The disabled account's sessions as they were when it was disabled:
-	// the first request purges them, so each cell puts them back first.
+	// The disabled account's sessions as they were before it was disabled
+	// (which ended them): each cell puts them back first, and the first
+	// request purges them again.
 	disabledDN       string
 	disabledSessions []string
 	n                atomic.Int64
@@ -263,12 +264,17 @@ func (f *authzFixture) restoreDisabled() {
 }
 
 // snapshot reads the test's tree and ou=system, every attribute, as the
-// root. The disabled account's sessions are left out: the service purges
-// them on their first use, which is what it should do.
+// root. Left out: the disabled account's sessions, put back by each cell,
+// which the service purges on their first use, as it should; and the
+// decoy, which a failure with nothing of its own to write (a wrong renewal
+// code of an unknown identifier) adds the first time and writes on by
+// design, to cost what a real one does.
 func (f *authzFixture) snapshot() string {
 	f.t.Helper()
+	decoy := "cn=apex-decoy,ou=system," + f.slapd.Suffix
 	return slapdtest.Snapshot(f.t, f.slapd, func(dn, attr string) bool {
-		return attr == "apexSession" && strings.EqualFold(dn, f.disabledDN)
+		return attr == "apexSession" && strings.EqualFold(dn, f.disabledDN) ||
+			strings.EqualFold(dn, decoy)
 	}, f.e.cfg.BaseDN, "ou=system,"+f.slapd.Suffix)
 }
 
@@ -349,21 +355,33 @@ func newAuthzFixture(t *testing.T) (*authzFixture, []string) {
 		p := f.people[c]
 		f.tokens[c] = e.signIn(base+"/api/v1", p.Identifier, p.Email, password)
 	}
+	// Disabling ends the sessions: the cells put back the one the account
+	// had, as if it had survived, to check that it opens nothing either.
 	dis := f.people[cDisabled]
-	if err := e.store.SetState(ctx, dis.Identifier, directory.StateActive, directory.StateDisabled); err != nil {
-		t.Fatal(err)
-	}
 	conn, err := f.slapd.DialRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	res, err := conn.Search(ldap.NewSearchRequest(e.cfg.BaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
-		"(uid="+ldap.EscapeFilter(dis.Identifier)+")", []string{"apexSession"}, nil))
-	if err != nil || len(res.Entries) != 1 || len(res.Entries[0].GetAttributeValues("apexSession")) == 0 {
-		t.Fatalf("the disabled account's session: %v %v", res, err)
+	sessions := func() *ldap.Entry {
+		res, err := conn.Search(ldap.NewSearchRequest(e.cfg.BaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+			"(uid="+ldap.EscapeFilter(dis.Identifier)+")", []string{"apexSession"}, nil))
+		if err != nil || len(res.Entries) != 1 {
+			t.Fatalf("the disabled account's sessions: %v %v", res, err)
+		}
+		return res.Entries[0]
 	}
-	f.disabledDN, f.disabledSessions = res.Entries[0].DN, res.Entries[0].GetAttributeValues("apexSession")
+	before := sessions()
+	f.disabledDN, f.disabledSessions = before.DN, before.GetAttributeValues("apexSession")
+	if len(f.disabledSessions) == 0 {
+		t.Fatal("the account to disable has no session")
+	}
+	if err := e.store.SetState(ctx, dis.Identifier, directory.StateActive, directory.StateDisabled); err != nil {
+		t.Fatal(err)
+	}
+	if left := sessions().GetAttributeValues("apexSession"); len(left) != 0 {
+		t.Fatalf("sessions left after disabling: %v", left)
+	}
 
 	var routes []string
 	for _, r := range srv.Routes() {

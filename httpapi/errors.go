@@ -57,7 +57,7 @@ var errorKinds = []errorKind{
 	{directory.ErrAccountLocked, http.StatusLocked, "account_locked", "Votre compte est temporairement bloqué après plusieurs essais infructueux. Réessayez dans 15 minutes ou renouvelez votre mot de passe."},
 	{directory.ErrInvalidCredentials, http.StatusUnauthorized, "invalid_credentials", "Identifiant ou mot de passe incorrect."},
 	{directory.ErrTooManyAttempts, http.StatusUnauthorized, "too_many_attempts", "Trop de codes erronés : veuillez vous connecter à nouveau."},
-	{directory.ErrCodeExpired, http.StatusUnauthorized, "code_expired", "Ce code de vérification a expiré : demandez-en un nouveau."},
+	{directory.ErrCodeExpired, http.StatusUnauthorized, "code_expired", "Ce code de vérification a expiré : veuillez vous connecter à nouveau."},
 	{directory.ErrInvalidCode, http.StatusUnauthorized, "invalid_code", "Code de vérification incorrect."},
 	{directory.ErrInvalidToken, http.StatusNotFound, "invalid_link", "Ce lien n'est pas valide ou a déjà été utilisé."},
 	{directory.ErrTokenExpired, http.StatusGone, "link_expired", "Ce lien a expiré : demandez-en un nouveau à la personne qui a créé votre compte."},

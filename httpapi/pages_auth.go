@@ -108,7 +108,9 @@ func (s *Server) handleVerifyForm(c *gin.Context) error {
 			return err
 		}
 		s.noteLimit(c, err)
-		restart := errors.Is(err, directory.ErrTooManyAttempts) || errors.Is(err, directory.ErrInvalidCredentials)
+		// A code lives as long as its challenge: once expired, only a new
+		// sign-in gives one.
+		restart := errors.Is(err, directory.ErrTooManyAttempts) || errors.Is(err, directory.ErrInvalidCredentials) || errors.Is(err, directory.ErrCodeExpired)
 		s.render(c, kind.status, "verify.tmpl", verifyPage{base: s.base(c, "Code de vérification"), Notice: errorNotice(err), Restart: restart})
 		return nil
 	}
@@ -134,7 +136,7 @@ func (s *Server) handleResendForm(c *gin.Context) error {
 		s.noteLimit(c, err)
 		status = kind.status
 		page.Notice = errorNotice(err)
-		page.Restart = errors.Is(err, directory.ErrTooManyAttempts) || errors.Is(err, directory.ErrInvalidCode)
+		page.Restart = errors.Is(err, directory.ErrTooManyAttempts) || errors.Is(err, directory.ErrInvalidCode) || errors.Is(err, directory.ErrCodeExpired)
 	} else {
 		page.Notice = &notice{Kind: "success", Title: "Code envoyé", Message: "Un nouveau code de vérification vous a été envoyé par mail."}
 	}

@@ -460,6 +460,12 @@ func (ch personalDataChange) empty() bool {
 	return u.LastName == nil && u.FirstName == nil && u.Email == nil && u.Mobile == nil
 }
 
+// sensitive reports whether the change needs the current password: a new
+// mail or mobile, where a renewal of the password goes.
+func (ch personalDataChange) sensitive() bool {
+	return ch.update.Email != nil || ch.update.Mobile != nil
+}
+
 // checkPersonalData checks the posted data as the directory will, filing
 // problems under their fields, and keeps only what changes.
 func checkPersonalData(p *directory.Person, d personalData, f formErrors) personalDataChange {
@@ -539,10 +545,16 @@ type summaryRow struct {
 
 type personalDataSummaryPage struct {
 	base
-	Identifier  string
-	Rows        []summaryRow
-	Next        personalData
-	EmailChange bool
+	Notice       *notice
+	Identifier   string
+	Rows         []summaryRow
+	Next         personalData
+	EmailChange  bool
+	MobileChange bool
+	// Current asks for the current password (a change of mail or mobile),
+	// with its errors.
+	Current       bool
+	CurrentErrors []string
 }
 
 // handlePersonalDataForm checks the changes (« Valider les modifications
@@ -561,6 +573,13 @@ func (s *Server) handlePersonalDataForm(c *gin.Context) error {
 		s.renderPersonalData(c, http.StatusOK, page)
 		return nil
 	}
+	s.renderPersonalDataSummary(c, http.StatusOK, p, ch, nil)
+	return nil
+}
+
+// renderPersonalDataSummary shows the changes before they are saved, with
+// the current password's field when they need it, and its errors.
+func (s *Server) renderPersonalDataSummary(c *gin.Context, status int, p *directory.Person, ch personalDataChange, currentErrors []string) {
 	before := currentPersonalData(p)
 	orNone := func(v string) string {
 		if v == "" {
@@ -571,8 +590,7 @@ func (s *Server) handlePersonalDataForm(c *gin.Context) error {
 	row := func(label, before, after string) summaryRow {
 		return summaryRow{Label: label, Before: orNone(before), After: orNone(after), Changed: before != after}
 	}
-	noStore(c)
-	s.render(c, http.StatusOK, "donnees_recapitulatif.tmpl", personalDataSummaryPage{
+	page := personalDataSummaryPage{
 		base:       s.base(c, "Récapitulatif des modifications"),
 		Identifier: p.Identifier,
 		Rows: []summaryRow{
@@ -581,17 +599,25 @@ func (s *Server) handlePersonalDataForm(c *gin.Context) error {
 			row("Adresse mail", before.Email, ch.next.Email),
 			row("Numéro de téléphone portable", before.Mobile, ch.next.Mobile),
 		},
-		Next:        ch.next,
-		EmailChange: ch.update.Email != nil,
-	})
-	return nil
+		Next:          ch.next,
+		EmailChange:   ch.update.Email != nil,
+		MobileChange:  ch.update.Mobile != nil,
+		Current:       ch.sensitive(),
+		CurrentErrors: currentErrors,
+	}
+	if len(currentErrors) > 0 {
+		page.Notice = formNotice(formErrors{"current": currentErrors})
+	}
+	noStore(c)
+	s.render(c, status, "donnees_recapitulatif.tmpl", page)
 }
 
 type personalDataDonePage struct {
 	base
-	EmailChange bool
-	OldEmail    string
-	NewEmail    string
+	EmailChange  bool
+	MobileChange bool
+	OldEmail     string
+	NewEmail     string
 }
 
 // handlePersonalDataSave saves the changes of the summary (« Enregistrer
@@ -610,8 +636,20 @@ func (s *Server) handlePersonalDataSave(c *gin.Context) error {
 		return nil
 	}
 	if !ch.empty() {
-		updated, err := s.selfService().UpdateMe(c.Request.Context(), p, ch.update)
+		current := c.PostForm("current")
+		if ch.sensitive() && current == "" {
+			s.renderPersonalDataSummary(c, http.StatusUnprocessableEntity, p, ch, []string{"Saisissez votre mot de passe actuel pour enregistrer une nouvelle adresse mail ou un nouveau numéro de téléphone portable."})
+			return nil
+		}
+		updated, err := s.selfService().UpdateMe(c.Request.Context(), p, ch.update, current)
 		switch {
+		case errors.Is(err, directory.ErrInvalidCredentials):
+			s.renderPersonalDataSummary(c, http.StatusUnprocessableEntity, p, ch, []string{"Le mot de passe actuel est incorrect."})
+			return nil
+		case errors.Is(err, directory.ErrAccountLocked):
+			kind, _ := classify(err)
+			s.renderPersonalDataSummary(c, kind.status, p, ch, []string{kind.message})
+			return nil
 		case errors.Is(err, directory.ErrConflict):
 			page.Errors.add("email", "Un compte utilise déjà cette adresse mail : saisissez-en une autre.")
 			s.renderPersonalData(c, http.StatusConflict, page)
@@ -626,10 +664,11 @@ func (s *Server) handlePersonalDataSave(c *gin.Context) error {
 	}
 	noStore(c)
 	s.render(c, http.StatusOK, "donnees_confirmation.tmpl", personalDataDonePage{
-		base:        s.base(c, "Modifications enregistrées"),
-		EmailChange: ch.update.Email != nil,
-		OldEmail:    p.Email,
-		NewEmail:    ch.next.Email,
+		base:         s.base(c, "Modifications enregistrées"),
+		EmailChange:  ch.update.Email != nil,
+		MobileChange: ch.update.Mobile != nil,
+		OldEmail:     p.Email,
+		NewEmail:     ch.next.Email,
 	})
 	return nil
 }

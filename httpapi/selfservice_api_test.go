@@ -175,12 +175,12 @@ func TestAPIPersonalDataAndConsultation(t *testing.T) {
 	}
 	token := e.signIn(api, p.Identifier, p.Email, password)
 
-	status, body := call(t, "PATCH", api+"/me", token, map[string]string{"email": "pas-un-mail", "mobile": "12"})
+	status, body := call(t, "PATCH", api+"/me", token, map[string]string{"email": "pas-un-mail", "mobile": "12", "currentPassword": password})
 	if details, _ := body["error"].(map[string]any)["details"].([]any); status != 422 || len(details) != 2 {
 		t.Errorf("bad personal data: %d %v", status, body)
 	}
 	newEmail := fmt.Sprintf("paula.%d@example.fr", time.Now().UnixNano()) // mails are unique in the whole shared directory
-	status, body = call(t, "PATCH", api+"/me", token, map[string]string{"lastName": "Nouveau-Nom", "email": newEmail, "mobile": "07 12 34 56 78"})
+	status, body = call(t, "PATCH", api+"/me", token, map[string]string{"lastName": "Nouveau-Nom", "email": newEmail, "mobile": "07 12 34 56 78", "currentPassword": password})
 	if status != 200 || body["identifier"] != p.Identifier || body["lastName"] != "Nouveau-Nom" || body["mobile"] != "+33712345678" {
 		t.Fatalf("update: %d %v", status, body)
 	}

@@ -277,6 +277,13 @@ func TestSelfServicePagesInBrowser(t *testing.T) {
 			t.Errorf("summary rows: %q", got)
 		}
 		checkAccessibility(t, tb, axe, "personal-data-summary")
+		// A new mail and mobile need the current password.
+		tb.click("Enregistrer les modifications apportées", "/donnees-personnelles/enregistrer")
+		if got := tb.text("#current-erreur"); !strings.HasPrefix(got, "Saisissez votre mot de passe actuel") {
+			t.Errorf("saved without the current password: %q", got)
+		}
+		checkAccessibility(t, tb, axe, "personal-data-summary-password-missing")
+		tb.fill("#current", password)
 		tb.click("Enregistrer les modifications apportées", "/donnees-personnelles/enregistrer")
 		if got := tb.text("#confirmation-message"); got != "Vos données personnelles ont été modifiées." {
 			t.Errorf("confirmation: %q", got)

@@ -444,7 +444,9 @@ func TestSelfServicePersonalDataPages(t *testing.T) {
 	page = c.post("/donnees-personnelles", form("Nouveau-Nom", "Paula", newEmail, "07 12 34 56 78"))
 	wantStatus(t, "summary", page, http.StatusOK)
 	wantIn(t, "summary", page, "Récapitulatif des modifications", "Perso", "Nouveau-Nom", p.Email, newEmail, "06 12 34 56 78", "07 12 34 56 78",
-		"Enregistrer les modifications apportées", `name="email" value="`+newEmail+`"`)
+		"Enregistrer les modifications apportées", `name="email" value="`+newEmail+`"`,
+		`<label class="fr-label" for="current">Mot de passe actuel`, `autocomplete="current-password"`, `aria-describedby="current-aide"`,
+		"Votre numéro de téléphone portable change : un mail en informera votre ancienne adresse.")
 	if cc := page.Header.Get("Cache-Control"); cc != "no-store" {
 		t.Errorf("summary: Cache-Control %q", cc)
 	}
@@ -454,29 +456,60 @@ func TestSelfServicePersonalDataPages(t *testing.T) {
 	page = c.post("/donnees-personnelles/enregistrer", url.Values{"nom": {"Nouveau-Nom"}, "prenom": {"Paula"}, "email": {newEmail}, "mobile": {"07 12 34 56 78"}, "modifier": {"1"}})
 	wantIn(t, "back to the form", page, `value="Nouveau-Nom"`, `value="07 12 34 56 78"`, "Valider les modifications apportées")
 
+	// A new mail or mobile needs the current password: without it, or with
+	// a wrong one, the summary says so and nothing changes.
+	withCurrent := func(v url.Values, current string) url.Values {
+		v.Set("current", current)
+		return v
+	}
+	page = c.post("/donnees-personnelles/enregistrer", form("Nouveau-Nom", "Paula", newEmail, "07 12 34 56 78"))
+	wantStatus(t, "no current password", page, http.StatusUnprocessableEntity)
+	wantIn(t, "no current password", page, "<title>Erreur : Récapitulatif des modifications", "Saisissez votre mot de passe actuel pour enregistrer",
+		`aria-describedby="current-aide current-erreur" aria-invalid="true"`, `id="current-erreur"`, `name="email" value="`+newEmail+`"`)
+	page = c.post("/donnees-personnelles/enregistrer", withCurrent(form("Nouveau-Nom", "Paula", newEmail, "07 12 34 56 78"), "Wrong-Password-42!"))
+	wantStatus(t, "wrong current password", page, http.StatusUnprocessableEntity)
+	wantIn(t, "wrong current password", page, "Le mot de passe actuel est incorrect.", `id="current-erreur"`, "Enregistrer les modifications apportées")
+	if now, _ := e.store.FindPerson(ctx, p.Identifier); now.LastName != "Perso" || now.Email != p.Email || now.Mobile != "+33612345678" {
+		t.Fatalf("saved without the right current password: %+v", now)
+	}
+
 	// A mail another account uses.
-	page = c.post("/donnees-personnelles/enregistrer", form("Perso", "Paula", other.Email, "06 12 34 56 78"))
+	page = c.post("/donnees-personnelles/enregistrer", withCurrent(form("Perso", "Paula", other.Email, "06 12 34 56 78"), password))
 	wantStatus(t, "mail taken", page, http.StatusConflict)
 	wantIn(t, "mail taken", page, "Un compte utilise déjà cette adresse mail", `id="email-erreur"`)
 
-	page = c.post("/donnees-personnelles/enregistrer", form("Nouveau-Nom", "Paula", newEmail, "07 12 34 56 78"))
+	page = c.post("/donnees-personnelles/enregistrer", withCurrent(form("Nouveau-Nom", "Paula", newEmail, "07 12 34 56 78"), password))
 	wantStatus(t, "save", page, http.StatusOK)
-	wantIn(t, "save", page, "Vos données personnelles ont été modifiées.", "Un mail a été envoyé à votre ancienne adresse ("+p.Email+") et un autre à votre nouvelle adresse ("+newEmail+")")
+	wantIn(t, "save", page, "Vos données personnelles ont été modifiées.", "Un mail a été envoyé à votre ancienne adresse ("+p.Email+") et un autre à votre nouvelle adresse ("+newEmail+")",
+		"Le changement de numéro de téléphone portable a été signalé par mail à votre ancienne adresse.")
 	now, err := e.store.FindPerson(ctx, p.Identifier)
 	if err != nil || now.LastName != "Nouveau-Nom" || now.Email != newEmail || now.Mobile != "+33712345678" || now.Identifier != p.Identifier {
 		t.Fatalf("after saving: %+v %v", now, err)
 	}
 	e.lastMail(p.Email, "modifiée")          // the old address
 	e.lastMail(newEmail, "nouvelle adresse") // the new one
+	e.lastMail(p.Email, "portable")          // the mobile's change, to the old address too
 
 	// The mobile removed.
 	page = c.post("/donnees-personnelles", form("Nouveau-Nom", "Paula", newEmail, ""))
-	wantIn(t, "mobile removed", page, "Non renseigné")
-	if page = c.post("/donnees-personnelles/enregistrer", form("Nouveau-Nom", "Paula", newEmail, "")); page.Status != http.StatusOK {
+	wantIn(t, "mobile removed", page, "Non renseigné", "un mail en informera votre adresse mail.", `for="current">Mot de passe actuel`)
+	if page = c.post("/donnees-personnelles/enregistrer", withCurrent(form("Nouveau-Nom", "Paula", newEmail, ""), password)); page.Status != http.StatusOK {
 		t.Fatalf("remove the mobile: %d", page.Status)
 	}
+	wantIn(t, "mobile removed", page, "Le changement de numéro de téléphone portable a été signalé par mail à votre adresse ("+newEmail+").")
 	if now, _ := e.store.FindPerson(ctx, p.Identifier); now.Mobile != "" {
 		t.Errorf("mobile not removed: %q", now.Mobile)
+	}
+	e.lastMail(newEmail, "portable")
+
+	// Names alone need no password.
+	page = c.post("/donnees-personnelles", form("Perso", "Paula", newEmail, ""))
+	wantStatus(t, "names only", page, http.StatusOK)
+	wantNotIn(t, "names only", page, `for="current"`)
+	page = c.post("/donnees-personnelles/enregistrer", form("Perso", "Paula", newEmail, ""))
+	wantStatus(t, "names only", page, http.StatusOK)
+	if now, _ := e.store.FindPerson(ctx, p.Identifier); now.LastName != "Perso" {
+		t.Errorf("names not saved: %+v", now)
 	}
 
 	// The password.

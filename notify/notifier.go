@@ -172,6 +172,30 @@ func (n Notifier) PasswordChanged(ctx context.Context, p *directory.Person) erro
 	return n.Mailer.Send(ctx, m)
 }
 
+// MobileChanged mails email, the account's address before any change of
+// it made at the same time (p.Email when empty), that the account's mobile
+// is now p.Mobile, or was removed.
+func (n Notifier) MobileChanged(ctx context.Context, p *directory.Person, email string) error {
+	if p == nil {
+		return errors.New("notify: mobile changed: no account")
+	}
+	if email == "" {
+		email = p.Email
+	}
+	m, err := n.Mails.MobileChanged(email, MobileChangedData{
+		FirstName:  p.FirstName,
+		Identifier: p.Identifier,
+		Role:       string(p.Role),
+		NewMobile:  p.Mobile,
+		ChangedAt:  n.now(),
+		PublicURL:  n.PublicURL,
+	})
+	if err != nil {
+		return err
+	}
+	return n.Mailer.Send(ctx, m)
+}
+
 // EmailChanged mails the former address oldEmail that the account's
 // address was replaced (the new one shown masked), and the new address,
 // p.Email, that it is now the account's. Both are rendered before either

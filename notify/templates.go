@@ -45,6 +45,7 @@ var (
 	passwordChanged = mustMailTemplate[PasswordChangedData]("password_changed")
 	emailChangedOld = mustMailTemplate[EmailChangedOldData]("email_changed_old")
 	emailChangedNew = mustMailTemplate[EmailChangedNewData]("email_changed_new")
+	mobileChanged   = mustMailTemplate[MobileChangedData]("mobile_changed")
 )
 
 // Mails renders the mails of APEX Partenaires into Messages. The zero value
@@ -356,6 +357,65 @@ func (Mails) EmailChangedNew(to string, d EmailChangedNewData) (Message, error) 
 		return Message{}, err
 	}
 	return emailChangedNew.render(to, d)
+}
+
+// MobileChangedData is the data of the mail telling an account's address
+// that its mobile was changed or removed (« Gestion des données
+// personnelles »): the number a renewal's code goes to, so that a person
+// whose account someone else took hears of it.
+type MobileChangedData struct {
+	FirstName  string    // greets the person; may be empty
+	Identifier string    // the account's identifier
+	Role       string    // the account's role: says whom to warn
+	NewMobile  string    // the new number (E.164), empty when removed; the mail shows only MobileEnd
+	ChangedAt  time.Time // when
+	PublicURL  string    // the service's address; the sign-in page is shown when set
+}
+
+// Removed reports that the account has no mobile any more.
+func (d MobileChangedData) Removed() bool { return strings.TrimSpace(d.NewMobile) == "" }
+
+// MobileEnd is the last two digits of NewMobile: enough for its owner to
+// know it, not enough to call it.
+func (d MobileChangedData) MobileEnd() string {
+	digits := strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, d.NewMobile)
+	if len(digits) < 2 {
+		return "**"
+	}
+	return digits[len(digits)-2:]
+}
+
+// When is ChangedAt in French, Paris time.
+func (d MobileChangedData) When() string { return frenchDateTime(d.ChangedAt) }
+
+// SignInURL is the sign-in page: PublicURL/connexion.
+func (d MobileChangedData) SignInURL() string { return signInURL(d.PublicURL) }
+
+// Contact is whom the person warns when the change was not theirs.
+func (d MobileChangedData) Contact() string { return contactOf(d.Role) }
+
+// MobileChanged renders, for the account's address to, the mail telling
+// that its mobile was changed or removed.
+func (Mails) MobileChanged(to string, d MobileChangedData) (Message, error) {
+	var problems []string
+	if strings.TrimSpace(d.Identifier) == "" {
+		problems = append(problems, "no identifier")
+	}
+	if d.ChangedAt.IsZero() {
+		problems = append(problems, "no time")
+	}
+	if err := checkPublicURL(d.PublicURL); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if err := badData(mobileChanged.name, problems); err != nil {
+		return Message{}, err
+	}
+	return mobileChanged.render(to, d)
 }
 
 // ResetCodeSMS writes the SMS of a password renewal's security code (guide

@@ -148,7 +148,7 @@ func (r *rig) load(w *world, l *ledger, d time.Duration, j journeys, stop <-chan
 						continue
 					}
 					mobile := fmt.Sprintf("+337%08d", passwordSeq.Add(1))
-					a := r.call("PATCH", "/me", u.token, map[string]string{"mobile": mobile})
+					a := r.call("PATCH", "/me", u.token, map[string]string{"mobile": mobile, "currentPassword": current})
 					l.count(a)
 					last = a
 					l.mu.Lock()

@@ -460,7 +460,7 @@ func TestFaultSlowSlapd(t *testing.T) {
 	u := w.users[0]
 	calls := []call{
 		{"account", "GET", "/me", u.token, nil},
-		{"personal data", "PATCH", "/me", w.users[1].token, map[string]string{"mobile": "+33799999999"}},
+		{"personal data", "PATCH", "/me", w.users[1].token, map[string]string{"mobile": "+33799999999", "currentPassword": rigPassword}},
 		{"password", "PUT", "/me/password", w.users[2].token, map[string]string{"current": rigPassword, "new": "Lente-2026-Mdp!"}},
 		{"sign-in", "POST", "/auth/login", "", map[string]string{"identifier": w.users[3].id, "password": rigPassword}},
 		{"approval", "POST", "/requests/" + w.requests[0] + "/approve", w.admin.token, nil},
