@@ -150,7 +150,7 @@ func (s *Store) addressKey(ctx context.Context, name string, l Limit) limitKey {
 	return limitKey{name: name, limit: l, key: clientAddress(ctx)}
 }
 
-// identifierKey counts an identifier as typed, folded as slapd compares uid.
+// identifierKey counts an identifier in its canonical form (CanonicalIdentifier).
 func identifierKey(name string, l Limit, identifier string) limitKey {
-	return limitKey{name: name, limit: l, key: strings.ToLower(strings.TrimSpace(identifier))}
+	return limitKey{name: name, limit: l, key: identifier}
 }

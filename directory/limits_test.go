@@ -415,3 +415,29 @@ func BenchmarkAuthenticateFailures(b *testing.B) {
 		})
 	}
 }
+
+// entryValues reads attr of the entry at dn as the server's root.
+func entryValues(t *testing.T, srv *slapd.Server, dn, attr string) []string {
+	t.Helper()
+	root, err := srv.DialRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	res, err := root.Search(ldap.NewSearchRequest(dn, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false,
+		"(objectClass=*)", []string{attr}, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Entries[0].GetAttributeValues(attr)
+}
+
+// logCount counts the lines of slapd's log that hold s.
+func logCount(t *testing.T, srv *slapd.Server, s string) int {
+	t.Helper()
+	data, err := os.ReadFile(srv.LogPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Count(string(data), s)
+}

@@ -160,7 +160,7 @@ func parseCodeRecord(s string) (codeRecord, bool) {
 // the password step. Errors: ErrNotFound.
 func (s *Store) IssueLoginCode(ctx context.Context, identifier string) (LoginCode, error) {
 	const op = "issue login code"
-	e, err := s.searchOne(ctx, op, s.base, ldap.ScopeWholeSubtree, and("(objectClass=apexPerson)", eq("uid", identifier)), personAttrs)
+	e, err := s.personEntry(ctx, op, identifier, personAttrs)
 	if err != nil {
 		return LoginCode{}, err
 	}
@@ -357,11 +357,11 @@ func challengeIdentifier(token string) string {
 // pruned at the same time. Errors: ErrNotFound.
 func (s *Store) CreateSession(ctx context.Context, identifier string) (string, error) {
 	const op = "create session"
-	e, err := s.searchOne(ctx, op, s.base, ldap.ScopeWholeSubtree, and("(objectClass=apexPerson)", eq("uid", identifier)), []string{"apexSession"})
+	e, err := s.personEntry(ctx, op, identifier, []string{"uid", "apexSession"})
 	if err != nil {
 		return "", err
 	}
-	token := identifier + "." + randomToken()
+	token := e.GetAttributeValue("uid") + "." + randomToken()
 	now := s.now().Unix()
 	req := ldap.NewModifyRequest(e.DN, nil)
 	for _, v := range e.GetAttributeValues("apexSession") {
@@ -393,6 +393,9 @@ func (s *Store) SessionAnd(ctx context.Context, token, other string) (*Person, *
 	identifier := challengeIdentifier(token)
 	if identifier == "" {
 		return nil, nil, fmt.Errorf("%s: %w", op, ErrSessionExpired)
+	}
+	if other != "" {
+		other, _ = CanonicalIdentifier(other) // an identifier of no account's form names none
 	}
 	uids := eq("uid", identifier)
 	if other != "" && !strings.EqualFold(other, identifier) {

@@ -61,12 +61,15 @@ func (s SelfService) Forgot(ctx context.Context, identifier, captchaID, answer s
 	}
 	// Counted after the captcha, so that nobody can use up a person's
 	// requests without solving captchas; counted whether the identifier
-	// exists or not, so that the limit tells nothing.
-	l := s.Store.limits
-	keys := limitKeys(identifierKey(LimitResetIdentifier, l.ResetIdentifier, identifier),
-		s.Store.addressKey(ctx, LimitResetAddress, l.ResetAddress))
-	if err := s.Store.takeLimits(ctx, "forgot password", keys); err != nil {
-		return "", err
+	// exists or not, so that the limit tells nothing. What is not of an
+	// identifier's form names nobody: StartReset answers it at once.
+	if id, ok := CanonicalIdentifier(identifier); ok {
+		l := s.Store.limits
+		keys := limitKeys(identifierKey(LimitResetIdentifier, l.ResetIdentifier, id),
+			s.Store.addressKey(ctx, LimitResetAddress, l.ResetAddress))
+		if err := s.Store.takeLimits(ctx, "forgot password", keys); err != nil {
+			return "", err
+		}
 	}
 	start, err := s.Store.StartReset(ctx, identifier)
 	if err != nil {

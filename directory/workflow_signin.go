@@ -31,14 +31,18 @@ type SignIn struct {
 // ErrRateLimited. A success reads the counters once and writes nothing.
 func (s SignIn) Login(ctx context.Context, identifier, password string) (string, error) {
 	const op = "login"
+	id, ok := CanonicalIdentifier(identifier)
+	if !ok {
+		return "", fmt.Errorf("%s: not an identifier: %w", op, ErrInvalidCredentials)
+	}
 	l := s.Store.limits
-	keys := limitKeys(identifierKey(LimitSignInIdentifier, l.SignInIdentifier, identifier),
+	keys := limitKeys(identifierKey(LimitSignInIdentifier, l.SignInIdentifier, id),
 		s.Store.addressKey(ctx, LimitSignInAddress, l.SignInAddress))
 	read, err := s.Store.checkLimits(ctx, op, keys)
 	if err != nil {
 		return "", err
 	}
-	lc, err := s.Store.LoginWithCode(ctx, identifier, password)
+	lc, err := s.Store.LoginWithCode(ctx, id, password)
 	if errors.Is(err, ErrInvalidCredentials) || errors.Is(err, ErrAccountLocked) {
 		// Counting is best effort: the answer stays the failure itself.
 		s.Store.countLimits(ctx, op, keys, read)
