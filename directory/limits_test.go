@@ -441,3 +441,102 @@ func logCount(t *testing.T, srv *slapd.Server, s string) int {
 	}
 	return strings.Count(string(data), s)
 }
+
+// Finding 6 of issue 11: limits counted after the try let a burst through.
+// 60 wrong passwords at once on one account, from one address, on two
+// instances: no more binds reach slapd than the limit allows, and the same
+// for an unknown identifier (binds of the decoy).
+func TestSignInLimitHoldsUnderParallelBursts(t *testing.T) {
+	t.Parallel()
+	srv := slapdtest.Start(t)
+	a, b, _ := limitedInstances(t, srv, directory.LimitPolicy{
+		SignInIdentifier: directory.Limit{Max: 4, Window: 15 * time.Minute},
+		SignInAddress:    directory.Limit{Max: -1},
+	})
+	mustStructure(t, a, testSIRET)
+	p := mustPerson(t, a, directory.NewPerson{FirstName: "Rafale", LastName: "Parallele", Role: directory.RoleAdministrateur, SIRET: testSIRET})
+	dn := findDN(t, a, srv, eqFilter("uid", p.Identifier))
+	decoy := `BIND dn="cn=apex-decoy,ou=system,` + srv.Suffix + `" method=128`
+	a.Authenticate(ctx, "no.decoy-yet-px", "x") // the decoy exists before the burst
+	decoysBefore := logCount(t, srv, decoy)
+
+	from := directory.WithClientAddress(ctx, "192.0.2.60")
+	for _, id := range []string{p.Identifier, "nobody.here-px"} {
+		var wg sync.WaitGroup
+		var tried, limited atomic.Int64
+		for i := range 60 {
+			in := directory.SignIn{Store: []*directory.Store{a, b}[i%2], Notifier: &codeSink{}}
+			wg.Go(func() {
+				_, err := in.Login(from, id, "Wrong-Password-42!")
+				var le *directory.LimitError
+				switch {
+				case errors.As(err, &le):
+					limited.Add(1)
+				case errors.Is(err, directory.ErrInvalidCredentials), errors.Is(err, directory.ErrAccountLocked):
+					tried.Add(1)
+				default:
+					t.Errorf("%s: %v", id, err)
+				}
+			})
+		}
+		wg.Wait()
+		if tried.Load() != 4 || limited.Load() != 56 {
+			t.Errorf("%s: %d passwords tried, %d refused; want 4 and 56", id, tried.Load(), limited.Load())
+		}
+	}
+	if got := len(entryValues(t, srv, dn, "pwdFailureTime")); got != 4 {
+		t.Errorf("slapd recorded %d failed binds on the account, want 4", got)
+	}
+	if got := logCount(t, srv, decoy) - decoysBefore; got != 4 {
+		t.Errorf("the decoy was bound %d times for the unknown identifier, want 4", got)
+	}
+}
+
+// 100 wrong codes at once from one address, each on a challenge of its
+// own, on two instances: 30 are checked, as the code limit says.
+func TestCodeLimitHoldsUnderParallelBursts(t *testing.T) {
+	t.Parallel()
+	srv := slapdtest.Shared(t)
+	a, b, _ := limitedInstances(t, srv, directory.LimitPolicy{
+		CodeAddress: directory.Limit{Max: 30, Window: 15 * time.Minute},
+	})
+	mustStructure(t, a, testSIRET)
+	p := mustPerson(t, a, directory.NewPerson{FirstName: "Cent", LastName: "Codes", Role: directory.RoleAdministrateur, SIRET: testSIRET})
+	challenges := make([]directory.LoginCode, 100)
+	for i := range challenges {
+		lc, err := a.IssueLoginCode(ctx, p.Identifier)
+		if err != nil {
+			t.Fatal(err)
+		}
+		challenges[i] = lc
+	}
+	from := directory.WithClientAddress(ctx, "2001:db8:30::/64")
+	var wg sync.WaitGroup
+	var checked, limited atomic.Int64
+	for i, lc := range challenges {
+		in := directory.SignIn{Store: []*directory.Store{a, b}[i%2], Notifier: &codeSink{}}
+		wrong := "000000"
+		if lc.Code == wrong {
+			wrong = "111111"
+		}
+		wg.Go(func() {
+			_, _, err := in.Verify(from, lc.Challenge, wrong)
+			switch {
+			case errors.Is(err, directory.ErrRateLimited):
+				limited.Add(1)
+			case errors.Is(err, directory.ErrInvalidCode):
+				checked.Add(1)
+			default:
+				t.Errorf("verify: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if checked.Load() != 30 || limited.Load() != 70 {
+		t.Errorf("%d codes checked, %d refused; want 30 and 70", checked.Load(), limited.Load())
+	}
+	// The directory agrees: one record per challenge answered.
+	if got := len(entryValues(t, srv, findDN(t, a, srv, eqFilter("uid", p.Identifier)), "apexLoginCode")); got != 30 {
+		t.Errorf("%d challenges answered in the directory, want 30", got)
+	}
+}

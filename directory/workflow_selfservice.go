@@ -67,7 +67,7 @@ func (s SelfService) Forgot(ctx context.Context, identifier, captchaID, answer s
 		l := s.Store.limits
 		keys := limitKeys(identifierKey(LimitResetIdentifier, l.ResetIdentifier, id),
 			s.Store.addressKey(ctx, LimitResetAddress, l.ResetAddress))
-		if err := s.Store.takeLimits(ctx, "forgot password", keys); err != nil {
+		if _, err := s.Store.takeLimits(ctx, "forgot password", keys); err != nil {
 			return "", err
 		}
 	}
@@ -132,7 +132,7 @@ func (s SelfService) VerifyCode(ctx context.Context, reset, code string) (string
 // each one counts in the client address's captcha limit (ErrRateLimited).
 func (s SelfService) NewCaptcha(ctx context.Context, answer string, ttl time.Duration) (string, error) {
 	keys := limitKeys(s.Store.addressKey(ctx, LimitCaptchaAddress, s.Store.limits.CaptchaAddress))
-	if err := s.Store.takeLimits(ctx, "new captcha", keys); err != nil {
+	if _, err := s.Store.takeLimits(ctx, "new captcha", keys); err != nil {
 		return "", err
 	}
 	return s.Store.CreateCaptcha(ctx, answer, ttl)

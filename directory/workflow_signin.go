@@ -28,7 +28,8 @@ type SignIn struct {
 //
 // Failed attempts count per identifier and per client address (see
 // LimitPolicy); over either limit the password is not even tried:
-// ErrRateLimited. A success reads the counters once and writes nothing.
+// ErrRateLimited. Each attempt is counted before the password is tried,
+// and a right password gives its count back.
 func (s SignIn) Login(ctx context.Context, identifier, password string) (string, error) {
 	const op = "login"
 	id, ok := CanonicalIdentifier(identifier)
@@ -38,14 +39,13 @@ func (s SignIn) Login(ctx context.Context, identifier, password string) (string,
 	l := s.Store.limits
 	keys := limitKeys(identifierKey(LimitSignInIdentifier, l.SignInIdentifier, id),
 		s.Store.addressKey(ctx, LimitSignInAddress, l.SignInAddress))
-	read, err := s.Store.checkLimits(ctx, op, keys)
+	slots, err := s.Store.takeLimits(ctx, op, keys)
 	if err != nil {
 		return "", err
 	}
 	lc, err := s.Store.LoginWithCode(ctx, id, password)
-	if errors.Is(err, ErrInvalidCredentials) || errors.Is(err, ErrAccountLocked) {
-		// Counting is best effort: the answer stays the failure itself.
-		s.Store.countLimits(ctx, op, keys, read)
+	if !errors.Is(err, ErrInvalidCredentials) && !errors.Is(err, ErrAccountLocked) {
+		s.Store.releaseLimits(ctx, op, slots)
 	}
 	if err != nil {
 		return "", err
@@ -61,7 +61,7 @@ func (s SignIn) Login(ctx context.Context, identifier, password string) (string,
 // ErrRateLimited.
 func (s SignIn) Resend(ctx context.Context, challenge string) error {
 	keys := limitKeys(s.Store.addressKey(ctx, LimitCodeAddress, s.Store.limits.CodeAddress))
-	if err := s.Store.takeLimits(ctx, "resend", keys); err != nil {
+	if _, err := s.Store.takeLimits(ctx, "resend", keys); err != nil {
 		return err
 	}
 	lc, err := s.Store.ResendLoginCode(ctx, challenge)
@@ -115,17 +115,17 @@ func Outcome(err error) string {
 }
 
 // verifyCounted checks a code with check under the client address's code
-// limit, counting a wrong or unknown one.
+// limit. The try is counted first, so that parallel tries never pass the
+// limit, and given back unless the code was wrong, unknown or out of tries.
 func verifyCounted[T any](ctx context.Context, store *Store, op string, check func() (T, error)) (T, error) {
 	var zero T
-	keys := limitKeys(store.addressKey(ctx, LimitCodeAddress, store.limits.CodeAddress))
-	read, err := store.checkLimits(ctx, op, keys)
+	slots, err := store.takeLimits(ctx, op, limitKeys(store.addressKey(ctx, LimitCodeAddress, store.limits.CodeAddress)))
 	if err != nil {
 		return zero, err
 	}
 	v, err := check()
-	if errors.Is(err, ErrInvalidCode) {
-		store.countLimits(ctx, op, keys, read) // best effort, as in Login
+	if !errors.Is(err, ErrInvalidCode) && !errors.Is(err, ErrTooManyAttempts) {
+		store.releaseLimits(ctx, op, slots)
 	}
 	return v, err
 }
