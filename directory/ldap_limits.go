@@ -257,6 +257,16 @@ func (s *Store) releaseLimits(ctx context.Context, op string, slots []limitSlot)
 	}
 }
 
+// forgetLimits deletes the counters of keys, their events forgotten. Best
+// effort: a counter left counts on until its window ends.
+func (s *Store) forgetLimits(ctx context.Context, op string, keys []limitKey) {
+	for _, k := range keys {
+		s.do(ctx, op, func(c *ldap.Conn) error {
+			return c.Del(ldap.NewDelRequest(rdn("cn", s.limitCN(k))+","+s.limitsDN(), nil))
+		})
+	}
+}
+
 func stamp(t time.Time) string { return t.UTC().Format(generalizedTime) }
 
 // createLimitsContainer adds ou=limits; another instance adding it at the

@@ -354,7 +354,7 @@ func TestUnknownIdentifierBindsTheDecoy(t *testing.T) {
 		}
 		waitFor(t, "the decoy bind in slapd's log", func() bool { return binds() == i+1 })
 	}
-	for range 6 { // more than the people's lockout
+	for range 11 { // more than the people's lockout
 		store.Authenticate(ctx, "nobody.here-px", "Wrong-Password-42!")
 	}
 	root, err := srv.DialRoot()

@@ -144,9 +144,10 @@ func (s SelfService) CheckToken(ctx context.Context, token string) error {
 	return err
 }
 
-// Reset sets the new password and mails that it changed; a lockout ends.
-// The account is known only when the renewal succeeds: a failed one is a
-// log line without an actor.
+// Reset sets the new password and mails that it changed; a lockout ends,
+// ppolicy's and the sign-in's (its counters per identifier are forgotten,
+// as the lockout's message promises). The account is known only when the
+// renewal succeeds: a failed one is a log line without an actor.
 func (s SelfService) Reset(ctx context.Context, token, password string) (err error) {
 	ev := newEvent(ctx, nil, ActionResetPassword)
 	defer s.record(ctx, ev, &err)
@@ -161,6 +162,9 @@ func (s SelfService) Reset(ctx context.Context, token, password string) (err err
 		return err
 	}
 	ev.kept = true // by the renewal's own modify
+	l := s.Store.limits
+	s.Store.forgetLimits(ctx, "reset password", limitKeys(identifierKey(LimitSignInIdentifier, l.SignInIdentifier, p.Identifier),
+		identifierKey(LimitSignInIdentifierKnown, l.SignInIdentifierKnown, p.Identifier)))
 	return s.Notifier.PasswordChanged(ctx, p)
 }
 

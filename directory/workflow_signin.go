@@ -23,30 +23,60 @@ type SignIn struct {
 
 // Login checks the password and mails a verification code; it returns the
 // challenge the code belongs to. An unknown identifier, a wrong password
-// and an account that is not active give ErrInvalidCredentials alike; a
-// locked account gives ErrAccountLocked.
+// and an account that is not active give ErrInvalidCredentials alike, in
+// every sequence of attempts.
 //
-// Failed attempts count per identifier and per client address (see
-// LimitPolicy); over either limit the password is not even tried:
-// ErrRateLimited. Each attempt is counted before the password is tried,
-// and a right password gives its count back.
+// Each attempt is counted before the password is tried, and a right
+// password gives its count back (see LimitPolicy): per client address,
+// over which ErrRateLimited; and per identifier, known or not, apart for
+// the addresses its account signed in from and for all others, over which
+// the sign-in is locked: a *LimitError that matches ErrAccountLocked. The
+// lockout of ppolicy (binds made to slapd directly) is never told: such a
+// bind counts and answers as a wrong password.
 func (s SignIn) Login(ctx context.Context, identifier, password string) (string, error) {
 	const op = "login"
+	store, l := s.Store, s.Store.limits
 	id, ok := CanonicalIdentifier(identifier)
 	if !ok {
 		return "", fmt.Errorf("%s: not an identifier: %w", op, ErrInvalidCredentials)
 	}
-	l := s.Store.limits
-	keys := limitKeys(identifierKey(LimitSignInIdentifier, l.SignInIdentifier, id),
-		s.Store.addressKey(ctx, LimitSignInAddress, l.SignInAddress))
-	slots, err := s.Store.takeLimits(ctx, op, keys)
+	e, err := store.signInEntry(ctx, op, id)
 	if err != nil {
 		return "", err
 	}
-	lc, err := s.Store.LoginWithCode(ctx, id, password)
-	if !errors.Is(err, ErrInvalidCredentials) && !errors.Is(err, ErrAccountLocked) {
-		s.Store.releaseLimits(ctx, op, slots)
+	known, err := store.fromKnownAddress(ctx, e)
+	if err != nil {
+		return "", err
 	}
+	perIdentifier := identifierKey(LimitSignInIdentifier, l.SignInIdentifier, id)
+	if known {
+		perIdentifier = identifierKey(LimitSignInIdentifierKnown, l.SignInIdentifierKnown, id)
+	}
+	// The address first: over its limit nothing else counts; over the
+	// identifier's, the attempt still counts for the address.
+	slots, err := store.takeLimits(ctx, op, limitKeys(store.addressKey(ctx, LimitSignInAddress, l.SignInAddress)))
+	if err != nil {
+		return "", err
+	}
+	more, err := store.takeLimits(ctx, op, limitKeys(perIdentifier))
+	if err != nil {
+		if !errors.Is(err, ErrRateLimited) {
+			store.releaseLimits(ctx, op, slots)
+		}
+		return "", err
+	}
+	slots = append(slots, more...)
+	err = store.checkPassword(ctx, op, e, password)
+	if errors.Is(err, ErrAccountLocked) {
+		err = fmt.Errorf("%s: locked by the password policy: %w", op, ErrInvalidCredentials)
+	}
+	if !errors.Is(err, ErrInvalidCredentials) {
+		store.releaseLimits(ctx, op, slots)
+	}
+	if err != nil {
+		return "", err
+	}
+	lc, err := store.issueCode(ctx, op, e)
 	if err != nil {
 		return "", err
 	}
