@@ -3,6 +3,7 @@ package directory_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -380,12 +381,17 @@ func TestUnknownIdentifierBindsTheDecoy(t *testing.T) {
 }
 
 // BenchmarkAuthenticateFailures compares what an unknown identifier, an
-// account that is not active and a wrong password cost: each should be
-// one Argon2 verification and one synced write of the failure in slapd.
+// account that is not active and a wrong password cost through the
+// sign-in, its counters included: each should be two counts taken, one
+// Argon2 verification and one synced write of the failure in slapd. The
+// right password is there for comparison: the same, and the two counts
+// given back.
 func BenchmarkAuthenticateFailures(b *testing.B) {
 	srv := slapdtest.Start(b)
 	cfg := slapdtest.StoreConfig(srv, slapdtest.NewBase(b, srv))
 	cfg.SignIn = directory.SignInPolicy{}
+	never := directory.Limit{Max: 1 << 30, Window: time.Hour} // counted, never reached
+	cfg.Limits = directory.LimitPolicy{SignInIdentifier: never, SignInIdentifierKnown: never, SignInAddress: never}
 	store := slapdtest.OpenStore(b, cfg)
 	mustStructure(b, store, testSIRET)
 	p := mustPerson(b, store, directory.NewPerson{FirstName: "Bruno", LastName: "Bench", Role: directory.RoleAdministrateur, SIRET: testSIRET})
@@ -393,22 +399,26 @@ func BenchmarkAuthenticateFailures(b *testing.B) {
 	if err := store.SetState(ctx, d.Identifier, directory.StateActive, directory.StateDisabled); err != nil {
 		b.Fatal(err)
 	}
+	in := directory.SignIn{Store: store, Notifier: &codeSink{}}
+	from := directory.WithClientAddress(ctx, "192.0.2.1")
 	for _, bc := range []struct{ name, id, password string }{
 		{"wrong password", p.Identifier, "Wrong-Password-42!"},
 		{"unknown identifier", "nobody.here-px", "Wrong-Password-42!"},
 		{"disabled account", d.Identifier, goodPassword},
+		{"right password", p.Identifier, goodPassword},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			i := 0
 			for b.Loop() {
-				if i++; bc.name == "wrong password" && i%4 == 0 {
-					// A new account before the lockout (5 failures), which slapd
-					// answers without a hash; Unlock would leave the failures.
+				if i++; bc.name == "wrong password" && i%9 == 0 {
+					// A new account before ppolicy's lockout (10 failures), which
+					// slapd answers without a hash; Unlock would leave the failures.
 					b.StopTimer()
 					bc.id = mustPerson(b, store, directory.NewPerson{FirstName: "Bruno", LastName: "Bench", Role: directory.RoleAdministrateur, SIRET: testSIRET}).Identifier
 					b.StartTimer()
 				}
-				if _, err := store.Authenticate(ctx, bc.id, bc.password); !errors.Is(err, directory.ErrInvalidCredentials) {
+				_, err := in.Login(from, bc.id, bc.password)
+				if bc.name == "right password" && err != nil || bc.name != "right password" && !errors.Is(err, directory.ErrInvalidCredentials) {
 					b.Fatal(err)
 				}
 			}
@@ -538,5 +548,43 @@ func TestCodeLimitHoldsUnderParallelBursts(t *testing.T) {
 	// The directory agrees: one record per challenge answered.
 	if got := len(entryValues(t, srv, findDN(t, a, srv, eqFilter("uid", p.Identifier)), "apexLoginCode")); got != 30 {
 		t.Errorf("%d challenges answered in the directory, want 30", got)
+	}
+}
+
+// 30 renewal requests at once from one address, each with its captcha
+// solved, on two instances: 3 go through, as reset_address says.
+func TestResetLimitHoldsUnderParallelBursts(t *testing.T) {
+	t.Parallel()
+	a, b, _ := limitedInstances(t, slapdtest.Shared(t), directory.LimitPolicy{
+		ResetAddress: directory.Limit{Max: 3, Window: time.Hour},
+	})
+	captchas := make([]string, 30)
+	for i := range captchas {
+		id, err := a.CreateCaptcha(ctx, "424242", time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		captchas[i] = id
+	}
+	from := directory.WithClientAddress(ctx, "192.0.2.30")
+	var wg sync.WaitGroup
+	var started, limited atomic.Int64
+	for i, captcha := range captchas {
+		forgot := directory.SelfService{Store: []*directory.Store{a, b}[i%2], ForgotDuration: time.Millisecond}
+		wg.Go(func() {
+			_, err := forgot.Forgot(from, fmt.Sprintf("personne.%c%c-px", 'a'+i%26, 'a'+i/26), captcha, "424242")
+			switch {
+			case err == nil:
+				started.Add(1)
+			case errors.Is(err, directory.ErrRateLimited):
+				limited.Add(1)
+			default:
+				t.Errorf("forgot: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if started.Load() != 3 || limited.Load() != 27 {
+		t.Errorf("%d renewals started, %d refused; want 3 and 27", started.Load(), limited.Load())
 	}
 }
