@@ -34,9 +34,12 @@ import (
 const (
 	limitPurgeEvery = time.Minute
 	limitPurgeMax   = 500
-	limitCASTries   = 8
 	generalizedTime = "20060102150405Z"
 )
+
+// limitCASTries bounds the tries of takeLimit when other requests keep
+// changing the counter first (a variable for one test).
+var limitCASTries = 8
 
 func (s *Store) limitsDN() string { return "ou=limits," + s.system }
 

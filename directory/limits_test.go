@@ -588,3 +588,44 @@ func TestResetLimitHoldsUnderParallelBursts(t *testing.T) {
 		t.Errorf("%d renewals started, %d refused; want 3 and 27", started.Load(), limited.Load())
 	}
 }
+
+// A slot that cannot be taken, because other requests keep changing the
+// counter first, fails the request closed: 503, nothing tried. (Tries set
+// to none here, so that every take gives up; not parallel: the setting is
+// the package's.)
+func TestLimitFailsClosedUnderContention(t *testing.T) {
+	srv := slapdtest.Start(t)
+	a, _, _ := limitedInstances(t, srv, directory.LimitPolicy{})
+	mustStructure(t, a, testSIRET)
+	p := mustPerson(t, a, directory.NewPerson{FirstName: "Ferme", LastName: "Contention", Role: directory.RoleAdministrateur, SIRET: testSIRET})
+	lc, err := a.IssueLoginCode(ctx, p.Identifier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer directory.SetLimitTries(0)()
+	binds := func() int { return logCount(t, srv, " BIND dn=\"uid=") + logCount(t, srv, " BIND dn=\"cn=apex-decoy") }
+	before := binds()
+	from := directory.WithClientAddress(ctx, "192.0.2.77")
+	in := directory.SignIn{Store: a, Notifier: &codeSink{}}
+	for _, id := range []string{p.Identifier, "nobody.here-px"} {
+		if _, err := in.Login(from, id, goodPassword); !errors.Is(err, directory.ErrUnavailable) {
+			t.Errorf("sign-in as %s: %v, want ErrUnavailable", id, err)
+		}
+	}
+	if got := binds() - before; got != 0 {
+		t.Errorf("%d passwords tried", got)
+	}
+	if _, _, err := in.Verify(from, lc.Challenge, lc.Code); !errors.Is(err, directory.ErrUnavailable) {
+		t.Errorf("verify: %v, want ErrUnavailable", err)
+	}
+	if err := in.Resend(from, lc.Challenge); !errors.Is(err, directory.ErrUnavailable) {
+		t.Errorf("resend: %v, want ErrUnavailable", err)
+	}
+	if _, err := (directory.SelfService{Store: a}).NewCaptcha(from, "123456", time.Minute); !errors.Is(err, directory.ErrUnavailable) {
+		t.Errorf("captcha: %v, want ErrUnavailable", err)
+	}
+	directory.SetLimitTries(8)
+	if _, _, err := in.Verify(from, lc.Challenge, lc.Code); err != nil {
+		t.Errorf("the code, untried, still works: %v", err)
+	}
+}
