@@ -21,3 +21,12 @@ func AddPlainForBench(ctx context.Context, s *Store, dn string, ev *Event) error
 		return c.Modify(req)
 	})
 }
+
+// SetLimitTries sets how many times a limit's slot is tried for under
+// contention, until restore is called. For a test that does not run in
+// parallel: the setting is the package's.
+func SetLimitTries(n int) (restore func()) {
+	old := limitCASTries
+	limitCASTries = n
+	return func() { limitCASTries = old }
+}

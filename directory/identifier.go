@@ -69,6 +69,31 @@ func ValidIdentifier(s string) bool {
 	return len(s) <= MaxIdentifierLength && identifierPattern.MatchString(s)
 }
 
+// CanonicalIdentifier is an identifier that came from outside (typed in a
+// form, sent to the API, read from a path) as the directory names it:
+// blanks around it trimmed and ASCII capitals lowered, and ok only when it
+// then has the form of an identifier (ValidIdentifier). Only A to Z are
+// folded: strings.ToLower would also turn the Kelvin sign (U+212A) into a
+// k. Anything else must go no further, to no limit and no search: slapd
+// matches uid ignoring case and width, so "ａgnes.dupont-px" (a full-width
+// a) would name agnes.dupont-px while counting apart from it.
+func CanonicalIdentifier(s string) (string, bool) {
+	s = strings.TrimSpace(s)
+	if len(s) > MaxIdentifierLength {
+		return "", false
+	}
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	if !ValidIdentifier(string(b)) {
+		return "", false
+	}
+	return string(b), true
+}
+
 // isApostrophe reports the characters dropped as apostrophes. They are removed
 // before transliteration so that they never depend on the unidecode tables.
 func isApostrophe(r rune) bool {

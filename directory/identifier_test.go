@@ -338,3 +338,73 @@ func asciiUpper(s string) string {
 	}
 	return string(b)
 }
+
+// Finding 8 of issue 11: slapd matches uid ignoring case and width, so an
+// identifier from outside is folded on ASCII capitals only, and anything
+// then not of the identifier's form names nobody.
+func TestCanonicalIdentifier(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string
+		ok       bool
+	}{
+		{"agnes.dupont-px", "agnes.dupont-px", true},
+		{"  Agnes.DUPONT-PX\t", "agnes.dupont-px", true},
+		{"marie.martin12-px", "marie.martin12-px", true},
+		{"\u00a0agnes.dupont-px\u3000", "agnes.dupont-px", true}, // any blank around
+		{"ａgnes.dupont-px", "", false},                           // full-width a
+		{"ＡＧＮＥＳ.ＤＵＰＯＮＴ-ＰＸ", "", false},
+		{"\u212Aarl.kramer-px", "", false},  // Kelvin sign, which strings.ToLower makes a k
+		{"karl.kramer-p\u0130x", "", false}, // dotted capital I
+		{"agnès.dupont-px", "", false},
+		{"agnes.dupont", "", false},
+		{"agnes.dupont1-px", "", false},
+		{"*)(uid=*", "", false},
+		{"agnes. dupont-px", "", false},
+		{"", "", false},
+		{"a." + strings.Repeat("b", MaxIdentifierLength) + "-px", "", false},
+	} {
+		got, ok := CanonicalIdentifier(tc.in)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("CanonicalIdentifier(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+// FuzzCanonicalIdentifier: what it accepts is a valid identifier, in ASCII,
+// the same once more; and it accepts exactly the strings that are one once
+// blanks are trimmed and A to Z lowered.
+func FuzzCanonicalIdentifier(f *testing.F) {
+	for _, seed := range []string{"agnes.dupont-px", " Marie.Martin2-PX ", "ａgnes.dupont-px", "\u212Aarl.kramer-px",
+		"*)(uid=*", "x.x-px\x00", "\xff.x-px", "İ.x-px"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := CanonicalIdentifier(s)
+		ascii := []byte(strings.TrimSpace(s))
+		for i, c := range ascii {
+			if 'A' <= c && c <= 'Z' {
+				ascii[i] += 'a' - 'A'
+			}
+		}
+		if want := ValidIdentifier(string(ascii)); ok != want {
+			t.Fatalf("CanonicalIdentifier(%q) ok = %v, want %v", s, ok, want)
+		}
+		if !ok {
+			if got != "" {
+				t.Fatalf("CanonicalIdentifier(%q) = %q, not ok", s, got)
+			}
+			return
+		}
+		if !ValidIdentifier(got) || got != string(ascii) {
+			t.Fatalf("CanonicalIdentifier(%q) = %q", s, got)
+		}
+		for _, r := range got {
+			if r > 0x7f {
+				t.Fatalf("CanonicalIdentifier(%q) = %q holds %q", s, got, r)
+			}
+		}
+		if again, ok := CanonicalIdentifier(got); !ok || again != got {
+			t.Fatalf("CanonicalIdentifier(%q) = %q, %v; not idempotent", got, again, ok)
+		}
+	})
+}

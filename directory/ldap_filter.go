@@ -13,6 +13,12 @@ func eq(attr, value string) string { return "(" + attr + "=" + ldap.EscapeFilter
 // le matches attr at most value, by the attribute's ordering rule.
 func le(attr, value string) string { return "(" + attr + "<=" + ldap.EscapeFilter(value) + ")" }
 
+// ge matches attr at least value, by the attribute's ordering rule.
+func ge(attr, value string) string { return "(" + attr + ">=" + ldap.EscapeFilter(value) + ")" }
+
+// not matches what filter does not.
+func not(filter string) string { return "(!" + filter + ")" }
+
 // contains matches value anywhere in attr.
 func contains(attr, value string) string {
 	return "(" + attr + "=*" + ldap.EscapeFilter(value) + "*)"

@@ -172,8 +172,7 @@ func (s *Store) accountDN(ctx context.Context, op string, p *Person) (string, er
 // first. It checks no permission (Accounts.History does). Errors: ErrNotFound.
 func (s *Store) History(ctx context.Context, identifier string) (*Person, []Event, error) {
 	const op = "read history"
-	e, err := s.searchOne(ctx, op, s.base, ldap.ScopeWholeSubtree, and("(objectClass=apexPerson)", eq("uid", identifier)),
-		append(slices.Clone(personAttrs), "apexHistory"))
+	e, err := s.personEntry(ctx, op, identifier, append(slices.Clone(personAttrs), "apexHistory"))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -23,18 +23,23 @@ import (
 // so that neither identifiers nor addresses are kept in clear, and two
 // trees on one server count apart. A window is a fixed one: it starts with
 // the first event and ends Window later; the next event after its end
-// starts a new one in the same entry. Every change is a compare-and-swap
-// (delete the value read, add the next one): of two instances counting at
-// once, one wins and the other reads again, so no event is lost and none
-// goes over a limit that refuses. Expired entries are deleted by any
-// instance that adds one, at most once a minute (limitPurgeEvery).
+// starts a new one in the same entry. An event is counted before it is
+// tried (takeLimits), by an increment that slapd applies only while the
+// count is under the limit, and given back after (releaseLimits) when it
+// turned out not to be one that counts: parallel requests, on one instance
+// or several, are never tried past a limit, and none is lost. Expired
+// entries are deleted by any instance that adds one, at most once a minute
+// (limitPurgeEvery).
 
 const (
 	limitPurgeEvery = time.Minute
 	limitPurgeMax   = 500
-	limitCASTries   = 8
 	generalizedTime = "20060102150405Z"
 )
+
+// limitCASTries bounds the tries of takeLimit when other requests keep
+// changing the counter first (a variable for one test).
+var limitCASTries = 8
 
 func (s *Store) limitsDN() string { return "ou=limits," + s.system }
 
@@ -108,121 +113,164 @@ func (s *Store) readLimits(ctx context.Context, op string, keys []limitKey) (map
 	return found, nil
 }
 
-// checkLimits refuses with a *LimitError when a counter is at its limit;
-// it changes nothing, and returns what it read for countLimits.
-func (s *Store) checkLimits(ctx context.Context, op string, keys []limitKey) (map[string]limitRecord, error) {
-	read, err := s.readLimits(ctx, op, keys)
-	if err != nil {
-		return nil, err
-	}
-	now := s.now()
-	for _, k := range keys {
-		if r, ok := read[s.limitCN(k)]; ok {
-			if le := over(k, r, now); le != nil {
-				return nil, fmt.Errorf("%s: %w", op, le)
-			}
-		}
-	}
-	return read, nil
+// limitSlot is one event counted on a counter before the event is tried:
+// the window it was counted in, so that it can be given back.
+type limitSlot struct {
+	key     limitKey
+	expires string // apexLimitExpires of that window, as stored
 }
 
-// countLimits counts one event on each counter, without refusing (the
-// failures of a step already taken). read is what checkLimits read.
-func (s *Store) countLimits(ctx context.Context, op string, keys []limitKey, read map[string]limitRecord) error {
-	var errs []error
+// takeLimits counts one event on each counter before the event is tried,
+// all or none: when one counter is at its limit, the others are given back
+// and a *LimitError is returned.
+func (s *Store) takeLimits(ctx context.Context, op string, keys []limitKey) ([]limitSlot, error) {
+	slots := make([]limitSlot, 0, len(keys))
 	for _, k := range keys {
-		var cur *limitRecord
-		if r, ok := read[s.limitCN(k)]; ok {
-			cur = &r
+		slot, err := s.takeLimit(ctx, op, k)
+		if err != nil {
+			s.releaseLimits(ctx, op, slots)
+			return nil, err
 		}
-		errs = append(errs, s.bumpLimit(ctx, op, k, cur, false))
+		slots = append(slots, slot)
 	}
-	return errors.Join(errs...)
+	return slots, nil
 }
 
-// takeLimits counts one event on each counter, refusing with a *LimitError,
-// and counting nothing, when one is already at its limit.
-func (s *Store) takeLimits(ctx context.Context, op string, keys []limitKey) error {
-	read, err := s.checkLimits(ctx, op, keys)
-	if err != nil {
-		return err
-	}
-	for _, k := range keys {
-		var cur *limitRecord
-		if r, ok := read[s.limitCN(k)]; ok {
-			cur = &r
-		}
-		if err := s.bumpLimit(ctx, op, k, cur, true); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// bumpLimit adds one to a counter read as cur (nil: none read), by
-// compare-and-swap, reading again when another instance changed it first.
-// With refuse, a counter at its limit is left as it is and a *LimitError
-// returned.
-func (s *Store) bumpLimit(ctx context.Context, op string, k limitKey, cur *limitRecord, refuse bool) error {
+// takeLimit counts one event on a counter, refusing with a *LimitError
+// when the counter is at its limit. Counting comes first and the event is
+// tried after, so that parallel requests, on one instance or several, are
+// never tried past the limit. Usually one modify: an increment that slapd
+// applies only if the window is open and the count under the limit (an
+// assertion, checked and applied atomically), the window's end read back
+// in the same answer. A counter not there yet is added; one whose window
+// is over starts a new one by compare-and-swap. When other requests keep
+// winning those races, it fails closed: ErrUnavailable, nothing tried.
+func (s *Store) takeLimit(ctx context.Context, op string, k limitKey) (limitSlot, error) {
 	cn := s.limitCN(k)
 	dn := rdn("cn", cn) + "," + s.limitsDN()
 	for range limitCASTries {
 		now := s.now()
-		var err error
+		var expires []string
+		err := s.do(ctx, op, func(c *ldap.Conn) error {
+			open := and(le("apexLimitCount", strconv.Itoa(k.limit.Max-1)), not(le("apexLimitExpires", stamp(now))))
+			req := ldap.NewModifyRequest(dn, []ldap.Control{assertion{filter: open}, postRead{[]string{"apexLimitExpires"}}})
+			req.Increment("apexLimitCount", "1")
+			res, err := c.ModifyWithResult(req)
+			if err == nil {
+				expires, err = postReadValues(res.Controls, "apexLimitExpires")
+			}
+			return err
+		})
 		switch {
-		case cur == nil:
-			err = s.do(ctx, op, func(c *ldap.Conn) error {
-				req := ldap.NewAddRequest(dn, nil)
-				req.Attribute("objectClass", []string{"applicationProcess", "apexLimit"})
-				req.Attribute("cn", []string{cn})
-				req.Attribute("apexLimitName", []string{k.name})
-				req.Attribute("apexLimitCount", []string{"1"})
-				req.Attribute("apexLimitExpires", []string{now.Add(k.limit.Window).UTC().Format(generalizedTime)})
-				return c.Add(req)
-			})
-			if errors.Is(err, ErrNotFound) { // no ou=limits yet
-				if err := s.createLimitsContainer(ctx); err != nil {
-					return err
-				}
+		case err == nil && len(expires) == 1:
+			return limitSlot{key: k, expires: expires[0]}, nil
+		case err == nil:
+			return limitSlot{}, fmt.Errorf("%s: counter %s: no window end in the answer", op, k.name)
+		case errors.Is(err, ErrNotFound): // no counter yet
+			slot, err := s.addLimit(ctx, op, k, dn, now)
+			if errors.Is(err, ErrConflict) { // another request added it first
 				continue
 			}
-			if err == nil {
-				s.purgeLimits(ctx, now)
-			}
-		case !now.Before(cur.expires): // a new window, in the same entry
-			err = s.do(ctx, op, func(c *ldap.Conn) error {
-				req := ldap.NewModifyRequest(dn, nil)
-				req.Delete("apexLimitExpires", []string{cur.rawExpires})
-				req.Add("apexLimitExpires", []string{now.Add(k.limit.Window).UTC().Format(generalizedTime)})
-				req.Replace("apexLimitCount", []string{"1"})
-				return c.Modify(req)
-			})
-		default:
-			if le := over(k, *cur, now); refuse && le != nil {
-				return fmt.Errorf("%s: %w", op, le)
-			}
-			err = s.do(ctx, op, func(c *ldap.Conn) error {
-				req := ldap.NewModifyRequest(dn, nil)
-				req.Delete("apexLimitCount", []string{cur.rawCount})
-				req.Add("apexLimitCount", []string{strconv.Itoa(cur.count + 1)})
-				return c.Modify(req)
-			})
+			return slot, err
+		case !errors.Is(err, ErrConflict):
+			return limitSlot{}, err
 		}
-		if !errors.Is(err, ErrConflict) && !(cur != nil && errors.Is(err, ErrNotFound)) {
-			return err
-		}
-		// Another instance counted (or purged) first: read again.
+		// The assertion failed: the counter is at its limit, or its window is over.
 		read, err := s.readLimits(ctx, op, []limitKey{k})
 		if err != nil {
-			return err
+			return limitSlot{}, err
 		}
-		cur = nil
-		if r, ok := read[cn]; ok {
-			cur = &r
+		cur, ok := read[cn]
+		switch {
+		case !ok: // purged meanwhile: add it again
+		case !now.Before(cur.expires):
+			slot, err := s.newLimitWindow(ctx, op, k, dn, cur, now)
+			if !errors.Is(err, ErrConflict) && !errors.Is(err, ErrNotFound) {
+				return slot, err
+			}
+		default:
+			if le := over(k, cur, now); le != nil {
+				return limitSlot{}, fmt.Errorf("%s: %w", op, le)
+			}
 		}
+		// Another request changed the counter meanwhile: try again.
 	}
-	return fmt.Errorf("%s: counter %s: too much contention: %w", op, k.name, ErrConflict)
+	return limitSlot{}, fmt.Errorf("%s: counter %s: too much contention: %w", op, k.name, ErrUnavailable)
 }
+
+// addLimit adds a counter of one event, its window starting now.
+func (s *Store) addLimit(ctx context.Context, op string, k limitKey, dn string, now time.Time) (limitSlot, error) {
+	slot := limitSlot{key: k, expires: stamp(now.Add(k.limit.Window))}
+	add := func(c *ldap.Conn) error {
+		req := ldap.NewAddRequest(dn, nil)
+		req.Attribute("objectClass", []string{"applicationProcess", "apexLimit"})
+		req.Attribute("cn", []string{s.limitCN(k)})
+		req.Attribute("apexLimitName", []string{k.name})
+		req.Attribute("apexLimitCount", []string{"1"})
+		req.Attribute("apexLimitExpires", []string{slot.expires})
+		return c.Add(req)
+	}
+	err := s.do(ctx, op, add)
+	if errors.Is(err, ErrNotFound) { // no ou=limits yet
+		if err := s.createLimitsContainer(ctx); err != nil {
+			return limitSlot{}, err
+		}
+		err = s.do(ctx, op, add)
+	}
+	if err != nil {
+		return limitSlot{}, err
+	}
+	s.purgeLimits(ctx, now)
+	return slot, nil
+}
+
+// newLimitWindow starts a new window of one event in a counter whose
+// window cur is over; ErrConflict or ErrNotFound when another request
+// changed or purged it first.
+func (s *Store) newLimitWindow(ctx context.Context, op string, k limitKey, dn string, cur limitRecord, now time.Time) (limitSlot, error) {
+	slot := limitSlot{key: k, expires: stamp(now.Add(k.limit.Window))}
+	err := s.do(ctx, op, func(c *ldap.Conn) error {
+		req := ldap.NewModifyRequest(dn, nil)
+		req.Delete("apexLimitExpires", []string{cur.rawExpires})
+		req.Add("apexLimitExpires", []string{slot.expires})
+		req.Replace("apexLimitCount", []string{"1"})
+		return c.Modify(req)
+	})
+	if err != nil {
+		return limitSlot{}, err
+	}
+	return slot, nil
+}
+
+// releaseLimits gives back slots taken for events that turned out not to
+// count (a right password, a right code): one decrement each, applied only
+// while the slot's window lasts. Best effort, and even when the request is
+// cancelled: a slot that stays taken counts as an event, on the side of
+// the limit.
+func (s *Store) releaseLimits(ctx context.Context, op string, slots []limitSlot) {
+	ctx = context.WithoutCancel(ctx)
+	for _, slot := range slots {
+		dn := rdn("cn", s.limitCN(slot.key)) + "," + s.limitsDN()
+		s.do(ctx, op, func(c *ldap.Conn) error {
+			same := and(eq("apexLimitExpires", slot.expires), ge("apexLimitCount", "1"))
+			req := ldap.NewModifyRequest(dn, []ldap.Control{assertion{filter: same}})
+			req.Increment("apexLimitCount", "-1")
+			return c.Modify(req)
+		})
+	}
+}
+
+// forgetLimits deletes the counters of keys, their events forgotten. Best
+// effort: a counter left counts on until its window ends.
+func (s *Store) forgetLimits(ctx context.Context, op string, keys []limitKey) {
+	for _, k := range keys {
+		s.do(ctx, op, func(c *ldap.Conn) error {
+			return c.Del(ldap.NewDelRequest(rdn("cn", s.limitCN(k))+","+s.limitsDN(), nil))
+		})
+	}
+}
+
+func stamp(t time.Time) string { return t.UTC().Format(generalizedTime) }
 
 // createLimitsContainer adds ou=limits; another instance adding it at the
 // same moment is no error.
@@ -249,7 +297,7 @@ func (s *Store) purgeLimits(ctx context.Context, now time.Time) {
 	if now.Unix()-last < int64(limitPurgeEvery/time.Second) || !s.limitPurgedAt.CompareAndSwap(last, now.Unix()) {
 		return
 	}
-	expired := and("(objectClass=apexLimit)", le("apexLimitExpires", now.UTC().Format(generalizedTime)))
+	expired := and("(objectClass=apexLimit)", le("apexLimitExpires", stamp(now)))
 	s.do(ctx, "purge limits", func(c *ldap.Conn) error {
 		res, err := c.Search(ldap.NewSearchRequest(s.limitsDN(), ldap.ScopeSingleLevel, ldap.NeverDerefAliases,
 			limitPurgeMax, int(s.cfg.Timeout/time.Second), false, expired, []string{"1.1"}, nil))

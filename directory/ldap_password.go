@@ -85,36 +85,57 @@ func (s *Store) authenticate(ctx context.Context, op, identifier, password strin
 	if password == "" || identifier == "" {
 		return nil, fmt.Errorf("%s: %w", op, ErrInvalidCredentials) // an empty password would be an anonymous bind
 	}
-	e, err := s.searchOne(ctx, op, s.base, ldap.ScopeWholeSubtree, and("(objectClass=apexPerson)", eq("uid", identifier)), personAttrs)
-	if errors.Is(err, ErrNotFound) {
-		// An unknown identifier costs what a wrong password costs: a bind
-		// that makes slapd verify an Argon2 hash.
-		return nil, s.decoyBind(ctx, op, password)
-	}
+	e, err := s.signInEntry(ctx, op, identifier)
 	if err != nil {
 		return nil, err
+	}
+	return e, s.checkPassword(ctx, op, e, password)
+}
+
+// signInEntry reads the account of an identifier for a password check,
+// with the addresses it signed in from; nil, and no error, when there is
+// no such account.
+func (s *Store) signInEntry(ctx context.Context, op, identifier string) (*ldap.Entry, error) {
+	e, err := s.personEntry(ctx, op, identifier, append([]string{"apexKnownAddress"}, personAttrs...))
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	return e, err
+}
+
+// checkPassword checks password by a bind as the account e on a fresh
+// connection. No account (e nil) and an account that is not active cost
+// what a wrong password costs, a bind that makes slapd verify an Argon2
+// hash (the decoy's), and give ErrInvalidCredentials alike; a lockout by
+// ppolicy gives ErrAccountLocked.
+func (s *Store) checkPassword(ctx context.Context, op string, e *ldap.Entry, password string) error {
+	if password == "" {
+		return fmt.Errorf("%s: %w", op, ErrInvalidCredentials) // an empty password would be an anonymous bind
+	}
+	if e == nil {
+		return s.decoyBind(ctx, op, password)
 	}
 	if st := AccountState(e.GetAttributeValue("apexAccountState")); st != StateActive {
 		// slapd would refuse the bind before hashing (ACL): as long as an unknown identifier.
 		if err := s.decoyBind(ctx, op, password); !errors.Is(err, ErrInvalidCredentials) {
-			return nil, err
+			return err
 		}
-		return nil, fmt.Errorf("%s: account %s: %w", op, st, ErrInvalidCredentials)
+		return fmt.Errorf("%s: account %s: %w", op, st, ErrInvalidCredentials)
 	}
 	res, err := s.bindFresh(ctx, op, e.DN, password)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if res != nil {
 		for _, c := range res.Controls {
 			if pp, ok := c.(*ldap.ControlBeheraPasswordPolicy); ok && pp.Error >= 0 {
 				// A successful bind with a policy error (say, a reset that must be
 				// changed) leaves the session unusable.
-				return nil, fmt.Errorf("%s: password policy error %d: %w", op, pp.Error, ErrInvalidCredentials)
+				return fmt.Errorf("%s: password policy error %d: %w", op, pp.Error, ErrInvalidCredentials)
 			}
 		}
 	}
-	return e, nil
+	return nil
 }
 
 // bindFresh binds as dn on a fresh connection, closed at once.

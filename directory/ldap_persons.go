@@ -183,7 +183,11 @@ func (s *Store) personEntryAttributes(n NewPerson, now time.Time) []ldap.Attribu
 
 // FindPerson returns the account of that identifier. Errors: ErrNotFound.
 func (s *Store) FindPerson(ctx context.Context, identifier string) (*Person, error) {
-	return s.findPerson(ctx, "find person", eq("uid", identifier))
+	e, err := s.personEntry(ctx, "find person", identifier, personAttrs)
+	if err != nil {
+		return nil, err
+	}
+	return s.personFromEntry(e), nil
 }
 
 // FindPersonByEmail returns the account of that mail. Errors: ErrNotFound.
@@ -215,11 +219,22 @@ func (s *Store) dnOf(ctx context.Context, op string, p *Person) (string, error) 
 
 // personDN returns the DN of the account of that identifier. Errors: ErrNotFound.
 func (s *Store) personDN(ctx context.Context, op, identifier string) (string, error) {
-	e, err := s.searchOne(ctx, op, s.base, ldap.ScopeWholeSubtree, and("(objectClass=apexPerson)", eq("uid", identifier)), []string{"1.1"})
+	e, err := s.personEntry(ctx, op, identifier, []string{"1.1"})
 	if err != nil {
 		return "", err
 	}
 	return e.DN, nil
+}
+
+// personEntry reads the account of an identifier that came from outside:
+// one that is not of an identifier's form (see CanonicalIdentifier) names
+// no account, and slapd never sees it. Errors: ErrNotFound.
+func (s *Store) personEntry(ctx context.Context, op, identifier string, attrs []string) (*ldap.Entry, error) {
+	id, ok := CanonicalIdentifier(identifier)
+	if !ok {
+		return nil, fmt.Errorf("%s: %w", op, ErrNotFound)
+	}
+	return s.searchOne(ctx, op, s.base, ldap.ScopeWholeSubtree, and("(objectClass=apexPerson)", eq("uid", id)), attrs)
 }
 
 // ListPersons returns the accounts that match, sorted by last and first name.
@@ -274,7 +289,7 @@ func (s *Store) UpdatePerson(ctx context.Context, identifier string, u PersonUpd
 	if err := u.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
-	e, err := s.searchOne(ctx, op, s.base, ldap.ScopeWholeSubtree, and("(objectClass=apexPerson)", eq("uid", identifier)), []string{"givenName", "sn"})
+	e, err := s.personEntry(ctx, op, identifier, []string{"givenName", "sn"})
 	if err != nil {
 		return nil, err
 	}

@@ -69,9 +69,9 @@ func parseResetRecord(s string) (resetRecord, bool) {
 // stored, so that the answer does not tell. Errors: ErrUnavailable.
 func (s *Store) StartReset(ctx context.Context, identifier string) (ResetStart, error) {
 	const op = "start reset"
-	identifier = strings.TrimSpace(strings.ToLower(identifier))
+	identifier, ok := CanonicalIdentifier(identifier)
 	start := ResetStart{Reset: identifier + "." + randomToken()}
-	if !ValidIdentifier(identifier) {
+	if !ok {
 		start.Reset = "x.x-px." + randomToken()
 		return start, nil
 	}

@@ -47,30 +47,44 @@ func ParseLimit(s string) (Limit, error) {
 // LimitPolicy holds the abuse limits. They are counted in the directory
 // (ou=limits), so that every apexd instance on it counts the same events.
 type LimitPolicy struct {
-	SignInIdentifier  Limit // failed password steps per identifier: 10 per 15 minutes
-	SignInAddress     Limit // failed password steps per client address: 50 per 15 minutes
-	CodeAddress       Limit // wrong codes (sign-in, renewal) and code resends per client address: 30 per 15 minutes
-	CaptchaAddress    Limit // captchas drawn per client address: 60 per 15 minutes
-	ResetIdentifier   Limit // renewal requests (captcha solved) per identifier: 5 per hour
-	ResetAddress      Limit // renewal requests (captcha solved) per client address: 20 per hour
-	InvitationAccount Limit // pre-creation links sent, first or again, per account: 100 per hour
+	// Failed password steps per identifier from the addresses it has not
+	// signed in from (all addresses, for an unknown identifier): 4 per 15
+	// minutes. Reached, the sign-in answers ErrAccountLocked.
+	SignInIdentifier Limit
+	// Failed password steps per identifier from the addresses it signed in
+	// from (apexKnownAddress): 5 per 15 minutes, then ErrAccountLocked.
+	SignInIdentifierKnown Limit
+	SignInAddress         Limit // failed password steps per client address: 50 per 15 minutes
+	CodeAddress           Limit // wrong codes (sign-in, renewal) and code resends per client address: 30 per 15 minutes
+	CaptchaAddress        Limit // captchas drawn per client address: 60 per 15 minutes
+	ResetIdentifier       Limit // renewal requests (captcha solved) per identifier: 5 per hour
+	ResetAddress          Limit // renewal requests (captcha solved) per client address: 20 per hour
+	InvitationAccount     Limit // pre-creation links sent, first or again, per account: 100 per hour
 }
 
 // DefaultLimits is the policy used for every limit left at its zero value.
+//
+// The sign-in's limits per identifier stay below ppolicy's lockout of 10
+// failures in 15 minutes (ldif/base.ldif.tmpl), which guards the binds
+// DGFiP applications make: with fixed windows, addresses an account never
+// signed in from cause at most 2×4 = 8 failed binds in any 15 minutes, so
+// that nobody but the person locks them out of those applications.
 var DefaultLimits = LimitPolicy{
-	SignInIdentifier:  Limit{10, 15 * time.Minute},
-	SignInAddress:     Limit{50, 15 * time.Minute},
-	CodeAddress:       Limit{30, 15 * time.Minute},
-	CaptchaAddress:    Limit{60, 15 * time.Minute},
-	ResetIdentifier:   Limit{5, time.Hour},
-	ResetAddress:      Limit{20, time.Hour},
-	InvitationAccount: Limit{100, time.Hour},
+	SignInIdentifier:      Limit{4, 15 * time.Minute},
+	SignInIdentifierKnown: Limit{5, 15 * time.Minute},
+	SignInAddress:         Limit{50, 15 * time.Minute},
+	CodeAddress:           Limit{30, 15 * time.Minute},
+	CaptchaAddress:        Limit{60, 15 * time.Minute},
+	ResetIdentifier:       Limit{5, time.Hour},
+	ResetAddress:          Limit{20, time.Hour},
+	InvitationAccount:     Limit{100, time.Hour},
 }
 
 func (p LimitPolicy) withDefaults() LimitPolicy {
 	d := DefaultLimits
 	for _, l := range []struct{ got, def *Limit }{
-		{&p.SignInIdentifier, &d.SignInIdentifier}, {&p.SignInAddress, &d.SignInAddress},
+		{&p.SignInIdentifier, &d.SignInIdentifier}, {&p.SignInIdentifierKnown, &d.SignInIdentifierKnown},
+		{&p.SignInAddress, &d.SignInAddress},
 		{&p.CodeAddress, &d.CodeAddress}, {&p.CaptchaAddress, &d.CaptchaAddress},
 		{&p.ResetIdentifier, &d.ResetIdentifier}, {&p.ResetAddress, &d.ResetAddress},
 		{&p.InvitationAccount, &d.InvitationAccount},
@@ -87,20 +101,22 @@ func (p LimitPolicy) withDefaults() LimitPolicy {
 
 // The names of the limits, as metrics and logs show them.
 const (
-	LimitSignInIdentifier  = "signin_identifier"
-	LimitSignInAddress     = "signin_address"
-	LimitCodeAddress       = "code_address"
-	LimitCaptchaAddress    = "captcha_address"
-	LimitResetIdentifier   = "reset_identifier"
-	LimitResetAddress      = "reset_address"
-	LimitInvitationAccount = "invitation_account"
+	LimitSignInIdentifier      = "signin_identifier"
+	LimitSignInIdentifierKnown = "signin_identifier_known"
+	LimitSignInAddress         = "signin_address"
+	LimitCodeAddress           = "code_address"
+	LimitCaptchaAddress        = "captcha_address"
+	LimitResetIdentifier       = "reset_identifier"
+	LimitResetAddress          = "reset_address"
+	LimitInvitationAccount     = "invitation_account"
 )
 
 // LimitNames lists every limit's name.
-var LimitNames = []string{LimitSignInIdentifier, LimitSignInAddress, LimitCodeAddress, LimitCaptchaAddress,
-	LimitResetIdentifier, LimitResetAddress, LimitInvitationAccount}
+var LimitNames = []string{LimitSignInIdentifier, LimitSignInIdentifierKnown, LimitSignInAddress, LimitCodeAddress,
+	LimitCaptchaAddress, LimitResetIdentifier, LimitResetAddress, LimitInvitationAccount}
 
-// LimitError is the answer to a request over a limit. It matches ErrRateLimited.
+// LimitError is the answer to a request over a limit. It matches
+// ErrRateLimited; over a sign-in limit per identifier, ErrAccountLocked too.
 type LimitError struct {
 	Limit      string        // the limit's name
 	RetryAfter time.Duration // until the window ends, a whole number of seconds, at least one
@@ -110,7 +126,16 @@ func (e *LimitError) Error() string {
 	return fmt.Sprintf("limit %s reached, retry in %s", e.Limit, e.RetryAfter)
 }
 
-func (e *LimitError) Is(target error) bool { return target == ErrRateLimited }
+func (e *LimitError) Is(target error) bool {
+	return target == ErrRateLimited || target == ErrAccountLocked && e.Lockout()
+}
+
+// Lockout says whether the limit is a sign-in's per identifier: the
+// account's sign-in is then refused for now, whether the identifier
+// exists or not.
+func (e *LimitError) Lockout() bool {
+	return e.Limit == LimitSignInIdentifier || e.Limit == LimitSignInIdentifierKnown
+}
 
 type clientAddressKey struct{}
 
@@ -150,7 +175,7 @@ func (s *Store) addressKey(ctx context.Context, name string, l Limit) limitKey {
 	return limitKey{name: name, limit: l, key: clientAddress(ctx)}
 }
 
-// identifierKey counts an identifier as typed, folded as slapd compares uid.
+// identifierKey counts an identifier in its canonical form (CanonicalIdentifier).
 func identifierKey(name string, l Limit, identifier string) limitKey {
-	return limitKey{name: name, limit: l, key: strings.ToLower(strings.TrimSpace(identifier))}
+	return limitKey{name: name, limit: l, key: identifier}
 }

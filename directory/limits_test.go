@@ -3,6 +3,7 @@ package directory_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -354,7 +355,7 @@ func TestUnknownIdentifierBindsTheDecoy(t *testing.T) {
 		}
 		waitFor(t, "the decoy bind in slapd's log", func() bool { return binds() == i+1 })
 	}
-	for range 6 { // more than the people's lockout
+	for range 11 { // more than the people's lockout
 		store.Authenticate(ctx, "nobody.here-px", "Wrong-Password-42!")
 	}
 	root, err := srv.DialRoot()
@@ -380,12 +381,17 @@ func TestUnknownIdentifierBindsTheDecoy(t *testing.T) {
 }
 
 // BenchmarkAuthenticateFailures compares what an unknown identifier, an
-// account that is not active and a wrong password cost: each should be
-// one Argon2 verification and one synced write of the failure in slapd.
+// account that is not active and a wrong password cost through the
+// sign-in, its counters included: each should be two counts taken, one
+// Argon2 verification and one synced write of the failure in slapd. The
+// right password is there for comparison: the same, and the two counts
+// given back.
 func BenchmarkAuthenticateFailures(b *testing.B) {
 	srv := slapdtest.Start(b)
 	cfg := slapdtest.StoreConfig(srv, slapdtest.NewBase(b, srv))
 	cfg.SignIn = directory.SignInPolicy{}
+	never := directory.Limit{Max: 1 << 30, Window: time.Hour} // counted, never reached
+	cfg.Limits = directory.LimitPolicy{SignInIdentifier: never, SignInIdentifierKnown: never, SignInAddress: never}
 	store := slapdtest.OpenStore(b, cfg)
 	mustStructure(b, store, testSIRET)
 	p := mustPerson(b, store, directory.NewPerson{FirstName: "Bruno", LastName: "Bench", Role: directory.RoleAdministrateur, SIRET: testSIRET})
@@ -393,25 +399,233 @@ func BenchmarkAuthenticateFailures(b *testing.B) {
 	if err := store.SetState(ctx, d.Identifier, directory.StateActive, directory.StateDisabled); err != nil {
 		b.Fatal(err)
 	}
+	in := directory.SignIn{Store: store, Notifier: &codeSink{}}
+	from := directory.WithClientAddress(ctx, "192.0.2.1")
 	for _, bc := range []struct{ name, id, password string }{
 		{"wrong password", p.Identifier, "Wrong-Password-42!"},
 		{"unknown identifier", "nobody.here-px", "Wrong-Password-42!"},
 		{"disabled account", d.Identifier, goodPassword},
+		{"right password", p.Identifier, goodPassword},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			i := 0
 			for b.Loop() {
-				if i++; bc.name == "wrong password" && i%4 == 0 {
-					// A new account before the lockout (5 failures), which slapd
-					// answers without a hash; Unlock would leave the failures.
+				if i++; bc.name == "wrong password" && i%9 == 0 {
+					// A new account before ppolicy's lockout (10 failures), which
+					// slapd answers without a hash; Unlock would leave the failures.
 					b.StopTimer()
 					bc.id = mustPerson(b, store, directory.NewPerson{FirstName: "Bruno", LastName: "Bench", Role: directory.RoleAdministrateur, SIRET: testSIRET}).Identifier
 					b.StartTimer()
 				}
-				if _, err := store.Authenticate(ctx, bc.id, bc.password); !errors.Is(err, directory.ErrInvalidCredentials) {
+				_, err := in.Login(from, bc.id, bc.password)
+				if bc.name == "right password" && err != nil || bc.name != "right password" && !errors.Is(err, directory.ErrInvalidCredentials) {
 					b.Fatal(err)
 				}
 			}
 		})
+	}
+}
+
+// entryValues reads attr of the entry at dn as the server's root.
+func entryValues(t *testing.T, srv *slapd.Server, dn, attr string) []string {
+	t.Helper()
+	root, err := srv.DialRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	res, err := root.Search(ldap.NewSearchRequest(dn, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false,
+		"(objectClass=*)", []string{attr}, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Entries[0].GetAttributeValues(attr)
+}
+
+// logCount counts the lines of slapd's log that hold s.
+func logCount(t *testing.T, srv *slapd.Server, s string) int {
+	t.Helper()
+	data, err := os.ReadFile(srv.LogPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Count(string(data), s)
+}
+
+// Finding 6 of issue 11: limits counted after the try let a burst through.
+// 60 wrong passwords at once on one account, from one address, on two
+// instances: no more binds reach slapd than the limit allows, and the same
+// for an unknown identifier (binds of the decoy).
+func TestSignInLimitHoldsUnderParallelBursts(t *testing.T) {
+	t.Parallel()
+	srv := slapdtest.Start(t)
+	a, b, _ := limitedInstances(t, srv, directory.LimitPolicy{
+		SignInIdentifier: directory.Limit{Max: 4, Window: 15 * time.Minute},
+		SignInAddress:    directory.Limit{Max: -1},
+	})
+	mustStructure(t, a, testSIRET)
+	p := mustPerson(t, a, directory.NewPerson{FirstName: "Rafale", LastName: "Parallele", Role: directory.RoleAdministrateur, SIRET: testSIRET})
+	dn := findDN(t, a, srv, eqFilter("uid", p.Identifier))
+	decoy := `BIND dn="cn=apex-decoy,ou=system,` + srv.Suffix + `" method=128`
+	a.Authenticate(ctx, "no.decoy-yet-px", "x") // the decoy exists before the burst
+	decoysBefore := logCount(t, srv, decoy)
+
+	from := directory.WithClientAddress(ctx, "192.0.2.60")
+	for _, id := range []string{p.Identifier, "nobody.here-px"} {
+		var wg sync.WaitGroup
+		var tried, limited atomic.Int64
+		for i := range 60 {
+			in := directory.SignIn{Store: []*directory.Store{a, b}[i%2], Notifier: &codeSink{}}
+			wg.Go(func() {
+				_, err := in.Login(from, id, "Wrong-Password-42!")
+				var le *directory.LimitError
+				switch {
+				case errors.As(err, &le):
+					limited.Add(1)
+				case errors.Is(err, directory.ErrInvalidCredentials), errors.Is(err, directory.ErrAccountLocked):
+					tried.Add(1)
+				default:
+					t.Errorf("%s: %v", id, err)
+				}
+			})
+		}
+		wg.Wait()
+		if tried.Load() != 4 || limited.Load() != 56 {
+			t.Errorf("%s: %d passwords tried, %d refused; want 4 and 56", id, tried.Load(), limited.Load())
+		}
+	}
+	if got := len(entryValues(t, srv, dn, "pwdFailureTime")); got != 4 {
+		t.Errorf("slapd recorded %d failed binds on the account, want 4", got)
+	}
+	if got := logCount(t, srv, decoy) - decoysBefore; got != 4 {
+		t.Errorf("the decoy was bound %d times for the unknown identifier, want 4", got)
+	}
+}
+
+// 100 wrong codes at once from one address, each on a challenge of its
+// own, on two instances: 30 are checked, as the code limit says.
+func TestCodeLimitHoldsUnderParallelBursts(t *testing.T) {
+	t.Parallel()
+	srv := slapdtest.Shared(t)
+	a, b, _ := limitedInstances(t, srv, directory.LimitPolicy{
+		CodeAddress: directory.Limit{Max: 30, Window: 15 * time.Minute},
+	})
+	mustStructure(t, a, testSIRET)
+	p := mustPerson(t, a, directory.NewPerson{FirstName: "Cent", LastName: "Codes", Role: directory.RoleAdministrateur, SIRET: testSIRET})
+	challenges := make([]directory.LoginCode, 100)
+	for i := range challenges {
+		lc, err := a.IssueLoginCode(ctx, p.Identifier)
+		if err != nil {
+			t.Fatal(err)
+		}
+		challenges[i] = lc
+	}
+	from := directory.WithClientAddress(ctx, "2001:db8:30::/64")
+	var wg sync.WaitGroup
+	var checked, limited atomic.Int64
+	for i, lc := range challenges {
+		in := directory.SignIn{Store: []*directory.Store{a, b}[i%2], Notifier: &codeSink{}}
+		wrong := "000000"
+		if lc.Code == wrong {
+			wrong = "111111"
+		}
+		wg.Go(func() {
+			_, _, err := in.Verify(from, lc.Challenge, wrong)
+			switch {
+			case errors.Is(err, directory.ErrRateLimited):
+				limited.Add(1)
+			case errors.Is(err, directory.ErrInvalidCode):
+				checked.Add(1)
+			default:
+				t.Errorf("verify: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if checked.Load() != 30 || limited.Load() != 70 {
+		t.Errorf("%d codes checked, %d refused; want 30 and 70", checked.Load(), limited.Load())
+	}
+	// The directory agrees: one record per challenge answered.
+	if got := len(entryValues(t, srv, findDN(t, a, srv, eqFilter("uid", p.Identifier)), "apexLoginCode")); got != 30 {
+		t.Errorf("%d challenges answered in the directory, want 30", got)
+	}
+}
+
+// 30 renewal requests at once from one address, each with its captcha
+// solved, on two instances: 3 go through, as reset_address says.
+func TestResetLimitHoldsUnderParallelBursts(t *testing.T) {
+	t.Parallel()
+	a, b, _ := limitedInstances(t, slapdtest.Shared(t), directory.LimitPolicy{
+		ResetAddress: directory.Limit{Max: 3, Window: time.Hour},
+	})
+	captchas := make([]string, 30)
+	for i := range captchas {
+		id, err := a.CreateCaptcha(ctx, "424242", time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		captchas[i] = id
+	}
+	from := directory.WithClientAddress(ctx, "192.0.2.30")
+	var wg sync.WaitGroup
+	var started, limited atomic.Int64
+	for i, captcha := range captchas {
+		forgot := directory.SelfService{Store: []*directory.Store{a, b}[i%2], ForgotDuration: time.Millisecond}
+		wg.Go(func() {
+			_, err := forgot.Forgot(from, fmt.Sprintf("personne.%c%c-px", 'a'+i%26, 'a'+i/26), captcha, "424242")
+			switch {
+			case err == nil:
+				started.Add(1)
+			case errors.Is(err, directory.ErrRateLimited):
+				limited.Add(1)
+			default:
+				t.Errorf("forgot: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if started.Load() != 3 || limited.Load() != 27 {
+		t.Errorf("%d renewals started, %d refused; want 3 and 27", started.Load(), limited.Load())
+	}
+}
+
+// A slot that cannot be taken, because other requests keep changing the
+// counter first, fails the request closed: 503, nothing tried. (Tries set
+// to none here, so that every take gives up; not parallel: the setting is
+// the package's.)
+func TestLimitFailsClosedUnderContention(t *testing.T) {
+	srv := slapdtest.Start(t)
+	a, _, _ := limitedInstances(t, srv, directory.LimitPolicy{})
+	mustStructure(t, a, testSIRET)
+	p := mustPerson(t, a, directory.NewPerson{FirstName: "Ferme", LastName: "Contention", Role: directory.RoleAdministrateur, SIRET: testSIRET})
+	lc, err := a.IssueLoginCode(ctx, p.Identifier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer directory.SetLimitTries(0)()
+	binds := func() int { return logCount(t, srv, " BIND dn=\"uid=") + logCount(t, srv, " BIND dn=\"cn=apex-decoy") }
+	before := binds()
+	from := directory.WithClientAddress(ctx, "192.0.2.77")
+	in := directory.SignIn{Store: a, Notifier: &codeSink{}}
+	for _, id := range []string{p.Identifier, "nobody.here-px"} {
+		if _, err := in.Login(from, id, goodPassword); !errors.Is(err, directory.ErrUnavailable) {
+			t.Errorf("sign-in as %s: %v, want ErrUnavailable", id, err)
+		}
+	}
+	if got := binds() - before; got != 0 {
+		t.Errorf("%d passwords tried", got)
+	}
+	if _, _, err := in.Verify(from, lc.Challenge, lc.Code); !errors.Is(err, directory.ErrUnavailable) {
+		t.Errorf("verify: %v, want ErrUnavailable", err)
+	}
+	if err := in.Resend(from, lc.Challenge); !errors.Is(err, directory.ErrUnavailable) {
+		t.Errorf("resend: %v, want ErrUnavailable", err)
+	}
+	if _, err := (directory.SelfService{Store: a}).NewCaptcha(from, "123456", time.Minute); !errors.Is(err, directory.ErrUnavailable) {
+		t.Errorf("captcha: %v, want ErrUnavailable", err)
+	}
+	directory.SetLimitTries(8)
+	if _, _, err := in.Verify(from, lc.Challenge, lc.Code); err != nil {
+		t.Errorf("the code, untried, still works: %v", err)
 	}
 }

@@ -37,7 +37,7 @@ func TestResetBySMSCode(t *testing.T) {
 		t.Errorf("the code used twice: %v", err)
 	}
 	// Lock the account, then renew: the lockout ends.
-	for range 5 {
+	for range 10 {
 		a.Authenticate(ctx, p.Identifier, "Wrong-Password-42!")
 	}
 	if _, err := a.Authenticate(ctx, p.Identifier, goodPassword); !errors.Is(err, directory.ErrAccountLocked) {

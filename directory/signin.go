@@ -179,7 +179,7 @@ func parseCodeRecord(s string) (codeRecord, bool) {
 // the password step. Errors: ErrNotFound.
 func (s *Store) IssueLoginCode(ctx context.Context, identifier string) (LoginCode, error) {
 	const op = "issue login code"
-	e, err := s.searchOne(ctx, op, s.base, ldap.ScopeWholeSubtree, and("(objectClass=apexPerson)", eq("uid", identifier)), personAttrs)
+	e, err := s.personEntry(ctx, op, identifier, personAttrs)
 	if err != nil {
 		return LoginCode{}, err
 	}
@@ -395,26 +395,36 @@ func challengeIdentifier(token string) string {
 
 // CreateSession opens a session for an account that passed both sign-in
 // steps and returns its token. Sessions idle longer than SessionIdle are
-// pruned at the same time. Errors: ErrNotFound.
+// pruned, and the client's address noted as one the account signed in
+// from (see noteKnownAddress), by the same modify. Errors: ErrNotFound.
 func (s *Store) CreateSession(ctx context.Context, identifier string) (string, error) {
 	const op = "create session"
-	e, err := s.searchOne(ctx, op, s.base, ldap.ScopeWholeSubtree, and("(objectClass=apexPerson)", eq("uid", identifier)), []string{"apexSession"})
-	if err != nil {
-		return "", err
-	}
-	token := identifier + "." + randomToken()
-	now := s.now().Unix()
-	req := ldap.NewModifyRequest(e.DN, nil)
-	for _, v := range e.GetAttributeValues("apexSession") {
-		if rec, ok := parseSessionRecord(v); !ok || s.sessionIdle(rec) {
-			req.Delete("apexSession", []string{v})
+	for try := 1; ; try++ {
+		e, err := s.personEntry(ctx, op, identifier, []string{"uid", "apexSession", "apexKnownAddress"})
+		if err != nil {
+			return "", err
 		}
+		token := e.GetAttributeValue("uid") + "." + randomToken()
+		now := s.now().Unix()
+		req := ldap.NewModifyRequest(e.DN, nil)
+		for _, v := range e.GetAttributeValues("apexSession") {
+			if rec, ok := parseSessionRecord(v); !ok || s.sessionIdle(rec) {
+				req.Delete("apexSession", []string{v})
+			}
+		}
+		req.Add("apexSession", []string{sessionRecord{hash: hashHex(token), lastSeen: now, created: now}.String()})
+		if err := s.noteKnownAddress(ctx, req, e); err != nil {
+			return "", err
+		}
+		err = s.do(ctx, op, func(c *ldap.Conn) error { return c.Modify(req) })
+		if errors.Is(err, ErrConflict) && try < 3 {
+			continue // another sign-in of the account changed the values read: read them again
+		}
+		if err != nil {
+			return "", err
+		}
+		return token, nil
 	}
-	req.Add("apexSession", []string{sessionRecord{hash: hashHex(token), lastSeen: now, created: now}.String()})
-	if err := s.do(ctx, op, func(c *ldap.Conn) error { return c.Modify(req) }); err != nil {
-		return "", err
-	}
-	return token, nil
 }
 
 // Session returns the account of a session token and keeps the session
@@ -434,6 +444,9 @@ func (s *Store) SessionAnd(ctx context.Context, token, other string) (*Person, *
 	identifier := challengeIdentifier(token)
 	if identifier == "" {
 		return nil, nil, fmt.Errorf("%s: %w", op, ErrSessionExpired)
+	}
+	if other != "" {
+		other, _ = CanonicalIdentifier(other) // an identifier of no account's form names none
 	}
 	uids := eq("uid", identifier)
 	if other != "" && !strings.EqualFold(other, identifier) {

@@ -295,3 +295,76 @@ func TestLoginCodeRaceUsesOnce(t *testing.T) {
 		t.Errorf("the code opened %d sessions, want 1 (%v)", used, errs)
 	}
 }
+
+// Finding 8 of issue 11: slapd matches uid ignoring case and width, so a
+// full-width letter or the Kelvin sign named a real account while counting
+// apart from it. An identifier not of the identifier's form is answered as
+// an unknown one before any limit or LDAP call; ASCII case is folded.
+func TestIdentifierOfAnotherFormNamesNobody(t *testing.T) {
+	t.Parallel()
+	srv := slapdtest.Start(t)
+	a, _, _ := limitedInstances(t, srv, directory.LimitPolicy{
+		SignInIdentifier: directory.Limit{Max: 2, Window: 15 * time.Minute},
+		SignInAddress:    directory.Limit{Max: -1},
+		ResetIdentifier:  directory.Limit{Max: 1, Window: time.Hour},
+	})
+	mustStructure(t, a, testSIRET)
+	agnes := mustPerson(t, a, directory.NewPerson{FirstName: "Agnès", LastName: "Dupont", Role: directory.RoleAdministrateur, SIRET: testSIRET, Mobile: "+33612345678"})
+	karl := mustPerson(t, a, directory.NewPerson{FirstName: "Karl", LastName: "Kramer", Role: directory.RoleAdministrateur, SIRET: testSIRET})
+	if agnes.Identifier != "agnes.dupont-px" || karl.Identifier != "karl.kramer-px" {
+		t.Fatalf("identifiers %s, %s", agnes.Identifier, karl.Identifier)
+	}
+	in := directory.SignIn{Store: a, Notifier: &codeSink{}}
+	// Every request slapd gets is a line of its log (stats).
+	requests := func() int {
+		return logCount(t, srv, " SRCH base=") + logCount(t, srv, " BIND dn=") + logCount(t, srv, " MOD dn=") + logCount(t, srv, " ADD dn=")
+	}
+	for _, id := range []string{"ａgnes.dupont-px", "ＡＧＮＥＳ.ＤＵＰＯＮＴ-ＰＸ", "\u212Aarl.kramer-px", "karl.\u212Aramer-px"} {
+		before := requests()
+		if _, err := in.Login(ctx, id, goodPassword); !errors.Is(err, directory.ErrInvalidCredentials) || errors.Is(err, directory.ErrRateLimited) {
+			t.Errorf("sign-in as %q with the right password: %v, want ErrInvalidCredentials", id, err)
+		}
+		if _, err := a.FindPerson(ctx, id); !errors.Is(err, directory.ErrNotFound) {
+			t.Errorf("FindPerson(%q) = %v, want ErrNotFound", id, err)
+		}
+		if start, err := a.StartReset(ctx, id); err != nil || start.Person != nil || start.Code != "" {
+			t.Errorf("StartReset(%q) = %+v, %v; want nothing sent", id, start, err)
+		}
+		if after := requests(); after != before {
+			t.Errorf("%q reached slapd: %d requests", id, after-before)
+		}
+	}
+	// ASCII case is folded, into the account's own counter.
+	if lc, err := in.Login(ctx, " AGNES.Dupont-PX ", goodPassword); err != nil || !strings.HasPrefix(lc, "agnes.dupont-px.") {
+		t.Fatalf("sign-in in capitals: %q, %v", lc, err)
+	}
+	for _, id := range []string{"Agnes.Dupont-px", "agnes.dupont-px"} {
+		if _, err := in.Login(ctx, id, "Wrong-Password-42!"); !errors.Is(err, directory.ErrInvalidCredentials) {
+			t.Fatalf("%s: %v", id, err)
+		}
+	}
+	if _, err := in.Login(ctx, "AGNES.DUPONT-PX", goodPassword); !errors.Is(err, directory.ErrRateLimited) {
+		t.Errorf("over the limit, in capitals: %v", err)
+	}
+	// Over its limit, the identifier is still over it in any width.
+	if _, err := in.Login(ctx, "ａgnes.dupont-px", goodPassword); !errors.Is(err, directory.ErrInvalidCredentials) {
+		t.Errorf("the full-width form over the limit: %v, want ErrInvalidCredentials", err)
+	}
+	// A renewal request in another form is counted nowhere: the account's own still goes.
+	texts := &selfServiceNotifier{}
+	forgot := directory.SelfService{Store: a, ForgotDuration: time.Millisecond, Notifier: texts}
+	for _, id := range []string{"ａgnes.dupont-px", "Agnes.Dupont-px"} {
+		captcha, err := a.CreateCaptcha(ctx, "424242", time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := forgot.Forgot(ctx, id, captcha, "424242"); err != nil {
+			t.Errorf("forgot %q: %v", id, err)
+		}
+		if texts.mu.Lock(); id == "ａgnes.dupont-px" && texts.code != "" {
+			t.Errorf("a renewal code was sent for %q", id)
+		}
+		texts.mu.Unlock()
+	}
+	waitFor(t, "the renewal code", func() bool { texts.mu.Lock(); defer texts.mu.Unlock(); return texts.code != "" })
+}

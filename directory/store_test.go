@@ -476,13 +476,13 @@ func TestLockoutAfterRepeatedFailures(t *testing.T) {
 	store, _ := slapdtest.NewStore(t)
 	mustStructure(t, store, testSIRET)
 	p := mustPerson(t, store, directory.NewPerson{FirstName: "Luc", LastName: "Lock", Role: directory.RoleAdministrateur, SIRET: testSIRET})
-	for range 5 {
+	for range 10 { // ppolicy's pwdMaxFailure
 		if _, err := store.Authenticate(ctx, p.Identifier, "Wrong-Password-42!"); !errors.Is(err, directory.ErrInvalidCredentials) {
 			t.Fatalf("wrong password: %v", err)
 		}
 	}
 	if _, err := store.Authenticate(ctx, p.Identifier, goodPassword); !errors.Is(err, directory.ErrAccountLocked) {
-		t.Fatalf("right password after 5 failures: %v, want ErrAccountLocked", err)
+		t.Fatalf("right password after 10 failures: %v, want ErrAccountLocked", err)
 	}
 	if got, _ := store.FindPerson(ctx, p.Identifier); !got.Locked {
 		t.Errorf("Locked = false for a locked account")

@@ -399,5 +399,6 @@ func (a Accounts) History(ctx context.Context, actor *Person, identifier string)
 // takeInvitation counts a link sent by actor in its invitation limit.
 func (a Accounts) takeInvitation(ctx context.Context, op string, actor *Person) error {
 	l := a.Store.limits.InvitationAccount
-	return a.Store.takeLimits(ctx, op, limitKeys(identifierKey(LimitInvitationAccount, l, actor.Identifier)))
+	_, err := a.Store.takeLimits(ctx, op, limitKeys(identifierKey(LimitInvitationAccount, l, actor.Identifier)))
+	return err
 }

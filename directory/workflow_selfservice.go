@@ -66,12 +66,15 @@ func (s SelfService) Forgot(ctx context.Context, identifier, captchaID, answer s
 	}
 	// Counted after the captcha, so that nobody can use up a person's
 	// requests without solving captchas; counted whether the identifier
-	// exists or not, so that the limit tells nothing.
-	l := s.Store.limits
-	keys := limitKeys(identifierKey(LimitResetIdentifier, l.ResetIdentifier, identifier),
-		s.Store.addressKey(ctx, LimitResetAddress, l.ResetAddress))
-	if err := s.Store.takeLimits(ctx, "forgot password", keys); err != nil {
-		return "", err
+	// exists or not, so that the limit tells nothing. What is not of an
+	// identifier's form names nobody: StartReset answers it at once.
+	if id, ok := CanonicalIdentifier(identifier); ok {
+		l := s.Store.limits
+		keys := limitKeys(identifierKey(LimitResetIdentifier, l.ResetIdentifier, id),
+			s.Store.addressKey(ctx, LimitResetAddress, l.ResetAddress))
+		if _, err := s.Store.takeLimits(ctx, "forgot password", keys); err != nil {
+			return "", err
+		}
 	}
 	start, err := s.Store.StartReset(ctx, identifier)
 	if err != nil {
@@ -134,7 +137,7 @@ func (s SelfService) VerifyCode(ctx context.Context, reset, code string) (string
 // each one counts in the client address's captcha limit (ErrRateLimited).
 func (s SelfService) NewCaptcha(ctx context.Context, answer string, ttl time.Duration) (string, error) {
 	keys := limitKeys(s.Store.addressKey(ctx, LimitCaptchaAddress, s.Store.limits.CaptchaAddress))
-	if err := s.Store.takeLimits(ctx, "new captcha", keys); err != nil {
+	if _, err := s.Store.takeLimits(ctx, "new captcha", keys); err != nil {
 		return "", err
 	}
 	return s.Store.CreateCaptcha(ctx, answer, ttl)
@@ -146,9 +149,10 @@ func (s SelfService) CheckToken(ctx context.Context, token string) error {
 	return err
 }
 
-// Reset sets the new password and mails that it changed; a lockout ends.
-// The account is known only when the renewal succeeds: a failed one is a
-// log line without an actor.
+// Reset sets the new password and mails that it changed; a lockout ends,
+// ppolicy's and the sign-in's (its counters per identifier are forgotten,
+// as the lockout's message promises). The account is known only when the
+// renewal succeeds: a failed one is a log line without an actor.
 func (s SelfService) Reset(ctx context.Context, token, password string) (err error) {
 	ev := newEvent(ctx, nil, ActionResetPassword)
 	defer s.record(ctx, ev, &err)
@@ -163,6 +167,9 @@ func (s SelfService) Reset(ctx context.Context, token, password string) (err err
 		return err
 	}
 	ev.kept = true // by the renewal's own modify
+	l := s.Store.limits
+	s.Store.forgetLimits(ctx, "reset password", limitKeys(identifierKey(LimitSignInIdentifier, l.SignInIdentifier, p.Identifier),
+		identifierKey(LimitSignInIdentifierKnown, l.SignInIdentifierKnown, p.Identifier)))
 	return s.Notifier.PasswordChanged(ctx, p)
 }
 

@@ -23,26 +23,60 @@ type SignIn struct {
 
 // Login checks the password and mails a verification code; it returns the
 // challenge the code belongs to. An unknown identifier, a wrong password
-// and an account that is not active give ErrInvalidCredentials alike; a
-// locked account gives ErrAccountLocked.
+// and an account that is not active give ErrInvalidCredentials alike, in
+// every sequence of attempts.
 //
-// Failed attempts count per identifier and per client address (see
-// LimitPolicy); over either limit the password is not even tried:
-// ErrRateLimited. A success reads the counters once and writes nothing.
+// Each attempt is counted before the password is tried, and a right
+// password gives its count back (see LimitPolicy): per client address,
+// over which ErrRateLimited; and per identifier, known or not, apart for
+// the addresses its account signed in from and for all others, over which
+// the sign-in is locked: a *LimitError that matches ErrAccountLocked. The
+// lockout of ppolicy (binds made to slapd directly) is never told: such a
+// bind counts and answers as a wrong password.
 func (s SignIn) Login(ctx context.Context, identifier, password string) (string, error) {
 	const op = "login"
-	l := s.Store.limits
-	keys := limitKeys(identifierKey(LimitSignInIdentifier, l.SignInIdentifier, identifier),
-		s.Store.addressKey(ctx, LimitSignInAddress, l.SignInAddress))
-	read, err := s.Store.checkLimits(ctx, op, keys)
+	store, l := s.Store, s.Store.limits
+	id, ok := CanonicalIdentifier(identifier)
+	if !ok {
+		return "", fmt.Errorf("%s: not an identifier: %w", op, ErrInvalidCredentials)
+	}
+	e, err := store.signInEntry(ctx, op, id)
 	if err != nil {
 		return "", err
 	}
-	lc, err := s.Store.LoginWithCode(ctx, identifier, password)
-	if errors.Is(err, ErrInvalidCredentials) || errors.Is(err, ErrAccountLocked) {
-		// Counting is best effort: the answer stays the failure itself.
-		s.Store.countLimits(ctx, op, keys, read)
+	known, err := store.fromKnownAddress(ctx, e)
+	if err != nil {
+		return "", err
 	}
+	perIdentifier := identifierKey(LimitSignInIdentifier, l.SignInIdentifier, id)
+	if known {
+		perIdentifier = identifierKey(LimitSignInIdentifierKnown, l.SignInIdentifierKnown, id)
+	}
+	// The address first: over its limit nothing else counts; over the
+	// identifier's, the attempt still counts for the address.
+	slots, err := store.takeLimits(ctx, op, limitKeys(store.addressKey(ctx, LimitSignInAddress, l.SignInAddress)))
+	if err != nil {
+		return "", err
+	}
+	more, err := store.takeLimits(ctx, op, limitKeys(perIdentifier))
+	if err != nil {
+		if !errors.Is(err, ErrRateLimited) {
+			store.releaseLimits(ctx, op, slots)
+		}
+		return "", err
+	}
+	slots = append(slots, more...)
+	err = store.checkPassword(ctx, op, e, password)
+	if errors.Is(err, ErrAccountLocked) {
+		err = fmt.Errorf("%s: locked by the password policy: %w", op, ErrInvalidCredentials)
+	}
+	if !errors.Is(err, ErrInvalidCredentials) {
+		store.releaseLimits(ctx, op, slots)
+	}
+	if err != nil {
+		return "", err
+	}
+	lc, err := store.issueCode(ctx, op, e)
 	if err != nil {
 		return "", err
 	}
@@ -58,7 +92,7 @@ func (s SignIn) Login(ctx context.Context, identifier, password string) (string,
 // ErrRateLimited.
 func (s SignIn) Resend(ctx context.Context, challenge string) error {
 	keys := limitKeys(s.Store.addressKey(ctx, LimitCodeAddress, s.Store.limits.CodeAddress))
-	if err := s.Store.takeLimits(ctx, "resend", keys); err != nil {
+	if _, err := s.Store.takeLimits(ctx, "resend", keys); err != nil {
 		return err
 	}
 	lc, err := s.Store.ResendLoginCode(ctx, challenge)
@@ -116,17 +150,17 @@ func Outcome(err error) string {
 }
 
 // verifyCounted checks a code with check under the client address's code
-// limit, counting a wrong or unknown one.
+// limit. The try is counted first, so that parallel tries never pass the
+// limit, and given back unless the code was wrong, unknown or out of tries.
 func verifyCounted[T any](ctx context.Context, store *Store, op string, check func() (T, error)) (T, error) {
 	var zero T
-	keys := limitKeys(store.addressKey(ctx, LimitCodeAddress, store.limits.CodeAddress))
-	read, err := store.checkLimits(ctx, op, keys)
+	slots, err := store.takeLimits(ctx, op, limitKeys(store.addressKey(ctx, LimitCodeAddress, store.limits.CodeAddress)))
 	if err != nil {
 		return zero, err
 	}
 	v, err := check()
-	if errors.Is(err, ErrInvalidCode) {
-		store.countLimits(ctx, op, keys, read) // best effort, as in Login
+	if !errors.Is(err, ErrInvalidCode) && !errors.Is(err, ErrTooManyAttempts) {
+		store.releaseLimits(ctx, op, slots)
 	}
 	return v, err
 }

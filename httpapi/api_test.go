@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -121,17 +122,45 @@ func TestAPIWrongCodeFiveTimesAndExpiry(t *testing.T) {
 	}
 }
 
+// After 4 wrong passwords from addresses it never signed in from, an
+// identifier's sign-in is locked for the rest of the 15 minutes: 423 with
+// Retry-After, the same for an account and for an identifier nobody has.
 func TestAPILockedAccount(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	api := e.instance() + "/api/v1"
+	base := e.instance()
+	api := base + "/api/v1"
 	p := e.person("Lola", "Locked", directory.RoleAdministrateur, "")
-	for range 5 {
-		call(t, "POST", api+"/auth/login", "", map[string]string{"identifier": p.Identifier, "password": "Wrong-Password-42!"})
+	const locked = "Votre compte est temporairement bloqué après plusieurs essais infructueux. Réessayez dans 15 minutes ou renouvelez votre mot de passe."
+	for _, id := range []string{p.Identifier, "lola.nobody-px"} {
+		for i := range 4 {
+			status, body := call(t, "POST", api+"/auth/login", "", map[string]string{"identifier": id, "password": "Wrong-Password-42!"})
+			if status != http.StatusUnauthorized || errorCode(body) != "invalid_credentials" {
+				t.Fatalf("%s, wrong password %d: %d %v", id, i+1, status, body)
+			}
+		}
+		res, body := postJSON(t, api+"/auth/login", "", map[string]string{"identifier": id, "password": password})
+		if res.StatusCode != http.StatusLocked || errorCode(body) != "account_locked" || res.Header.Get("Retry-After") != "900" {
+			t.Errorf("%s, locked: %d %v, Retry-After %q", id, res.StatusCode, body, res.Header.Get("Retry-After"))
+		}
+		if msg := body["error"].(map[string]any)["message"]; msg != locked {
+			t.Errorf("%s: message %q", id, msg)
+		}
+		e.clock.Add(6 * time.Minute)
+		page := newFormClient(t, base).post("/connexion", url.Values{"identifier": {id}, "password": {password}})
+		page.want(t, id+" on the sign-in page", http.StatusLocked, strings.Replace(locked, "15 minutes", "9 minutes", 1))
+		if got := page.Header.Get("Retry-After"); got != "540" {
+			t.Errorf("%s: page Retry-After %q, want 540", id, got)
+		}
 	}
-	status, body := call(t, "POST", api+"/auth/login", "", map[string]string{"identifier": p.Identifier, "password": password})
-	if status != http.StatusLocked || errorCode(body) != "account_locked" {
-		t.Errorf("locked: %d %v", status, body)
+	_, metrics := get(t, base+"/metrics")
+	for _, want := range []string{
+		`apex_rate_limited_total{limit="signin_identifier"} 4`,
+		`apex_signins_total{outcome="account_locked",step="password"} 4`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 }
 

@@ -83,6 +83,9 @@ func classify(err error) (errorKind, []errorDetail) {
 		}
 	}
 	var le *directory.LimitError
+	if errors.As(err, &le) && le.Lockout() {
+		return errorKind{err: directory.ErrAccountLocked, status: http.StatusLocked, code: "account_locked", message: lockedMessage(le.RetryAfter)}, nil
+	}
 	if errors.As(err, &le) {
 		return errorKind{err: directory.ErrRateLimited, status: http.StatusTooManyRequests, code: "too_many_requests", message: tooManyMessage(le.RetryAfter)}, nil
 	}
@@ -100,11 +103,22 @@ func classify(err error) (errorKind, []errorDetail) {
 
 // tooManyMessage tells, in whole minutes, when to try again.
 func tooManyMessage(wait time.Duration) string {
+	return "Trop de tentatives. Réessayez dans " + inMinutes(wait) + "."
+}
+
+// lockedMessage is the sign-in's lockout, which ends when the window does.
+func lockedMessage(wait time.Duration) string {
+	return "Votre compte est temporairement bloqué après plusieurs essais infructueux. Réessayez dans " +
+		inMinutes(wait) + " ou renouvelez votre mot de passe."
+}
+
+// inMinutes is wait in whole minutes, rounded up: « 1 minute », « 15 minutes ».
+func inMinutes(wait time.Duration) string {
 	minutes := int((wait + time.Minute - 1) / time.Minute)
 	if minutes <= 1 {
-		return "Trop de tentatives. Réessayez dans 1 minute."
+		return "1 minute"
 	}
-	return fmt.Sprintf("Trop de tentatives. Réessayez dans %d minutes.", minutes)
+	return fmt.Sprintf("%d minutes", minutes)
 }
 
 // noteLimit gives an answer over an abuse limit its Retry-After header (in

@@ -45,11 +45,11 @@ func postJSON(t *testing.T, url, forwardedFor string, body any) (*http.Response,
 func TestSignInLimitAcrossInstancesAnswers429(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.cfg.Limits = directory.LimitPolicy{SignInIdentifier: directory.Limit{Max: 2, Window: 15 * time.Minute}}
+	e.cfg.Limits = directory.LimitPolicy{SignInAddress: directory.Limit{Max: 2, Window: 15 * time.Minute}}
 	one, two := e.instance(), e.instance()
 	p := e.person("Théo", "Trop", directory.RoleAdministrateur, "")
-	wrong := map[string]string{"identifier": p.Identifier, "password": "Wrong-Password-42!"}
-	for _, base := range []string{one, two} {
+	for i, base := range []string{one, two} { // wrong passwords of two identifiers from one address
+		wrong := map[string]string{"identifier": []string{p.Identifier, "nobody.here-px"}[i], "password": "Wrong-Password-42!"}
 		if status, body := call(t, "POST", base+"/api/v1/auth/login", "", wrong); status != http.StatusUnauthorized {
 			t.Fatalf("a wrong password: %d %v", status, body)
 		}
@@ -74,7 +74,7 @@ func TestSignInLimitAcrossInstancesAnswers429(t *testing.T) {
 
 	_, metrics := get(t, one+"/metrics")
 	for _, want := range []string{
-		`apex_rate_limited_total{limit="signin_identifier"} 1`,
+		`apex_rate_limited_total{limit="signin_address"} 1`,
 		`apex_rate_limited_total{limit="captcha_address"} 0`,
 		`apex_signins_total{outcome="rate_limited",step="password"} 1`,
 	} {

@@ -36,7 +36,7 @@ func newMetrics(store *directory.Store, mailStats func() (sent, failed float64))
 			Name: "apex_signins_total", Help: "Sign-in steps by step (password, code) and outcome.",
 		}, []string{"step", "outcome"}),
 		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "apex_rate_limited_total", Help: "Requests refused with 429 by an abuse limit, by limit.",
+			Name: "apex_rate_limited_total", Help: "Requests refused by an abuse limit (429, or 423 for a sign-in's lockout), by limit.",
 		}, []string{"limit"}),
 	}
 	pool := func(state string, pick func(inUse, idle int) int) prometheus.Collector {

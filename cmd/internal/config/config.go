@@ -139,13 +139,14 @@ func (a Auth) Policy() directory.SignInPolicy {
 // Limits are the abuse limits (see directory.LimitPolicy), counted in the
 // directory so that every apexd instance on it shares them.
 type Limits struct {
-	SignInIdentifier  directory.Limit `mapstructure:"signin_identifier"`
-	SignInAddress     directory.Limit `mapstructure:"signin_address"`
-	CodeAddress       directory.Limit `mapstructure:"code_address"`
-	CaptchaAddress    directory.Limit `mapstructure:"captcha_address"`
-	ResetIdentifier   directory.Limit `mapstructure:"reset_identifier"`
-	ResetAddress      directory.Limit `mapstructure:"reset_address"`
-	InvitationAccount directory.Limit `mapstructure:"invitation_account"`
+	SignInIdentifier      directory.Limit `mapstructure:"signin_identifier"`
+	SignInIdentifierKnown directory.Limit `mapstructure:"signin_identifier_known"`
+	SignInAddress         directory.Limit `mapstructure:"signin_address"`
+	CodeAddress           directory.Limit `mapstructure:"code_address"`
+	CaptchaAddress        directory.Limit `mapstructure:"captcha_address"`
+	ResetIdentifier       directory.Limit `mapstructure:"reset_identifier"`
+	ResetAddress          directory.Limit `mapstructure:"reset_address"`
+	InvitationAccount     directory.Limit `mapstructure:"invitation_account"`
 }
 
 // Policy is the directory's form of the limits.
@@ -244,6 +245,7 @@ var defaults = []struct {
 	{"sms.gateway.success_status", 0},
 	{"sms.outbox_dir", "var/sms-outbox"},
 	{"limits.signin_identifier", directory.DefaultLimits.SignInIdentifier.String()},
+	{"limits.signin_identifier_known", directory.DefaultLimits.SignInIdentifierKnown.String()},
 	{"limits.signin_address", directory.DefaultLimits.SignInAddress.String()},
 	{"limits.code_address", directory.DefaultLimits.CodeAddress.String()},
 	{"limits.captcha_address", directory.DefaultLimits.CaptchaAddress.String()},

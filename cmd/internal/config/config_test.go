@@ -436,6 +436,7 @@ func TestEmbeddedPasswordIsKept(t *testing.T) {
 func TestLimitsAndTrustedProxies(t *testing.T) {
 	clearEnv(t)
 	t.Setenv("APEX_LIMITS_RESET_ADDRESS", "off")
+	t.Setenv("APEX_LIMITS_SIGNIN_IDENTIFIER_KNOWN", "7/20m")
 	t.Setenv("APEX_HTTP_TRUSTED_PROXIES", "10.0.0.1,192.168.0.0/16")
 	cfg := mustLoad(t, mustWrite(t, "config.yaml", `
 limits:
@@ -447,6 +448,9 @@ limits:
 	p := cfg.Limits.Policy()
 	if want := (directory.Limit{Max: 3, Window: 90 * time.Second}); p.SignInIdentifier != want {
 		t.Errorf("signin_identifier = %v, want %v", p.SignInIdentifier, want)
+	}
+	if want := (directory.Limit{Max: 7, Window: 20 * time.Minute}); p.SignInIdentifierKnown != want {
+		t.Errorf("signin_identifier_known = %v, want %v", p.SignInIdentifierKnown, want)
 	}
 	if !p.ResetAddress.Off() {
 		t.Errorf("reset_address = %v, want off", p.ResetAddress)
