@@ -146,6 +146,10 @@ func derivedCode(key []byte, challenge string) string {
 // been answered or its code sent again (apexLoginCode). The challenge is
 // kept as a hash; codeHash is the hash of a code sent again, codeDerived
 // while the challenge's own code holds, codeUsed once it opened a session.
+// A challenge answered has two values: its record, and a marker
+// (codeOpened) that the first answer adds and that stays until the
+// challenge expires, so that a second first answer, whose add of the same
+// marker fails, cannot start a record of its own.
 type codeRecord struct {
 	challengeHash string
 	expires       time.Time
@@ -156,6 +160,7 @@ type codeRecord struct {
 const (
 	codeDerived = "-"
 	codeUsed    = "used"
+	codeOpened  = "opened"
 )
 
 func (r codeRecord) String() string {
@@ -212,20 +217,27 @@ func (s *Store) issueCode(ctx context.Context, op string, e *ldap.Entry) (LoginC
 // was issued; ErrCodeExpired; ErrTooManyAttempts.
 func (s *Store) ResendLoginCode(ctx context.Context, challenge string) (LoginCode, error) {
 	const op = "resend login code"
-	pc, err := s.pendingCode(ctx, op, challenge)
-	if err != nil {
-		return LoginCode{}, err
-	}
 	code, err := randomDigits(6)
 	if err != nil {
 		return LoginCode{}, fmt.Errorf("%s: %w", op, err)
 	}
-	next := pc.rec
-	next.codeHash = hashHex(challenge + "|" + code)
-	if err := s.swapCodeRecord(ctx, op, pc, next); err != nil {
-		return LoginCode{}, err
+	for range codeCASTries {
+		pc, err := s.pendingCode(ctx, op, challenge)
+		if err != nil {
+			return LoginCode{}, err
+		}
+		next := pc.rec
+		next.codeHash = hashHex(challenge + "|" + code)
+		err = s.swapCodeRecord(ctx, op, pc, next)
+		if errors.Is(err, errEntryChanged) {
+			continue
+		}
+		if err != nil {
+			return LoginCode{}, err
+		}
+		return LoginCode{Challenge: challenge, Code: code, ExpiresAt: next.expires, Person: s.personFromEntry(pc.entry)}, nil
 	}
-	return LoginCode{Challenge: challenge, Code: code, ExpiresAt: next.expires, Person: s.personFromEntry(pc.entry)}, nil
+	return LoginCode{}, fmt.Errorf("%s: %w", op, ErrInvalidCode)
 }
 
 // VerifyLoginCode checks the code of a challenge: right, before the
@@ -238,51 +250,59 @@ func (s *Store) ResendLoginCode(ctx context.Context, challenge string) (LoginCod
 // account is no longer active.
 func (s *Store) VerifyLoginCode(ctx context.Context, challenge, code string) (*Person, error) {
 	const op = "verify login code"
-	pc, err := s.pendingCode(ctx, op, challenge)
-	if err != nil {
-		return nil, err
-	}
-	rec := pc.rec
 	code = strings.TrimSpace(code)
-	var right bool
-	if rec.codeHash == codeDerived {
-		right = subtle.ConstantTimeCompare([]byte(derivedCode(pc.key, challenge)), []byte(code)) == 1
-	} else {
-		right = subtle.ConstantTimeCompare([]byte(hashHex(challenge+"|"+code)), []byte(rec.codeHash)) == 1
-	}
-	next := rec
-	if right {
-		next.codeHash = codeUsed
-	} else {
-		next.attempts++
-	}
-	if err := s.swapCodeRecord(ctx, op, pc, next); err != nil {
-		return nil, err
-	}
-	if !right {
-		if next.attempts >= s.signin.CodeAttempts {
-			return nil, fmt.Errorf("%s: %w", op, ErrTooManyAttempts)
+	for range codeCASTries {
+		pc, err := s.pendingCode(ctx, op, challenge)
+		if err != nil {
+			return nil, err
 		}
-		return nil, fmt.Errorf("%s: %d tries left: %w", op, s.signin.CodeAttempts-next.attempts, ErrInvalidCode)
+		rec := pc.rec
+		var right bool
+		if rec.codeHash == codeDerived {
+			right = subtle.ConstantTimeCompare([]byte(derivedCode(pc.key, challenge)), []byte(code)) == 1
+		} else {
+			right = subtle.ConstantTimeCompare([]byte(hashHex(challenge+"|"+code)), []byte(rec.codeHash)) == 1
+		}
+		next := rec
+		if right {
+			next.codeHash = codeUsed
+		} else {
+			next.attempts++
+		}
+		err = s.swapCodeRecord(ctx, op, pc, next)
+		if errors.Is(err, errEntryChanged) {
+			continue // read again: the answer is judged on what the record holds now
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !right {
+			if next.attempts >= s.signin.CodeAttempts {
+				return nil, fmt.Errorf("%s: %w", op, ErrTooManyAttempts)
+			}
+			return nil, fmt.Errorf("%s: %d tries left: %w", op, s.signin.CodeAttempts-next.attempts, ErrInvalidCode)
+		}
+		s.pruneCodeRecords(ctx, op, pc.entry)
+		p := s.personFromEntry(pc.entry)
+		if p.State != StateActive {
+			return nil, fmt.Errorf("%s: account %s: %w", op, p.State, ErrInvalidCredentials)
+		}
+		return p, nil
 	}
-	s.pruneCodeRecords(ctx, op, pc.entry)
-	p := s.personFromEntry(pc.entry)
-	if p.State != StateActive {
-		return nil, fmt.Errorf("%s: account %s: %w", op, p.State, ErrInvalidCredentials)
-	}
-	return p, nil
+	// Other answers kept coming first: nothing was judged nor counted.
+	return nil, fmt.Errorf("%s: %w", op, ErrInvalidCode)
 }
 
 // pendingChallenge is a live challenge and what the directory remembers of
 // it, as read: the record, the stored values to swap (none before the first
-// answer, several when answers of an older version raced), and the entry's
-// entryCSN, which every write asserts.
+// answer, several when answers of an older version raced), and the
+// account's pwdChangedTime, which every write asserts.
 type pendingChallenge struct {
-	entry *ldap.Entry
-	key   []byte
-	rec   codeRecord
-	old   []string
-	csn   string
+	entry      *ldap.Entry
+	key        []byte
+	rec        codeRecord
+	old        []string
+	pwdChanged string
 }
 
 // pendingCode authenticates a challenge, then reads its account and what
@@ -297,7 +317,7 @@ func (s *Store) pendingCode(ctx context.Context, op, challenge string) (pendingC
 		return pendingChallenge{}, fmt.Errorf("%s: %w", op, ErrInvalidCode)
 	}
 	e, err := s.searchOne(ctx, op, s.base, ldap.ScopeWholeSubtree, and("(objectClass=apexPerson)", eq("uid", lc.identifier)),
-		append([]string{"apexLoginCode", "entryCSN"}, personAttrs...))
+		append([]string{"apexLoginCode"}, personAttrs...))
 	if errors.Is(err, ErrNotFound) {
 		return pendingChallenge{}, fmt.Errorf("%s: %w", op, ErrInvalidCode)
 	}
@@ -307,11 +327,11 @@ func (s *Store) pendingCode(ctx context.Context, op, challenge string) (pendingC
 	if !hmac.Equal(lc.stamp, passwordStamp(key, e.GetAttributeValue("pwdChangedTime"))) {
 		return pendingChallenge{}, fmt.Errorf("%s: the password changed since: %w", op, ErrInvalidCode)
 	}
-	pc := pendingChallenge{entry: e, key: key, csn: e.GetAttributeValue("entryCSN"),
+	pc := pendingChallenge{entry: e, key: key, pwdChanged: e.GetAttributeValue("pwdChangedTime"),
 		rec: codeRecord{challengeHash: hashHex(challenge), expires: lc.expires, codeHash: codeDerived}}
 	for _, v := range e.GetAttributeValues("apexLoginCode") {
 		r, ok := parseCodeRecord(v)
-		if !ok || subtle.ConstantTimeCompare([]byte(r.challengeHash), []byte(pc.rec.challengeHash)) != 1 {
+		if !ok || r.codeHash == codeOpened || subtle.ConstantTimeCompare([]byte(r.challengeHash), []byte(pc.rec.challengeHash)) != 1 {
 			continue
 		}
 		switch {
@@ -337,30 +357,43 @@ func (s *Store) pendingCode(ctx context.Context, op, challenge string) (pendingC
 	return pc, nil
 }
 
-// swapCodeRecord replaces the values read (none the first time) by next, on
-// the entry as it was read: the modify asserts its entryCSN, so that it
-// fails and changes nothing when anything wrote the entry since (another
-// answer to the same challenge, its first one included, or a password
-// change). The loser gets ErrInvalidCode, whatever its code, and its try
-// does not count.
+// swapCodeRecord replaces the values read by next: a compare-and-swap, as
+// the delete of a value another answer replaced first fails. The first
+// answer has no value to delete: it adds the challenge's marker, which a
+// racing first answer has added first or not at all. Every write asserts
+// the pwdChangedTime read, so that an answer read just before a password
+// change writes nothing. The loser gets errEntryChanged, and its try does
+// not count until it is judged again on a new read.
 func (s *Store) swapCodeRecord(ctx context.Context, op string, pc pendingChallenge, next codeRecord) error {
-	unchanged := eq("entryCSN", pc.csn)
-	if pc.csn == "" { // slapd gives every entry one; should it not, the entry must still have none
-		unchanged = "(!(entryCSN=*))"
+	unchanged := eq("pwdChangedTime", pc.pwdChanged)
+	if pc.pwdChanged == "" {
+		unchanged = "(!(pwdChangedTime=*))"
 	}
 	err := s.do(ctx, op, func(c *ldap.Conn) error {
 		req := ldap.NewModifyRequest(pc.entry.DN, []ldap.Control{assertion{unchanged}})
 		if len(pc.old) > 0 {
 			req.Delete("apexLoginCode", pc.old)
+		} else {
+			marker := codeRecord{challengeHash: next.challengeHash, expires: next.expires, codeHash: codeOpened}
+			req.Add("apexLoginCode", []string{marker.String()})
 		}
 		req.Add("apexLoginCode", []string{next.String()})
 		return c.Modify(req)
 	})
 	if errors.Is(err, ErrConflict) {
-		return fmt.Errorf("%s: %w", op, ErrInvalidCode) // someone else changed or used it first
+		return fmt.Errorf("%s: %w", op, errEntryChanged)
 	}
 	return err
 }
+
+// errEntryChanged: a challenge's record was not written because another
+// answer or a password change came first; the answer is judged again on a
+// new read.
+var errEntryChanged = errors.New("the entry changed since it was read")
+
+// codeCASTries bounds the reads and writes of one answer to a challenge
+// when other answers to it keep coming first; each round lets one through.
+const codeCASTries = 16
 
 // pruneCodeRecords forgets the records of expired challenges, whose codes
 // fail on their expiry alone. It runs after a sign-in succeeded, apart
