@@ -863,8 +863,11 @@ func (s *Server) handleConsultation(c *gin.Context) error {
 		page.Query = string([]rune(page.Query)[:maxSearchLength])
 	}
 	page.Filtered = page.Query != "" || page.Service != ""
-	n, _ := strconv.Atoi(c.Query("page"))
-	q := directory.DirectoryQuery{SIRET: siret, Service: page.Service, Query: page.Query, Page: max(n, 1), Size: consultationPageSize}
+	n, err := pageParam.read(c)
+	if err != nil {
+		return &httpError{status: http.StatusBadRequest, code: "invalid_request", message: pageParam.message(), err: err}
+	}
+	q := directory.DirectoryQuery{SIRET: siret, Service: page.Service, Query: page.Query, Page: n, Size: consultationPageSize}
 	d, err := s.store.Directory(ctx, q)
 	if err != nil {
 		return err
