@@ -80,7 +80,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("httpapi: TrustedProxies: %w", err)
 	}
 	e.HandleMethodNotAllowed = true
-	e.Use(s.recoverPanics, s.observe, securityHeaders, clientAddress)
+	// limitBodies before anything reads a body or replaces the request.
+	e.Use(s.recoverPanics, s.observe, securityHeaders, limitBodies(uploadRoutes, s.refuseBody), clientAddress)
 	e.NoRoute(s.notFound)
 	e.NoMethod(s.methodNotAllowed)
 	s.engine = e

@@ -135,6 +135,10 @@ func (s *Server) csrfToken(c *gin.Context) string {
 
 // checkCSRF refuses a form post whose token does not match its cookie.
 func (s *Server) checkCSRF(c *gin.Context) {
+	if err := parseForm(c); err != nil {
+		s.writePageError(c, err)
+		return
+	}
 	cookie, err := c.Cookie(csrfCookie)
 	field := c.PostForm(csrfField)
 	if err != nil || len(cookie) != 43 || subtle.ConstantTimeCompare([]byte(cookie), []byte(field)) != 1 {
