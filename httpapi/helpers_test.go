@@ -226,6 +226,19 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
+// scrape reads the metrics of srv, served on a listener of their own as
+// apexd serves them (http.metrics_addr).
+func scrape(t *testing.T, srv *httpapi.Server) string {
+	t.Helper()
+	ts := httptest.NewServer(srv.MetricsHandler())
+	defer ts.Close()
+	res, body := get(t, ts.URL+"/metrics")
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("metrics: %d", res.StatusCode)
+	}
+	return body
+}
+
 // startServer serves api on a real 127.0.0.1 listener for the test.
 func startServer(t *testing.T, api *httpapi.Server) string {
 	t.Helper()

@@ -46,7 +46,8 @@ func TestSignInLimitAcrossInstancesAnswers429(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.cfg.Limits = directory.LimitPolicy{SignInIdentifier: directory.Limit{Max: 2, Window: 15 * time.Minute}}
-	one, two := e.instance(), e.instance()
+	one, oneServer := e.server()
+	two := e.instance()
 	p := e.person("Théo", "Trop", directory.RoleAdministrateur, "")
 	wrong := map[string]string{"identifier": p.Identifier, "password": "Wrong-Password-42!"}
 	for _, base := range []string{one, two} {
@@ -72,7 +73,7 @@ func TestSignInLimitAcrossInstancesAnswers429(t *testing.T) {
 		t.Errorf("page Retry-After %q, want 900", got)
 	}
 
-	_, metrics := get(t, one+"/metrics")
+	metrics := scrape(t, oneServer)
 	for _, want := range []string{
 		`apex_rate_limited_total{limit="signin_identifier"} 1`,
 		`apex_rate_limited_total{limit="captcha_address"} 0`,

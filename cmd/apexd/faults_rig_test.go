@@ -106,6 +106,7 @@ func newRig(t *testing.T) *rig {
 	r.setEnv(map[string]string{
 		"APEX_HTTP_ADDR":          strings.TrimPrefix(r.public, "http://"),
 		"APEX_HTTP_PUBLIC_URL":    r.public,
+		"APEX_HTTP_METRICS_ADDR":  fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		"APEX_LDAP_URL":           r.ldapURL,
 		"APEX_LDAP_BASE_DN":       rigSuffix,
 		"APEX_LDAP_BIND_PASSWORD": rigSvcPass,

@@ -148,6 +148,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		logger.Error("écoute HTTP impossible", "addr", cfg.HTTP.Addr, "error", err.Error())
 		return 1
 	}
+	var metricsListener net.Listener
+	if cfg.HTTP.MetricsAddr != "" {
+		if metricsListener, err = net.Listen("tcp", cfg.HTTP.MetricsAddr); err != nil {
+			listener.Close()
+			logger.Error("écoute des métriques impossible", "addr", cfg.HTTP.MetricsAddr, "error", err.Error())
+			return 1
+		}
+	}
 	httpServer := &http.Server{
 		Handler:           api.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -156,8 +164,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	served := make(chan error, 1)
+	served := make(chan error, 2)
 	go func() { served <- httpServer.Serve(listener) }()
+	// The metrics on a listener of their own, never on the service's port.
+	var metricsServer *http.Server
+	if metricsListener != nil {
+		metricsServer = &http.Server{
+			Handler:           metricsMux(api.MetricsHandler()),
+			ReadHeaderTimeout: 10 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		}
+		go func() { served <- metricsServer.Serve(metricsListener) }()
+		logger.Info("métriques", "url", "http://"+metricsListener.Addr().String()+"/metrics")
+	}
 	if cfg.HTTP.PprofAddr != "" {
 		go servePprof(cfg.HTTP.PprofAddr, logger)
 	}
@@ -192,7 +212,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := httpServer.Shutdown(shutdownCtx); err != nil {
 		logger.Warn("arrêt du service HTTP", "error", err.Error())
 	}
+	if metricsServer != nil {
+		metricsServer.Shutdown(shutdownCtx)
+	}
 	return code
+}
+
+// metricsMux serves the metrics at /metrics, and nothing else.
+func metricsMux(metrics http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics)
+	return mux
 }
 
 // banner says in French where the directory is and, with the demo, how to
