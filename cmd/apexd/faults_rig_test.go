@@ -67,6 +67,7 @@ type rig struct {
 	ldapProxy *proxy // between apexd and slapd, once behindProxy is called
 	public    string // apexd's base URL
 	env       []string
+	args      []string // apexd's arguments after --config
 	child     *exec.Cmd
 	childLog  string
 	childDone chan struct{}
@@ -162,7 +163,7 @@ func (r *rig) startApexd() {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	cmd := exec.Command(self, "--config", filepath.Join(r.dir, "absent.yaml"))
+	cmd := exec.Command(self, append([]string{"--config", filepath.Join(r.dir, "absent.yaml")}, r.args...)...)
 	cmd.Env = append(append(os.Environ(), faultsChildEnv+"=1"), r.env...)
 	cmd.Stdout, cmd.Stderr = io.Discard, logFile
 	if err := cmd.Start(); err != nil {
