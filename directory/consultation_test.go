@@ -2,6 +2,7 @@ package directory_test
 
 import (
 	"fmt"
+	"math"
 	"testing"
 
 	"github.com/dgfip/apex-partenaires/directory"
@@ -53,5 +54,31 @@ func TestDirectoryPages(t *testing.T) {
 	hostile, err := store.Directory(ctx, directory.DirectoryQuery{SIRET: testSIRET, Query: "*)(uid=*"})
 	if err != nil || hostile.Total != 0 {
 		t.Errorf("hostile query: %+v, %v", hostile, err)
+	}
+}
+
+// A page number or size of any int is an empty page or the first, never a
+// panic: (page-1)*size overflowed into a negative slice bound.
+func TestDirectoryPageArithmeticNeverOverflows(t *testing.T) {
+	t.Parallel()
+	store, _ := slapdtestStore(t)
+	mustStructure(t, store, testSIRET, "Accueil")
+	mustPerson(t, store, directory.NewPerson{FirstName: "Zoé", LastName: "Admin", Role: directory.RoleAdministrateur, SIRET: testSIRET})
+	for _, q := range []directory.DirectoryQuery{
+		{Page: math.MaxInt},
+		{Page: math.MaxInt, Size: 200},
+		{Page: math.MaxInt/50 + 2},
+		{Page: math.MaxInt/200 + 2, Size: 200},
+		{Page: math.MinInt, Size: math.MinInt},
+		{Page: 2, Size: math.MaxInt},
+	} {
+		q.SIRET = testSIRET
+		page, err := store.Directory(ctx, q)
+		if err != nil {
+			t.Fatalf("page %d size %d: %v", q.Page, q.Size, err)
+		}
+		if page.Total != 1 || page.Page < 1 || page.Size < 1 || page.Size > 200 || len(page.Accounts) > 1 || (page.Page > 1) != (len(page.Accounts) == 0) {
+			t.Errorf("page %d size %d: %+v", q.Page, q.Size, page)
+		}
 	}
 }

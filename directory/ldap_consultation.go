@@ -117,8 +117,9 @@ func (s *Store) Directory(ctx context.Context, q DirectoryQuery) (*DirectoryPage
 		s.directory.put(key, listing)
 	}
 	page := &DirectoryPage{Services: listing.services, Total: len(listing.accounts), Page: q.Page, Size: q.Size}
-	from := (q.Page - 1) * q.Size
-	if from < len(listing.accounts) {
+	// Compared before multiplying: (Page-1)*Size overflows for pages far past the end.
+	if q.Page-1 < (len(listing.accounts)+q.Size-1)/q.Size {
+		from := (q.Page - 1) * q.Size
 		page.Accounts = listing.accounts[from:min(from+q.Size, len(listing.accounts))]
 	}
 	return page, nil

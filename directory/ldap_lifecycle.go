@@ -190,8 +190,8 @@ func (f *PreCreation) validate(role Role) error {
 	f.LastName = strings.TrimSpace(f.LastName)
 	f.Service = strings.TrimSpace(f.Service)
 	var problems []Problem
-	problems = append(problems, checkText("lastName", "Le nom", f.LastName, 128)...)
-	problems = append(problems, checkText("firstName", "Le prénom", f.FirstName, 128)...)
+	problems = append(problems, checkName("lastName", "Le nom", f.LastName, 128)...)
+	problems = append(problems, checkName("firstName", "Le prénom", f.FirstName, 128)...)
 	if len(problems) == 0 {
 		if _, err := Identifier(f.FirstName, f.LastName); err != nil {
 			var ie *InvalidError

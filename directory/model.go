@@ -4,6 +4,7 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -144,8 +145,8 @@ func (n *NewPerson) Validate() error {
 	n.SIRET = NormalizeSIRET(n.SIRET)
 	n.Service = strings.TrimSpace(n.Service)
 	var problems []Problem
-	problems = append(problems, checkText("firstName", "Le prénom", n.FirstName, 128)...)
-	problems = append(problems, checkText("lastName", "Le nom", n.LastName, 128)...)
+	problems = append(problems, checkName("firstName", "Le prénom", n.FirstName, 128)...)
+	problems = append(problems, checkName("lastName", "Le nom", n.LastName, 128)...)
 	// A name given must also make an identifier; one missing is said once.
 	given := map[string]bool{"firstName": true, "lastName": true}
 	for _, p := range problems {
@@ -207,11 +208,11 @@ func (u *PersonUpdate) Validate() error {
 	var problems []Problem
 	if u.FirstName != nil {
 		*u.FirstName = strings.TrimSpace(*u.FirstName)
-		problems = append(problems, checkText("firstName", "Le prénom", *u.FirstName, 128)...)
+		problems = append(problems, checkName("firstName", "Le prénom", *u.FirstName, 128)...)
 	}
 	if u.LastName != nil {
 		*u.LastName = strings.TrimSpace(*u.LastName)
-		problems = append(problems, checkText("lastName", "Le nom", *u.LastName, 128)...)
+		problems = append(problems, checkName("lastName", "Le nom", *u.LastName, 128)...)
 	}
 	if u.Email != nil {
 		if email, ok := normalizeEmail(*u.Email); ok {
@@ -290,17 +291,50 @@ func validSlug(s string) bool {
 	return true
 }
 
-// checkText requires a non-empty, printable value of at most max characters.
+// checkText requires a non-empty value of at most max characters, free of
+// invisible characters: controls (C0, C1, DEL), format characters (bidi
+// controls such as U+202E, zero-width characters, soft hyphens), line and
+// paragraph separators (U+2028, U+2029) and private-use characters. The
+// names of structures, services and applications and the category keep
+// every other character (« Dupont & Fils »).
 func checkText(field, label, value string, max int) []Problem {
 	switch {
 	case value == "":
 		return []Problem{{field, label + " doit être renseigné."}}
-	case !utf8.ValidString(value) || strings.ContainsFunc(value, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		return []Problem{{field, label + " contient des caractères invalides."}}
+	case !utf8.ValidString(value) || strings.ContainsFunc(value, invisible):
+		return []Problem{{field, label + " contient des caractères invalides (caractères de contrôle ou invisibles, sauts de ligne)."}}
 	case utf8.RuneCountInString(value) > max:
 		return []Problem{{field, label + " est trop long."}}
 	}
 	return nil
+}
+
+func invisible(r rune) bool {
+	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp, unicode.Co)
+}
+
+// checkName requires a person's first or last name: letters of any script,
+// combining marks, spaces, apostrophes (' and ’), hyphens and dots, at most
+// max characters. Digits are refused too: the identifier drops them (its
+// digits are the homonym's number) and no civil name holds one.
+func checkName(field, label, value string, max int) []Problem {
+	switch {
+	case value == "":
+		return []Problem{{field, label + " doit être renseigné."}}
+	case !utf8.ValidString(value) || strings.ContainsFunc(value, func(r rune) bool { return !nameRune(r) }):
+		return []Problem{{field, label + " ne doit contenir que des lettres, des espaces, des apostrophes, des tirets et des points."}}
+	case utf8.RuneCountInString(value) > max:
+		return []Problem{{field, label + " est trop long."}}
+	}
+	return nil
+}
+
+func nameRune(r rune) bool {
+	switch r {
+	case ' ', '\'', '’', '-', '.':
+		return true
+	}
+	return unicode.IsLetter(r) || unicode.IsMark(r)
 }
 
 func normalizeEmail(s string) (string, bool) {

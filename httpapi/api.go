@@ -12,8 +12,6 @@ import (
 	"github.com/dgfip/apex-partenaires/directory"
 )
 
-const maxBody = 64 << 10
-
 func (s *Server) registerAPIRoutes(g *gin.RouterGroup) {
 	g.Use(s.requireJSON, s.authenticate)
 	g.GET("/openapi.json", serveOpenAPI)

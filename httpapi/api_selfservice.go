@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -222,8 +221,14 @@ func (s *Server) handleDirectory(c *gin.Context) error {
 	if !directory.CanConsult(account(c), siret) {
 		return directory.ErrForbidden
 	}
-	page, _ := strconv.Atoi(c.Query("page"))
-	size, _ := strconv.Atoi(c.Query("size"))
+	page, err := pageParam.read(c)
+	if err != nil {
+		return err
+	}
+	size, err := sizeParam.read(c)
+	if err != nil {
+		return err
+	}
 	d, err := s.store.Directory(c.Request.Context(), directory.DirectoryQuery{
 		SIRET: siret, Service: c.Query("service"), Query: c.Query("q"), Page: page, Size: size,
 	})

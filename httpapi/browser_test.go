@@ -317,10 +317,17 @@ func TestPageFormsWithoutTheCSRFFieldAreRefused(t *testing.T) {
 	}
 
 	refused("sign-out without the field", "/deconnexion", nil)
-	if res, _ := do(http.MethodGet, "/", nil); res.StatusCode != http.StatusOK {
+	// Signed in, the token is the session's: the one of the sign-in page serves no more.
+	refused("sign-out with the token of before the sign-in", "/deconnexion", url.Values{"csrf": {csrf}})
+	res, home := do(http.MethodGet, "/", nil)
+	if res.StatusCode != http.StatusOK {
 		t.Fatalf("home page after a refused sign-out: %d, want the session still open", res.StatusCode)
 	}
-	redirected("sign-out with the token", "/deconnexion", url.Values{"csrf": {csrf}}, "/connexion")
+	m := csrfFieldPattern.FindStringSubmatch(home)
+	if m == nil || m[1] == csrf {
+		t.Fatalf("the home page's token: %v, the sign-in page's %q", m, csrf)
+	}
+	redirected("sign-out with the session's token", "/deconnexion", url.Values{"csrf": {m[1]}}, "/connexion")
 	if res, _ := do(http.MethodGet, "/", nil); res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/connexion" {
 		t.Errorf("home page after signing out: %d to %q", res.StatusCode, res.Header.Get("Location"))
 	}

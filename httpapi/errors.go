@@ -20,6 +20,8 @@ var (
 	errUnauthenticated  = errors.New("not signed in")
 	errBadCSRF          = errors.New("bad csrf token")
 	errMediaType        = errors.New("not json")
+	errMultipart        = errors.New("multipart body where no file is taken")
+	errTooLarge         = errors.New("body too large")
 )
 
 // apiError is the body of every API error.
@@ -46,6 +48,8 @@ type errorKind struct {
 // Anything not in it is an internal error: logged in full, answered "Erreur interne".
 var errorKinds = []errorKind{
 	{errBadRequest, http.StatusBadRequest, "bad_request", "La requête est mal formée."},
+	{errMultipart, http.StatusUnsupportedMediaType, "unsupported_media_type", "Ce formulaire n'accepte pas de fichier."},
+	{errTooLarge, http.StatusRequestEntityTooLarge, "request_too_large", "Le formulaire envoyé est trop volumineux."},
 	{errMediaType, http.StatusUnsupportedMediaType, "unsupported_media_type", "Le corps de la requête doit être du JSON (Content-Type: application/json)."},
 	{errNotFoundRoute, http.StatusNotFound, "not_found", "Cette page n'existe pas."},
 	{errMethodNotAllowed, http.StatusMethodNotAllowed, "method_not_allowed", "Cette méthode n'est pas permise ici."},

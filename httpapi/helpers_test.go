@@ -85,6 +85,14 @@ func (e *env) instance() string {
 // server is instance, with the server itself (its routes, for the tests that
 // visit every page).
 func (e *env) server() (string, *httpapi.Server) {
+	e.t.Helper()
+	ts, srv := e.serve(false)
+	return ts.URL, srv
+}
+
+// serve starts one apexd as instance does; with secure, its public URL is
+// https and it serves TLS (ts.Client() trusts it).
+func (e *env) serve(secure bool) (*httptest.Server, *httpapi.Server) {
 	t := e.t
 	t.Helper()
 	store := slapdtest.OpenStore(t, e.cfg)
@@ -104,6 +112,9 @@ func (e *env) server() (string, *httpapi.Server) {
 	t.Cleanup(func() { queue.Close(ctx) })
 	ts := httptest.NewUnstartedServer(nil)
 	publicURL := "http://" + ts.Listener.Addr().String()
+	if secure {
+		publicURL = "https://" + ts.Listener.Addr().String()
+	}
 	notifier := notify.Notifier{Mailer: queue, SMS: e.sms, PublicURL: publicURL}
 	srv, err := httpapi.New(httpapi.Config{
 		PublicURL: publicURL,
@@ -118,9 +129,13 @@ func (e *env) server() (string, *httpapi.Server) {
 		t.Fatal(err)
 	}
 	ts.Config.Handler = srv.Handler()
-	ts.Start()
+	if secure {
+		ts.StartTLS()
+	} else {
+		ts.Start()
+	}
 	t.Cleanup(ts.Close)
-	return ts.URL, srv
+	return ts, srv
 }
 
 // person creates an active account with a mail of its own.
@@ -224,6 +239,19 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// scrape reads the metrics of srv, served on a listener of their own as
+// apexd serves them (http.metrics_addr).
+func scrape(t *testing.T, srv *httpapi.Server) string {
+	t.Helper()
+	ts := httptest.NewServer(srv.MetricsHandler())
+	defer ts.Close()
+	res, body := get(t, ts.URL+"/metrics")
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("metrics: %d", res.StatusCode)
+	}
+	return body
 }
 
 // startServer serves api on a real 127.0.0.1 listener for the test.

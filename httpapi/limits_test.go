@@ -46,7 +46,8 @@ func TestSignInLimitAcrossInstancesAnswers429(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.cfg.Limits = directory.LimitPolicy{SignInAddress: directory.Limit{Max: 2, Window: 15 * time.Minute}}
-	one, two := e.instance(), e.instance()
+	one, oneServer := e.server()
+	two := e.instance()
 	p := e.person("Théo", "Trop", directory.RoleAdministrateur, "")
 	for i, base := range []string{one, two} { // wrong passwords of two identifiers from one address
 		wrong := map[string]string{"identifier": []string{p.Identifier, "nobody.here-px"}[i], "password": "Wrong-Password-42!"}
@@ -72,7 +73,7 @@ func TestSignInLimitAcrossInstancesAnswers429(t *testing.T) {
 		t.Errorf("page Retry-After %q, want 900", got)
 	}
 
-	_, metrics := get(t, one+"/metrics")
+	metrics := scrape(t, oneServer)
 	for _, want := range []string{
 		`apex_rate_limited_total{limit="signin_address"} 1`,
 		`apex_rate_limited_total{limit="captcha_address"} 0`,

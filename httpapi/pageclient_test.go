@@ -20,6 +20,8 @@ type formClient struct {
 	base string
 	jar  *cookiejar.Jar
 	http *http.Client
+	// csrf is the form token of a page, read for the cookies in csrfFor.
+	csrf, csrfFor string
 }
 
 // formPage is an answer; Text is its body with the HTML entities decoded.
@@ -67,8 +69,9 @@ func (c *formClient) get(path string) formPage {
 	return c.do(http.MethodGet, path, nil)
 }
 
-// post sends a form with the CSRF field of the client's cookie, unless the
-// form has one already; a client without the cookie gets it from a page.
+// post sends a form with the CSRF field a page of the client's state
+// carries (the session's token when signed in, the cookie's otherwise),
+// unless the form has one already.
 func (c *formClient) post(path string, form url.Values) formPage {
 	c.t.Helper()
 	with := url.Values{}
@@ -76,18 +79,36 @@ func (c *formClient) post(path string, form url.Values) formPage {
 		with[k] = v
 	}
 	if !with.Has("csrf") {
-		if c.cookie("/", "apex_csrf") == "" {
-			c.get("/connexion")
-		}
-		with.Set("csrf", c.cookie("/", "apex_csrf"))
+		with.Set("csrf", c.formToken())
 	}
 	return c.do(http.MethodPost, path, with)
 }
 
+var csrfFieldPattern = regexp.MustCompile(`<input type="hidden" name="csrf" value="([^"]*)">`)
+
+// formToken reads the CSRF field of the home page, or of the sign-in page
+// when not signed in, once for each state of the cookies.
+func (c *formClient) formToken() string {
+	c.t.Helper()
+	state := func() string { return c.cookie("/", "apex_session") + " " + c.cookie("/", "apex_csrf") }
+	if c.csrf != "" && c.csrfFor == state() {
+		return c.csrf
+	}
+	for _, path := range []string{"/", "/connexion"} {
+		if m := csrfFieldPattern.FindStringSubmatch(c.get(path).Body); m != nil {
+			c.csrf, c.csrfFor = m[1], state()
+			return c.csrf
+		}
+	}
+	c.t.Fatal("no page with a CSRF field")
+	return ""
+}
+
+// cookie is the value of the cookie name, or of __Host-name (https).
 func (c *formClient) cookie(path, name string) string {
 	u, _ := url.Parse(c.base + path)
 	for _, k := range c.jar.Cookies(u) {
-		if k.Name == name {
+		if k.Name == name || k.Name == "__Host-"+name {
 			return k.Value
 		}
 	}

@@ -85,7 +85,7 @@ type verifyPage struct {
 }
 
 func (s *Server) handleVerifyPage(c *gin.Context) error {
-	if _, err := c.Cookie(challengeCookie); err != nil {
+	if _, err := s.cookie(c, challengeCookie); err != nil {
 		c.Redirect(http.StatusSeeOther, "/connexion")
 		return nil
 	}
@@ -94,7 +94,7 @@ func (s *Server) handleVerifyPage(c *gin.Context) error {
 }
 
 func (s *Server) handleVerifyForm(c *gin.Context) error {
-	challenge, err := c.Cookie(challengeCookie)
+	challenge, err := s.cookie(c, challengeCookie)
 	if err != nil {
 		c.Redirect(http.StatusSeeOther, "/connexion")
 		return nil
@@ -121,7 +121,7 @@ func (s *Server) handleVerifyForm(c *gin.Context) error {
 }
 
 func (s *Server) handleResendForm(c *gin.Context) error {
-	challenge, err := c.Cookie(challengeCookie)
+	challenge, err := s.cookie(c, challengeCookie)
 	if err != nil {
 		c.Redirect(http.StatusSeeOther, "/connexion")
 		return nil

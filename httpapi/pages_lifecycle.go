@@ -149,7 +149,7 @@ func (s *Server) flash(c *gin.Context, title, message string) {
 
 // takeFlash reads the notice left by the last form, once.
 func (s *Server) takeFlash(c *gin.Context) *notice {
-	v, err := c.Cookie(flashCookie)
+	v, err := s.cookie(c, flashCookie)
 	if err != nil || v == "" {
 		return nil
 	}

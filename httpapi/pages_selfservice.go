@@ -187,7 +187,7 @@ type resetCodePage struct {
 func (s *Server) handleResetCodePage(c *gin.Context) error {
 	noStore(c)
 	page := resetCodePage{base: s.base(c, "Code de sécurité"), Errors: formErrors{}}
-	if reset, _ := c.Cookie(resetCookie); reset != "" {
+	if reset, _ := s.cookie(c, resetCookie); reset != "" {
 		page.Pending = true
 	} else {
 		page.Notice = &notice{Kind: "info", Title: "Aucune demande en cours", Message: "Aucune demande de renouvellement de mot de passe n'est en cours sur ce navigateur."}
@@ -201,7 +201,7 @@ func (s *Server) handleResetCodePage(c *gin.Context) error {
 func (s *Server) handleResetCodeForm(c *gin.Context) error {
 	noStore(c)
 	page := resetCodePage{base: s.base(c, "Code de sécurité"), Errors: formErrors{}}
-	reset, _ := c.Cookie(resetCookie)
+	reset, _ := s.cookie(c, resetCookie)
 	if reset == "" {
 		page.Notice = &notice{Kind: "error", Title: "Demande expirée", Message: "Votre demande de renouvellement n'est plus valable : faites une nouvelle demande."}
 		s.render(c, http.StatusUnauthorized, "motdepasse_code.tmpl", page)
@@ -285,11 +285,11 @@ func (s *Server) newRenewPage(c *gin.Context, action string) passwordPage {
 
 // resetToken is the renewal's token: the mail's link, or the cookie given
 // for the right SMS code; and the path its form posts to.
-func resetToken(c *gin.Context) (token, action string) {
+func (s *Server) resetToken(c *gin.Context) (token, action string) {
 	if t := c.Param("token"); t != "" {
 		return t, "/mot-de-passe/renouveler/" + url.PathEscape(t)
 	}
-	t, _ := c.Cookie(resetTokenCookie)
+	t, _ := s.cookie(c, resetTokenCookie)
 	return t, "/mot-de-passe/renouveler"
 }
 
@@ -324,7 +324,7 @@ func (s *Server) renderUnusableToken(c *gin.Context, page passwordPage, err erro
 // scanners open links.
 func (s *Server) handleRenewPage(c *gin.Context) error {
 	noStore(c)
-	token, action := resetToken(c)
+	token, action := s.resetToken(c)
 	page := s.newRenewPage(c, action)
 	if token == "" {
 		return s.renderUnusableToken(c, page, nil)
@@ -372,7 +372,7 @@ func passwordErrors(f formErrors, err error) bool {
 // handleRenewForm sets the new password (« Valider le nouveau mot de passe »).
 func (s *Server) handleRenewForm(c *gin.Context) error {
 	noStore(c)
-	token, action := resetToken(c)
+	token, action := s.resetToken(c)
 	page := s.newRenewPage(c, action)
 	if token == "" {
 		return s.renderUnusableToken(c, page, nil)
@@ -902,8 +902,11 @@ func (s *Server) handleConsultation(c *gin.Context) error {
 		page.Query = string([]rune(page.Query)[:maxSearchLength])
 	}
 	page.Filtered = page.Query != "" || page.Service != ""
-	n, _ := strconv.Atoi(c.Query("page"))
-	q := directory.DirectoryQuery{SIRET: siret, Service: page.Service, Query: page.Query, Page: max(n, 1), Size: consultationPageSize}
+	n, err := pageParam.read(c)
+	if err != nil {
+		return &httpError{status: http.StatusBadRequest, code: "invalid_request", message: pageParam.message(), err: err}
+	}
+	q := directory.DirectoryQuery{SIRET: siret, Service: page.Service, Query: page.Query, Page: n, Size: consultationPageSize}
 	d, err := s.store.Directory(ctx, q)
 	if err != nil {
 		return err

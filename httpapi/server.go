@@ -80,7 +80,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("httpapi: TrustedProxies: %w", err)
 	}
 	e.HandleMethodNotAllowed = true
-	e.Use(s.recoverPanics, s.observe, securityHeaders, clientAddress)
+	// limitBodies before anything reads a body or replaces the request.
+	e.Use(s.recoverPanics, s.observe, securityHeaders, limitBodies(uploadRoutes, s.refuseBody), clientAddress)
 	e.NoRoute(s.notFound)
 	e.NoMethod(s.methodNotAllowed)
 	s.engine = e
@@ -92,6 +93,12 @@ func New(cfg Config) (*Server, error) {
 
 // Handler is the server's http.Handler.
 func (s *Server) Handler() http.Handler { return s.engine }
+
+// MetricsHandler serves the Prometheus metrics. It is not on Handler:
+// cmd/apexd serves it on a listener of its own (http.metrics_addr), so that
+// what the metrics tell (sign-ins, limits, errors by route) stays off the
+// service's port.
+func (s *Server) MetricsHandler() http.Handler { return s.metrics.handler() }
 
 // Routes lists the method and path of every route, for tests and docs.
 func (s *Server) Routes() []gin.RouteInfo { return s.engine.Routes() }
@@ -120,7 +127,6 @@ func (s *Server) page(h handlerFunc) gin.HandlerFunc {
 func (s *Server) registerOpsRoutes(e *gin.Engine) {
 	e.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
 	e.GET("/readyz", s.api(s.handleReady))
-	e.GET("/metrics", gin.WrapH(s.metrics.handler()))
 	// The assets are embedded in the binary: they change only with it.
 	e.Group("/static", func(c *gin.Context) { c.Header("Cache-Control", "public, max-age=3600") }).StaticFS("/", staticFS())
 }

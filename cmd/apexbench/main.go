@@ -219,7 +219,7 @@ func (e *env) startApexd(o options) error {
 	}
 	cmd.Env = append(cmd.Env,
 		"APEX_MAIL_SMTP_HOST=127.0.0.1", "APEX_MAIL_SMTP_PORT="+strconv.Itoa(e.relay.addr.Port),
-		"APEX_HTTP_ADDR="+addr, "APEX_HTTP_PUBLIC_URL="+e.base,
+		"APEX_HTTP_ADDR="+addr, "APEX_HTTP_PUBLIC_URL="+e.base, "APEX_HTTP_METRICS_ADDR=127.0.0.1:0",
 		"APEX_LDAP_URL="+e.srv.URL, "APEX_LDAP_BASE_DN="+suffix, "APEX_LDAP_BIND_PASSWORD="+servicePassword,
 		"APEX_LDAP_POOL_SIZE="+strconv.Itoa(o.concurrency),
 		"APEX_MAIL_OUTBOX_DIR="+filepath.Join(e.dir, "outbox"), "APEX_MAIL_SPOOL_DIR="+filepath.Join(e.dir, "spool"),

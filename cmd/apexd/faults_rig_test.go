@@ -67,6 +67,7 @@ type rig struct {
 	ldapProxy *proxy // between apexd and slapd, once behindProxy is called
 	public    string // apexd's base URL
 	env       []string
+	args      []string // apexd's arguments after --config
 	child     *exec.Cmd
 	childLog  string
 	childDone chan struct{}
@@ -106,6 +107,7 @@ func newRig(t *testing.T) *rig {
 	r.setEnv(map[string]string{
 		"APEX_HTTP_ADDR":          strings.TrimPrefix(r.public, "http://"),
 		"APEX_HTTP_PUBLIC_URL":    r.public,
+		"APEX_HTTP_METRICS_ADDR":  fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		"APEX_LDAP_URL":           r.ldapURL,
 		"APEX_LDAP_BASE_DN":       rigSuffix,
 		"APEX_LDAP_BIND_PASSWORD": rigSvcPass,
@@ -161,7 +163,7 @@ func (r *rig) startApexd() {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	cmd := exec.Command(self, "--config", filepath.Join(r.dir, "absent.yaml"))
+	cmd := exec.Command(self, append([]string{"--config", filepath.Join(r.dir, "absent.yaml")}, r.args...)...)
 	cmd.Env = append(append(os.Environ(), faultsChildEnv+"=1"), r.env...)
 	cmd.Stdout, cmd.Stderr = io.Discard, logFile
 	if err := cmd.Start(); err != nil {

@@ -38,8 +38,8 @@ func main() {
 }
 
 // run starts the service and returns the exit status once ctx is done or
-// the embedded slapd has stopped by itself. Logs go to stderr as JSON, the
-// banner to stdout.
+// the HTTP service fails; an embedded slapd that dies is started again.
+// Logs go to stderr as JSON, the banner to stdout.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("apexd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -81,10 +81,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		logger.Error("ouverture de l'annuaire impossible", "error", err.Error())
 		return 1
 	}
+	var embedded *slapd.Supervisor
+	if server != nil {
+		embedded = superviseSlapd(server, logger)
+	}
 	defer func() {
 		store.Close()
-		if server != nil {
-			if err := server.Stop(); err != nil {
+		if embedded != nil {
+			if err := embedded.Stop(); err != nil {
 				logger.Warn("arrêt de slapd", "error", err.Error())
 			}
 			logger.Info("slapd embarqué arrêté")
@@ -148,6 +152,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		logger.Error("écoute HTTP impossible", "addr", cfg.HTTP.Addr, "error", err.Error())
 		return 1
 	}
+	var metricsListener net.Listener
+	if cfg.HTTP.MetricsAddr != "" {
+		if metricsListener, err = net.Listen("tcp", cfg.HTTP.MetricsAddr); err != nil {
+			listener.Close()
+			logger.Error("écoute des métriques impossible", "addr", cfg.HTTP.MetricsAddr, "error", err.Error())
+			return 1
+		}
+	}
 	httpServer := &http.Server{
 		Handler:           api.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -156,8 +168,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	served := make(chan error, 1)
+	served := make(chan error, 2)
 	go func() { served <- httpServer.Serve(listener) }()
+	// The metrics on a listener of their own, never on the service's port.
+	var metricsServer *http.Server
+	if metricsListener != nil {
+		metricsServer = &http.Server{
+			Handler:           metricsMux(api.MetricsHandler()),
+			ReadHeaderTimeout: 10 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		}
+		go func() { served <- metricsServer.Serve(metricsListener) }()
+		logger.Info("métriques", "url", "http://"+metricsListener.Addr().String()+"/metrics")
+	}
 	if cfg.HTTP.PprofAddr != "" {
 		go servePprof(cfg.HTTP.PprofAddr, logger)
 	}
@@ -172,10 +196,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	logger.Info("apexd prêt", "http", "http://"+listener.Addr().String(), "public_url", cfg.HTTP.PublicURL, "ldap_url", url)
 
-	var exited <-chan struct{} // nil, so never ready, with an external directory
-	if server != nil {
-		exited = server.Exited()
-	}
 	code := 0
 	select {
 	case <-ctx.Done():
@@ -183,16 +203,50 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case err := <-served:
 		logger.Error("service HTTP arrêté", "error", err.Error())
 		code = 1
-	case <-exited:
-		logger.Error("slapd embarqué arrêté de lui-même", "log", server.LogPath(), "log_tail", server.LogTail(2000))
-		code = 1
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	if err := httpServer.Shutdown(shutdownCtx); err != nil {
 		logger.Warn("arrêt du service HTTP", "error", err.Error())
 	}
+	if metricsServer != nil {
+		metricsServer.Shutdown(shutdownCtx)
+	}
 	return code
+}
+
+// metricsMux serves the metrics at /metrics, and nothing else.
+func metricsMux(metrics http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics)
+	return mux
+}
+
+// superviseSlapd starts the embedded slapd again whenever it dies, on its
+// data and port, with waits of 0.5 s, 1 s, 2 s… up to a minute between
+// starts that fail. apexd never gives up nor exits for it: meanwhile every
+// request that needs the directory answers 503 and /readyz too, which is
+// what load balancers and orchestrators act on, and the cause (a full disk,
+// the port taken) may go without restarting apexd, whose memory holds the
+// sign-in codes and SMS still to send.
+func superviseSlapd(server *slapd.Server, logger *slog.Logger) *slapd.Supervisor {
+	return slapd.Supervise(server, slapd.SuperviseConfig{
+		OnExit: func(srv *slapd.Server, err error) {
+			status := "exit status 0"
+			if err != nil {
+				status = err.Error()
+			}
+			logger.Error("slapd embarqué arrêté de lui-même: redémarrage; le service répond 503 d'ici là",
+				"pid", srv.PID(), "status", status, "log", srv.LogPath(), "log_tail", srv.LogTail(2000))
+		},
+		OnFailure: func(attempt int, err error, next time.Duration) {
+			logger.Error("slapd embarqué: redémarrage impossible; le service répond 503 (/readyz aussi), nouvel essai",
+				"attempt", attempt, "next_in", next.String(), "error", err.Error())
+		},
+		OnRestart: func(srv *slapd.Server, attempt int, downtime time.Duration) {
+			logger.Warn("slapd embarqué redémarré", "pid", srv.PID(), "url", srv.URL, "attempts", attempt, "downtime", downtime.Round(time.Millisecond).String())
+		},
+	})
 }
 
 // banner says in French where the directory is and, with the demo, how to

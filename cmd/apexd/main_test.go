@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -132,9 +133,11 @@ func TestServiceWithEmbeddedDirectoryAndOutbox(t *testing.T) {
 	}
 	dir := t.TempDir()
 	public := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	metrics := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	env := map[string]string{
 		"APEX_HTTP_ADDR":            strings.TrimPrefix(public, "http://"),
 		"APEX_HTTP_PUBLIC_URL":      public,
+		"APEX_HTTP_METRICS_ADDR":    metrics,
 		"APEX_LDAP_EMBEDDED_DIR":    filepath.Join(dir, "ldap"),
 		"APEX_LDAP_EMBEDDED_LISTEN": fmt.Sprintf("ldap://127.0.0.1:%d", freePort(t)),
 		"APEX_MAIL_OUTBOX_DIR":      filepath.Join(dir, "outbox"),
@@ -165,6 +168,22 @@ func TestServiceWithEmbeddedDirectoryAndOutbox(t *testing.T) {
 		t.Fatalf("verify: %d %v", status, body)
 	}
 	token := body["token"].(string)
+	// The metrics are served on their own listener, not on the service's.
+	if res, err := http.Get(public + "/metrics"); err != nil {
+		t.Error(err)
+	} else if res.Body.Close(); res.StatusCode != http.StatusNotFound {
+		t.Errorf("/metrics on the service's port: %d, want 404", res.StatusCode)
+	}
+	if res, err := http.Get("http://" + metrics + "/metrics"); err != nil {
+		t.Error(err)
+	} else {
+		raw, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK || !strings.Contains(string(raw), `apex_signins_total{outcome="success",step="code"} 1`) ||
+			!strings.Contains(string(raw), `apex_http_requests_total{method="POST",route="/api/v1/auth/verify",status="200"} 1`) {
+			t.Errorf("/metrics on http.metrics_addr: %d\n%s", res.StatusCode, raw)
+		}
+	}
 	if code := stop(); code != 0 {
 		t.Fatalf("apexd exit status %d", code)
 	}

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -77,6 +78,9 @@ type Server struct {
 	logFile *os.File
 	exited  chan struct{}
 	waitErr error
+
+	closeLog sync.Once
+	closeErr error
 }
 
 // Installed reports whether the slapd programs are present.
@@ -533,6 +537,7 @@ func addLDIF(conn *ldap.Conn, data []byte) error {
 }
 
 // Stop ends slapd (SIGTERM, then SIGKILL after 5 s) and waits for it.
+// Stopping a server that has ended, or twice, is fine.
 func (s *Server) Stop() error {
 	select {
 	case <-s.exited:
@@ -545,8 +550,12 @@ func (s *Server) Stop() error {
 			<-s.exited
 		}
 	}
-	return s.logFile.Close()
+	s.closeLog.Do(func() { s.closeErr = s.logFile.Close() })
+	return s.closeErr
 }
+
+// PID is the slapd process's id.
+func (s *Server) PID() int { return s.cmd.Process.Pid }
 
 // Kill ends slapd at once with SIGKILL, as a crash would, and waits for it.
 func (s *Server) Kill() {

@@ -70,6 +70,10 @@ type HTTP struct {
 	Addr      string `mapstructure:"addr"`       // host:port to listen on
 	PublicURL string `mapstructure:"public_url"` // the address users see, for links in mails
 	PprofAddr string `mapstructure:"pprof_addr"` // loopback host:port for net/http/pprof; empty: off
+	// MetricsAddr is the host:port serving /metrics apart from the service;
+	// empty: off. Any interface is allowed, for a Prometheus on another
+	// machine: choose an internal one.
+	MetricsAddr string `mapstructure:"metrics_addr"`
 	// TrustedProxies are the reverse proxies (addresses or CIDRs) whose
 	// X-Forwarded-For gives the client address; empty believes no header.
 	TrustedProxies []string `mapstructure:"trusted_proxies"`
@@ -213,6 +217,7 @@ var defaults = []struct {
 	{"http.addr", "127.0.0.1:8080"},
 	{"http.public_url", "http://127.0.0.1:8080"},
 	{"http.pprof_addr", ""},
+	{"http.metrics_addr", "127.0.0.1:8081"},
 	{"http.trusted_proxies", []string{}},
 	{"ldap.url", ""},
 	{"ldap.embedded_dir", "var/ldap"},
@@ -356,6 +361,13 @@ func (c *Config) Validate() error {
 		// Profiles show request paths and timings: never beyond loopback.
 		if host, _, err := net.SplitHostPort(a); err != nil || !isLoopback(host) {
 			bad("http.pprof_addr", "%q is not a loopback HOST:PORT", a)
+		}
+	}
+	if a := c.HTTP.MetricsAddr; a != "" {
+		if _, port, err := net.SplitHostPort(a); err != nil || !validPort(port, true) {
+			bad("http.metrics_addr", "%q is not HOST:PORT", a)
+		} else if sameListener(a, c.HTTP.Addr) || sameListener(a, c.HTTP.PprofAddr) {
+			bad("http.metrics_addr", "%q must differ from http.addr and http.pprof_addr: the metrics are served apart", a)
 		}
 	}
 	for _, p := range c.HTTP.TrustedProxies {
@@ -527,6 +539,18 @@ func sameDN(a, b string) bool {
 	return errA == nil && errB == nil && da.EqualFold(db)
 }
 
+// sameListener reports two HOST:PORT that would take the same port: the
+// same port (not 0, a free one) on the same host or on every interface.
+func sameListener(a, b string) bool {
+	ha, pa, errA := net.SplitHostPort(a)
+	hb, pb, errB := net.SplitHostPort(b)
+	if errA != nil || errB != nil || pa != pb || pa == "0" {
+		return false
+	}
+	wildcard := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
+	return ha == hb || wildcard(ha) || wildcard(hb)
+}
+
 // validPort accepts 1 to 65535, and 0 (a free port) when zeroOK.
 func validPort(s string, zeroOK bool) bool {
 	n, err := strconv.Atoi(s)
@@ -570,7 +594,7 @@ func (c *Config) LogValue() slog.Value {
 	}
 	return slog.GroupValue(
 		slog.String("file", c.File),
-		slog.Group("http", "addr", c.HTTP.Addr, "public_url", c.HTTP.PublicURL),
+		slog.Group("http", "addr", c.HTTP.Addr, "public_url", c.HTTP.PublicURL, "metrics_addr", c.HTTP.MetricsAddr),
 		slog.Group("ldap",
 			"url", c.LDAP.URL, "embedded_dir", c.LDAP.EmbeddedDir, "embedded_listen", c.LDAP.EmbeddedListen,
 			"base_dn", c.LDAP.BaseDN, "bind_dn", c.LDAP.ServiceDN(), "bind_password", mask(c.LDAP.BindPassword),

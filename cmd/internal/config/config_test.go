@@ -46,7 +46,7 @@ func TestDefaultsWhenFileIsMissing(t *testing.T) {
 	clearEnv(t)
 	cfg := mustLoad(t, filepath.Join(t.TempDir(), "absent.yaml"))
 	want := Config{
-		HTTP: HTTP{Addr: "127.0.0.1:8080", PublicURL: "http://127.0.0.1:8080", TrustedProxies: []string{}},
+		HTTP: HTTP{Addr: "127.0.0.1:8080", PublicURL: "http://127.0.0.1:8080", MetricsAddr: "127.0.0.1:8081", TrustedProxies: []string{}},
 		LDAP: LDAP{
 			EmbeddedDir:    "var/ldap",
 			EmbeddedListen: "ldap://127.0.0.1:3389",
@@ -333,6 +333,15 @@ func TestValidate(t *testing.T) {
 		{"pprof on every interface", func(c *Config) { c.HTTP.PprofAddr = ":6060" }, "http.pprof_addr"},
 		{"pprof on a public address", func(c *Config) { c.HTTP.PprofAddr = "192.0.2.1:6060" }, "http.pprof_addr"},
 		{"pprof on loopback", func(c *Config) { c.HTTP.PprofAddr = "127.0.0.1:6060" }, ""},
+		{"metrics off", func(c *Config) { c.HTTP.MetricsAddr = "" }, ""},
+		{"metrics on an internal interface", func(c *Config) { c.HTTP.MetricsAddr = "10.1.2.3:9100" }, ""},
+		{"metrics on every interface", func(c *Config) { c.HTTP.MetricsAddr = ":9100" }, ""},
+		{"metrics without port", func(c *Config) { c.HTTP.MetricsAddr = "127.0.0.1" }, "http.metrics_addr"},
+		{"metrics on a bad port", func(c *Config) { c.HTTP.MetricsAddr = "127.0.0.1:70000" }, "http.metrics_addr"},
+		{"metrics on the service's port", func(c *Config) { c.HTTP.MetricsAddr = "127.0.0.1:8080" }, "http.metrics_addr"},
+		{"metrics on every interface at the service's port", func(c *Config) { c.HTTP.MetricsAddr = ":8080" }, "http.metrics_addr"},
+		{"metrics on pprof's port", func(c *Config) { c.HTTP.PprofAddr, c.HTTP.MetricsAddr = "127.0.0.1:6060", "127.0.0.1:6060" }, "http.metrics_addr"},
+		{"metrics and service on free ports", func(c *Config) { c.HTTP.Addr, c.HTTP.MetricsAddr = "127.0.0.1:0", "127.0.0.1:0" }, ""},
 		{"no reset link life", func(c *Config) { c.Auth.ResetLinkTTL = 0 }, "auth.reset_link_ttl"},
 		{"reset link life under a minute", func(c *Config) { c.Auth.ResetLinkTTL = 30 * time.Second }, "auth.reset_link_ttl"},
 		{"no sms outbox without gateway", func(c *Config) { c.SMS.OutboxDir = "" }, "sms.outbox_dir"},
