@@ -202,7 +202,7 @@ func TestKnownAddressesAreTheTenMostRecent(t *testing.T) {
 		t.Fatalf("%d known addresses kept, want 10: %q", len(values), values)
 	}
 	for _, v := range values {
-		if strings.Contains(v, "2001") || strings.Contains(v, "db8") {
+		if strings.Contains(v, "2001:db8") {
 			t.Errorf("an address in clear: %q", v)
 		}
 	}

@@ -128,7 +128,7 @@ func TestAPIWrongCodeFiveTimesAndExpiry(t *testing.T) {
 func TestAPILockedAccount(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	base := e.instance()
+	base, server := e.server()
 	api := base + "/api/v1"
 	p := e.person("Lola", "Locked", directory.RoleAdministrateur, "")
 	const locked = "Votre compte est temporairement bloqué après plusieurs essais infructueux. Réessayez dans 15 minutes ou renouvelez votre mot de passe."
@@ -153,7 +153,7 @@ func TestAPILockedAccount(t *testing.T) {
 			t.Errorf("%s: page Retry-After %q, want 540", id, got)
 		}
 	}
-	_, metrics := get(t, base+"/metrics")
+	metrics := scrape(t, server)
 	for _, want := range []string{
 		`apex_rate_limited_total{limit="signin_identifier"} 4`,
 		`apex_signins_total{outcome="account_locked",step="password"} 4`,
