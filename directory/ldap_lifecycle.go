@@ -201,10 +201,10 @@ func (f *PreCreation) validate(role Role) error {
 		}
 	}
 	if f.Mobile = strings.TrimSpace(f.Mobile); f.Mobile != "" {
-		if m, ok := NormalizeMobile(f.Mobile); ok {
+		if m, problem := ParseMobile(f.Mobile); problem == "" {
 			f.Mobile = m
 		} else {
-			problems = append(problems, Problem{"mobile", "Le numéro de téléphone portable n'est pas valide (06 12 34 56 78 ou +33 6 12 34 56 78)."})
+			problems = append(problems, Problem{"mobile", problem})
 		}
 	}
 	if role.InService() && f.Service == "" {

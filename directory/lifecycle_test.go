@@ -48,7 +48,7 @@ func TestInvitationJourney(t *testing.T) {
 			t.Errorf("problem on %s not listed: %v", f, ie.Problems)
 		}
 	}
-	form := directory.PreCreation{FirstName: "Jeanne", LastName: "Journey", Mobile: "07 00 00 00 01", Service: "Paie", Password: goodPassword}
+	form := directory.PreCreation{FirstName: "Jeanne", LastName: "Journey", Mobile: "07 81 00 00 01", Service: "Paie", Password: goodPassword}
 	if err := store.CheckPreCreation(ctx, inv.Token, form); err != nil {
 		t.Fatalf("check: %v", err)
 	}
@@ -56,7 +56,7 @@ func TestInvitationJourney(t *testing.T) {
 	if err != nil {
 		t.Fatalf("submit: %v", err)
 	}
-	if p.State != directory.StateSubmitted || p.Service != "Paie" || p.Mobile != "+33700000001" || p.FirstName != "Jeanne" {
+	if p.State != directory.StateSubmitted || p.Service != "Paie" || p.Mobile != "+33781000001" || p.FirstName != "Jeanne" {
 		t.Errorf("submitted = %+v", p)
 	}
 	if _, err := store.SubmitInvitation(ctx, inv.Token, form); !errors.Is(err, directory.ErrInvalidToken) {

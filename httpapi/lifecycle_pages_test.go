@@ -136,7 +136,7 @@ func TestCreationPages(t *testing.T) {
 	p := c.post(link, url.Values{"lastName": {""}, "firstName": {"Paul"}, "mobile": {"12"}, "password": {weak}, "passwordConfirmation": {"autre"}, "action": {"valider"}})
 	p.want(t, "a bad form", http.StatusUnprocessableEntity,
 		"<title>Erreur : ", "Le formulaire contient 6 erreurs",
-		"Le nom doit être renseigné.", "Le numéro de téléphone portable n'est pas valide",
+		"Le nom doit être renseigné.", "Ce numéro est trop court.",
 		"Le mot de passe doit contenir au moins 12 caractères.", "Le mot de passe doit contenir au moins une lettre majuscule.",
 		"Le mot de passe doit contenir au moins 1 caractère spécial.", "La confirmation ne correspond pas au mot de passe saisi.",
 		`aria-describedby="lastName-error"`, `<div id="lastName-error"><p class="fr-error-text">`, `fr-input-group fr-input-group--error`,

@@ -268,7 +268,7 @@ func TestSelfServicePagesInBrowser(t *testing.T) {
 		newEmail := uniqueEmail("paula.nouvelle")
 		tb.fill("#nom", "Nouveau-Nom")
 		tb.fill("#email", newEmail)
-		tb.fill("#mobile", "07 12 34 56 78")
+		tb.fill("#mobile", "07 81 23 45 67")
 		tb.click("Valider les modifications apportées", "/donnees-personnelles")
 		if got := tb.text("h1"); got != "Récapitulatif des modifications" {
 			t.Fatalf("summary: %q", got)
