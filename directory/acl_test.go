@@ -359,6 +359,7 @@ func TestACLsDefenceInDepth(t *testing.T) {
 				{"its own mail", modify(self, func(m *ldap.ModifyRequest) { m.Replace("mail", []string{"pirate@example.fr"}) })},
 				{"its own mobile", modify(self, func(m *ldap.ModifyRequest) { m.Replace("mobile", []string{"+33699999999"}) })},
 				{"a session of its own", modify(self, func(m *ldap.ModifyRequest) { m.Add("apexSession", []string{"forged"}) })},
+				{"its own mail key", modify(self, func(m *ldap.ModifyRequest) { m.Replace("apexMailKey", []string{strings.Repeat("0", 64)}) })},
 				{"its own description", modify(self, func(m *ldap.ModifyRequest) { m.Replace("description", []string{"pirate"}) })},
 				{"its own membership of a profile", modify(gestionDN, func(m *ldap.ModifyRequest) { m.Add("member", []string{self}) })},
 				{"a structure's category", modify(structureDN, func(m *ldap.ModifyRequest) { m.Replace("apexCategory", []string{"Pirate"}) })},
@@ -421,7 +422,7 @@ func TestACLsDefenceInDepth(t *testing.T) {
 
 		t.Run(id.name+" reads no mobile but its own and none of the service's secrets", func(t *testing.T) {
 			conn := bound(t, id.dn, pw)
-			secrets := []string{"mobile", "apexSession", "apexLoginCode", "apexInvitation", "apexReset", "userPassword", "pwdHistory"}
+			secrets := []string{"mobile", "apexSession", "apexLoginCode", "apexInvitation", "apexReset", "apexMailKey", "userPassword", "pwdHistory"}
 			// A person sees nothing above its own entry: the base itself is
 			// then "no such object", and the search finds nothing.
 			visible := func(filter string, attrs ...string) []*ldap.Entry {
@@ -445,7 +446,7 @@ func TestACLsDefenceInDepth(t *testing.T) {
 			}
 			// Nor can it learn them by a filter: an attribute it may not
 			// read matches nothing.
-			for _, f := range []string{"(mobile=*)", "(mobile=+33622222222)", "(apexSession=*)", "(apexLoginCode=*)"} {
+			for _, f := range []string{"(mobile=*)", "(mobile=+33622222222)", "(apexSession=*)", "(apexLoginCode=*)", "(apexMailKey=*)"} {
 				found := visible(f, "1.1")
 				for _, e := range found {
 					if f == "(mobile=*)" && strings.EqualFold(e.DN, id.self) {

@@ -77,7 +77,7 @@ func parseInvitationRecord(s string) (invitationRecord, bool) {
 // Invite adds an account in state invited, named by a new request id, with
 // a single-use link token valid InvitationTTL. Errors: ErrInvalid,
 // ErrNotFound when the structure or service does not exist, ErrConflict
-// when the mail is already used by an account.
+// when the mail is already used by a request of the structure not refused.
 func (s *Store) Invite(ctx context.Context, n NewInvitation) (*Invitation, error) {
 	const op = "invite"
 	if err := n.Validate(); err != nil {

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -241,15 +242,16 @@ func (s *Store) Ping(ctx context.Context) error {
 // CheckSchema confirms that the server holds the APEX schema and this
 // store's base entries: a wrong server or base DN fails here, at start.
 func (s *Store) CheckSchema(ctx context.Context) error {
-	var classes []string
+	var classes, types []string
 	err := s.read(ctx, "check schema", func(c *ldap.Conn) error {
 		res, err := c.Search(ldap.NewSearchRequest("cn=Subschema", ldap.ScopeBaseObject, ldap.NeverDerefAliases,
-			1, 0, false, "(objectClass=subschema)", []string{"objectClasses"}, nil))
+			1, 0, false, "(objectClass=subschema)", []string{"objectClasses", "attributeTypes"}, nil))
 		if err != nil {
 			return err
 		}
 		if len(res.Entries) == 1 {
 			classes = res.Entries[0].GetAttributeValues("objectClasses")
+			types = res.Entries[0].GetAttributeValues("attributeTypes")
 		}
 		return nil
 	})
@@ -266,6 +268,11 @@ func (s *Store) CheckSchema(ctx context.Context) error {
 		}
 		if !found {
 			return fmt.Errorf("check schema: object class %s missing: load schema/apex.ldif: %w", want, ErrUnavailable)
+		}
+	}
+	for _, want := range schema.AttributeTypes {
+		if !slices.ContainsFunc(types, func(def string) bool { return strings.Contains(def, "NAME '"+want+"'") }) {
+			return fmt.Errorf("check schema: attribute type %s missing: load schema/apex.ldif: %w", want, ErrUnavailable)
 		}
 	}
 	for _, dn := range []string{s.structuresDN(), s.applicationsDN(), s.agentsDN(), s.identifiersDN()} {

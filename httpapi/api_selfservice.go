@@ -162,7 +162,7 @@ func (s *Server) handleUpdateMe(c *gin.Context) error {
 		FirstName: req.FirstName, LastName: req.LastName, Email: req.Email, Mobile: req.Mobile,
 	})
 	if err != nil {
-		return refine(err, directory.ErrConflict, http.StatusConflict, "email_taken", "Un compte utilise déjà cette adresse mail.")
+		return refine(err, directory.ErrConflict, http.StatusConflict, "email_taken", emailTakenByColleague)
 	}
 	view, err := s.accountView(c, p)
 	if err != nil {

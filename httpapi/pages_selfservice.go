@@ -613,7 +613,7 @@ func (s *Server) handlePersonalDataSave(c *gin.Context) error {
 		updated, err := s.selfService().UpdateMe(c.Request.Context(), p, ch.update)
 		switch {
 		case errors.Is(err, directory.ErrConflict):
-			page.Errors.add("email", "Un compte utilise déjà cette adresse mail : saisissez-en une autre.")
+			page.Errors.add("email", "Cette adresse mail est déjà utilisée par un autre compte de votre structure : saisissez-en une autre.")
 			s.renderPersonalData(c, http.StatusConflict, page)
 			return nil
 		case page.Errors.addProblems(err, personalDataFields):

@@ -457,7 +457,7 @@ func TestSelfServicePersonalDataPages(t *testing.T) {
 	// A mail another account uses.
 	page = c.post("/donnees-personnelles/enregistrer", form("Perso", "Paula", other.Email, "06 12 34 56 78"))
 	wantStatus(t, "mail taken", page, http.StatusConflict)
-	wantIn(t, "mail taken", page, "Un compte utilise déjà cette adresse mail", `id="email-erreur"`)
+	wantIn(t, "mail taken", page, "Cette adresse mail est déjà utilisée par un autre compte de votre structure : saisissez-en une autre.", `id="email-erreur"`)
 
 	page = c.post("/donnees-personnelles/enregistrer", form("Nouveau-Nom", "Paula", newEmail, "07 81 23 45 67"))
 	wantStatus(t, "save", page, http.StatusOK)

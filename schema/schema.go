@@ -2,7 +2,10 @@
 // LDIF form that slapadd and ldapadd load.
 package schema
 
-import _ "embed"
+import (
+	_ "embed"
+	"regexp"
+)
 
 // LDIF is the APEX schema entry, cn=apex,cn=schema,cn=config.
 //
@@ -12,3 +15,16 @@ var LDIF []byte
 // ObjectClasses are the object classes the schema defines; a start-up check
 // looks for them in the server's subschema.
 var ObjectClasses = []string{"apexStructure", "apexService", "apexPerson", "apexApplication", "apexProfile", "apexKeyring", "apexLimit"}
+
+// AttributeTypes are the attribute types the schema defines, read from
+// LDIF: a start-up check looks for them too, so that a directory whose
+// schema predates one of them (apexMailKey) is told at once.
+var AttributeTypes = attributeTypes()
+
+func attributeTypes() []string {
+	var names []string
+	for _, m := range regexp.MustCompile(`(?m)^olcAttributeTypes: \( [0-9.]+ NAME '([A-Za-z]+)'`).FindAllSubmatch(LDIF, -1) {
+		names = append(names, string(m[1]))
+	}
+	return names
+}
