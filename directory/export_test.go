@@ -21,3 +21,9 @@ func AddPlainForBench(ctx context.Context, s *Store, dn string, ev *Event) error
 		return c.Modify(req)
 	})
 }
+
+// OnRequestWrite makes s call f between the read of a request and the
+// write that decides it (op "approve", "refuse", "reissue invitation"),
+// and before an approval names its entry ("approve: rename"), so that a
+// test can put another change there.
+func OnRequestWrite(s *Store, f func(op string)) { s.onRequestWrite = f }
