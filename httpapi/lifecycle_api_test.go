@@ -20,12 +20,7 @@ import (
 // signIn goes through both steps for an account and returns its token.
 func (e *env) signIn(api, identifier, email string, pw string) string {
 	e.t.Helper()
-	before := 0
-	for _, m := range e.smtp.Messages() {
-		if smtptest.ToAddress(email)(m) {
-			before++
-		}
-	}
+	before := e.codeMails(email)
 	status, body := call(e.t, "POST", api+"/auth/login", "", map[string]string{"identifier": identifier, "password": pw})
 	if status != http.StatusOK {
 		e.t.Fatalf("login %s: %d %v", identifier, status, body)
