@@ -160,7 +160,7 @@ func (s *Store) personEntryAttributes(n NewPerson, now time.Time) []ldap.Attribu
 		{Type: "cn", Vals: []string{strings.TrimSpace(n.FirstName + " " + n.LastName)}},
 		{Type: "sn", Vals: []string{n.LastName}},
 		{Type: "mail", Vals: []string{n.Email}},
-		{Type: "apexMailKey", Vals: []string{mailKey(n.SIRET, n.Email)}},
+		{Type: "apexMailKey", Vals: []string{MailKey(n.SIRET, n.Email)}},
 		{Type: "apexRole", Vals: []string{string(n.Role)}},
 		{Type: "apexAccountState", Vals: []string{string(n.State)}},
 		{Type: "apexRequestId", Vals: []string{n.RequestID}},
@@ -199,18 +199,19 @@ func (s *Store) FindPersonByEmail(ctx context.Context, siret, email string) (*Pe
 		base = s.structureDN(siret)
 	}
 	e, err := s.searchOne(ctx, "find person by mail", base, ldap.ScopeWholeSubtree,
-		and("(objectClass=apexPerson)", eq("apexMailKey", mailKey(siret, email)), "(!(apexAccountState=refused))"), personAttrs)
+		and("(objectClass=apexPerson)", eq("apexMailKey", MailKey(siret, email)), "(!(apexAccountState=refused))"), personAttrs)
 	if err != nil {
 		return nil, err
 	}
 	return s.personFromEntry(e), nil
 }
 
-// mailKey is what makes a mail unique within its structure (siret), or
+// MailKey is what makes a mail unique within its structure (siret), or
 // among agents (siret empty): apexMailKey, which the unique overlay holds
-// unique among requests not refused. It is set with every mail, by the
-// same add or modify, so that slapd refuses a duplicate atomically.
-func mailKey(siret, email string) string {
+// unique among requests not refused. The store sets it with every mail, by
+// the same add or modify, so that slapd refuses a duplicate atomically;
+// what writes entries offline (the benchmark's LDIF) sets it too.
+func MailKey(siret, email string) string {
 	scope := siret
 	if scope == "" {
 		scope = "agents"
@@ -321,7 +322,7 @@ func (s *Store) UpdatePerson(ctx context.Context, identifier string, u PersonUpd
 	}
 	if u.Email != nil {
 		req.Replace("mail", []string{*u.Email})
-		req.Replace("apexMailKey", []string{mailKey(e.GetAttributeValue("apexSiret"), *u.Email)})
+		req.Replace("apexMailKey", []string{MailKey(e.GetAttributeValue("apexSiret"), *u.Email)})
 	}
 	if u.Mobile != nil {
 		if *u.Mobile == "" {
