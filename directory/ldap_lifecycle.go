@@ -141,8 +141,8 @@ func (s *Store) ReissueInvitation(ctx context.Context, requestID string) (*Invit
 const requestTries = 4
 
 // writeRequest runs write on the entry e of a request read in state from.
-// Another request's change may come between the read and the write: an
-// approval renames the entry to its identifier, the form moves it to its
+// Another change of the request may come between the read and the write:
+// an approval renames the entry to its identifier, the form moves it to its
 // service, a decision changes its state. So a write that finds no entry by
 // that name, or fails its compare-and-swap, reads the request again by its
 // id: in another state, it was decided meanwhile (ErrAlreadyDecided), or
