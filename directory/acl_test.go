@@ -360,6 +360,7 @@ func TestACLsDefenceInDepth(t *testing.T) {
 				{"its own mobile", modify(self, func(m *ldap.ModifyRequest) { m.Replace("mobile", []string{"+33699999999"}) })},
 				{"a session of its own", modify(self, func(m *ldap.ModifyRequest) { m.Add("apexSession", []string{"forged"}) })},
 				{"an address of its own", modify(self, func(m *ldap.ModifyRequest) { m.Add("apexKnownAddress", []string{"v1 forged 0"}) })},
+				{"its own mail key", modify(self, func(m *ldap.ModifyRequest) { m.Replace("apexMailKey", []string{strings.Repeat("0", 64)}) })},
 				{"its own description", modify(self, func(m *ldap.ModifyRequest) { m.Replace("description", []string{"pirate"}) })},
 				{"its own membership of a profile", modify(gestionDN, func(m *ldap.ModifyRequest) { m.Add("member", []string{self}) })},
 				{"a structure's category", modify(structureDN, func(m *ldap.ModifyRequest) { m.Replace("apexCategory", []string{"Pirate"}) })},
@@ -422,7 +423,7 @@ func TestACLsDefenceInDepth(t *testing.T) {
 
 		t.Run(id.name+" reads no mobile but its own and none of the service's secrets", func(t *testing.T) {
 			conn := bound(t, id.dn, pw)
-			secrets := []string{"mobile", "apexSession", "apexLoginCode", "apexInvitation", "apexReset", "apexKnownAddress", "userPassword", "pwdHistory"}
+			secrets := []string{"mobile", "apexSession", "apexLoginCode", "apexInvitation", "apexReset", "apexKnownAddress", "apexMailKey", "userPassword", "pwdHistory"}
 			// A person sees nothing above its own entry: the base itself is
 			// then "no such object", and the search finds nothing.
 			visible := func(filter string, attrs ...string) []*ldap.Entry {
@@ -446,7 +447,7 @@ func TestACLsDefenceInDepth(t *testing.T) {
 			}
 			// Nor can it learn them by a filter: an attribute it may not
 			// read matches nothing.
-			for _, f := range []string{"(mobile=*)", "(mobile=+33622222222)", "(apexSession=*)", "(apexLoginCode=*)", "(apexKnownAddress=*)"} {
+			for _, f := range []string{"(mobile=*)", "(mobile=+33622222222)", "(apexSession=*)", "(apexLoginCode=*)", "(apexKnownAddress=*)", "(apexMailKey=*)"} {
 				found := visible(f, "1.1")
 				for _, e := range found {
 					if f == "(mobile=*)" && strings.EqualFold(e.DN, id.self) {

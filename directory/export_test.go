@@ -30,3 +30,9 @@ func SetLimitTries(n int) (restore func()) {
 	limitCASTries = n
 	return func() { limitCASTries = old }
 }
+
+// OnRequestWrite makes s call f between the read of a request and the
+// write that decides it (op "approve", "refuse", "reissue invitation"),
+// and before an approval names its entry ("approve: rename"), so that a
+// test can put another change there.
+func OnRequestWrite(s *Store, f func(op string)) { s.onRequestWrite = f }

@@ -77,7 +77,7 @@ func parseInvitationRecord(s string) (invitationRecord, bool) {
 // Invite adds an account in state invited, named by a new request id, with
 // a single-use link token valid InvitationTTL. Errors: ErrInvalid,
 // ErrNotFound when the structure or service does not exist, ErrConflict
-// when the mail is already used by an account.
+// when the mail is already used by a request of the structure not refused.
 func (s *Store) Invite(ctx context.Context, n NewInvitation) (*Invitation, error) {
 	const op = "invite"
 	if err := n.Validate(); err != nil {
@@ -125,8 +125,8 @@ func (s *Store) ReissueInvitation(ctx context.Context, requestID string) (*Invit
 		return nil, err
 	}
 	token, rec := s.newInvitationToken(requestID)
-	err = s.do(ctx, op, func(c *ldap.Conn) error {
-		req := ldap.NewModifyRequest(e.DN, []ldap.Control{assertion{eq("apexAccountState", string(StateInvited))}})
+	e, err = s.writeRequest(ctx, op, e, StateInvited, func(c *ldap.Conn, dn string) error {
+		req := ldap.NewModifyRequest(dn, []ldap.Control{assertion{eq("apexAccountState", string(StateInvited))}})
 		req.Replace("apexInvitation", []string{rec.String()})
 		return c.Modify(req)
 	})
@@ -134,6 +134,57 @@ func (s *Store) ReissueInvitation(ctx context.Context, requestID string) (*Invit
 		return nil, err
 	}
 	return &Invitation{Person: s.personFromEntry(e), Token: token, ExpiresAt: rec.expires}, nil
+}
+
+// requestTries bounds how often a write to a request follows its entry
+// renamed or moved meanwhile.
+const requestTries = 4
+
+// writeRequest runs write on the entry e of a request read in state from.
+// Another change of the request may come between the read and the write:
+// an approval renames the entry to its identifier, the form moves it to its
+// service, a decision changes its state. So a write that finds no entry by
+// that name, or fails its compare-and-swap, reads the request again by its
+// id: in another state, it was decided meanwhile (ErrAlreadyDecided), or
+// submitted (ErrConflict, from invited); in the same state under another
+// name, the write is tried there. It returns the entry as last read.
+// Errors: write's, ErrNotFound when the request is gone, ErrAlreadyDecided.
+func (s *Store) writeRequest(ctx context.Context, op string, e *ldap.Entry, from AccountState, write func(c *ldap.Conn, dn string) error) (*ldap.Entry, error) {
+	s.requestHook(op)
+	for try := 1; ; try++ {
+		err := s.do(ctx, op, func(c *ldap.Conn) error { return write(c, e.DN) })
+		if err == nil || !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrConflict) || try == requestTries {
+			return e, err
+		}
+		again, rerr := s.requestEntry(ctx, op, e.GetAttributeValue("apexRequestId"))
+		if rerr != nil {
+			return nil, rerr
+		}
+		if st := AccountState(again.GetAttributeValue("apexAccountState")); st != from {
+			if from == StateInvited && st == StateSubmitted {
+				return nil, fmt.Errorf("%s: request is %s: %w", op, st, ErrConflict)
+			}
+			return nil, fmt.Errorf("%s: request is %s: %w", op, st, ErrAlreadyDecided)
+		}
+		if sameDN(again.DN, e.DN) {
+			return nil, err // the entry is as read: the conflict is another one
+		}
+		e = again
+	}
+}
+
+// requestHook lets tests act between a request's read and its write.
+func (s *Store) requestHook(op string) {
+	if s.onRequestWrite != nil {
+		s.onRequestWrite(op)
+	}
+}
+
+// sameDN compares two DNs as LDAP does, case aside.
+func sameDN(a, b string) bool {
+	pa, err1 := ldap.ParseDN(a)
+	pb, err2 := ldap.ParseDN(b)
+	return err1 == nil && err2 == nil && pa.EqualFold(pb)
 }
 
 // FindInvitation returns the invited account a link's token belongs to,
@@ -201,10 +252,10 @@ func (f *PreCreation) validate(role Role) error {
 		}
 	}
 	if f.Mobile = strings.TrimSpace(f.Mobile); f.Mobile != "" {
-		if m, ok := NormalizeMobile(f.Mobile); ok {
+		if m, problem := ParseMobile(f.Mobile); problem == "" {
 			f.Mobile = m
 		} else {
-			problems = append(problems, Problem{"mobile", "Le numéro de téléphone portable n'est pas valide (06 12 34 56 78 ou +33 6 12 34 56 78)."})
+			problems = append(problems, Problem{"mobile", problem})
 		}
 	}
 	if role.InService() && f.Service == "" {
@@ -314,8 +365,8 @@ func (s *Store) Approve(ctx context.Context, requestID, decidedBy string) (*Pers
 	p := s.personFromEntry(e)
 	switch {
 	case p.State == StateSubmitted:
-		err := s.do(ctx, op, func(c *ldap.Conn) error {
-			req := ldap.NewModifyRequest(e.DN, nil)
+		e, err = s.writeRequest(ctx, op, e, StateSubmitted, func(c *ldap.Conn, dn string) error {
+			req := ldap.NewModifyRequest(dn, nil)
 			req.Delete("apexAccountState", []string{string(StateSubmitted)})
 			req.Add("apexAccountState", []string{string(StateActive)})
 			req.Replace("apexDecidedBy", []string{decidedBy})
@@ -329,26 +380,48 @@ func (s *Store) Approve(ctx context.Context, requestID, decidedBy string) (*Pers
 			return nil, err
 		}
 	case p.State == StateActive && p.Identifier == "":
-		// an approval stopped half way: finish it
+		// an approval stopped half way, or another one under way: finish it
 	default:
 		return nil, fmt.Errorf("%s: request is %s: %w", op, p.State, ErrAlreadyDecided)
 	}
+	s.requestHook(op + ": rename")
 	id, err := s.addWithIdentifier(ctx, op, p.FirstName, p.LastName, func(id string) error {
-		var uidTaken bool
-		err := s.do(ctx, op, func(c *ldap.Conn) error {
-			err := c.ModifyDN(ldap.NewModifyDNRequest(e.DN, rdn("uid", id), false, ""))
-			uidTaken = ldap.IsErrorAnyOf(err, ldap.LDAPResultEntryAlreadyExists, ldap.LDAPResultConstraintViolation)
-			return err
-		})
-		if uidTaken {
-			return errIdentifierTaken
-		}
-		return err
+		return s.nameRequest(ctx, op, &e, id)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return s.FindPerson(ctx, id)
+}
+
+// nameRequest renames the entry *e of an approved request to its
+// identifier. Two approvals can finish one request at once: the second
+// rename finds no entry by the name it read, reads the request again, and
+// gives way (ErrAlreadyDecided) once the entry has its identifier. Errors:
+// errIdentifierTaken when id is in use, ErrNotFound, ErrAlreadyDecided.
+func (s *Store) nameRequest(ctx context.Context, op string, e **ldap.Entry, id string) error {
+	for try := 1; ; try++ {
+		var uidTaken bool
+		err := s.do(ctx, op, func(c *ldap.Conn) error {
+			err := c.ModifyDN(ldap.NewModifyDNRequest((*e).DN, rdn("uid", id), false, ""))
+			uidTaken = ldap.IsErrorAnyOf(err, ldap.LDAPResultEntryAlreadyExists, ldap.LDAPResultConstraintViolation)
+			return err
+		})
+		switch {
+		case uidTaken:
+			return errIdentifierTaken
+		case !errors.Is(err, ErrNotFound) || try == requestTries:
+			return err
+		}
+		again, rerr := s.requestEntry(ctx, op, (*e).GetAttributeValue("apexRequestId"))
+		if rerr != nil {
+			return rerr
+		}
+		if again.GetAttributeValue("uid") != "" || AccountState(again.GetAttributeValue("apexAccountState")) != StateActive {
+			return fmt.Errorf("%s: named meanwhile: %w", op, ErrAlreadyDecided)
+		}
+		*e = again
+	}
 }
 
 // Refuse refuses a submitted request with its reason. Errors: ErrInvalid
@@ -369,8 +442,8 @@ func (s *Store) Refuse(ctx context.Context, requestID, decidedBy, reason string)
 	if st := AccountState(e.GetAttributeValue("apexAccountState")); st != StateSubmitted {
 		return nil, fmt.Errorf("%s: request is %s: %w", op, st, ErrAlreadyDecided)
 	}
-	err = s.do(ctx, op, func(c *ldap.Conn) error {
-		req := ldap.NewModifyRequest(e.DN, nil)
+	_, err = s.writeRequest(ctx, op, e, StateSubmitted, func(c *ldap.Conn, dn string) error {
+		req := ldap.NewModifyRequest(dn, nil)
 		req.Delete("apexAccountState", []string{string(StateSubmitted)})
 		req.Add("apexAccountState", []string{string(StateRefused)})
 		req.Replace("apexDecidedBy", []string{decidedBy})

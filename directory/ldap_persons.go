@@ -3,7 +3,9 @@ package directory
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base32"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sort"
@@ -158,6 +160,7 @@ func (s *Store) personEntryAttributes(n NewPerson, now time.Time) []ldap.Attribu
 		{Type: "cn", Vals: []string{strings.TrimSpace(n.FirstName + " " + n.LastName)}},
 		{Type: "sn", Vals: []string{n.LastName}},
 		{Type: "mail", Vals: []string{n.Email}},
+		{Type: "apexMailKey", Vals: []string{MailKey(n.SIRET, n.Email)}},
 		{Type: "apexRole", Vals: []string{string(n.Role)}},
 		{Type: "apexAccountState", Vals: []string{string(n.State)}},
 		{Type: "apexRequestId", Vals: []string{n.RequestID}},
@@ -190,9 +193,35 @@ func (s *Store) FindPerson(ctx context.Context, identifier string) (*Person, err
 	return s.personFromEntry(e), nil
 }
 
-// FindPersonByEmail returns the account of that mail. Errors: ErrNotFound.
-func (s *Store) FindPersonByEmail(ctx context.Context, email string) (*Person, error) {
-	return s.findPerson(ctx, "find person by mail", eq("mail", email))
+// FindPersonByEmail returns the account of that mail in the structure of
+// that SIRET, or among agents when siret is empty: a mail is unique there
+// among requests not refused, not across structures. Errors: ErrNotFound.
+func (s *Store) FindPersonByEmail(ctx context.Context, siret, email string) (*Person, error) {
+	siret = NormalizeSIRET(siret)
+	base := s.agentsDN()
+	if siret != "" {
+		base = s.structureDN(siret)
+	}
+	e, err := s.searchOne(ctx, "find person by mail", base, ldap.ScopeWholeSubtree,
+		and("(objectClass=apexPerson)", eq("apexMailKey", MailKey(siret, email)), "(!(apexAccountState=refused))"), personAttrs)
+	if err != nil {
+		return nil, err
+	}
+	return s.personFromEntry(e), nil
+}
+
+// MailKey is what makes a mail unique within its structure (siret), or
+// among agents (siret empty): apexMailKey, which the unique overlay holds
+// unique among requests not refused. The store sets it with every mail, by
+// the same add or modify, so that slapd refuses a duplicate atomically;
+// what writes entries offline (the benchmark's LDIF) sets it too.
+func MailKey(siret, email string) string {
+	scope := siret
+	if scope == "" {
+		scope = "agents"
+	}
+	sum := sha256.Sum256([]byte(scope + "\x00" + strings.ToLower(email)))
+	return hex.EncodeToString(sum[:])
 }
 
 // FindPersonByRequest returns the account of a request id. Errors: ErrNotFound.
@@ -283,13 +312,13 @@ func (s *Store) ListPersons(ctx context.Context, f PersonFilter) ([]Person, erro
 
 // UpdatePerson changes an account's names, mail, mobile or state in one
 // modify. The identifier never changes. Errors: ErrInvalid, ErrNotFound,
-// ErrConflict when the new mail is already used.
+// ErrConflict when the new mail is already used in the account's structure.
 func (s *Store) UpdatePerson(ctx context.Context, identifier string, u PersonUpdate) (*Person, error) {
 	const op = "update person"
 	if err := u.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
-	e, err := s.personEntry(ctx, op, identifier, []string{"givenName", "sn"})
+	e, err := s.personEntry(ctx, op, identifier, []string{"givenName", "sn", "apexSiret"})
 	if err != nil {
 		return nil, err
 	}
@@ -308,6 +337,7 @@ func (s *Store) UpdatePerson(ctx context.Context, identifier string, u PersonUpd
 	}
 	if u.Email != nil {
 		req.Replace("mail", []string{*u.Email})
+		req.Replace("apexMailKey", []string{MailKey(e.GetAttributeValue("apexSiret"), *u.Email)})
 	}
 	if u.Mobile != nil {
 		if *u.Mobile == "" {

@@ -55,6 +55,8 @@ type Store struct {
 	limits        LimitPolicy
 	limitPurgedAt atomic.Int64 // when this process last purged ou=limits, in Unix seconds
 	decoyReady    atomic.Bool  // the decoy entry of authenticate exists
+
+	onRequestWrite func(op string) // tests: runs between a request's read and its write
 }
 
 // NewStore checks the configuration and opens the first connection, so a

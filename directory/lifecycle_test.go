@@ -2,6 +2,7 @@ package directory_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -48,7 +49,7 @@ func TestInvitationJourney(t *testing.T) {
 			t.Errorf("problem on %s not listed: %v", f, ie.Problems)
 		}
 	}
-	form := directory.PreCreation{FirstName: "Jeanne", LastName: "Journey", Mobile: "07 00 00 00 01", Service: "Paie", Password: goodPassword}
+	form := directory.PreCreation{FirstName: "Jeanne", LastName: "Journey", Mobile: "07 81 00 00 01", Service: "Paie", Password: goodPassword}
 	if err := store.CheckPreCreation(ctx, inv.Token, form); err != nil {
 		t.Fatalf("check: %v", err)
 	}
@@ -56,7 +57,7 @@ func TestInvitationJourney(t *testing.T) {
 	if err != nil {
 		t.Fatalf("submit: %v", err)
 	}
-	if p.State != directory.StateSubmitted || p.Service != "Paie" || p.Mobile != "+33700000001" || p.FirstName != "Jeanne" {
+	if p.State != directory.StateSubmitted || p.Service != "Paie" || p.Mobile != "+33781000001" || p.FirstName != "Jeanne" {
 		t.Errorf("submitted = %+v", p)
 	}
 	if _, err := store.SubmitInvitation(ctx, inv.Token, form); !errors.Is(err, directory.ErrInvalidToken) {
@@ -155,34 +156,137 @@ func TestRefusalAndTheMailIsFreeAgain(t *testing.T) {
 	mustInvite(t, store, "refus@example.fr", directory.RoleAdministrateur, "")
 }
 
-// Approval and refusal of one request at the same moment: exactly one wins.
+// Two decisions on one request at the same moment, from two instances:
+// whatever the interleaving, exactly one wins and the other is told
+// ErrAlreadyDecided (409), never ErrNotFound, and the request ends as the
+// winner left it. Many rounds, so that many interleavings are met; no
+// round depends on which one comes first.
 func TestApproveAndRefuseRace(t *testing.T) {
 	t.Parallel()
-	store, _ := slapdtestStore(t)
-	mustStructure(t, store, testSIRET)
-	for i := range 4 {
-		p := submitted(t, store, "course"+string(rune('a'+i))+"@example.fr", "Course", "Poursuite")
-		var wg sync.WaitGroup
-		var approveErr, refuseErr error
-		wg.Add(2)
-		go func() { defer wg.Done(); _, approveErr = store.Approve(ctx, p.RequestID, "a-px") }()
-		go func() { defer wg.Done(); _, refuseErr = store.Refuse(ctx, p.RequestID, "b-px", "motif") }()
-		wg.Wait()
-		if (approveErr == nil) == (refuseErr == nil) {
-			t.Fatalf("round %d: approve %v, refuse %v: exactly one must win", i, approveErr, refuseErr)
+	a, b, _ := twoInstances(t)
+	mustStructure(t, a, testSIRET)
+	type decision struct {
+		approves bool
+		do       func(*directory.Store, string) error
+	}
+	approve := decision{true, func(s *directory.Store, id string) error { _, err := s.Approve(ctx, id, "a-px"); return err }}
+	refuse := decision{false, func(s *directory.Store, id string) error { _, err := s.Refuse(ctx, id, "b-px", "motif"); return err }}
+	pairs := []struct {
+		name      string
+		decisions [2]decision
+	}{
+		{"approve and refuse", [2]decision{approve, refuse}},
+		{"refuse and approve", [2]decision{refuse, approve}},
+		{"approve twice", [2]decision{approve, approve}},
+		{"refuse twice", [2]decision{refuse, refuse}},
+	}
+	for round := range 8 {
+		for k, pair := range pairs {
+			p := submitted(t, a, fmt.Sprintf("course%d.%d@example.fr", round, k), "Course", "Poursuite")
+			var start, done sync.WaitGroup
+			errs := make([]error, 2)
+			start.Add(1)
+			for i, d := range pair.decisions {
+				done.Go(func() {
+					start.Wait()
+					errs[i] = d.do([]*directory.Store{a, b}[i], p.RequestID)
+				})
+			}
+			start.Done()
+			done.Wait()
+			if (errs[0] == nil) == (errs[1] == nil) {
+				t.Fatalf("round %d, %s: %v, %v: exactly one must win", round, pair.name, errs[0], errs[1])
+			}
+			winner, loser := 0, errs[1]
+			if errs[0] != nil {
+				winner, loser = 1, errs[0]
+			}
+			if !errors.Is(loser, directory.ErrAlreadyDecided) {
+				t.Errorf("round %d, %s: the loser got %v, want ErrAlreadyDecided", round, pair.name, loser)
+			}
+			approved := pair.decisions[winner].approves
+			got, err := a.FindPersonByRequest(ctx, p.RequestID)
+			if err != nil || approved && (got.State != directory.StateActive || got.Identifier == "") ||
+				!approved && (got.State != directory.StateRefused || got.Identifier != "") {
+				t.Errorf("round %d, %s: final state %+v, %v", round, pair.name, got, err)
+			}
 		}
-		loser := approveErr
-		if loser == nil {
-			loser = refuseErr
+	}
+}
+
+// The interleavings that once answered ErrNotFound (404), each forced: a
+// write finds no entry under the name it read, because another instance
+// renamed it (an approval) or moved it (the form, to its service)
+// meanwhile. The request is read again by its id and the loser is told it
+// was decided (or submitted), as it would be a moment later.
+func TestDecisionAfterARenameIsAlreadyDecided(t *testing.T) {
+	t.Parallel()
+	a, b, _ := twoInstances(t)
+	mustStructure(t, a, testSIRET, "Accueil", "Paie")
+	// between runs other on b once, when a reaches the point named.
+	between := func(point string, other func()) {
+		var once sync.Once
+		directory.OnRequestWrite(a, func(op string) {
+			if op == point {
+				once.Do(other)
+			}
+		})
+	}
+	mustApprove := func(id string) {
+		if _, err := b.Approve(ctx, id, "b-px"); err != nil {
+			t.Fatalf("the other approval: %v", err)
 		}
-		if !errors.Is(loser, directory.ErrAlreadyDecided) {
-			t.Errorf("round %d: the loser got %v", i, loser)
+	}
+
+	p := submitted(t, a, "renomme.refus@example.fr", "Rene", "Refus")
+	between("refuse", func() { mustApprove(p.RequestID) })
+	if _, err := a.Refuse(ctx, p.RequestID, "a-px", "motif"); !errors.Is(err, directory.ErrAlreadyDecided) {
+		t.Errorf("refuse a request approved and renamed meanwhile: %v, want ErrAlreadyDecided", err)
+	}
+
+	p = submitted(t, a, "renomme.approbation@example.fr", "Rene", "Approbation")
+	between("approve", func() { mustApprove(p.RequestID) })
+	if _, err := a.Approve(ctx, p.RequestID, "a-px"); !errors.Is(err, directory.ErrAlreadyDecided) {
+		t.Errorf("approve a request approved and renamed meanwhile: %v, want ErrAlreadyDecided", err)
+	}
+
+	// Between an approval's state change and its rename, another approval
+	// finishes it: the first gives way, and gives its identifier back.
+	p = submitted(t, a, "renomme.moitie@example.fr", "Rene", "Moitie")
+	between("approve: rename", func() { mustApprove(p.RequestID) })
+	if _, err := a.Approve(ctx, p.RequestID, "a-px"); !errors.Is(err, directory.ErrAlreadyDecided) {
+		t.Errorf("an approval finished meanwhile by another: %v, want ErrAlreadyDecided", err)
+	}
+	if got, err := a.FindPersonByRequest(ctx, p.RequestID); err != nil || got.Identifier != "rene.moitie-px" || got.State != directory.StateActive {
+		t.Errorf("the request approved: %+v, %v", got, err)
+	}
+	homonym := mustPerson(t, a, directory.NewPerson{FirstName: "René", LastName: "Moitié", Role: directory.RoleAdministrateur, SIRET: testSIRET})
+	if homonym.Identifier != "rene.moitie2-px" {
+		t.Errorf("the identifier the loser reserved was kept: the next homonym is %s", homonym.Identifier)
+	}
+
+	// A link sent again while the form moves the entry to its service,
+	// then while the request is approved.
+	inv := mustInvite(t, a, "renomme.lien@example.fr", directory.RoleCollaborateur, "Accueil")
+	form := directory.PreCreation{FirstName: "Lina", LastName: "Lien", Service: "Paie", Password: goodPassword}
+	between("reissue invitation", func() {
+		if _, err := b.SubmitInvitation(ctx, inv.Token, form); err != nil {
+			t.Fatalf("the form: %v", err)
 		}
-		got, _ := store.FindPersonByRequest(ctx, p.RequestID)
-		if approveErr == nil && (got.State != directory.StateActive || got.Identifier == "") ||
-			refuseErr == nil && (got.State != directory.StateRefused || got.Identifier != "") {
-			t.Errorf("round %d: final state %+v", i, got)
+	})
+	if _, err := a.ReissueInvitation(ctx, inv.Person.RequestID); !errors.Is(err, directory.ErrConflict) || errors.Is(err, directory.ErrNotFound) {
+		t.Errorf("send the link again of a form moved meanwhile: %v, want ErrConflict (already submitted)", err)
+	}
+	inv = mustInvite(t, a, "renomme.lien2@example.fr", directory.RoleCollaborateur, "Accueil")
+	between("reissue invitation", func() {
+		got, err := b.SubmitInvitation(ctx, inv.Token, form)
+		if err != nil {
+			t.Fatalf("the form: %v", err)
 		}
+		mustApprove(got.RequestID)
+	})
+	if _, err := a.ReissueInvitation(ctx, inv.Person.RequestID); !errors.Is(err, directory.ErrAlreadyDecided) {
+		t.Errorf("send the link again of a request approved meanwhile: %v, want ErrAlreadyDecided", err)
 	}
 }
 

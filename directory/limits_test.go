@@ -236,7 +236,7 @@ func TestInvitationLimitPerAccount(t *testing.T) {
 	if err := invite(a, 0); err != nil {
 		t.Fatal(err)
 	}
-	inv, err := a.FindPersonByEmail(ctx, "invitea@example.fr")
+	inv, err := a.FindPersonByEmail(ctx, testSIRET, "invitea@example.fr")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +244,7 @@ func TestInvitationLimitPerAccount(t *testing.T) {
 		t.Fatal(err)
 	}
 	asLimit(t, invite(b, 1), directory.LimitInvitationAccount)
-	if _, err := a.FindPersonByEmail(ctx, "inviteb@example.fr"); !errors.Is(err, directory.ErrNotFound) {
+	if _, err := a.FindPersonByEmail(ctx, testSIRET, "inviteb@example.fr"); !errors.Is(err, directory.ErrNotFound) {
 		t.Errorf("an invitation over the limit was made: %v", err)
 	}
 }

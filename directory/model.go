@@ -167,10 +167,10 @@ func (n *NewPerson) Validate() error {
 		problems = append(problems, Problem{"email", "L'adresse mail n'est pas valide."})
 	}
 	if n.Mobile != "" {
-		if m, ok := NormalizeMobile(n.Mobile); ok {
+		if m, problem := ParseMobile(n.Mobile); problem == "" {
 			n.Mobile = m
 		} else {
-			problems = append(problems, Problem{"mobile", "Le numéro de téléphone portable n'est pas valide."})
+			problems = append(problems, Problem{"mobile", problem})
 		}
 	}
 	if !n.Role.Valid() {
@@ -222,10 +222,10 @@ func (u *PersonUpdate) Validate() error {
 		}
 	}
 	if u.Mobile != nil && *u.Mobile != "" {
-		if m, ok := NormalizeMobile(*u.Mobile); ok {
+		if m, problem := ParseMobile(*u.Mobile); problem == "" {
 			*u.Mobile = m
 		} else {
-			problems = append(problems, Problem{"mobile", "Le numéro de téléphone portable n'est pas valide."})
+			problems = append(problems, Problem{"mobile", problem})
 		}
 	}
 	if u.State != nil && !u.State.Valid() {
@@ -353,34 +353,4 @@ func normalizeEmail(s string) (string, bool) {
 		return "", false
 	}
 	return local + "@" + strings.ToLower(domain), true
-}
-
-// NormalizeMobile returns a mobile number in E.164 form: French numbers
-// written 06/07 become +336/+337; international ones must start with +.
-func NormalizeMobile(s string) (string, bool) {
-	digits := strings.Map(func(r rune) rune {
-		switch r {
-		case ' ', '.', '-', '(', ')', '\u00a0':
-			return -1
-		}
-		return r
-	}, s)
-	if strings.HasPrefix(digits, "00") {
-		digits = "+" + digits[2:]
-	}
-	if len(digits) == 10 && (strings.HasPrefix(digits, "06") || strings.HasPrefix(digits, "07")) {
-		digits = "+33" + digits[1:]
-	}
-	if !strings.HasPrefix(digits, "+") || len(digits) < 9 || len(digits) > 16 || digits[1] == '0' {
-		return "", false
-	}
-	for _, c := range digits[1:] {
-		if c < '0' || c > '9' {
-			return "", false
-		}
-	}
-	if strings.HasPrefix(digits, "+33") && !(len(digits) == 12 && (digits[3] == '6' || digits[3] == '7')) {
-		return "", false
-	}
-	return digits, true
 }

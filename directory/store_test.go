@@ -414,7 +414,7 @@ func TestUpdatePersonAndStateSwap(t *testing.T) {
 	t.Parallel()
 	store, _ := slapdtest.NewStore(t)
 	mustStructure(t, store, testSIRET)
-	p := mustPerson(t, store, directory.NewPerson{FirstName: "Ugo", LastName: "Update", Role: directory.RoleAdministrateur, SIRET: testSIRET, Mobile: "+33 7 11 22 33 44"})
+	p := mustPerson(t, store, directory.NewPerson{FirstName: "Ugo", LastName: "Update", Role: directory.RoleAdministrateur, SIRET: testSIRET, Mobile: "+33 7 81 22 33 44"})
 	other := mustPerson(t, store, directory.NewPerson{FirstName: "Olga", LastName: "Other", Role: directory.RoleAdministrateur, SIRET: testSIRET})
 	last, noMobile := "Mis-à-jour", ""
 	got, err := store.UpdatePerson(ctx, p.Identifier, directory.PersonUpdate{LastName: &last, Mobile: &noMobile})

@@ -23,6 +23,13 @@ type httpError struct {
 func (e *httpError) Error() string { return e.code + ": " + e.err.Error() }
 func (e *httpError) Unwrap() error { return e.err }
 
+// What email_taken says: a mail is unique within a structure (or among
+// agents), so a conflict tells only about the structure the caller acts in.
+const (
+	emailTakenInStructure = "Cette adresse mail est déjà utilisée dans cette structure."
+	emailTakenByColleague = "Cette adresse mail est déjà utilisée par un autre compte de votre structure."
+)
+
 // refine turns err into a precise answer when it is target.
 func refine(err, target error, status int, code, message string) error {
 	if errors.Is(err, target) {
@@ -239,7 +246,7 @@ func (s *Server) handleInvite(c *gin.Context) error {
 		Email: req.Email, Role: directory.Role(req.Role), SIRET: c.Param("siret"), Service: req.Service,
 	})
 	if err != nil {
-		return refine(err, directory.ErrConflict, http.StatusConflict, "email_taken", "Un compte utilise déjà cette adresse mail.")
+		return refine(err, directory.ErrConflict, http.StatusConflict, "email_taken", emailTakenInStructure)
 	}
 	c.JSON(http.StatusCreated, gin.H{"id": inv.Person.RequestID})
 	return nil

@@ -163,7 +163,7 @@ func (s *Server) handleUpdateMe(c *gin.Context) error {
 		FirstName: req.FirstName, LastName: req.LastName, Email: req.Email, Mobile: req.Mobile,
 	}, req.CurrentPassword)
 	if err != nil {
-		err = refine(err, directory.ErrConflict, http.StatusConflict, "email_taken", "Un compte utilise déjà cette adresse mail.")
+		err = refine(err, directory.ErrConflict, http.StatusConflict, "email_taken", emailTakenByColleague)
 		return refineCurrentPassword(err)
 	}
 	view, err := s.accountView(c, p)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -153,7 +154,22 @@ func (e *env) person(first, last string, role directory.Role, service string) *d
 
 var codePattern = regexp.MustCompile(`\b(\d{6})\b`)
 
-// code waits for the n-th mail to addr and reads the verification code in it.
+// isCodeMail matches the sign-in code mails to addr.
+func isCodeMail(addr string) func(smtptest.Captured) bool {
+	return func(m smtptest.Captured) bool {
+		return smtptest.ToAddress(addr)(m) && m.Subject == "Votre code de vérification APEX Partenaires"
+	}
+}
+
+// codeMails counts the sign-in code mails that reached addr.
+func (e *env) codeMails(addr string) int {
+	return len(slices.DeleteFunc(e.smtp.Messages(), func(m smtptest.Captured) bool { return !isCodeMail(addr)(m) }))
+}
+
+// code waits for the n-th sign-in code mail to addr and reads the code in
+// it. Only code mails count: the other mails to addr (an approval, a
+// habilitation) leave the queue's two workers in any order, and may
+// arrive before or after a code sent later.
 func (e *env) code(addr string, n int) string {
 	e.t.Helper()
 	var got smtptest.Captured
@@ -161,7 +177,7 @@ func (e *env) code(addr string, n int) string {
 	for {
 		var mine []smtptest.Captured
 		for _, m := range e.smtp.Messages() {
-			if smtptest.ToAddress(addr)(m) {
+			if isCodeMail(addr)(m) {
 				mine = append(mine, m)
 			}
 		}

@@ -1,10 +1,12 @@
 package httpapi_test
 
 import (
+	"fmt"
 	"net/http"
 	"os/exec"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,12 +20,7 @@ import (
 // signIn goes through both steps for an account and returns its token.
 func (e *env) signIn(api, identifier, email string, pw string) string {
 	e.t.Helper()
-	before := 0
-	for _, m := range e.smtp.Messages() {
-		if smtptest.ToAddress(email)(m) {
-			before++
-		}
-	}
+	before := e.codeMails(email)
 	status, body := call(e.t, "POST", api+"/auth/login", "", map[string]string{"identifier": identifier, "password": pw})
 	if status != http.StatusOK {
 		e.t.Fatalf("login %s: %d %v", identifier, status, body)
@@ -229,5 +226,60 @@ func TestAPIExpiredInvitation(t *testing.T) {
 	e.clock.Add(8 * 24 * time.Hour)
 	if status, body := call(t, "GET", api+"/invitations/"+inv.Token, "", nil); status != 410 || errorCode(body) != "link_expired" {
 		t.Errorf("expired link: %d %v", status, body)
+	}
+}
+
+// Two decisions on one request at the same moment, through two instances:
+// whatever the interleaving, one answers success and the other 409
+// already_decided, never 404. Many rounds, each pair of decisions.
+func TestAPIDecisionRace(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	apis := []string{e.instance() + "/api/v1", e.instance() + "/api/v1"}
+	admin := e.person("Adèle", "Arbitre", directory.RoleAdministrateur, "")
+	token := e.signIn(apis[0], admin.Identifier, admin.Email, password)
+	approve := func(api, id string) (int, map[string]any) {
+		return call(t, "POST", api+"/requests/"+id+"/approve", token, nil)
+	}
+	refuse := func(api, id string) (int, map[string]any) {
+		return call(t, "POST", api+"/requests/"+id+"/refuse", token, map[string]string{"reason": "Doublon."})
+	}
+	pairs := [][2]func(string, string) (int, map[string]any){{approve, refuse}, {refuse, approve}, {approve, approve}, {refuse, refuse}}
+	for round := range 5 {
+		for k, pair := range pairs {
+			inv, err := e.store.Invite(ctx, directory.NewInvitation{Email: fmt.Sprintf("course%d.%d@example.fr", round, k), Role: directory.RoleCollaborateur,
+				SIRET: siret, Service: "Comptabilité", RequestedBy: admin.Identifier})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := e.store.SubmitInvitation(ctx, inv.Token, directory.PreCreation{FirstName: "Course", LastName: "Api", Service: "Comptabilité", Password: password})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var start, done sync.WaitGroup
+			status := make([]int, 2)
+			bodies := make([]map[string]any, 2)
+			start.Add(1)
+			for i, decide := range pair {
+				done.Go(func() {
+					start.Wait()
+					status[i], bodies[i] = decide(apis[i], p.RequestID)
+				})
+			}
+			start.Done()
+			done.Wait()
+			won := 0
+			for i := range 2 {
+				switch {
+				case status[i] == http.StatusOK:
+					won++
+				case status[i] != http.StatusConflict || errorCode(bodies[i]) != "already_decided":
+					t.Errorf("round %d, pair %d: a loser got %d %v, want 409 already_decided", round, k, status[i], bodies[i])
+				}
+			}
+			if won != 1 {
+				t.Errorf("round %d, pair %d: %v: exactly one must win", round, k, status)
+			}
+		}
 	}
 }

@@ -136,7 +136,7 @@ func TestCreationPages(t *testing.T) {
 	p := c.post(link, url.Values{"lastName": {""}, "firstName": {"Paul"}, "mobile": {"12"}, "password": {weak}, "passwordConfirmation": {"autre"}, "action": {"valider"}})
 	p.want(t, "a bad form", http.StatusUnprocessableEntity,
 		"<title>Erreur : ", "Le formulaire contient 6 erreurs",
-		"Le nom doit être renseigné.", "Le numéro de téléphone portable n'est pas valide",
+		"Le nom doit être renseigné.", "Ce numéro est trop court.",
 		"Le mot de passe doit contenir au moins 12 caractères.", "Le mot de passe doit contenir au moins une lettre majuscule.",
 		"Le mot de passe doit contenir au moins 1 caractère spécial.", "La confirmation ne correspond pas au mot de passe saisi.",
 		`aria-describedby="lastName-error"`, `<div id="lastName-error"><p class="fr-error-text">`, `fr-input-group fr-input-group--error`,
@@ -293,7 +293,7 @@ func TestManagementPagesPermissions(t *testing.T) {
 		c.get("/gestion/inviter").want(t, "the invite form", http.StatusOK, "Service : <strong>Comptabilité</strong>", `name="role" value="collaborateur"`)
 		before := len(e.smtp.Messages())
 		c.post("/gestion/inviter", url.Values{"email": {"chef@example.fr"}, "role": {"responsable"}}).want(t, "invite a responsable", http.StatusForbidden)
-		if _, err := e.store.FindPersonByEmail(ctx, "chef@example.fr"); err == nil || len(e.smtp.Messages()) != before {
+		if _, err := e.store.FindPersonByEmail(ctx, siret, "chef@example.fr"); err == nil || len(e.smtp.Messages()) != before {
 			t.Errorf("a forbidden invitation created an account or sent a mail (%v)", err)
 		}
 		// A responsable manages the collaborateurs of its service, not the administrators.
@@ -359,13 +359,13 @@ func TestManagementPagesPermissions(t *testing.T) {
 
 		// Invitations: a used mail, a missing service.
 		c.post("/gestion/inviter", url.Values{"email": {collab.Email}, "role": {"collaborateur"}, "service": {"Comptabilité"}}).want(t, "a used mail",
-			http.StatusConflict, "Un compte utilise déjà cette adresse mail.", `aria-describedby="email-error email-hint"`)
+			http.StatusConflict, "Cette adresse mail est déjà utilisée dans cette structure.", `aria-describedby="email-error email-hint"`)
 		c.post("/gestion/inviter", url.Values{"email": {"x@example.fr"}, "role": {"collaborateur"}}).want(t, "no service",
 			http.StatusUnprocessableEntity, "Le service doit être renseigné.")
 		c.post("/gestion/inviter", url.Values{"email": {"x@example.fr"}, "role": {"administrateur"}}).want(t, "an administrator", http.StatusForbidden)
 		c.post("/gestion/inviter", url.Values{"email": {"lc.nouveau@example.fr"}, "role": {"responsable"}, "service": {"Comptabilité"}}).redirect(t, "invite", "/gestion/comptes")
 		e.link("lc.nouveau@example.fr")
-		invited, err := e.store.FindPersonByEmail(ctx, "lc.nouveau@example.fr")
+		invited, err := e.store.FindPersonByEmail(ctx, siret, "lc.nouveau@example.fr")
 		if err != nil || invited.State != directory.StateInvited || invited.Role != directory.RoleResponsable {
 			t.Fatalf("the invitation: %+v %v", invited, err)
 		}
@@ -458,7 +458,7 @@ func TestManagementPagesPermissions(t *testing.T) {
 		// An administrator's link, and a new one from the structure's page.
 		c.post("/agent/structures/"+siret, url.Values{"email": {"nouvel.admin@example.fr"}}).redirect(t, "invite an administrator", "/agent/structures/"+siret)
 		e.link("nouvel.admin@example.fr")
-		invitedAdmin, err := e.store.FindPersonByEmail(ctx, "nouvel.admin@example.fr")
+		invitedAdmin, err := e.store.FindPersonByEmail(ctx, siret, "nouvel.admin@example.fr")
 		if err != nil {
 			t.Fatal(err)
 		}

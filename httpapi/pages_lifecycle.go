@@ -879,7 +879,7 @@ func (s *Server) handleInviteForm(c *gin.Context) error {
 		Email: p.Email, Role: directory.Role(p.Role), SIRET: actor.SIRET, Service: p.Service,
 	})
 	if err != nil {
-		err = refine(err, directory.ErrConflict, http.StatusConflict, "email_taken", "Un compte utilise déjà cette adresse mail.")
+		err = refine(err, directory.ErrConflict, http.StatusConflict, "email_taken", emailTakenInStructure)
 		if errors.Is(err, directory.ErrNotFound) {
 			err = invalidField("service", "Ce service n'existe pas dans la structure.")
 		}
@@ -1098,7 +1098,7 @@ func (s *Server) handleInviteAdministratorForm(c *gin.Context) error {
 		Email: p.Email, Role: directory.RoleAdministrateur, SIRET: p.Structure.SIRET,
 	})
 	if err != nil {
-		err = refine(err, directory.ErrConflict, http.StatusConflict, "email_taken", "Un compte utilise déjà cette adresse mail.")
+		err = refine(err, directory.ErrConflict, http.StatusConflict, "email_taken", emailTakenInStructure)
 		f, err := sortFormError(err, "email", "email")
 		if err != nil {
 			return err

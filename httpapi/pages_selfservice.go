@@ -651,7 +651,7 @@ func (s *Server) handlePersonalDataSave(c *gin.Context) error {
 			s.renderPersonalDataSummary(c, kind.status, p, ch, []string{kind.message})
 			return nil
 		case errors.Is(err, directory.ErrConflict):
-			page.Errors.add("email", "Un compte utilise déjà cette adresse mail : saisissez-en une autre.")
+			page.Errors.add("email", "Cette adresse mail est déjà utilisée par un autre compte de votre structure : saisissez-en une autre.")
 			s.renderPersonalData(c, http.StatusConflict, page)
 			return nil
 		case page.Errors.addProblems(err, personalDataFields):

@@ -180,8 +180,8 @@ func TestAPIPersonalDataAndConsultation(t *testing.T) {
 		t.Errorf("bad personal data: %d %v", status, body)
 	}
 	newEmail := fmt.Sprintf("paula.%d@example.fr", time.Now().UnixNano()) // mails are unique in the whole shared directory
-	status, body = call(t, "PATCH", api+"/me", token, map[string]string{"lastName": "Nouveau-Nom", "email": newEmail, "mobile": "07 12 34 56 78", "currentPassword": password})
-	if status != 200 || body["identifier"] != p.Identifier || body["lastName"] != "Nouveau-Nom" || body["mobile"] != "+33712345678" {
+	status, body = call(t, "PATCH", api+"/me", token, map[string]string{"lastName": "Nouveau-Nom", "email": newEmail, "mobile": "07 81 23 45 67", "currentPassword": password})
+	if status != 200 || body["identifier"] != p.Identifier || body["lastName"] != "Nouveau-Nom" || body["mobile"] != "+33781234567" {
 		t.Fatalf("update: %d %v", status, body)
 	}
 	e.lastMail(p.Email, "adresse")  // the old address
@@ -207,7 +207,7 @@ func TestAPIPersonalDataAndConsultation(t *testing.T) {
 	if _, has := detail["mobile"]; status != 200 || has || detail["service"] != "Comptabilité" {
 		t.Errorf("a colleague's detail: %d %v", status, detail)
 	}
-	if _, own := call(t, "GET", api+"/accounts/"+p.Identifier, token, nil); own["mobile"] != "+33712345678" {
+	if _, own := call(t, "GET", api+"/accounts/"+p.Identifier, token, nil); own["mobile"] != "+33781234567" {
 		t.Errorf("one's own detail lacks the mobile: %v", own)
 	}
 	if _, own := call(t, "GET", api+"/accounts/"+strings.ToUpper(p.Identifier), token, nil); own["identifier"] != p.Identifier {

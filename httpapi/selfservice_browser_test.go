@@ -268,12 +268,12 @@ func TestSelfServicePagesInBrowser(t *testing.T) {
 		newEmail := uniqueEmail("paula.nouvelle")
 		tb.fill("#nom", "Nouveau-Nom")
 		tb.fill("#email", newEmail)
-		tb.fill("#mobile", "07 12 34 56 78")
+		tb.fill("#mobile", "07 81 23 45 67")
 		tb.click("Valider les modifications apportées", "/donnees-personnelles")
 		if got := tb.text("h1"); got != "Récapitulatif des modifications" {
 			t.Fatalf("summary: %q", got)
 		}
-		if got := tb.texts("#recapitulatif tbody tr"); len(got) != 4 || !strings.Contains(strings.ToLower(got[0]), "perso nouveau-nom modifié") || !strings.Contains(strings.ToLower(got[3]), "06 12 34 56 78 07 12 34 56 78 modifié") {
+		if got := tb.texts("#recapitulatif tbody tr"); len(got) != 4 || !strings.Contains(strings.ToLower(got[0]), "perso nouveau-nom modifié") || !strings.Contains(strings.ToLower(got[3]), "06 12 34 56 78 07 81 23 45 67 modifié") {
 			t.Errorf("summary rows: %q", got)
 		}
 		checkAccessibility(t, tb, axe, "personal-data-summary")

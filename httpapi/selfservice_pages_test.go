@@ -302,7 +302,7 @@ func TestSelfServiceResetCodeLimits(t *testing.T) {
 	e := newEnv(t)
 	base := e.instance()
 	p := e.person("Lina", "Limite", directory.RoleCollaborateur, "Comptabilité")
-	if _, err := e.store.UpdatePerson(ctx, p.Identifier, directory.PersonUpdate{Mobile: new("0700000001")}); err != nil {
+	if _, err := e.store.UpdatePerson(ctx, p.Identifier, directory.PersonUpdate{Mobile: new("0781000001")}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -320,7 +320,7 @@ func TestSelfServiceResetCodeLimits(t *testing.T) {
 	if page := c.forgot(e, p.Identifier); page.Status != http.StatusSeeOther {
 		t.Fatalf("forgot: %d", page.Status)
 	}
-	code := codePattern.FindString(e.texts.wait(t, "+33700000001", 1).Text)
+	code := codePattern.FindString(e.texts.wait(t, "+33781000001", 1).Text)
 	for i := range 4 {
 		if page := c.post("/mot-de-passe/code", url.Values{"code": {wrongCode(code)}}); !strings.Contains(page.Text, "incorrect") {
 			t.Fatalf("wrong code #%d: %d", i+1, page.Status)
@@ -337,7 +337,7 @@ func TestSelfServiceResetCodeLimits(t *testing.T) {
 	if page := c.forgot(e, p.Identifier); page.Status != http.StatusSeeOther {
 		t.Fatalf("forgot: %d", page.Status)
 	}
-	code = codePattern.FindString(e.texts.wait(t, "+33700000001", 2).Text)
+	code = codePattern.FindString(e.texts.wait(t, "+33781000001", 2).Text)
 	e.clock.Add(11 * time.Minute)
 	page = c.post("/mot-de-passe/code", url.Values{"code": {code}})
 	wantStatus(t, "expired code", page, http.StatusUnauthorized)
@@ -432,7 +432,7 @@ func TestSelfServicePersonalDataPages(t *testing.T) {
 	}
 	page = c.post("/donnees-personnelles", form("", "Paula", "pas-un-mail", "12"))
 	wantStatus(t, "bad data", page, http.StatusUnprocessableEntity)
-	wantIn(t, "bad data", page, "Le nom doit être renseigné.", "L'adresse mail n'est pas valide.", "Le numéro de téléphone portable n'est pas valide.",
+	wantIn(t, "bad data", page, "Le nom doit être renseigné.", "L'adresse mail n'est pas valide.", "Ce numéro est trop court.",
 		`id="nom-erreur"`, `aria-describedby="email-aide email-erreur" aria-invalid="true"`, `value="pas-un-mail"`, "<title>Erreur : ")
 	if n := strings.Count(page.Body, `aria-invalid="true"`); n != 3 {
 		t.Errorf("bad data: %d fields marked invalid, want 3", n)
@@ -441,9 +441,9 @@ func TestSelfServicePersonalDataPages(t *testing.T) {
 	wantIn(t, "no change", page, "Vous n'avez modifié aucune de vos données personnelles.")
 
 	newEmail := uniqueEmail("paula.nouvelle")
-	page = c.post("/donnees-personnelles", form("Nouveau-Nom", "Paula", newEmail, "07 12 34 56 78"))
+	page = c.post("/donnees-personnelles", form("Nouveau-Nom", "Paula", newEmail, "07 81 23 45 67"))
 	wantStatus(t, "summary", page, http.StatusOK)
-	wantIn(t, "summary", page, "Récapitulatif des modifications", "Perso", "Nouveau-Nom", p.Email, newEmail, "06 12 34 56 78", "07 12 34 56 78",
+	wantIn(t, "summary", page, "Récapitulatif des modifications", "Perso", "Nouveau-Nom", p.Email, newEmail, "06 12 34 56 78", "07 81 23 45 67",
 		"Enregistrer les modifications apportées", `name="email" value="`+newEmail+`"`,
 		`<label class="fr-label" for="current">Mot de passe actuel`, `autocomplete="current-password"`, `aria-describedby="current-aide"`,
 		"Votre numéro de téléphone portable change : un mail en informera votre ancienne adresse.")
@@ -453,8 +453,8 @@ func TestSelfServicePersonalDataPages(t *testing.T) {
 	if now, _ := e.store.FindPerson(ctx, p.Identifier); now.LastName != "Perso" {
 		t.Fatalf("the summary saved the changes")
 	}
-	page = c.post("/donnees-personnelles/enregistrer", url.Values{"nom": {"Nouveau-Nom"}, "prenom": {"Paula"}, "email": {newEmail}, "mobile": {"07 12 34 56 78"}, "modifier": {"1"}})
-	wantIn(t, "back to the form", page, `value="Nouveau-Nom"`, `value="07 12 34 56 78"`, "Valider les modifications apportées")
+	page = c.post("/donnees-personnelles/enregistrer", url.Values{"nom": {"Nouveau-Nom"}, "prenom": {"Paula"}, "email": {newEmail}, "mobile": {"07 81 23 45 67"}, "modifier": {"1"}})
+	wantIn(t, "back to the form", page, `value="Nouveau-Nom"`, `value="07 81 23 45 67"`, "Valider les modifications apportées")
 
 	// A new mail or mobile needs the current password: without it, or with
 	// a wrong one, the summary says so and nothing changes.
@@ -462,11 +462,11 @@ func TestSelfServicePersonalDataPages(t *testing.T) {
 		v.Set("current", current)
 		return v
 	}
-	page = c.post("/donnees-personnelles/enregistrer", form("Nouveau-Nom", "Paula", newEmail, "07 12 34 56 78"))
+	page = c.post("/donnees-personnelles/enregistrer", form("Nouveau-Nom", "Paula", newEmail, "07 81 23 45 67"))
 	wantStatus(t, "no current password", page, http.StatusUnprocessableEntity)
 	wantIn(t, "no current password", page, "<title>Erreur : Récapitulatif des modifications", "Saisissez votre mot de passe actuel pour enregistrer",
 		`aria-describedby="current-aide current-erreur" aria-invalid="true"`, `id="current-erreur"`, `name="email" value="`+newEmail+`"`)
-	page = c.post("/donnees-personnelles/enregistrer", withCurrent(form("Nouveau-Nom", "Paula", newEmail, "07 12 34 56 78"), "Wrong-Password-42!"))
+	page = c.post("/donnees-personnelles/enregistrer", withCurrent(form("Nouveau-Nom", "Paula", newEmail, "07 81 23 45 67"), "Wrong-Password-42!"))
 	wantStatus(t, "wrong current password", page, http.StatusUnprocessableEntity)
 	wantIn(t, "wrong current password", page, "Le mot de passe actuel est incorrect.", `id="current-erreur"`, "Enregistrer les modifications apportées")
 	if now, _ := e.store.FindPerson(ctx, p.Identifier); now.LastName != "Perso" || now.Email != p.Email || now.Mobile != "+33612345678" {
@@ -476,14 +476,14 @@ func TestSelfServicePersonalDataPages(t *testing.T) {
 	// A mail another account uses.
 	page = c.post("/donnees-personnelles/enregistrer", withCurrent(form("Perso", "Paula", other.Email, "06 12 34 56 78"), password))
 	wantStatus(t, "mail taken", page, http.StatusConflict)
-	wantIn(t, "mail taken", page, "Un compte utilise déjà cette adresse mail", `id="email-erreur"`)
+	wantIn(t, "mail taken", page, "Cette adresse mail est déjà utilisée par un autre compte de votre structure : saisissez-en une autre.", `id="email-erreur"`)
 
-	page = c.post("/donnees-personnelles/enregistrer", withCurrent(form("Nouveau-Nom", "Paula", newEmail, "07 12 34 56 78"), password))
+	page = c.post("/donnees-personnelles/enregistrer", withCurrent(form("Nouveau-Nom", "Paula", newEmail, "07 81 23 45 67"), password))
 	wantStatus(t, "save", page, http.StatusOK)
 	wantIn(t, "save", page, "Vos données personnelles ont été modifiées.", "Un mail a été envoyé à votre ancienne adresse ("+p.Email+") et un autre à votre nouvelle adresse ("+newEmail+")",
 		"Le changement de numéro de téléphone portable a été signalé par mail à votre ancienne adresse.")
 	now, err := e.store.FindPerson(ctx, p.Identifier)
-	if err != nil || now.LastName != "Nouveau-Nom" || now.Email != newEmail || now.Mobile != "+33712345678" || now.Identifier != p.Identifier {
+	if err != nil || now.LastName != "Nouveau-Nom" || now.Email != newEmail || now.Mobile != "+33781234567" || now.Identifier != p.Identifier {
 		t.Fatalf("after saving: %+v %v", now, err)
 	}
 	e.lastMail(p.Email, "modifiée")          // the old address

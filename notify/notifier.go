@@ -11,8 +11,8 @@ import (
 
 // Notifier renders the mails and SMS of the directory's workflows and
 // hands them to a Mailer (in apexd and apexctl, a Queue) or an SMSSender.
-// It implements directory.Notifier, directory.LifecycleNotifier and
-// directory.SelfServiceNotifier.
+// It implements directory.Notifier, directory.LifecycleNotifier,
+// directory.SelfServiceNotifier and directory.MigrationNotifier.
 type Notifier struct {
 	Mailer    Mailer
 	Mails     Mails
@@ -25,6 +25,7 @@ var (
 	_ directory.Notifier            = Notifier{}
 	_ directory.LifecycleNotifier   = Notifier{}
 	_ directory.SelfServiceNotifier = Notifier{}
+	_ directory.MigrationNotifier   = Notifier{}
 )
 
 func (n Notifier) now() time.Time {
@@ -238,4 +239,24 @@ func (n Notifier) EmailChanged(ctx context.Context, p *directory.Person, oldEmai
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// MobileChecked mails an account that the mobile number oldMobile, stored
+// before libphonenumber's rules, was corrected to p.Mobile, or removed
+// when p.Mobile is empty. Its errors never hold a number.
+func (n Notifier) MobileChecked(ctx context.Context, p *directory.Person, oldMobile string) error {
+	if p == nil {
+		return errors.New("notify: mobile checked: no account")
+	}
+	m, err := n.Mails.MobileChecked(p.Email, MobileCheckedData{
+		FirstName:  p.FirstName,
+		Identifier: p.Identifier,
+		Mobile:     p.Mobile,
+		OldMobile:  oldMobile,
+		PublicURL:  n.PublicURL,
+	})
+	if err != nil {
+		return err
+	}
+	return n.Mailer.Send(ctx, m)
 }

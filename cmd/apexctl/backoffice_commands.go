@@ -47,7 +47,7 @@ func runAgent(ctx context.Context, e *env, args []string) (err error) {
 		Role: directory.RoleAgent, State: directory.StateActive,
 	}, *pw)
 	if errors.Is(err, directory.ErrConflict) {
-		return fmt.Errorf("the mail %s is already used by an account: %w", *email, err)
+		return fmt.Errorf("the mail %s is already used by another agent: %w", *email, err)
 	}
 	if err != nil {
 		return explain(err)
@@ -136,7 +136,7 @@ func runInvite(ctx context.Context, e *env, args []string) (err error) {
 	})
 	switch {
 	case errors.Is(err, directory.ErrConflict):
-		return fmt.Errorf("the mail %s is already used by an account: %w", *email, err)
+		return fmt.Errorf("the mail %s is already used by an account of structure %s: %w", *email, directory.NormalizeSIRET(*siret), err)
 	case errors.Is(err, directory.ErrNotFound):
 		return fmt.Errorf("no structure %s (or no such service in it): %w", directory.NormalizeSIRET(*siret), err)
 	case err != nil:

@@ -147,7 +147,7 @@ func (r *rig) load(w *world, l *ledger, d time.Duration, j journeys, stop <-chan
 					if !j.personal || mobileStopped {
 						continue
 					}
-					mobile := fmt.Sprintf("+337%08d", passwordSeq.Add(1))
+					mobile := fmt.Sprintf("+3378%07d", passwordSeq.Add(1))
 					a := r.call("PATCH", "/me", u.token, map[string]string{"mobile": mobile, "currentPassword": current})
 					l.count(a)
 					last = a

@@ -129,6 +129,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	notifier := notify.Notifier{Mailer: queue, SMS: sms, PublicURL: cfg.HTTP.PublicURL}
+	// The data already stored, changed once per directory where this
+	// version needs it (another instance starting at once is safe).
+	if err := store.Migrate(ctx, notifier, logger); err != nil {
+		logger.Error("migration de l'annuaire impossible", "error", err.Error())
+		return 1
+	}
 	api, err := httpapi.New(httpapi.Config{
 		PublicURL: cfg.HTTP.PublicURL,
 		Store:     store,

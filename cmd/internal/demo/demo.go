@@ -140,16 +140,21 @@ func Load(ctx context.Context, store *directory.Store) (Accounts, error) {
 	return acc, nil
 }
 
-// ensurePerson finds the demo person by mail or creates it, active, with
-// the demo password. The directory keeps mails unique, so a person created
-// meanwhile by another load shows as a conflict, and is then found.
+// ensurePerson finds the demo person by mail in its structure or creates
+// it, active, with the demo password. The directory keeps mails unique
+// within a structure, so a person created meanwhile by another load shows
+// as a conflict, and is then found.
 func ensurePerson(ctx context.Context, store *directory.Store, n directory.NewPerson) (*directory.Person, error) {
-	p, err := store.FindPersonByEmail(ctx, n.Email)
+	siret := n.SIRET
+	if n.Role == directory.RoleAgent {
+		siret = ""
+	}
+	p, err := store.FindPersonByEmail(ctx, siret, n.Email)
 	if errors.Is(err, directory.ErrNotFound) {
 		n.State = directory.StateActive
 		p, err = store.CreatePerson(ctx, n, Password)
 		if errors.Is(err, directory.ErrConflict) {
-			p, err = store.FindPersonByEmail(ctx, n.Email)
+			p, err = store.FindPersonByEmail(ctx, siret, n.Email)
 		}
 	}
 	if err != nil {
