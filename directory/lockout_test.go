@@ -250,3 +250,42 @@ func TestRenewalEndsTheSignInLockout(t *testing.T) {
 		t.Errorf("after the renewal: %v", err)
 	}
 }
+
+// A stolen session cannot guess the person's password through the checks
+// of the current password (a new mail or mobile, a new password) any more
+// than a stranger at the sign-in: those tries are counted in the same
+// limits, and past them nothing reaches slapd, so ppolicy never locks the
+// person out of the DGFiP applications.
+func TestStolenSessionGuessesNoMoreThanAStranger(t *testing.T) {
+	t.Parallel()
+	srv := slapdtest.Start(t)
+	a, _, _ := limitedInstances(t, srv, directory.LimitPolicy{SignInAddress: directory.Limit{Max: -1}})
+	mustStructure(t, a, testSIRET)
+	p := mustPerson(t, a, directory.NewPerson{FirstName: "Session", LastName: "Volée", Role: directory.RoleAdministrateur, SIRET: testSIRET})
+	dn := findDN(t, a, srv, eqFilter("uid", p.Identifier))
+	self := directory.SelfService{Store: a, Notifier: &selfServiceNotifier{}}
+	thief := directory.WithClientAddress(ctx, "203.0.113.66")
+	for i := range 8 {
+		var err error
+		if i%2 == 0 {
+			_, err = self.UpdateMe(thief, p, directory.PersonUpdate{Mobile: new("0781234567")}, "Wrong-Password-42!")
+		} else {
+			err = self.ChangePassword(thief, p, "Wrong-Password-42!", "Nouveau-Secret-77!")
+		}
+		want := "invalid credentials"
+		if i >= 4 {
+			want = "locked"
+		}
+		if got := answer(err); !strings.HasPrefix(got, want) {
+			t.Fatalf("guess %d: %s, want %s", i, got, want)
+		}
+	}
+	if got := len(entryValues(t, srv, dn, "pwdFailureTime")); got != 4 {
+		t.Errorf("%d failed binds reached slapd, want 4", got)
+	}
+	// The person, at the sign-in from that address, is locked as well:
+	// the guesses counted where a stranger's would.
+	if _, err := (directory.SignIn{Store: a, Notifier: &codeSink{}}).Login(thief, p.Identifier, goodPassword); !strings.HasPrefix(answer(err), "locked") {
+		t.Errorf("the sign-in after the guesses: %s, want locked", answer(err))
+	}
+}

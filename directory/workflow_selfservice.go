@@ -251,11 +251,16 @@ func (s SelfService) ChangePassword(ctx context.Context, actor *Person, current,
 
 // checkCurrentPassword is the one check of a signed-in person's current
 // password, before a change of password, mail or mobile: a bind as the
-// person, which slapd counts towards the lockout like a sign-in's. Limits
-// on these tries belong here. Errors: ErrInvalidCredentials,
-// ErrAccountLocked.
+// person, counted in the sign-in's limits as a sign-in is (so that a
+// stolen session guesses no more than a stranger). Errors:
+// ErrInvalidCredentials, ErrAccountLocked (the sign-in's lockout, a
+// *LimitError, or ppolicy's), ErrRateLimited.
 func (s SelfService) checkCurrentPassword(ctx context.Context, actor *Person, current string) (*Person, error) {
-	return s.Store.Authenticate(ctx, actor.Identifier, current)
+	e, err := s.Store.checkPasswordCounted(ctx, "check the current password", actor.Identifier, current)
+	if err != nil {
+		return nil, err
+	}
+	return s.Store.personFromEntry(e), nil
 }
 
 // changedFields names, as the API does, the personal data that differ

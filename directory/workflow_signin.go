@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/go-ldap/ldap/v3"
 )
 
 // Notifier tells people, by mail, what concerns them. The notify package
@@ -35,48 +37,18 @@ type SignIn struct {
 // bind counts and answers as a wrong password.
 func (s SignIn) Login(ctx context.Context, identifier, password string) (string, error) {
 	const op = "login"
-	store, l := s.Store, s.Store.limits
 	id, ok := CanonicalIdentifier(identifier)
 	if !ok {
 		return "", fmt.Errorf("%s: not an identifier: %w", op, ErrInvalidCredentials)
 	}
-	e, err := store.signInEntry(ctx, op, id)
-	if err != nil {
-		return "", err
-	}
-	known, err := store.fromKnownAddress(ctx, e)
-	if err != nil {
-		return "", err
-	}
-	perIdentifier := identifierKey(LimitSignInIdentifier, l.SignInIdentifier, id)
-	if known {
-		perIdentifier = identifierKey(LimitSignInIdentifierKnown, l.SignInIdentifierKnown, id)
-	}
-	// The address first: over its limit nothing else counts; over the
-	// identifier's, the attempt still counts for the address.
-	slots, err := store.takeLimits(ctx, op, limitKeys(store.addressKey(ctx, LimitSignInAddress, l.SignInAddress)))
-	if err != nil {
-		return "", err
-	}
-	more, err := store.takeLimits(ctx, op, limitKeys(perIdentifier))
-	if err != nil {
-		if !errors.Is(err, ErrRateLimited) {
-			store.releaseLimits(ctx, op, slots)
-		}
-		return "", err
-	}
-	slots = append(slots, more...)
-	err = store.checkPassword(ctx, op, e, password)
-	if errors.Is(err, ErrAccountLocked) {
+	e, err := s.Store.checkPasswordCounted(ctx, op, id, password)
+	if errors.Is(err, ErrAccountLocked) && !errors.Is(err, ErrRateLimited) {
 		err = fmt.Errorf("%s: locked by the password policy: %w", op, ErrInvalidCredentials)
 	}
-	if !errors.Is(err, ErrInvalidCredentials) {
-		store.releaseLimits(ctx, op, slots)
-	}
 	if err != nil {
 		return "", err
 	}
-	lc, err := store.issueCode(ctx, op, e)
+	lc, err := s.Store.issueCode(ctx, op, e)
 	if err != nil {
 		return "", err
 	}
@@ -84,6 +56,50 @@ func (s SignIn) Login(ctx context.Context, identifier, password string) (string,
 		return "", fmt.Errorf("login: send the code: %w", err)
 	}
 	return lc.Challenge, nil
+}
+
+// checkPasswordCounted checks the password of the account of identifier
+// (canonical), counting the attempt before it is tried and giving the
+// count back when the password is right: per client address, over which
+// ErrRateLimited; per identifier, known or not, apart for the addresses
+// its account signed in from and for all others, over which a *LimitError
+// that matches ErrAccountLocked. The sign-in and the checks of a signed-in
+// person's current password go through it alike, so that a stolen session
+// cannot guess more than a stranger. It returns the account's entry, nil
+// for an unknown identifier.
+func (s *Store) checkPasswordCounted(ctx context.Context, op, id, password string) (*ldap.Entry, error) {
+	l := s.limits
+	e, err := s.signInEntry(ctx, op, id)
+	if err != nil {
+		return nil, err
+	}
+	known, err := s.fromKnownAddress(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	perIdentifier := identifierKey(LimitSignInIdentifier, l.SignInIdentifier, id)
+	if known {
+		perIdentifier = identifierKey(LimitSignInIdentifierKnown, l.SignInIdentifierKnown, id)
+	}
+	// The address first: over its limit nothing else counts; over the
+	// identifier's, the attempt still counts for the address.
+	slots, err := s.takeLimits(ctx, op, limitKeys(s.addressKey(ctx, LimitSignInAddress, l.SignInAddress)))
+	if err != nil {
+		return nil, err
+	}
+	more, err := s.takeLimits(ctx, op, limitKeys(perIdentifier))
+	if err != nil {
+		if !errors.Is(err, ErrRateLimited) {
+			s.releaseLimits(ctx, op, slots)
+		}
+		return nil, err
+	}
+	slots = append(slots, more...)
+	err = s.checkPassword(ctx, op, e, password)
+	if !errors.Is(err, ErrInvalidCredentials) && !errors.Is(err, ErrAccountLocked) {
+		s.releaseLimits(ctx, op, slots)
+	}
+	return e, err
 }
 
 // Resend mails a new code for a pending challenge, valid until the
