@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/go-ldap/ldap/v3"
 )
 
 // Notifier tells people, by mail, what concerns them. The notify package
@@ -56,50 +54,6 @@ func (s SignIn) Login(ctx context.Context, identifier, password string) (string,
 		return "", fmt.Errorf("login: send the code: %w", err)
 	}
 	return lc.Challenge, nil
-}
-
-// checkPasswordCounted checks the password of the account of identifier
-// (canonical), counting the attempt before it is tried and giving the
-// count back when the password is right: per client address, over which
-// ErrRateLimited; per identifier, known or not, apart for the addresses
-// its account signed in from and for all others, over which a *LimitError
-// that matches ErrAccountLocked. The sign-in and the checks of a signed-in
-// person's current password go through it alike, so that a stolen session
-// cannot guess more than a stranger. It returns the account's entry, nil
-// for an unknown identifier.
-func (s *Store) checkPasswordCounted(ctx context.Context, op, id, password string) (*ldap.Entry, error) {
-	l := s.limits
-	e, err := s.signInEntry(ctx, op, id)
-	if err != nil {
-		return nil, err
-	}
-	known, err := s.fromKnownAddress(ctx, e)
-	if err != nil {
-		return nil, err
-	}
-	perIdentifier := identifierKey(LimitSignInIdentifier, l.SignInIdentifier, id)
-	if known {
-		perIdentifier = identifierKey(LimitSignInIdentifierKnown, l.SignInIdentifierKnown, id)
-	}
-	// The address first: over its limit nothing else counts; over the
-	// identifier's, the attempt still counts for the address.
-	slots, err := s.takeLimits(ctx, op, limitKeys(s.addressKey(ctx, LimitSignInAddress, l.SignInAddress)))
-	if err != nil {
-		return nil, err
-	}
-	more, err := s.takeLimits(ctx, op, limitKeys(perIdentifier))
-	if err != nil {
-		if !errors.Is(err, ErrRateLimited) {
-			s.releaseLimits(ctx, op, slots)
-		}
-		return nil, err
-	}
-	slots = append(slots, more...)
-	err = s.checkPassword(ctx, op, e, password)
-	if !errors.Is(err, ErrInvalidCredentials) && !errors.Is(err, ErrAccountLocked) {
-		s.releaseLimits(ctx, op, slots)
-	}
-	return e, err
 }
 
 // Resend mails a new code for a pending challenge, valid until the
