@@ -5,30 +5,12 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/go-ldap/ldap/v3"
 )
-
-// invitationRecord is the stored form of a pending invitation (apexInvitation).
-type invitationRecord struct {
-	hash    string
-	expires time.Time
-}
-
-func (r invitationRecord) String() string { return fmt.Sprintf("v1 %s %d", r.hash, r.expires.Unix()) }
-
-func parseInvitationRecord(s string) (invitationRecord, bool) {
-	f := strings.Fields(s)
-	if len(f) != 3 || f[0] != "v1" {
-		return invitationRecord{}, false
-	}
-	exp, err := strconv.ParseInt(f[2], 10, 64)
-	return invitationRecord{hash: f[1], expires: time.Unix(exp, 0)}, err == nil
-}
 
 // Invite adds an account in state invited, named by a new request id, with
 // a single-use link token valid InvitationTTL. Errors: ErrInvalid,
@@ -65,11 +47,6 @@ func (s *Store) Invite(ctx context.Context, n NewInvitation) (*Invitation, error
 		return nil, err
 	}
 	return &Invitation{Person: p, Token: token, ExpiresAt: rec.expires}, nil
-}
-
-func (s *Store) newInvitationToken(requestID string) (string, invitationRecord) {
-	token := requestID + "." + randomToken()
-	return token, invitationRecord{hash: hashHex(token), expires: s.now().Add(s.invitationTTL).Truncate(time.Second)}
 }
 
 // ReissueInvitation gives an invited account a new link in place of the old

@@ -5,44 +5,10 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/go-ldap/ldap/v3"
 )
-
-// resetRecord is the stored form of a pending renewal (apexReset): a code
-// waiting for its check, or a link token waiting for the new password.
-type resetRecord struct {
-	kind     string // "code" or "link"
-	hash     string // of the reset id (code) or of the token (link)
-	expires  time.Time
-	attempts int
-	codeHash string // code only
-}
-
-func (r resetRecord) String() string {
-	code := r.codeHash
-	if code == "" {
-		code = "-"
-	}
-	return fmt.Sprintf("v1 %s %s %d %d %s", r.kind, r.hash, r.expires.Unix(), r.attempts, code)
-}
-
-func parseResetRecord(s string) (resetRecord, bool) {
-	f := strings.Fields(s)
-	if len(f) != 6 || f[0] != "v1" || (f[1] != "code" && f[1] != "link") {
-		return resetRecord{}, false
-	}
-	exp, err1 := strconv.ParseInt(f[3], 10, 64)
-	attempts, err2 := strconv.Atoi(f[4])
-	r := resetRecord{kind: f[1], hash: f[2], expires: time.Unix(exp, 0), attempts: attempts}
-	if f[5] != "-" {
-		r.codeHash = f[5]
-	}
-	return r, err1 == nil && err2 == nil
-}
 
 // StartReset begins the renewal of a forgotten password: a code for an
 // account with a mobile, a link for one without. An unknown identifier or
