@@ -44,6 +44,26 @@ func (a Accounts) record(ctx context.Context, ev *Event, err *error) {
 
 func forbidden(op string) error { return fmt.Errorf("%s: %w", op, ErrForbidden) }
 
+// concerning reads with find the account that an attempt concerns (named
+// by account, an identifier or a request id) and checks with may that
+// actor may act on it. The event names the account asked for, then the
+// account found; once may passes, it is kept in the account's history,
+// whatever the outcome. Errors: find's, ErrForbidden.
+func concerning(ctx context.Context, op string, ev *Event, actor *Person, account string,
+	find func(context.Context, string) (*Person, error), may func(actor, target *Person) bool) (*Person, error) {
+	ev.Account = account
+	target, err := find(ctx, account)
+	if err != nil {
+		return nil, err
+	}
+	ev.about(target)
+	if !may(actor, target) {
+		return nil, forbidden(op)
+	}
+	ev.keepOn(target)
+	return target, nil
+}
+
 // CreateStructure: agents. Errors: ErrForbidden, ErrInvalid, ErrConflict.
 func (a Accounts) CreateStructure(ctx context.Context, actor *Person, st Structure) (_ *Structure, err error) {
 	ev := newEvent(ctx, actor, ActionCreateStructure)
@@ -130,17 +150,11 @@ func (a Accounts) Invite(ctx context.Context, actor *Person, n NewInvitation) (_
 func (a Accounts) ResendInvitation(ctx context.Context, actor *Person, requestID string) (err error) {
 	const op = "resend invitation"
 	ev := newEvent(ctx, actor, ActionResendInvitation)
-	ev.Account = requestID
 	defer a.record(ctx, ev, &err)
-	target, err := a.Store.FindPersonByRequest(ctx, requestID)
+	target, err := concerning(ctx, op, ev, actor, requestID, a.Store.FindPersonByRequest, CanManage)
 	if err != nil {
 		return err
 	}
-	ev.about(target)
-	if !CanManage(actor, target) {
-		return forbidden(op)
-	}
-	ev.keepOn(target)
 	if err := a.takeInvitation(ctx, op, actor); err != nil {
 		return err
 	}
@@ -191,17 +205,10 @@ func (a Accounts) managed(ctx context.Context, actor *Person, f PersonFilter) ([
 // ErrForbidden, ErrNotFound, ErrAlreadyDecided.
 func (a Accounts) Approve(ctx context.Context, actor *Person, requestID string) (_ *Person, err error) {
 	ev := newEvent(ctx, actor, ActionApprove)
-	ev.Account = requestID
 	defer a.record(ctx, ev, &err)
-	target, err := a.Store.FindPersonByRequest(ctx, requestID)
-	if err != nil {
+	if _, err := concerning(ctx, "approve", ev, actor, requestID, a.Store.FindPersonByRequest, CanManage); err != nil {
 		return nil, err
 	}
-	ev.about(target)
-	if !CanManage(actor, target) {
-		return nil, forbidden("approve")
-	}
-	ev.keepOn(target)
 	p, err := a.Store.Approve(ctx, requestID, actor.Identifier)
 	if err != nil {
 		return nil, err
@@ -217,17 +224,10 @@ func (a Accounts) Approve(ctx context.Context, actor *Person, requestID string) 
 // ErrInvalid (no reason), ErrNotFound, ErrAlreadyDecided.
 func (a Accounts) Refuse(ctx context.Context, actor *Person, requestID, reason string) (_ *Person, err error) {
 	ev := newEvent(ctx, actor, ActionRefuse)
-	ev.Account = requestID
 	defer a.record(ctx, ev, &err)
-	target, err := a.Store.FindPersonByRequest(ctx, requestID)
-	if err != nil {
+	if _, err := concerning(ctx, "refuse", ev, actor, requestID, a.Store.FindPersonByRequest, CanManage); err != nil {
 		return nil, err
 	}
-	ev.about(target)
-	if !CanManage(actor, target) {
-		return nil, forbidden("refuse")
-	}
-	ev.keepOn(target)
 	p, err := a.Store.Refuse(ctx, requestID, actor.Identifier, reason)
 	if err != nil {
 		return nil, err
@@ -284,23 +284,26 @@ func (a Accounts) Revoke(ctx context.Context, actor *Person, identifier, applica
 // habilitation reads the account, the application and its profile of a
 // grant or a revocation, and checks that actor may change it.
 func (a Accounts) habilitation(ctx context.Context, op string, actor *Person, ev *Event, identifier, application, profile string) (*Person, *Application, error) {
-	ev.Account, ev.Detail = identifier, application+"/"+profile
-	target, err := a.Store.FindPerson(ctx, identifier)
+	ev.Detail = application + "/" + profile
+	var app *Application
+	find := func(ctx context.Context, identifier string) (*Person, error) {
+		target, err := a.Store.FindPerson(ctx, identifier)
+		if err != nil {
+			return nil, err
+		}
+		if app, err = a.Store.FindApplication(ctx, application); err != nil {
+			return nil, err
+		}
+		if !slices.Contains(app.Profiles, profile) {
+			return nil, fmt.Errorf("%s: profile %s: %w", op, profile, ErrNotFound)
+		}
+		return target, nil
+	}
+	may := func(actor, target *Person) bool { return CanHabilitate(actor, target, application, profile) }
+	target, err := concerning(ctx, op, ev, actor, identifier, find, may)
 	if err != nil {
 		return nil, nil, err
 	}
-	app, err := a.Store.FindApplication(ctx, application)
-	if err != nil {
-		return nil, nil, err
-	}
-	if !slices.Contains(app.Profiles, profile) {
-		return nil, nil, fmt.Errorf("%s: profile %s: %w", op, profile, ErrNotFound)
-	}
-	ev.about(target)
-	if !CanHabilitate(actor, target, application, profile) {
-		return nil, nil, forbidden(op)
-	}
-	ev.keepOn(target)
 	return target, app, nil
 }
 
@@ -312,17 +315,11 @@ func (a Accounts) SetEnabled(ctx context.Context, actor *Person, identifier stri
 	if enabled {
 		ev.Action = ActionEnable
 	}
-	ev.Account = identifier
 	defer a.record(ctx, ev, &err)
-	target, err := a.Store.FindPerson(ctx, identifier)
+	target, err := concerning(ctx, "enable or disable", ev, actor, identifier, a.Store.FindPerson, CanManage)
 	if err != nil {
 		return nil, err
 	}
-	ev.about(target)
-	if !CanManage(actor, target) {
-		return nil, forbidden("enable or disable")
-	}
-	ev.keepOn(target)
 	from, to := StateActive, StateDisabled
 	if enabled {
 		from, to = StateDisabled, StateActive
@@ -357,17 +354,12 @@ func (a Accounts) Remove(ctx context.Context, actor *Person, identifier string) 
 // Move puts a responsable or collaborateur in another service of its structure.
 func (a Accounts) Move(ctx context.Context, actor *Person, identifier, service string) (_ *Person, err error) {
 	ev := newEvent(ctx, actor, ActionMove)
-	ev.Account, ev.Detail = identifier, service
+	ev.Detail = service
 	defer a.record(ctx, ev, &err)
-	target, err := a.Store.FindPerson(ctx, identifier)
+	target, err := concerning(ctx, "move", ev, actor, identifier, a.Store.FindPerson, CanMove)
 	if err != nil {
 		return nil, err
 	}
-	ev.about(target)
-	if !CanMove(actor, target) {
-		return nil, forbidden("move")
-	}
-	ev.keepOn(target)
 	if _, err := a.Store.FindService(ctx, target.SIRET, service); errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("move: %w", &InvalidError{[]Problem{{"service", "Ce service n'existe pas dans la structure."}}})
 	} else if err != nil {
