@@ -50,6 +50,15 @@ type Invitation struct {
 	ExpiresAt time.Time
 }
 
+// InvitationForm is what the form of an invitation's link shows (guide
+// 1.3): the invited account, its structure, and for responsables and
+// collaborateurs the services of the structure to choose from.
+type InvitationForm struct {
+	Person    *Person
+	Structure *Structure
+	Services  []Service
+}
+
 // PreCreation is the form a person fills from the invitation's link (guide 1.3).
 type PreCreation struct {
 	FirstName string

@@ -169,6 +169,41 @@ func (a Accounts) ResendInvitation(ctx context.Context, actor *Person, requestID
 	return a.Notifier.Invitation(ctx, inv, st)
 }
 
+// Invitation returns what the form of an invitation's link shows, changing
+// nothing (mail scanners open links): the link's token is the only right
+// asked for. Errors: ErrInvalidToken (unknown, forged or used),
+// ErrTokenExpired, ErrNotFound (the structure is gone).
+func (a Accounts) Invitation(ctx context.Context, token string) (*InvitationForm, error) {
+	p, err := a.Store.FindInvitation(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	form := &InvitationForm{Person: p}
+	if form.Structure, err = a.Store.FindStructure(ctx, p.SIRET); err != nil {
+		return nil, err
+	}
+	if p.Role.InService() {
+		if form.Services, err = a.Store.ListServices(ctx, p.SIRET); err != nil {
+			return nil, err
+		}
+	}
+	return form, nil
+}
+
+// CheckInvitation checks the form of an invitation's link without changing
+// anything: the summary page shows only a form that would pass. Errors:
+// those of SubmitInvitation.
+func (a Accounts) CheckInvitation(ctx context.Context, token string, f PreCreation) error {
+	return a.Store.CheckPreCreation(ctx, token, f)
+}
+
+// SubmitInvitation records the form of an invitation's link (see
+// Store.SubmitInvitation); the request then waits for its decision.
+// Errors: ErrInvalid, ErrPasswordPolicy, ErrInvalidToken, ErrTokenExpired.
+func (a Accounts) SubmitInvitation(ctx context.Context, token string, f PreCreation) (*Person, error) {
+	return a.Store.SubmitInvitation(ctx, token, f)
+}
+
 // Requests lists the submitted requests that actor may decide.
 func (a Accounts) Requests(ctx context.Context, actor *Person) ([]Person, error) {
 	submitted := StateSubmitted
@@ -199,6 +234,20 @@ func (a Accounts) managed(ctx context.Context, actor *Person, f PersonFilter) ([
 		return nil, err
 	}
 	return slices.DeleteFunc(all, func(p Person) bool { return !CanManage(actor, &p) }), nil
+}
+
+// ManagedAccount returns an account that actor manages (CanManage): read
+// with actor's session when the request named it (SignIn.Session), else
+// now. Errors: ErrNotFound, ErrForbidden.
+func (a Accounts) ManagedAccount(ctx context.Context, actor *Person, identifier string) (*Person, error) {
+	p, err := readAccount(ctx, a.Store, actor, identifier)
+	if err != nil {
+		return nil, err
+	}
+	if !CanManage(actor, p) {
+		return nil, forbidden("manage account")
+	}
+	return p, nil
 }
 
 // Approve validates a request and mails the identifier. Errors:

@@ -143,6 +143,13 @@ func (s SelfService) NewCaptcha(ctx context.Context, answer string, ttl time.Dur
 	return s.Store.CreateCaptcha(ctx, answer, ttl)
 }
 
+// CaptchaDigits returns the answer of a live captcha, for drawing its
+// image and sound; it changes nothing. Errors: ErrNotFound when the
+// captcha is unknown, used or expired.
+func (s SelfService) CaptchaDigits(ctx context.Context, id string) (string, error) {
+	return s.Store.CaptchaDigits(ctx, id)
+}
+
 // CheckToken says whether a renewal link still works, changing nothing.
 func (s SelfService) CheckToken(ctx context.Context, token string) error {
 	_, err := s.Store.CheckResetToken(ctx, token)

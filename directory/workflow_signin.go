@@ -95,6 +95,27 @@ func (s SignIn) Verify(ctx context.Context, challenge, code string) (*Person, st
 	return p, token, nil
 }
 
+// Session returns the account of a session token and keeps the session
+// alive. about, when not empty, names the account the request is about: it
+// is read in the same search, for the reads that follow
+// (Consultation.Account, Accounts.ManagedAccount), so that a request that
+// shows an account costs one round trip to the directory, not two.
+// Errors: ErrSessionExpired when the token is unknown, ended or idle too
+// long, or the account is no longer active.
+func (s SignIn) Session(ctx context.Context, token, about string) (*Person, error) {
+	p, other, err := s.Store.SessionAnd(ctx, token, about)
+	if err != nil {
+		return nil, err
+	}
+	p.about, p.aboutName = other, about
+	return p, nil
+}
+
+// EndSession closes a session for good; an unknown token is not an error.
+func (s SignIn) EndSession(ctx context.Context, token string) error {
+	return s.Store.EndSession(ctx, token)
+}
+
 // Outcome names the result of a sign-in step for metrics and logs.
 func Outcome(err error) string {
 	for _, o := range []struct {

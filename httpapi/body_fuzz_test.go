@@ -48,12 +48,13 @@ func newBodyRig(tb testing.TB) *bodyRig {
 	notifier := notify.Notifier{Mailer: mails, SMS: texts, PublicURL: "http://127.0.0.1"}
 	logs := &syncBuffer{}
 	api, err := httpapi.New(httpapi.Config{
-		PublicURL:   "http://127.0.0.1",
-		Store:       store,
-		SignIn:      directory.SignIn{Store: store, Notifier: notifier},
-		Accounts:    directory.Accounts{Store: store, Notifier: notifier},
-		SelfService: directory.SelfService{Store: store, Notifier: notifier},
-		Logger:      slog.New(slog.NewJSONHandler(logs, nil)),
+		PublicURL:    "http://127.0.0.1",
+		Health:       store,
+		Consultation: directory.Consultation{Store: store},
+		SignIn:       directory.SignIn{Store: store, Notifier: notifier},
+		Accounts:     directory.Accounts{Store: store, Notifier: notifier},
+		SelfService:  directory.SelfService{Store: store, Notifier: notifier},
+		Logger:       slog.New(slog.NewJSONHandler(logs, nil)),
 	})
 	if err != nil {
 		tb.Fatal(err)

@@ -118,10 +118,11 @@ func (e *env) serve(secure bool) (*httptest.Server, *httpapi.Server) {
 	}
 	notifier := notify.Notifier{Mailer: queue, SMS: e.sms, PublicURL: publicURL}
 	srv, err := httpapi.New(httpapi.Config{
-		PublicURL: publicURL,
-		Store:     store,
-		SignIn:    directory.SignIn{Store: store, Notifier: notifier},
-		Accounts:  directory.Accounts{Store: store, Notifier: notifier, Audit: logger},
+		PublicURL:    publicURL,
+		Health:       store,
+		Consultation: directory.Consultation{Store: store},
+		SignIn:       directory.SignIn{Store: store, Notifier: notifier},
+		Accounts:     directory.Accounts{Store: store, Notifier: notifier, Audit: logger},
 		SelfService: directory.SelfService{Store: store, Notifier: notifier, Audit: logger, ForgotDuration: 50 * time.Millisecond,
 			OnSendError: func(err error) { logger.Warn("send", "error", err.Error()) }},
 		Logger: logger,

@@ -1,0 +1,111 @@
+package directory
+
+import (
+	"context"
+	"fmt"
+)
+
+// Consultation is what a signed-in person reads of the annuaire (guide
+// « Consultation des comptes et services de la structure »): structures,
+// their services and accounts, the DGFiP applications. Each read is
+// checked against who asks (authz.go); a read refused returns ErrForbidden.
+type Consultation struct {
+	Store *Store
+}
+
+// active refuses a read to nobody, and to an account that is not active.
+func active(op string, actor *Person) error {
+	if actor == nil || actor.State != StateActive {
+		return forbidden(op)
+	}
+	return nil
+}
+
+// Structures lists the structures actor sees: every one to agents, their
+// own to the others. Errors: ErrForbidden, ErrNotFound (the actor's own
+// structure is gone).
+func (c Consultation) Structures(ctx context.Context, actor *Person) ([]Structure, error) {
+	if err := active("list structures", actor); err != nil {
+		return nil, err
+	}
+	if actor.Role == RoleAgent {
+		return c.Store.ListStructures(ctx, "")
+	}
+	st, err := c.Store.FindStructure(ctx, actor.SIRET)
+	if err != nil {
+		return nil, err
+	}
+	return []Structure{*st}, nil
+}
+
+// Structure returns a structure that actor may consult (CanConsult).
+// Errors: ErrForbidden, ErrNotFound.
+func (c Consultation) Structure(ctx context.Context, actor *Person, siret string) (*Structure, error) {
+	if !CanConsult(actor, NormalizeSIRET(siret)) {
+		return nil, forbidden("find structure")
+	}
+	return c.Store.FindStructure(ctx, siret)
+}
+
+// Services lists the services of a structure that actor may consult.
+// Errors: ErrForbidden, ErrNotFound.
+func (c Consultation) Services(ctx context.Context, actor *Person, siret string) ([]Service, error) {
+	if !CanConsult(actor, NormalizeSIRET(siret)) {
+		return nil, forbidden("list services")
+	}
+	return c.Store.ListServices(ctx, siret)
+}
+
+// Directory returns a page of the accounts of a structure that actor may
+// consult (see Store.Directory). Errors: ErrForbidden, ErrNotFound.
+func (c Consultation) Directory(ctx context.Context, actor *Person, q DirectoryQuery) (*DirectoryPage, error) {
+	if !CanConsult(actor, NormalizeSIRET(q.SIRET)) {
+		return nil, forbidden("directory")
+	}
+	return c.Store.Directory(ctx, q)
+}
+
+// Account returns an account that actor may see (CanSeeAccount): read with
+// actor's session when the request named it (SignIn.Session), else now.
+// Errors: ErrNotFound, ErrForbidden.
+func (c Consultation) Account(ctx context.Context, actor *Person, identifier string) (*Person, error) {
+	p, err := readAccount(ctx, c.Store, actor, identifier)
+	if err != nil {
+		return nil, err
+	}
+	if !CanSeeAccount(actor, p) {
+		return nil, forbidden("consult account")
+	}
+	return p, nil
+}
+
+// Applications lists the DGFiP applications and their profiles, by id.
+// Errors: ErrForbidden.
+func (c Consultation) Applications(ctx context.Context, actor *Person) ([]Application, error) {
+	if err := active("list applications", actor); err != nil {
+		return nil, err
+	}
+	return c.Store.ListApplications(ctx)
+}
+
+// Application returns an application and its profiles. Errors:
+// ErrForbidden, ErrNotFound.
+func (c Consultation) Application(ctx context.Context, actor *Person, id string) (*Application, error) {
+	if err := active("find application", actor); err != nil {
+		return nil, err
+	}
+	return c.Store.FindApplication(ctx, id)
+}
+
+// readAccount is the account of identifier, as actor's session read it
+// when the request named it (SignIn.Session), else read now. Errors:
+// ErrNotFound.
+func readAccount(ctx context.Context, store *Store, actor *Person, identifier string) (*Person, error) {
+	if actor != nil && actor.aboutName != "" && actor.aboutName == identifier {
+		if actor.about == nil {
+			return nil, fmt.Errorf("find person %q: %w", identifier, ErrNotFound)
+		}
+		return actor.about, nil
+	}
+	return store.FindPerson(ctx, identifier)
+}
