@@ -98,7 +98,7 @@ func TestAuditTrailOfTheLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	admin := mustPerson(t, store, directory.NewPerson{FirstName: "Aude", LastName: "Audit", Role: directory.RoleAdministrateur, SIRET: testSIRET})
-	if err := store.Grant(ctx, admin.Identifier, "ficoba", "consultation"); err != nil {
+	if err := store.AddHabilitation(ctx, admin.Identifier, "ficoba", "consultation"); err != nil {
 		t.Fatal(err)
 	}
 	admin, _ = store.FindPerson(ctx, admin.Identifier)
@@ -115,7 +115,7 @@ func TestAuditTrailOfTheLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	const chosen, changed, renewed = "Choisi-Secret-31!", "Change-Secret-52!", "Renouvele-Secret-73!"
-	if _, err := store.SubmitInvitation(ctx, inv.Token, directory.PreCreation{FirstName: "Nina", LastName: "Audit", Service: "Accueil", Password: chosen}); err != nil {
+	if _, err := (directory.Accounts{Store: store}).SubmitInvitation(ctx, inv.Token, directory.PreCreation{FirstName: "Nina", LastName: "Audit", Service: "Accueil", Password: chosen}); err != nil {
 		t.Fatal(err)
 	}
 	p, err := acc.Approve(from, admin, inv.Person.RequestID)
@@ -173,7 +173,7 @@ func TestAuditTrailOfTheLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	_, events, err := store.History(ctx, p.Identifier)
+	_, events, err := directory.Accounts{Store: store}.History(ctx, anAgent, p.Identifier)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +255,7 @@ func TestAuditTrailOfTheLifecycle(t *testing.T) {
 	if last := lines[len(lines)-1]; last["action"] != "account.remove" || last["outcome"] != "success" || last["account"] != p.Identifier {
 		t.Errorf("remove line = %v", last)
 	}
-	if _, _, err := store.History(ctx, p.Identifier); !errors.Is(err, directory.ErrNotFound) {
+	if _, _, err := (directory.Accounts{Store: store}).History(ctx, anAgent, p.Identifier); !errors.Is(err, directory.ErrNotFound) {
 		t.Errorf("history of a removed account: %v", err)
 	}
 }

@@ -17,10 +17,10 @@ func TestDirectoryPages(t *testing.T) {
 		service := []string{"Accueil", "Paie"}[i%2]
 		mustPerson(t, store, directory.NewPerson{FirstName: "Prénom", LastName: fmt.Sprintf("Nom%c", 'G'-i), Role: directory.RoleCollaborateur, SIRET: testSIRET, Service: service})
 	}
-	if _, err := store.Invite(ctx, directory.NewInvitation{Email: "pending@example.fr", Role: directory.RoleCollaborateur, SIRET: testSIRET, Service: "Paie"}); err != nil {
+	if _, err := store.CreateInvitation(ctx, directory.NewInvitation{Email: "pending@example.fr", Role: directory.RoleCollaborateur, SIRET: testSIRET, Service: "Paie"}); err != nil {
 		t.Fatal(err)
 	}
-	page, err := store.Directory(ctx, directory.DirectoryQuery{SIRET: testSIRET, Size: 3})
+	page, err := directory.Consultation{Store: store}.Directory(ctx, anAgent, directory.DirectoryQuery{SIRET: testSIRET, Size: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,19 +39,19 @@ func TestDirectoryPages(t *testing.T) {
 			t.Errorf("a list carries a mobile or habilitations: %+v", p)
 		}
 	}
-	last, _ := store.Directory(ctx, directory.DirectoryQuery{SIRET: testSIRET, Size: 3, Page: 3})
+	last, _ := directory.Consultation{Store: store}.Directory(ctx, anAgent, directory.DirectoryQuery{SIRET: testSIRET, Size: 3, Page: 3})
 	if len(last.Accounts) != 2 || last.Accounts[1].LastName != "NomG" {
 		t.Errorf("last page: %+v", last.Accounts)
 	}
-	found, _ := store.Directory(ctx, directory.DirectoryQuery{SIRET: testSIRET, Query: "nomc"})
+	found, _ := directory.Consultation{Store: store}.Directory(ctx, anAgent, directory.DirectoryQuery{SIRET: testSIRET, Query: "nomc"})
 	if found.Total != 1 || found.Accounts[0].LastName != "NomC" {
 		t.Errorf("search: %+v", found.Accounts)
 	}
-	paie, _ := store.Directory(ctx, directory.DirectoryQuery{SIRET: testSIRET, Service: "Paie"})
+	paie, _ := directory.Consultation{Store: store}.Directory(ctx, anAgent, directory.DirectoryQuery{SIRET: testSIRET, Service: "Paie"})
 	if paie.Total != 3 {
 		t.Errorf("one service: %d", paie.Total)
 	}
-	hostile, err := store.Directory(ctx, directory.DirectoryQuery{SIRET: testSIRET, Query: "*)(uid=*"})
+	hostile, err := directory.Consultation{Store: store}.Directory(ctx, anAgent, directory.DirectoryQuery{SIRET: testSIRET, Query: "*)(uid=*"})
 	if err != nil || hostile.Total != 0 {
 		t.Errorf("hostile query: %+v, %v", hostile, err)
 	}
@@ -73,7 +73,7 @@ func TestDirectoryPageArithmeticNeverOverflows(t *testing.T) {
 		{Page: 2, Size: math.MaxInt},
 	} {
 		q.SIRET = testSIRET
-		page, err := store.Directory(ctx, q)
+		page, err := directory.Consultation{Store: store}.Directory(ctx, anAgent, q)
 		if err != nil {
 			t.Fatalf("page %d size %d: %v", q.Page, q.Size, err)
 		}

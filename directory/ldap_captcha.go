@@ -123,10 +123,10 @@ func (s *Store) purgeCaptchas(ctx context.Context) {
 	})
 }
 
-// CaptchaDigits returns the answer of a live captcha, for drawing its image
+// captchaDigits returns the answer of a live captcha, for drawing its image
 // and sound; it changes nothing. Errors: ErrNotFound when the captcha is
 // unknown, used or expired.
-func (s *Store) CaptchaDigits(ctx context.Context, id string) (string, error) {
+func (s *Store) captchaDigits(ctx context.Context, id string) (string, error) {
 	const op = "captcha digits"
 	if !validCaptchaID(id) {
 		return "", fmt.Errorf("%s: %w", op, ErrNotFound)
@@ -142,12 +142,12 @@ func (s *Store) CaptchaDigits(ctx context.Context, id string) (string, error) {
 	return rec.digits, nil
 }
 
-// SolveCaptcha checks an answer (spaces ignored) and uses the captcha up,
+// solveCaptcha checks an answer (spaces ignored) and uses the captcha up,
 // right or wrong: a new one must be asked for after each attempt. Of two
 // attempts on one captcha, on one instance or two, only the first counts.
 // Errors: ErrInvalidCaptcha when the answer is wrong or the captcha unknown,
 // used or expired.
-func (s *Store) SolveCaptcha(ctx context.Context, id, answer string) error {
+func (s *Store) solveCaptcha(ctx context.Context, id, answer string) error {
 	const op = "solve captcha"
 	if !validCaptchaID(id) {
 		return fmt.Errorf("%s: %w", op, ErrInvalidCaptcha)

@@ -11,11 +11,11 @@ import (
 // directoryAttrs are what a consultation list shows: never the mobile.
 var directoryAttrs = []string{"uid", "givenName", "sn", "mail", "apexRole", "apexAccountState", "apexSiret"}
 
-// Directory returns a page of the validated accounts (active or disabled)
+// directoryPage returns a page of the validated accounts (active or disabled)
 // of a structure. The search asks slapd only for the listed attributes, in
 // pages; the sorted listing then serves the next pages for a few seconds.
 // Errors: ErrNotFound when the structure does not exist.
-func (s *Store) Directory(ctx context.Context, q DirectoryQuery) (*DirectoryPage, error) {
+func (s *Store) directoryPage(ctx context.Context, q DirectoryQuery) (*DirectoryPage, error) {
 	const op = "directory"
 	q.SIRET = NormalizeSIRET(q.SIRET)
 	if q.Size <= 0 {
@@ -29,13 +29,13 @@ func (s *Store) Directory(ctx context.Context, q DirectoryQuery) (*DirectoryPage
 	}
 	q.Query = strings.TrimSpace(q.Query)
 	key := directoryKey{q.SIRET, q.Service, strings.ToLower(q.Query)}
-	listing, ok := s.directory.get(key, s.now())
+	listing, ok := s.listings.get(key, s.now())
 	if !ok {
 		var err error
 		if listing, err = s.listDirectory(ctx, q); err != nil {
 			return nil, err
 		}
-		s.directory.put(key, listing)
+		s.listings.put(key, listing)
 	}
 	page := &DirectoryPage{Services: listing.services, Total: len(listing.accounts), Page: q.Page, Size: q.Size}
 	// Compared before multiplying: (Page-1)*Size overflows for pages far past the end.

@@ -12,11 +12,11 @@ import (
 	"github.com/go-ldap/ldap/v3"
 )
 
-// Invite adds an account in state invited, named by a new request id, with
+// CreateInvitation adds an account in state invited, named by a new request id, with
 // a single-use link token valid InvitationTTL. Errors: ErrInvalid,
 // ErrNotFound when the structure or service does not exist, ErrConflict
 // when the mail is already used by a request of the structure not refused.
-func (s *Store) Invite(ctx context.Context, n NewInvitation) (*Invitation, error) {
+func (s *Store) CreateInvitation(ctx context.Context, n NewInvitation) (*Invitation, error) {
 	const op = "invite"
 	if err := n.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
@@ -49,9 +49,9 @@ func (s *Store) Invite(ctx context.Context, n NewInvitation) (*Invitation, error
 	return &Invitation{Person: p, Token: token, ExpiresAt: rec.expires}, nil
 }
 
-// ReissueInvitation gives an invited account a new link in place of the old
+// reissueInvitation gives an invited account a new link in place of the old
 // one. Errors: ErrNotFound, ErrConflict when the form was filled already.
-func (s *Store) ReissueInvitation(ctx context.Context, requestID string) (*Invitation, error) {
+func (s *Store) reissueInvitation(ctx context.Context, requestID string) (*Invitation, error) {
 	const op = "reissue invitation"
 	e, err := s.requestEntry(ctx, op, requestID)
 	if err != nil {
@@ -120,10 +120,10 @@ func sameDN(a, b string) bool {
 	return err1 == nil && err2 == nil && pa.EqualFold(pb)
 }
 
-// FindInvitation returns the invited account a link's token belongs to,
+// findInvitation returns the invited account a link's token belongs to,
 // changing nothing (mail scanners open links). Errors: ErrInvalidToken
 // (unknown, forged or used), ErrTokenExpired.
-func (s *Store) FindInvitation(ctx context.Context, token string) (*Person, error) {
+func (s *Store) findInvitation(ctx context.Context, token string) (*Person, error) {
 	e, _, err := s.invitationEntry(ctx, "find invitation", token)
 	if err != nil {
 		return nil, err
@@ -160,10 +160,10 @@ func (s *Store) requestEntry(ctx context.Context, op, requestID string) (*ldap.E
 		append([]string{"apexInvitation"}, personAttrs...))
 }
 
-// CheckPreCreation validates a form against its invitation without
+// checkPreCreation validates a form against its invitation without
 // changing anything: the summary page shows only a form that would pass.
-// Errors: those of SubmitInvitation but the history.
-func (s *Store) CheckPreCreation(ctx context.Context, token string, f PreCreation) error {
+// Errors: those of submitInvitation.
+func (s *Store) checkPreCreation(ctx context.Context, token string, f PreCreation) error {
 	const op = "check pre-creation"
 	e, _, err := s.invitationEntry(ctx, op, token)
 	if err != nil {
@@ -183,12 +183,12 @@ func (s *Store) CheckPreCreation(ctx context.Context, token string, f PreCreatio
 	return nil
 }
 
-// SubmitInvitation records the form of an invited account: names, mobile,
+// submitInvitation records the form of an invited account: names, mobile,
 // service and the password, which slapd hashes and checks. The account
 // then waits for validation and cannot bind. The link is spent by the same
 // modify that records the form, so it works once. Errors: ErrInvalid (every
 // problem listed), ErrPasswordPolicy, ErrInvalidToken, ErrTokenExpired.
-func (s *Store) SubmitInvitation(ctx context.Context, token string, f PreCreation) (*Person, error) {
+func (s *Store) submitInvitation(ctx context.Context, token string, f PreCreation) (*Person, error) {
 	const op = "submit pre-creation"
 	e, stored, err := s.invitationEntry(ctx, op, token)
 	if err != nil {
@@ -241,14 +241,14 @@ func (s *Store) SubmitInvitation(ctx context.Context, token string, f PreCreatio
 	return s.FindPersonByRequest(ctx, p.RequestID)
 }
 
-// Approve validates a submitted request: the account becomes active and
+// approveRequest validates a submitted request: the account becomes active and
 // gets its identifier (the first free of prenom.nom-px, prenom.nom2-px, …),
 // with the password it chose. The state changes first, as a compare-and-swap
 // that a refusal cannot also win; then the entry is renamed to its
 // identifier. An approval stopped between the two (an account active
 // without identifier, which cannot sign in) is finished by the next call.
 // Errors: ErrNotFound, ErrAlreadyDecided.
-func (s *Store) Approve(ctx context.Context, requestID, decidedBy string) (*Person, error) {
+func (s *Store) approveRequest(ctx context.Context, requestID, decidedBy string) (*Person, error) {
 	const op = "approve"
 	e, err := s.requestEntry(ctx, op, requestID)
 	if err != nil {
@@ -316,9 +316,9 @@ func (s *Store) nameRequest(ctx context.Context, op string, e **ldap.Entry, id s
 	}
 }
 
-// Refuse refuses a submitted request with its reason. Errors: ErrInvalid
+// refuseRequest refuses a submitted request with its reason. Errors: ErrInvalid
 // (no reason), ErrNotFound, ErrAlreadyDecided.
-func (s *Store) Refuse(ctx context.Context, requestID, decidedBy, reason string) (*Person, error) {
+func (s *Store) refuseRequest(ctx context.Context, requestID, decidedBy, reason string) (*Person, error) {
 	const op = "refuse"
 	reason = strings.TrimSpace(reason)
 	switch {
@@ -352,10 +352,10 @@ func (s *Store) Refuse(ctx context.Context, requestID, decidedBy, reason string)
 	return s.FindPersonByRequest(ctx, requestID)
 }
 
-// MovePerson moves a responsable or collaborateur to another service of its
+// movePerson moves a responsable or collaborateur to another service of its
 // structure. Errors: ErrNotFound (account or service), ErrInvalid for
 // accounts outside services.
-func (s *Store) MovePerson(ctx context.Context, identifier, service string) (*Person, error) {
+func (s *Store) movePerson(ctx context.Context, identifier, service string) (*Person, error) {
 	const op = "move person"
 	p, err := s.FindPerson(ctx, identifier)
 	if err != nil {
@@ -386,19 +386,4 @@ func (s *Store) MovePerson(ctx context.Context, identifier, service string) (*Pe
 	}
 	s.awaitRefint(ctx, []string{rdn("uid", identifier) + "," + oldParent})
 	return s.FindPerson(ctx, identifier)
-}
-
-// DeleteRequest removes an account request that was never validated
-// (invited, submitted or refused). Errors: ErrNotFound, ErrConflict for an
-// account that was validated (remove it with DeletePerson).
-func (s *Store) DeleteRequest(ctx context.Context, requestID string) error {
-	const op = "delete request"
-	e, err := s.requestEntry(ctx, op, requestID)
-	if err != nil {
-		return err
-	}
-	if e.GetAttributeValue("uid") != "" {
-		return fmt.Errorf("%s: %w", op, ErrConflict)
-	}
-	return s.do(ctx, op, func(c *ldap.Conn) error { return c.Del(ldap.NewDelRequest(e.DN, nil)) })
 }

@@ -80,20 +80,20 @@ func (s *Store) resetEntry(ctx context.Context, op, token string) (*ldap.Entry, 
 	return e, rec, nil
 }
 
-// VerifyResetCode checks the SMS code of a renewal (valid CodeTTL, once,
+// verifyResetCode checks the SMS code of a renewal (valid CodeTTL, once,
 // CodeAttempts tries) and returns the token that lets the new password be
 // set. Every failure is ErrInvalidCode, whether the code is wrong, used,
 // too old or out of tries: a reset id given for an unknown identifier,
 // which has no code to expire nor tries to count, must answer the same.
-func (s *Store) VerifyResetCode(ctx context.Context, reset, code string) (string, error) {
-	token, err := s.verifyResetCode(ctx, reset, code)
+func (s *Store) verifyResetCode(ctx context.Context, reset, code string) (string, error) {
+	token, err := s.tryResetCode(ctx, reset, code)
 	if errors.Is(err, ErrCodeExpired) || errors.Is(err, ErrTooManyAttempts) {
 		return "", fmt.Errorf("verify reset code: %w (%s)", ErrInvalidCode, err.Error())
 	}
 	return token, err
 }
 
-func (s *Store) verifyResetCode(ctx context.Context, reset, code string) (string, error) {
+func (s *Store) tryResetCode(ctx context.Context, reset, code string) (string, error) {
 	const op = "verify reset code"
 	e, rec, err := s.resetEntry(ctx, op, reset)
 	// Every answer costs one search and one write, so that its time does
@@ -148,9 +148,9 @@ func (s *Store) verifyResetCode(ctx context.Context, reset, code string) (string
 	return token, nil
 }
 
-// CheckResetToken says whether a renewal link or token is usable, changing
+// checkResetToken says whether a renewal link or token is usable, changing
 // nothing (mail scanners open links). Errors: ErrInvalidToken, ErrTokenExpired.
-func (s *Store) CheckResetToken(ctx context.Context, token string) (*Person, error) {
+func (s *Store) checkResetToken(ctx context.Context, token string) (*Person, error) {
 	const op = "check reset token"
 	e, rec, err := s.resetEntry(ctx, op, token)
 	if err != nil {
@@ -165,7 +165,7 @@ func (s *Store) CheckResetToken(ctx context.Context, token string) (*Person, err
 	return s.personFromEntry(e), nil
 }
 
-// ResetPassword sets the new password of a renewal: the guide's rules,
+// resetPassword sets the new password of a renewal: the guide's rules,
 // then slapd's. One modify spends the token (a compare-and-swap on its
 // value) and replaces the password, which the ppolicy overlay checks
 // against the history and hashes, lifting a lockout as it does for every
@@ -176,13 +176,9 @@ func (s *Store) CheckResetToken(ctx context.Context, token string) (*Person, err
 // modify ends every session of the account. Errors:
 // ErrInvalid and ErrPasswordPolicy (rules), ErrPasswordInHistory,
 // ErrInvalidToken, ErrTokenExpired.
-func (s *Store) ResetPassword(ctx context.Context, token, password string) (*Person, error) {
-	return s.resetPassword(ctx, token, password, nil)
-}
-
-// resetPassword is ResetPassword; keep, when not nil, gives the history
-// value of the renewal, added by the same modify so that the audit trail
-// costs the renewal no round trip.
+//
+// keep, when not nil, gives the history value of the renewal, added by the
+// same modify so that the audit trail costs the renewal no round trip.
 func (s *Store) resetPassword(ctx context.Context, token, password string, keep func(*Person) string) (*Person, error) {
 	const op = "reset password"
 	e, rec, err := s.resetEntry(ctx, op, token)

@@ -45,19 +45,13 @@ func (s *Store) CreateSession(ctx context.Context, identifier string) (string, e
 	}
 }
 
-// Session returns the account of a session token and keeps the session
-// alive. Errors: ErrSessionExpired when the token is unknown, ended or idle
-// too long, or the account is no longer active.
-func (s *Store) Session(ctx context.Context, token string) (*Person, error) {
-	p, _, err := s.SessionAnd(ctx, token, "")
-	return p, err
-}
-
-// SessionAnd is Session, reading in the same search the account named by
-// other (nil when there is none, or other is empty): a request that shows
-// an account costs one round trip to the directory, not two. Errors: see
-// Session.
-func (s *Store) SessionAnd(ctx context.Context, token, other string) (*Person, *Person, error) {
+// sessionAnd returns the account of a session token and keeps the session
+// alive, reading in the same search the account named by other (nil when
+// there is none, or other is empty): a request that shows an account costs
+// one round trip to the directory, not two. Errors: ErrSessionExpired when
+// the token is unknown, ended or idle too long, or the account is no
+// longer active.
+func (s *Store) sessionAnd(ctx context.Context, token, other string) (*Person, *Person, error) {
 	const op = "session"
 	identifier := challengeIdentifier(token)
 	if identifier == "" {
@@ -122,8 +116,8 @@ func (s *Store) SessionAnd(ctx context.Context, token, other string) (*Person, *
 	return nil, nil, fmt.Errorf("%s: %w", op, ErrSessionExpired)
 }
 
-// EndSession closes a session for good; an unknown token is not an error.
-func (s *Store) EndSession(ctx context.Context, token string) error {
+// endSession closes a session for good; an unknown token is not an error.
+func (s *Store) endSession(ctx context.Context, token string) error {
 	const op = "end session"
 	identifier := challengeIdentifier(token)
 	if identifier == "" {

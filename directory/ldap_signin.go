@@ -11,27 +11,6 @@ import (
 	"github.com/go-ldap/ldap/v3"
 )
 
-// IssueLoginCode gives the account a new 6-digit code valid CodeTTL, after
-// the password step. Errors: ErrNotFound.
-func (s *Store) IssueLoginCode(ctx context.Context, identifier string) (LoginCode, error) {
-	const op = "issue login code"
-	e, err := s.personEntry(ctx, op, identifier, personAttrs)
-	if err != nil {
-		return LoginCode{}, err
-	}
-	return s.issueCode(ctx, op, e)
-}
-
-// LoginWithCode checks the password (see Authenticate) and issues a code,
-// with the account read once for both and nothing written.
-func (s *Store) LoginWithCode(ctx context.Context, identifier, password string) (LoginCode, error) {
-	e, err := s.authenticate(ctx, "login", identifier, password)
-	if err != nil {
-		return LoginCode{}, err
-	}
-	return s.issueCode(ctx, "login", e)
-}
-
 func (s *Store) issueCode(ctx context.Context, op string, e *ldap.Entry) (LoginCode, error) {
 	challenge, code, expires, err := s.newChallenge(ctx, e.GetAttributeValue("uid"), e.GetAttributeValue("pwdChangedTime"))
 	if err != nil {
@@ -40,13 +19,13 @@ func (s *Store) issueCode(ctx context.Context, op string, e *ldap.Entry) (LoginC
 	return LoginCode{Challenge: challenge, Code: code, ExpiresAt: expires, Person: s.personFromEntry(e)}, nil
 }
 
-// ResendLoginCode sends a new code for a pending challenge, valid until the
+// resendLoginCode sends a new code for a pending challenge, valid until the
 // challenge's own expiry: a resend never extends it. The previous code no
 // longer works. The wrong tries already made still count, so that asking
 // for codes again and again gives no more guesses. Errors: ErrInvalidCode
 // when the challenge is unknown or used, or the password changed since it
 // was issued; ErrCodeExpired; ErrTooManyAttempts.
-func (s *Store) ResendLoginCode(ctx context.Context, challenge string) (LoginCode, error) {
+func (s *Store) resendLoginCode(ctx context.Context, challenge string) (LoginCode, error) {
 	const op = "resend login code"
 	code, err := randomDigits(6)
 	if err != nil {
@@ -71,7 +50,7 @@ func (s *Store) ResendLoginCode(ctx context.Context, challenge string) (LoginCod
 	return LoginCode{}, fmt.Errorf("%s: %w", op, ErrInvalidCode)
 }
 
-// VerifyLoginCode checks the code of a challenge: right, before the
+// verifyLoginCode checks the code of a challenge: right, before the
 // challenge's expiry, within CodeAttempts tries, once, and with the password
 // the challenge was issued for. Each step is a compare-and-swap on the
 // account's entry, so two instances (or two tabs) racing on one code cannot
@@ -79,7 +58,7 @@ func (s *Store) ResendLoginCode(ctx context.Context, challenge string) (LoginCod
 // ErrInvalidCode (wrong, unknown or used, or the password changed),
 // ErrCodeExpired, ErrTooManyAttempts, ErrInvalidCredentials when the
 // account is no longer active.
-func (s *Store) VerifyLoginCode(ctx context.Context, challenge, code string) (*Person, error) {
+func (s *Store) verifyLoginCode(ctx context.Context, challenge, code string) (*Person, error) {
 	const op = "verify login code"
 	code = strings.TrimSpace(code)
 	for range codeCASTries {

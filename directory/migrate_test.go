@@ -64,11 +64,11 @@ func TestMigrateStoredDirectory(t *testing.T) {
 		case directory.StateSubmitted, directory.StateRefused:
 			inv := mustInvite(t, a, email, directory.RoleAdministrateur, "")
 			var err error
-			if p, err = a.SubmitInvitation(ctx, inv.Token, directory.PreCreation{FirstName: "Migration", LastName: s.name, Password: goodPassword}); err != nil {
+			if p, err = (directory.Accounts{Store: a}).SubmitInvitation(ctx, inv.Token, directory.PreCreation{FirstName: "Migration", LastName: s.name, Password: goodPassword}); err != nil {
 				t.Fatal(err)
 			}
 			if s.state == directory.StateRefused {
-				if _, err := a.Refuse(ctx, p.RequestID, "agent.test-px", "Doublon."); err != nil {
+				if _, err := a.RefuseRequest(ctx, p.RequestID, "agent.test-px", "Doublon."); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -187,10 +187,10 @@ func TestMigrateStoredDirectory(t *testing.T) {
 	}
 
 	// The keys now make the addresses of old accounts unique in their structure.
-	if _, err := a.Invite(ctx, directory.NewInvitation{Email: emails["Metropole"], Role: directory.RoleAdministrateur, SIRET: testSIRET}); !errors.Is(err, directory.ErrConflict) {
+	if _, err := a.CreateInvitation(ctx, directory.NewInvitation{Email: emails["Metropole"], Role: directory.RoleAdministrateur, SIRET: testSIRET}); !errors.Is(err, directory.ErrConflict) {
 		t.Errorf("an old account's address invited again in its structure: %v, want ErrConflict", err)
 	}
-	if _, err := a.Invite(ctx, directory.NewInvitation{Email: emails["Metropole"], Role: directory.RoleAdministrateur, SIRET: otherSIRET}); err != nil {
+	if _, err := a.CreateInvitation(ctx, directory.NewInvitation{Email: emails["Metropole"], Role: directory.RoleAdministrateur, SIRET: otherSIRET}); err != nil {
 		t.Errorf("an old account's address invited in another structure: %v", err)
 	}
 }

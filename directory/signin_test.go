@@ -157,22 +157,22 @@ func TestSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := b.Session(ctx, token); err != nil || got.Identifier != p.Identifier {
+	if got, err := (directory.SignIn{Store: b}).Session(ctx, token, ""); err != nil || got.Identifier != p.Identifier {
 		t.Fatalf("the other instance knows the session: %+v, %v", got, err)
 	}
 	for range 4 { // used every 20 minutes, it lives on
 		clock.Add(20 * time.Minute)
-		if _, err := b.Session(ctx, token); err != nil {
+		if _, err := (directory.SignIn{Store: b}).Session(ctx, token, ""); err != nil {
 			t.Fatalf("an active session after 20 minutes: %v", err)
 		}
 	}
-	if _, err := a.Session(ctx, other); !errors.Is(err, directory.ErrSessionExpired) {
+	if _, err := (directory.SignIn{Store: a}).Session(ctx, other, ""); !errors.Is(err, directory.ErrSessionExpired) {
 		t.Errorf("a session idle for 80 minutes: %v, want ErrSessionExpired", err)
 	}
-	if err := a.EndSession(ctx, token); err != nil {
+	if err := (directory.SignIn{Store: a}).EndSession(ctx, token); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Session(ctx, token); !errors.Is(err, directory.ErrSessionExpired) {
+	if _, err := (directory.SignIn{Store: b}).Session(ctx, token, ""); !errors.Is(err, directory.ErrSessionExpired) {
 		t.Errorf("after logout: %v, want ErrSessionExpired", err)
 	}
 	third, err := a.CreateSession(ctx, p.Identifier)
@@ -182,11 +182,11 @@ func TestSessions(t *testing.T) {
 	if err := a.SetState(ctx, p.Identifier, directory.StateActive, directory.StateDisabled); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Session(ctx, third); !errors.Is(err, directory.ErrSessionExpired) {
+	if _, err := (directory.SignIn{Store: a}).Session(ctx, third, ""); !errors.Is(err, directory.ErrSessionExpired) {
 		t.Errorf("the session of a disabled account: %v, want ErrSessionExpired", err)
 	}
 	for _, forged := range []string{"", "nobody.here-px." + strings.Repeat("A", 43), p.Identifier + "." + strings.Repeat("A", 43)} {
-		if _, err := a.Session(ctx, forged); !errors.Is(err, directory.ErrSessionExpired) {
+		if _, err := (directory.SignIn{Store: a}).Session(ctx, forged, ""); !errors.Is(err, directory.ErrSessionExpired) {
 			t.Errorf("token %q: %v", forged, err)
 		}
 	}

@@ -109,7 +109,7 @@ func (a Accounts) DeleteService(ctx context.Context, actor *Person, siret, name 
 	if !CanManageServices(actor, NormalizeSIRET(siret)) {
 		return forbidden("delete service")
 	}
-	return a.Store.DeleteService(ctx, siret, name)
+	return a.Store.deleteService(ctx, siret, name)
 }
 
 // Invite pre-creates an account and mails its link. Errors: ErrForbidden,
@@ -134,7 +134,7 @@ func (a Accounts) Invite(ctx context.Context, actor *Person, n NewInvitation) (_
 		return nil, err
 	}
 	n.RequestedBy = actor.Identifier
-	inv, err := a.Store.Invite(ctx, n)
+	inv, err := a.Store.CreateInvitation(ctx, n)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +158,7 @@ func (a Accounts) ResendInvitation(ctx context.Context, actor *Person, requestID
 	if err := a.takeInvitation(ctx, op, actor); err != nil {
 		return err
 	}
-	inv, err := a.Store.ReissueInvitation(ctx, requestID)
+	inv, err := a.Store.reissueInvitation(ctx, requestID)
 	if err != nil {
 		return err
 	}
@@ -174,7 +174,7 @@ func (a Accounts) ResendInvitation(ctx context.Context, actor *Person, requestID
 // asked for. Errors: ErrInvalidToken (unknown, forged or used),
 // ErrTokenExpired, ErrNotFound (the structure is gone).
 func (a Accounts) Invitation(ctx context.Context, token string) (*InvitationForm, error) {
-	p, err := a.Store.FindInvitation(ctx, token)
+	p, err := a.Store.findInvitation(ctx, token)
 	if err != nil {
 		return nil, err
 	}
@@ -194,14 +194,16 @@ func (a Accounts) Invitation(ctx context.Context, token string) (*InvitationForm
 // anything: the summary page shows only a form that would pass. Errors:
 // those of SubmitInvitation.
 func (a Accounts) CheckInvitation(ctx context.Context, token string, f PreCreation) error {
-	return a.Store.CheckPreCreation(ctx, token, f)
+	return a.Store.checkPreCreation(ctx, token, f)
 }
 
-// SubmitInvitation records the form of an invitation's link (see
-// Store.SubmitInvitation); the request then waits for its decision.
-// Errors: ErrInvalid, ErrPasswordPolicy, ErrInvalidToken, ErrTokenExpired.
+// SubmitInvitation records the form of an invitation's link: names,
+// mobile, service and the password, which slapd hashes and checks. The
+// request then waits for its decision, and the link is spent. Errors:
+// ErrInvalid (every problem listed), ErrPasswordPolicy, ErrInvalidToken,
+// ErrTokenExpired.
 func (a Accounts) SubmitInvitation(ctx context.Context, token string, f PreCreation) (*Person, error) {
-	return a.Store.SubmitInvitation(ctx, token, f)
+	return a.Store.submitInvitation(ctx, token, f)
 }
 
 // Requests lists the submitted requests that actor may decide.
@@ -258,7 +260,7 @@ func (a Accounts) Approve(ctx context.Context, actor *Person, requestID string) 
 	if _, err := concerning(ctx, "approve", ev, actor, requestID, a.Store.FindPersonByRequest, CanManage); err != nil {
 		return nil, err
 	}
-	p, err := a.Store.Approve(ctx, requestID, actor.Identifier)
+	p, err := a.Store.approveRequest(ctx, requestID, actor.Identifier)
 	if err != nil {
 		return nil, err
 	}
@@ -277,7 +279,7 @@ func (a Accounts) Refuse(ctx context.Context, actor *Person, requestID, reason s
 	if _, err := concerning(ctx, "refuse", ev, actor, requestID, a.Store.FindPersonByRequest, CanManage); err != nil {
 		return nil, err
 	}
-	p, err := a.Store.Refuse(ctx, requestID, actor.Identifier, reason)
+	p, err := a.Store.refuseRequest(ctx, requestID, actor.Identifier, reason)
 	if err != nil {
 		return nil, err
 	}
@@ -414,7 +416,7 @@ func (a Accounts) Move(ctx context.Context, actor *Person, identifier, service s
 	} else if err != nil {
 		return nil, err
 	}
-	p, err := a.Store.MovePerson(ctx, identifier, service)
+	p, err := a.Store.movePerson(ctx, identifier, service)
 	if err != nil {
 		return nil, err
 	}
@@ -427,7 +429,7 @@ func (a Accounts) Move(ctx context.Context, actor *Person, identifier, service s
 // administrators of its structure and to agents. Errors: ErrForbidden,
 // ErrNotFound.
 func (a Accounts) History(ctx context.Context, actor *Person, identifier string) (*Person, []Event, error) {
-	p, events, err := a.Store.History(ctx, identifier)
+	p, events, err := a.Store.history(ctx, identifier)
 	if err != nil {
 		return nil, nil, err
 	}

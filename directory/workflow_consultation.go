@@ -29,7 +29,7 @@ func (c Consultation) Structures(ctx context.Context, actor *Person) ([]Structur
 		return nil, err
 	}
 	if actor.Role == RoleAgent {
-		return c.Store.ListStructures(ctx, "")
+		return c.Store.listStructures(ctx)
 	}
 	st, err := c.Store.FindStructure(ctx, actor.SIRET)
 	if err != nil {
@@ -57,12 +57,13 @@ func (c Consultation) Services(ctx context.Context, actor *Person, siret string)
 }
 
 // Directory returns a page of the accounts of a structure that actor may
-// consult (see Store.Directory). Errors: ErrForbidden, ErrNotFound.
+// consult: validated accounts, by name, without mobiles. Errors:
+// ErrForbidden, ErrNotFound.
 func (c Consultation) Directory(ctx context.Context, actor *Person, q DirectoryQuery) (*DirectoryPage, error) {
 	if !CanConsult(actor, NormalizeSIRET(q.SIRET)) {
 		return nil, forbidden("directory")
 	}
-	return c.Store.Directory(ctx, q)
+	return c.Store.directoryPage(ctx, q)
 }
 
 // Account returns an account that actor may see (CanSeeAccount): read with
@@ -85,7 +86,7 @@ func (c Consultation) Applications(ctx context.Context, actor *Person) ([]Applic
 	if err := active("list applications", actor); err != nil {
 		return nil, err
 	}
-	return c.Store.ListApplications(ctx)
+	return c.Store.applications(ctx)
 }
 
 // Application returns an application and its profiles. Errors:

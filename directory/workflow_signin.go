@@ -57,15 +57,17 @@ func (s SignIn) Login(ctx context.Context, identifier, password string) (string,
 }
 
 // Resend mails a new code for a pending challenge, valid until the
-// challenge's expiry (see Store.ResendLoginCode). Each resend counts in
-// the client address's code limit. Errors: see Store.ResendLoginCode, and
-// ErrRateLimited.
+// challenge's own expiry, which a resend never extends; the previous code
+// no longer works, and the wrong tries made still count. Each resend
+// counts in the client address's code limit. Errors: ErrInvalidCode (the
+// challenge is unknown or used, or the password changed since),
+// ErrCodeExpired, ErrTooManyAttempts, ErrRateLimited.
 func (s SignIn) Resend(ctx context.Context, challenge string) error {
 	keys := limitKeys(s.Store.addressKey(ctx, LimitCodeAddress, s.Store.limits.CodeAddress))
 	if _, err := s.Store.takeLimits(ctx, "resend", keys); err != nil {
 		return err
 	}
-	lc, err := s.Store.ResendLoginCode(ctx, challenge)
+	lc, err := s.Store.resendLoginCode(ctx, challenge)
 	if err != nil {
 		return err
 	}
@@ -81,10 +83,12 @@ func (s SignIn) Resend(ctx context.Context, challenge string) error {
 
 // Verify checks the code and opens a session: it returns the account and
 // the session's token. Wrong codes count in the client address's code
-// limit, over which no code is checked. Errors: see Store.VerifyLoginCode,
-// and ErrRateLimited.
+// limit, over which no code is checked. Errors: ErrInvalidCode (wrong,
+// unknown or used, or the password changed), ErrCodeExpired,
+// ErrTooManyAttempts, ErrInvalidCredentials when the account is no longer
+// active, ErrRateLimited.
 func (s SignIn) Verify(ctx context.Context, challenge, code string) (*Person, string, error) {
-	p, err := verifyCounted(ctx, s.Store, "verify", func() (*Person, error) { return s.Store.VerifyLoginCode(ctx, challenge, code) })
+	p, err := verifyCounted(ctx, s.Store, "verify", func() (*Person, error) { return s.Store.verifyLoginCode(ctx, challenge, code) })
 	if err != nil {
 		return nil, "", err
 	}
@@ -103,7 +107,7 @@ func (s SignIn) Verify(ctx context.Context, challenge, code string) (*Person, st
 // Errors: ErrSessionExpired when the token is unknown, ended or idle too
 // long, or the account is no longer active.
 func (s SignIn) Session(ctx context.Context, token, about string) (*Person, error) {
-	p, other, err := s.Store.SessionAnd(ctx, token, about)
+	p, other, err := s.Store.sessionAnd(ctx, token, about)
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +117,7 @@ func (s SignIn) Session(ctx context.Context, token, about string) (*Person, erro
 
 // EndSession closes a session for good; an unknown token is not an error.
 func (s SignIn) EndSession(ctx context.Context, token string) error {
-	return s.Store.EndSession(ctx, token)
+	return s.Store.endSession(ctx, token)
 }
 
 // Outcome names the result of a sign-in step for metrics and logs.

@@ -71,7 +71,7 @@ func (f *a11yFixture) on(t *testing.T) *a11yFixture {
 func (f *a11yFixture) person(t *testing.T, last string, role directory.Role, service string) *directory.Person {
 	t.Helper()
 	p := f.on(t).e.person("Alix", last, role, service)
-	if err := f.e.store.Grant(ctx, p.Identifier, f.app, "consultation"); err != nil {
+	if err := f.e.store.AddHabilitation(ctx, p.Identifier, f.app, "consultation"); err != nil {
 		t.Fatal(err)
 	}
 	return p

@@ -79,7 +79,7 @@ func newBodyRig(tb testing.TB) *bodyRig {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	inv, err := store.Invite(ctx, directory.NewInvitation{Email: fmt.Sprintf("invite.%d@example.fr", time.Now().UnixNano()), Role: directory.RoleCollaborateur,
+	inv, err := store.CreateInvitation(ctx, directory.NewInvitation{Email: fmt.Sprintf("invite.%d@example.fr", time.Now().UnixNano()), Role: directory.RoleCollaborateur,
 		SIRET: siret, Service: "Comptabilité", RequestedBy: agent.Identifier})
 	if err != nil {
 		tb.Fatal(err)

@@ -29,7 +29,7 @@ func grant(t *testing.T, e *env, p *directory.Person, id, name, profile string) 
 	if err := e.store.CreateApplication(ctx, directory.Application{ID: id, Name: name, Profiles: []string{profile}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.store.Grant(ctx, p.Identifier, id, profile); err != nil {
+	if err := e.store.AddHabilitation(ctx, p.Identifier, id, profile); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -704,7 +704,7 @@ func TestSelfServiceFormsNeedTheCSRFField(t *testing.T) {
 		}
 	}
 	// The captcha was not spent, the name did not change, the password neither.
-	if _, err := e.store.CaptchaDigits(ctx, id); err != nil {
+	if _, err := (directory.SelfService{Store: e.store}).CaptchaDigits(ctx, id); err != nil {
 		t.Errorf("the captcha was spent: %v", err)
 	}
 	if now, _ := e.store.FindPerson(ctx, p.Identifier); now.LastName != "Jeton" {
