@@ -151,7 +151,17 @@ func (s *Store) tryResetCode(ctx context.Context, reset, code string) (string, e
 // checkResetToken says whether a renewal link or token is usable, changing
 // nothing (mail scanners open links). Errors: ErrInvalidToken, ErrTokenExpired.
 func (s *Store) checkResetToken(ctx context.Context, token string) (*Person, error) {
-	const op = "check reset token"
+	e, err := s.linkEntry(ctx, "check reset token", token)
+	if err != nil {
+		return nil, err
+	}
+	return s.personFromEntry(e), nil
+}
+
+// linkEntry reads the account of a renewal link or token that is usable:
+// a link's, not a code's, and not expired. Errors: ErrInvalidToken,
+// ErrTokenExpired.
+func (s *Store) linkEntry(ctx context.Context, op, token string) (*ldap.Entry, error) {
 	e, rec, err := s.resetEntry(ctx, op, token)
 	if err != nil {
 		return nil, err
@@ -162,7 +172,7 @@ func (s *Store) checkResetToken(ctx context.Context, token string) (*Person, err
 	if !s.now().Before(rec.expires) {
 		return nil, fmt.Errorf("%s: %w", op, ErrTokenExpired)
 	}
-	return s.personFromEntry(e), nil
+	return e, nil
 }
 
 // resetPassword sets the new password of a renewal: the guide's rules,
@@ -181,15 +191,9 @@ func (s *Store) checkResetToken(ctx context.Context, token string) (*Person, err
 // same modify so that the audit trail costs the renewal no round trip.
 func (s *Store) resetPassword(ctx context.Context, token, password string, keep func(*Person) string) (*Person, error) {
 	const op = "reset password"
-	e, rec, err := s.resetEntry(ctx, op, token)
+	e, err := s.linkEntry(ctx, op, token)
 	if err != nil {
 		return nil, err
-	}
-	if rec.kind != "link" {
-		return nil, fmt.Errorf("%s: %w", op, ErrInvalidToken)
-	}
-	if !s.now().Before(rec.expires) {
-		return nil, fmt.Errorf("%s: %w", op, ErrTokenExpired)
 	}
 	if err := CheckPassword(password); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
