@@ -200,9 +200,7 @@ func countCaptchas(tb testing.TB, srv *slapd.Server) int {
 func TestCaptchaContainerAndPurge(t *testing.T) {
 	t.Parallel()
 	srv := slapdtest.Start(t)
-	cfg := slapdtest.StoreConfig(srv, slapdtest.NewBase(t, srv))
-	clock := &testClock{t: time.Now()}
-	cfg.Now = clock.Now
+	cfg, clock := clockedConfig(t, srv)
 	store := slapdtest.OpenStore(t, cfg)
 
 	// A directory set up before captchas: the first creation adds the container.

@@ -1,7 +1,6 @@
 package directory_test
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/dgfip/apex-partenaires/directory"
 	"github.com/dgfip/apex-partenaires/directory/slapdtest"
+	"github.com/dgfip/apex-partenaires/directory/testkit"
 	"github.com/dgfip/apex-partenaires/notify"
 	"github.com/dgfip/apex-partenaires/notify/smtptest"
 )
@@ -98,7 +98,7 @@ func TestMigrateStoredDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 	notifier := notify.Notifier{Mailer: relay, PublicURL: "https://apex.example.fr"}
-	var logs syncBuffer
+	var logs testkit.LogBuffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
 
 	// Two instances start at the same moment.
@@ -209,22 +209,4 @@ func findEntry(t *testing.T, conn *ldap.Conn, base, filter string) *ldap.Entry {
 		t.Fatalf("search %s: %d entries, %v", filter, len(entries), err)
 	}
 	return entries[0]
-}
-
-// syncBuffer is a log's output, written by several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -8,35 +8,26 @@ import (
 	"time"
 
 	"github.com/dgfip/apex-partenaires/directory"
+	"github.com/dgfip/apex-partenaires/directory/slapd"
 	"github.com/dgfip/apex-partenaires/directory/slapdtest"
+	"github.com/dgfip/apex-partenaires/directory/testkit"
 )
 
-// testClock is an injected clock for expiry tests.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+// clockedConfig configures a store on a new subtree of srv, with a clock
+// that the test moves.
+func clockedConfig(t *testing.T, srv *slapd.Server) (directory.StoreConfig, *testkit.Clock) {
+	t.Helper()
+	cfg := slapdtest.StoreConfig(srv, slapdtest.NewBase(t, srv))
+	clock := testkit.NewClock(time.Now())
+	cfg.Now = clock.Now
+	return cfg, clock
 }
 
 // twoInstances opens two stores on the same subtree, as two apexd behind a
 // load balancer would, sharing a clock.
-func twoInstances(t *testing.T) (*directory.Store, *directory.Store, *testClock) {
+func twoInstances(t *testing.T) (*directory.Store, *directory.Store, *testkit.Clock) {
 	t.Helper()
-	srv := slapdtest.Shared(t)
-	cfg := slapdtest.StoreConfig(srv, slapdtest.NewBase(t, srv))
-	clock := &testClock{t: time.Now()}
-	cfg.Now = clock.Now
+	cfg, clock := clockedConfig(t, slapdtest.Shared(t))
 	return slapdtest.OpenStore(t, cfg), slapdtest.OpenStore(t, cfg), clock
 }
 
@@ -71,10 +62,7 @@ func TestLoginCodeWrongFiveTimes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wrong := "000000"
-	if lc.Code == wrong {
-		wrong = "111111"
-	}
+	wrong := testkit.WrongCode(lc.Code)
 	for i := 1; i <= 4; i++ {
 		store := []*directory.Store{a, b}[i%2] // tries count across instances
 		if _, err := store.VerifyLoginCode(ctx, lc.Challenge, wrong); !errors.Is(err, directory.ErrInvalidCode) {

@@ -60,6 +60,17 @@ func mustPerson(tb testing.TB, store *directory.Store, n directory.NewPerson) *d
 	return p
 }
 
+// mustDisabled creates an active account, then disables it.
+func mustDisabled(tb testing.TB, store *directory.Store, n directory.NewPerson) *directory.Person {
+	tb.Helper()
+	p := mustPerson(tb, store, n)
+	if err := store.SetState(ctx, p.Identifier, directory.StateActive, directory.StateDisabled); err != nil {
+		tb.Fatal(err)
+	}
+	p.State = directory.StateDisabled
+	return p
+}
+
 func TestStructureLifecycle(t *testing.T) {
 	t.Parallel()
 	store, _ := slapdtest.NewStore(t)

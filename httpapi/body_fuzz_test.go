@@ -15,6 +15,7 @@ import (
 	"github.com/dgfip/apex-partenaires/directory"
 	"github.com/dgfip/apex-partenaires/directory/slapd"
 	"github.com/dgfip/apex-partenaires/directory/slapdtest"
+	"github.com/dgfip/apex-partenaires/directory/testkit"
 	"github.com/dgfip/apex-partenaires/httpapi"
 	"github.com/dgfip/apex-partenaires/notify"
 )
@@ -26,7 +27,7 @@ type bodyRig struct {
 	srv      *slapd.Server
 	base     string
 	handler  http.Handler
-	logs     *syncBuffer
+	logs     *testkit.LogBuffer
 	token    string // the agent's session
 	defaults map[string]string
 }
@@ -46,7 +47,7 @@ func newBodyRig(tb testing.TB) *bodyRig {
 		tb.Fatal(err)
 	}
 	notifier := notify.Notifier{Mailer: mails, SMS: texts, PublicURL: "http://127.0.0.1"}
-	logs := &syncBuffer{}
+	logs := &testkit.LogBuffer{}
 	api, err := httpapi.New(httpapi.Config{
 		PublicURL:    "http://127.0.0.1",
 		Health:       store,
