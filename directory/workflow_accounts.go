@@ -242,14 +242,7 @@ func (a Accounts) managed(ctx context.Context, actor *Person, f PersonFilter) ([
 // with actor's session when the request named it (SignIn.Session), else
 // now. Errors: ErrNotFound, ErrForbidden.
 func (a Accounts) ManagedAccount(ctx context.Context, actor *Person, identifier string) (*Person, error) {
-	p, err := readAccount(ctx, a.Store, actor, identifier)
-	if err != nil {
-		return nil, err
-	}
-	if !CanManage(actor, p) {
-		return nil, forbidden("manage account")
-	}
-	return p, nil
+	return readAccount(ctx, "manage account", a.Store, actor, identifier, CanManage)
 }
 
 // Approve validates a request and mails the identifier. Errors:

@@ -70,14 +70,7 @@ func (c Consultation) Directory(ctx context.Context, actor *Person, q DirectoryQ
 // actor's session when the request named it (SignIn.Session), else now.
 // Errors: ErrNotFound, ErrForbidden.
 func (c Consultation) Account(ctx context.Context, actor *Person, identifier string) (*Person, error) {
-	p, err := readAccount(ctx, c.Store, actor, identifier)
-	if err != nil {
-		return nil, err
-	}
-	if !CanSeeAccount(actor, p) {
-		return nil, forbidden("consult account")
-	}
-	return p, nil
+	return readAccount(ctx, "consult account", c.Store, actor, identifier, CanSeeAccount)
 }
 
 // Applications lists the DGFiP applications and their profiles, by id.
@@ -98,15 +91,24 @@ func (c Consultation) Application(ctx context.Context, actor *Person, id string)
 	return c.Store.FindApplication(ctx, id)
 }
 
-// readAccount is the account of identifier, as actor's session read it
-// when the request named it (SignIn.Session), else read now. Errors:
-// ErrNotFound.
-func readAccount(ctx context.Context, store *Store, actor *Person, identifier string) (*Person, error) {
+// readAccount returns the account of identifier when may says that actor
+// may read it: the account as actor's session read it when the request
+// named it (SignIn.Session), else read now. Errors: ErrNotFound,
+// ErrForbidden.
+func readAccount(ctx context.Context, op string, store *Store, actor *Person, identifier string, may func(actor, target *Person) bool) (*Person, error) {
+	var p *Person
 	if actor != nil && actor.aboutName != "" && actor.aboutName == identifier {
-		if actor.about == nil {
-			return nil, fmt.Errorf("find person %q: %w", identifier, ErrNotFound)
+		if p = actor.about; p == nil {
+			return nil, fmt.Errorf("%s: account %q: %w", op, identifier, ErrNotFound)
 		}
-		return actor.about, nil
+	} else {
+		var err error
+		if p, err = store.FindPerson(ctx, identifier); err != nil {
+			return nil, err
+		}
 	}
-	return store.FindPerson(ctx, identifier)
+	if !may(actor, p) {
+		return nil, forbidden(op)
+	}
+	return p, nil
 }
