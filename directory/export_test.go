@@ -38,6 +38,9 @@ func SetLimitTries(n int) (restore func()) {
 // test can put another change there.
 func OnRequestWrite(s *Store, f func(op string)) { s.onRequestWrite = f }
 
+// What only the tests use of the store: fixtures, and shortcuts past the
+// workflows and their limits.
+
 // DeleteStructure removes an empty structure. Errors: ErrNotFound,
 // ErrConflict while it still has services or accounts.
 func (s *Store) DeleteStructure(ctx context.Context, siret string) error {
