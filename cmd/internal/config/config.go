@@ -8,7 +8,9 @@
 // (ldap.url is APEX_LDAP_URL, mail.smtp.host is APEX_MAIL_SMTP_HOST), from
 // the YAML configuration file, or from the defaults below. The one map,
 // sms.gateway.headers, takes its variable as a JSON object
-// (APEX_SMS_GATEWAY_HEADERS='{"Authorization": "Bearer …"}').
+// (APEX_SMS_GATEWAY_HEADERS='{"Authorization": "Bearer …"}'). An unknown
+// key in the file is an error, and so is an APEX_ variable that names no
+// key, but the project's own test switches (see ownVariables).
 package config
 
 import (
@@ -200,10 +202,7 @@ const (
 // defaults holds a value for every key: viper's AutomaticEnv reaches
 // Unmarshal only for the keys it knows, and setting a default is how a key
 // becomes known.
-var defaults = []struct {
-	key   string
-	value any
-}{
+var defaults = []defaultValue{
 	{"http.addr", "127.0.0.1:8080"},
 	{"http.public_url", "http://127.0.0.1:8080"},
 	{"http.pprof_addr", ""},
@@ -249,6 +248,11 @@ var defaults = []struct {
 	{"limits.invitation_account", directory.DefaultLimits.InvitationAccount.String()},
 }
 
+type defaultValue struct {
+	key   string
+	value any
+}
+
 // Keys lists every configuration key, in the order of the defaults.
 func Keys() []string {
 	keys := make([]string, len(defaults))
@@ -260,18 +264,22 @@ func Keys() []string {
 
 // Load reads the configuration: the defaults, then the YAML file at path
 // (DefaultFile when empty), then the APEX_ environment variables. A missing
-// file is fine; a malformed one, or one with an unknown key, is an error.
+// file is fine; a malformed one, or one with an unknown key, is an error,
+// and so is an APEX_ variable that names no key (see checkEnv).
 // Load does not validate: call Validate.
 func Load(path string) (*Config, error) {
 	if path == "" {
 		path = DefaultFile
+	}
+	if err := checkEnv(os.Environ()); err != nil {
+		return nil, err
 	}
 	v := viper.New()
 	for _, d := range defaults {
 		v.SetDefault(d.key, d.value)
 	}
 	v.SetEnvPrefix(EnvPrefix)
-	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.SetEnvKeyReplacer(envKeyReplacer)
 	v.AutomaticEnv()
 
 	v.SetConfigFile(path)
