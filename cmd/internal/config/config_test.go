@@ -3,12 +3,16 @@ package config
 import (
 	"bytes"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/dgfip/apex-partenaires/directory"
 )
@@ -96,15 +100,85 @@ func TestProjectFileHoldsTheDefaults(t *testing.T) {
 	if !reflect.DeepEqual(*got, *want) {
 		t.Errorf("%s:\n got %+v\nwant %+v", path, *got, *want)
 	}
+}
+
+// The keys are the same three times: the Config's fields, the defaults
+// (without one, a key's APEX_ variable would not reach Load), and
+// config.yaml, where each says above itself what it is for.
+func TestKeysOfStructDefaultsAndFileAgree(t *testing.T) {
+	defaults := Keys()
+	fields := structKeys(reflect.TypeFor[Config](), "")
+	for _, key := range without(fields, defaults) {
+		t.Errorf("%s: a field of the Config without a default", key)
+	}
+	for _, key := range without(defaults, fields) {
+		t.Errorf("%s: a default without a field of the Config", key)
+	}
+
+	path := filepath.Join("..", "..", "..", DefaultFile)
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range Keys() {
-		leaf := key[strings.LastIndex(key, ".")+1:]
-		if !strings.Contains(string(raw), leaf+":") {
-			t.Errorf("%s does not mention %s", path, key)
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	comments := map[string]string{}
+	fileKeys(doc.Content[0], "", comments)
+	inFile := slices.Collect(maps.Keys(comments))
+	for _, key := range without(defaults, inFile) {
+		t.Errorf("%s: a key missing from %s", key, path)
+	}
+	for _, key := range without(inFile, defaults) {
+		t.Errorf("%s: a key of %s without a default", key, path)
+	}
+	for key, comment := range comments {
+		if strings.TrimSpace(strings.TrimLeft(comment, "# ")) == "" {
+			t.Errorf("%s: %s has no comment", path, key)
 		}
+	}
+}
+
+// without are the keys of a that b lacks.
+func without(a, b []string) []string {
+	var out []string
+	for _, k := range a {
+		if !slices.Contains(b, k) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// structKeys are the keys of the fields of t. A struct is a
+// section, but for the types Load reads from one value (directory.Limit).
+func structKeys(t reflect.Type, prefix string) []string {
+	var keys []string
+	for f := range t.Fields() {
+		tag := f.Tag.Get("mapstructure")
+		if tag == "" || tag == "-" {
+			continue
+		}
+		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeFor[directory.Limit]() {
+			keys = append(keys, structKeys(f.Type, prefix+tag+".")...)
+		} else {
+			keys = append(keys, prefix+tag)
+		}
+	}
+	return keys
+}
+
+// fileKeys gathers the keys of a YAML mapping and the comments above or
+// beside them. A mapping is a section, but for the empty one of a map key.
+func fileKeys(m *yaml.Node, prefix string, comments map[string]string) {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		key, value := m.Content[i], m.Content[i+1]
+		if value.Kind == yaml.MappingNode && len(value.Content) > 0 {
+			fileKeys(value, prefix+key.Value+".", comments)
+			continue
+		}
+		comments[prefix+key.Value] = key.HeadComment + key.LineComment
 	}
 }
 
