@@ -49,7 +49,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: apexd [--config FILE] [--demo]")
 		fs.PrintDefaults()
-		fmt.Fprintln(stderr, "Every configuration key can be set by an APEX_ variable (ldap.url is APEX_LDAP_URL).")
+		fmt.Fprintln(stderr, "Every configuration key can be set by an APEX_ variable (ldap.url is APEX_LDAP_URL); one that names no key is an error.")
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
