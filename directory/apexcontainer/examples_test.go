@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 	"github.com/testcontainers/testcontainers-go"
+	tclog "github.com/testcontainers/testcontainers-go/log"
 
 	"github.com/dgfip/apex-partenaires/directory"
 	"github.com/dgfip/apex-partenaires/directory/apexcontainer"
@@ -37,6 +38,8 @@ func TestMain(m *testing.M) {
 	if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
 		os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
 	}
+	// Its lines (created, started, stopped…) for every container are noise here.
+	tclog.SetDefault(tclog.NewNoopLogger())
 	os.Exit(m.Run())
 }
 
