@@ -124,3 +124,49 @@ func TestApplicationComparesProfileMembers(t *testing.T) {
 		}
 	}
 }
+
+// displayName, which LDAP clients show (Apache's logs, applications' user
+// lists), holds the person's names: on creation, on a change of names, and
+// once the invitation's form gives them.
+func TestDisplayName(t *testing.T) {
+	t.Parallel()
+	store, srv := slapdtest.NewStore(t)
+	mustStructure(t, store, testSIRET, "Accueil")
+	displayName := func(filter string) string {
+		t.Helper()
+		root, err := srv.DialRoot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer root.Close()
+		found, err := search(root, store.BaseDN(), filter, "displayName")
+		if err != nil || len(found) != 1 {
+			t.Fatalf("search %s: %d entries, %v", filter, len(found), err)
+		}
+		return found[0].GetAttributeValue("displayName")
+	}
+
+	p := mustPerson(t, store, directory.NewPerson{FirstName: "Anaïs", LastName: "Lefèvre", Role: directory.RoleAdministrateur, SIRET: testSIRET})
+	if got := displayName(eqFilter("uid", p.Identifier)); got != "Anaïs Lefèvre" {
+		t.Errorf("on creation: %q", got)
+	}
+	first := "Anaïs-Marie"
+	if _, err := store.UpdatePerson(ctx, p.Identifier, directory.PersonUpdate{FirstName: &first}); err != nil {
+		t.Fatal(err)
+	}
+	if got := displayName(eqFilter("uid", p.Identifier)); got != "Anaïs-Marie Lefèvre" {
+		t.Errorf("after a change of first name: %q", got)
+	}
+
+	email := fmt.Sprintf("nina%d@example.fr", time.Now().UnixNano())
+	inv, err := store.Invite(ctx, directory.NewInvitation{Email: email, Role: directory.RoleCollaborateur, SIRET: testSIRET, Service: "Accueil", RequestedBy: "agent.test-px"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.SubmitInvitation(ctx, inv.Token, directory.PreCreation{FirstName: "Nina", LastName: "Formulaire", Service: "Accueil", Password: goodPassword}); err != nil {
+		t.Fatal(err)
+	}
+	if got := displayName(eqFilter("mail", email)); got != "Nina Formulaire" {
+		t.Errorf("once the form is sent: %q", got)
+	}
+}
