@@ -91,7 +91,7 @@ func (s *Store) Invite(ctx context.Context, n NewInvitation) (*Invitation, error
 		SIRET: n.SIRET, Service: n.Service, RequestedBy: n.RequestedBy, RequestID: requestID,
 	}, now)
 	for i := range attrs {
-		if attrs[i].Type == "cn" {
+		if attrs[i].Type == "cn" || attrs[i].Type == "displayName" {
 			attrs[i].Vals = []string{n.Email} // until the form gives the names
 		}
 	}
@@ -324,6 +324,7 @@ func (s *Store) SubmitInvitation(ctx context.Context, token string, f PreCreatio
 		req.Replace("givenName", []string{f.FirstName})
 		req.Replace("sn", []string{f.LastName})
 		req.Replace("cn", []string{f.FirstName + " " + f.LastName})
+		req.Replace("displayName", []string{f.FirstName + " " + f.LastName})
 		if f.Mobile != "" {
 			req.Replace("mobile", []string{f.Mobile})
 		}

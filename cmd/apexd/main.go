@@ -46,8 +46,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	configFile := fs.String("config", config.DefaultFile, "configuration `file` (YAML); a missing file leaves the defaults")
 	withDemo := fs.Bool("demo", false, "load the demonstration directory when it is not there")
+	ready := fs.Bool("check-ready", false, "ask the running apexd (at http.addr) whether it is ready, and exit 0 if so: the image's health check")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: apexd [--config FILE] [--demo]")
+		fmt.Fprintln(stderr, "Usage: apexd [--config FILE] [--demo | --check-ready]")
 		fs.PrintDefaults()
 		fmt.Fprintln(stderr, "Every configuration key can be set by an APEX_ variable (ldap.url is APEX_LDAP_URL); one that names no key is an error.")
 	}
@@ -61,6 +62,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "apexd: unexpected argument %q\n", fs.Arg(0))
 		fs.Usage()
 		return 2
+	}
+	if *ready {
+		return checkReady(ctx, *configFile, stderr)
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, nil))
 
