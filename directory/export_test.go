@@ -135,10 +135,6 @@ func (s *Store) DeleteService(ctx context.Context, siret, name string) error {
 	return s.deleteService(ctx, siret, name)
 }
 
-func (s *Store) RemoveHabilitation(ctx context.Context, identifier, app, profile string) error {
-	return s.revoke(ctx, &Person{Identifier: identifier}, app, profile)
-}
-
 func (s *Store) ResendLoginCode(ctx context.Context, challenge string) (LoginCode, error) {
 	return s.resendLoginCode(ctx, challenge)
 }

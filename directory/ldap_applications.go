@@ -170,6 +170,13 @@ func (s *Store) grant(ctx context.Context, p *Person, app, profile string) error
 	return err
 }
 
+// RemoveHabilitation withdraws a profile from an account, without the
+// checks of Accounts.Revoke (tests). Errors: ErrNotFound when the account,
+// the profile or the habilitation does not exist.
+func (s *Store) RemoveHabilitation(ctx context.Context, identifier, app, profile string) error {
+	return s.revoke(ctx, &Person{Identifier: identifier}, app, profile)
+}
+
 // revoke withdraws a profile from an account already read. Errors:
 // ErrNotFound when the profile or the habilitation does not exist.
 func (s *Store) revoke(ctx context.Context, p *Person, app, profile string) error {

@@ -29,7 +29,7 @@ func (s *Store) CreateInvitation(ctx context.Context, n NewInvitation) (*Invitat
 		SIRET: n.SIRET, Service: n.Service, RequestedBy: n.RequestedBy, RequestID: requestID,
 	}, now)
 	for i := range attrs {
-		if attrs[i].Type == "cn" {
+		if attrs[i].Type == "cn" || attrs[i].Type == "displayName" {
 			attrs[i].Vals = []string{n.Email} // until the form gives the names
 		}
 	}
@@ -216,6 +216,7 @@ func (s *Store) submitInvitation(ctx context.Context, token string, f PreCreatio
 		req.Replace("givenName", []string{f.FirstName})
 		req.Replace("sn", []string{f.LastName})
 		req.Replace("cn", []string{f.FirstName + " " + f.LastName})
+		req.Replace("displayName", []string{f.FirstName + " " + f.LastName})
 		if f.Mobile != "" {
 			req.Replace("mobile", []string{f.Mobile})
 		}

@@ -156,6 +156,7 @@ func (s *Store) personEntryAttributes(n NewPerson, now time.Time) []ldap.Attribu
 	attrs := []ldap.Attribute{
 		{Type: "objectClass", Vals: []string{"inetOrgPerson", "apexPerson"}},
 		{Type: "cn", Vals: []string{strings.TrimSpace(n.FirstName + " " + n.LastName)}},
+		{Type: "displayName", Vals: []string{strings.TrimSpace(n.FirstName + " " + n.LastName)}},
 		{Type: "sn", Vals: []string{n.LastName}},
 		{Type: "mail", Vals: []string{n.Email}},
 		{Type: "apexMailKey", Vals: []string{MailKey(n.SIRET, n.Email)}},
@@ -332,6 +333,7 @@ func (s *Store) UpdatePerson(ctx context.Context, identifier string, u PersonUpd
 	}
 	if u.FirstName != nil || u.LastName != nil {
 		req.Replace("cn", []string{first + " " + last})
+		req.Replace("displayName", []string{first + " " + last})
 	}
 	if u.Email != nil {
 		req.Replace("mail", []string{*u.Email})

@@ -13,6 +13,7 @@ import (
 	"github.com/sethvargo/go-password/password"
 
 	"github.com/dgfip/apex-partenaires/cmd/internal/config"
+	"github.com/dgfip/apex-partenaires/cmd/internal/embedded"
 	"github.com/dgfip/apex-partenaires/cmd/internal/mailer"
 	"github.com/dgfip/apex-partenaires/directory"
 	"github.com/dgfip/apex-partenaires/directory/slapd"
@@ -81,7 +82,7 @@ func (e *env) openBackOffice(ctx context.Context, name string, f backOfficeFlags
 	}
 	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 
-	store, server, err := config.OpenDirectory(ctx, cfg, logger)
+	store, server, err := embedded.OpenDirectory(ctx, cfg, logger)
 	if err != nil {
 		return nil, err
 	}

@@ -6,8 +6,8 @@ import (
 	"log/slog"
 	"strings"
 
-	"github.com/dgfip/apex-partenaires/cmd/internal/config"
 	"github.com/dgfip/apex-partenaires/cmd/internal/demo"
+	"github.com/dgfip/apex-partenaires/cmd/internal/embedded"
 )
 
 // runDemo opens the directory of the configuration, starting the embedded
@@ -35,7 +35,7 @@ func runDemo(ctx context.Context, e *env, args []string) (err error) {
 	}
 	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 
-	store, server, err := config.OpenDirectory(ctx, cfg, logger)
+	store, server, err := embedded.OpenDirectory(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}

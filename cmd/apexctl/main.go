@@ -120,7 +120,7 @@ func usage(w io.Writer, global *flag.FlagSet) {
 	fmt.Fprintln(w, "\nGlobal flags:")
 	global.SetOutput(w)
 	global.PrintDefaults()
-	fmt.Fprintln(w, "\nEvery configuration key can be set by an APEX_ variable (ldap.url is APEX_LDAP_URL).")
+	fmt.Fprintln(w, "\nEvery configuration key can be set by an APEX_ variable (ldap.url is APEX_LDAP_URL); one that names no key is an error.")
 	fmt.Fprintln(w, "apexctl COMMAND -h describes a command.")
 }
 

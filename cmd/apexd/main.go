@@ -23,6 +23,7 @@ import (
 
 	"github.com/dgfip/apex-partenaires/cmd/internal/config"
 	"github.com/dgfip/apex-partenaires/cmd/internal/demo"
+	"github.com/dgfip/apex-partenaires/cmd/internal/embedded"
 	"github.com/dgfip/apex-partenaires/cmd/internal/mailer"
 	"github.com/dgfip/apex-partenaires/directory"
 	"github.com/dgfip/apex-partenaires/directory/slapd"
@@ -45,10 +46,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	configFile := fs.String("config", config.DefaultFile, "configuration `file` (YAML); a missing file leaves the defaults")
 	withDemo := fs.Bool("demo", false, "load the demonstration directory when it is not there")
+	ready := fs.Bool("check-ready", false, "ask the running apexd (at http.addr) whether it is ready, and exit 0 if so: the image's health check")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: apexd [--config FILE] [--demo]")
+		fmt.Fprintln(stderr, "Usage: apexd [--config FILE] [--demo | --check-ready]")
 		fs.PrintDefaults()
-		fmt.Fprintln(stderr, "Every configuration key can be set by an APEX_ variable (ldap.url is APEX_LDAP_URL).")
+		fmt.Fprintln(stderr, "Every configuration key can be set by an APEX_ variable (ldap.url is APEX_LDAP_URL); one that names no key is an error.")
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -60,6 +62,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "apexd: unexpected argument %q\n", fs.Arg(0))
 		fs.Usage()
 		return 2
+	}
+	if *ready {
+		return checkReady(ctx, *configFile, stderr)
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, nil))
 
@@ -76,7 +81,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	logger.Info("configuration", "config", cfg) // passwords masked by Config.LogValue
 
-	store, server, err := config.OpenDirectory(ctx, cfg, logger)
+	store, server, err := embedded.OpenDirectory(ctx, cfg, logger)
 	if err != nil {
 		logger.Error("ouverture de l'annuaire impossible", "error", err.Error())
 		return 1
@@ -267,7 +272,7 @@ func banner(cfg *config.Config, server *slapd.Server, url string, acc *demo.Acco
 	}
 	fmt.Fprintf(&b, "\nBase DN : %s\nCompte du service : %s\n", cfg.LDAP.BaseDN, cfg.LDAP.ServiceDN())
 	if server != nil && cfg.LDAP.BindPassword == "" {
-		fmt.Fprintf(&b, "Mot de passe du service : dans %s/%s\n", cfg.LDAP.EmbeddedDir, config.ServicePasswordFile)
+		fmt.Fprintf(&b, "Mot de passe du service : dans %s/%s\n", cfg.LDAP.EmbeddedDir, embedded.ServicePasswordFile)
 	}
 	if acc == nil {
 		b.WriteString("\napexd --demo charge un annuaire de démonstration.\n")

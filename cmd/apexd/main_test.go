@@ -35,6 +35,28 @@ func TestRefusesAnInvalidConfiguration(t *testing.T) {
 	}
 }
 
+// A variable that names no key stops apexd before anything starts, with
+// the key it most likely meant.
+func TestRefusesAVariableThatNamesNoKey(t *testing.T) {
+	t.Setenv("APEX_LIMITS_SIGNIN_IDENTIFIER_MAX", "0")
+	t.Setenv("APEX_LDAP_EMBEDDED_DIR", t.TempDir())
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // were the variable let through, apexd would stop at once all the same
+	var stdout, stderr bytes.Buffer
+	code := run(ctx, []string{"--config", filepath.Join(t.TempDir(), "absent.yaml")}, &stdout, &stderr)
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	want := "APEX_LIMITS_SIGNIN_IDENTIFIER_MAX names no key; did you mean APEX_LIMITS_SIGNIN_IDENTIFIER (limits.signin_identifier, e.g. 4/15m or off)?"
+	var line struct{ Level, Msg, Error string }
+	if err := json.Unmarshal(stderr.Bytes(), &line); err != nil || line.Level != "ERROR" || !strings.Contains(line.Error, want) {
+		t.Errorf("stderr %s, want one JSON error saying %s", stderr.String(), want)
+	}
+	if stdout.Len() != 0 {
+		t.Errorf("stdout %q", stdout.String())
+	}
+}
+
 func TestUsage(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	if code := run(context.Background(), []string{"extra"}, &stdout, &stderr); code != 2 {

@@ -67,6 +67,8 @@ type Server struct {
 
 	closeLog sync.Once
 	closeErr error
+
+	stopOther func() error // ends a slapd run by another program (Attach)
 }
 
 // Installed reports whether the slapd programs are present.
@@ -424,6 +426,9 @@ func addLDIF(conn *ldap.Conn, data []byte) error {
 // Stop ends slapd (SIGTERM, then SIGKILL after 5 s) and waits for it.
 // Stopping a server that has ended, or twice, is fine.
 func (s *Server) Stop() error {
+	if s.stopOther != nil {
+		return s.stopAttached()
+	}
 	select {
 	case <-s.exited:
 	default:
@@ -439,11 +444,21 @@ func (s *Server) Stop() error {
 	return s.closeErr
 }
 
-// PID is the slapd process's id.
-func (s *Server) PID() int { return s.cmd.Process.Pid }
+// PID is the slapd process's id; 0 for a server of Attach.
+func (s *Server) PID() int {
+	if s.cmd == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
 
 // Kill ends slapd at once with SIGKILL, as a crash would, and waits for it.
+// A server of Attach is stopped as by Stop.
 func (s *Server) Kill() {
+	if s.stopOther != nil {
+		s.stopAttached()
+		return
+	}
 	s.cmd.Process.Kill()
 	<-s.exited
 }

@@ -1,6 +1,7 @@
 // Package slapdtest runs the real slapd for tests: one instance per test
 // package, shared by tests that each get a subtree of their own, and private
-// instances for tests that need the whole server.
+// instances for tests that need the whole server. APEX_TEST_DIRECTORY=container
+// runs them in containers of the directory image instead (see DirectoryEnv).
 package slapdtest
 
 import (
@@ -43,7 +44,9 @@ func Main(m *testing.M) {
 }
 
 // Start starts a private slapd for tb, stopped at the end of the test. A
-// missing slapd fails the test: the project's Makefile installs it.
+// missing slapd fails the test: the project's Makefile installs it. With
+// APEX_TEST_DIRECTORY=container, it is a container of the directory image
+// (see DirectoryEnv).
 func Start(tb testing.TB) *slapd.Server {
 	tb.Helper()
 	requireSlapd(tb)
@@ -51,7 +54,7 @@ func Start(tb testing.TB) *slapd.Server {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv, err := slapd.Start(context.Background(), slapd.Config{Dir: dir, Suffix: Suffix, ServicePassword: ServicePassword})
+	srv, err := start(dir)
 	if err != nil {
 		os.RemoveAll(dir)
 		tb.Fatalf("start slapd: %v", err)
@@ -75,7 +78,7 @@ func Shared(tb testing.TB) *slapd.Server {
 		if sharedErr != nil {
 			return
 		}
-		shared, sharedErr = slapd.Start(context.Background(), slapd.Config{Dir: sharedDir, Suffix: Suffix, ServicePassword: ServicePassword})
+		shared, sharedErr = start(sharedDir)
 	})
 	if sharedErr != nil {
 		tb.Fatalf("start slapd: %v", sharedErr)
@@ -128,8 +131,19 @@ func OpenStore(tb testing.TB, cfg directory.StoreConfig) *directory.Store {
 	return store
 }
 
+// start runs a test directory on dir: a local slapd, or the image.
+func start(dir string) (*slapd.Server, error) {
+	if inContainer() {
+		return startContainer(dir)
+	}
+	return slapd.Start(context.Background(), slapd.Config{Dir: dir, Suffix: Suffix, ServicePassword: ServicePassword})
+}
+
 func requireSlapd(tb testing.TB) {
 	tb.Helper()
+	if inContainer() {
+		return
+	}
 	if !slapd.Installed() {
 		tb.Fatalf("slapd is not installed (%s): run `make deps` (Debian packages slapd and ldap-utils)", slapd.DefaultBinary)
 	}

@@ -1,16 +1,19 @@
 // Package config reads the configuration of the APEX Partenaires programs
-// (apexd, apexctl) and wires the directory from it. It is the only package
-// that reads viper: everything else takes plain typed configuration.
+// (apexd, apexctl) into one typed Config: its defaults, its loading and its
+// validation. It is the only package that reads viper: everything else
+// takes plain typed configuration (cmd/internal/embedded opens the
+// directory from it, cmd/internal/mailer the mail and SMS paths).
 //
 // A value comes, by order of precedence, from an APEX_ environment variable
 // (ldap.url is APEX_LDAP_URL, mail.smtp.host is APEX_MAIL_SMTP_HOST), from
 // the YAML configuration file, or from the defaults below. The one map,
 // sms.gateway.headers, takes its variable as a JSON object
-// (APEX_SMS_GATEWAY_HEADERS='{"Authorization": "Bearer …"}').
+// (APEX_SMS_GATEWAY_HEADERS='{"Authorization": "Bearer …"}'). An unknown
+// key in the file is an error, and so is an APEX_ variable that names no
+// key, but the project's own test switches (see ownVariables).
 package config
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -19,24 +22,17 @@ import (
 	"io/fs"
 	"log/slog"
 	"maps"
-	"net"
 	"net/http"
-	"net/mail"
 	"net/url"
 	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/go-ldap/ldap/v3"
-	"github.com/sethvargo/go-password/password"
 	"github.com/spf13/viper"
 
 	"github.com/dgfip/apex-partenaires/directory"
-	"github.com/dgfip/apex-partenaires/directory/slapd"
 	"github.com/dgfip/apex-partenaires/ldif"
 	"github.com/dgfip/apex-partenaires/notify"
 )
@@ -46,10 +42,6 @@ const DefaultFile = "config.yaml"
 
 // EnvPrefix starts the environment variables that override the file.
 const EnvPrefix = "APEX"
-
-// ServicePasswordFile holds, in ldap.embedded_dir, the service's password
-// generated for the embedded slapd when ldap.bind_password is empty.
-const ServicePasswordFile = "service-password"
 
 // Config is the whole configuration, one field per key.
 type Config struct {
@@ -210,10 +202,7 @@ const (
 // defaults holds a value for every key: viper's AutomaticEnv reaches
 // Unmarshal only for the keys it knows, and setting a default is how a key
 // becomes known.
-var defaults = []struct {
-	key   string
-	value any
-}{
+var defaults = []defaultValue{
 	{"http.addr", "127.0.0.1:8080"},
 	{"http.public_url", "http://127.0.0.1:8080"},
 	{"http.pprof_addr", ""},
@@ -259,6 +248,11 @@ var defaults = []struct {
 	{"limits.invitation_account", directory.DefaultLimits.InvitationAccount.String()},
 }
 
+type defaultValue struct {
+	key   string
+	value any
+}
+
 // Keys lists every configuration key, in the order of the defaults.
 func Keys() []string {
 	keys := make([]string, len(defaults))
@@ -270,18 +264,22 @@ func Keys() []string {
 
 // Load reads the configuration: the defaults, then the YAML file at path
 // (DefaultFile when empty), then the APEX_ environment variables. A missing
-// file is fine; a malformed one, or one with an unknown key, is an error.
+// file is fine; a malformed one, or one with an unknown key, is an error,
+// and so is an APEX_ variable that names no key (see checkEnv).
 // Load does not validate: call Validate.
 func Load(path string) (*Config, error) {
 	if path == "" {
 		path = DefaultFile
+	}
+	if err := checkEnv(os.Environ()); err != nil {
+		return nil, err
 	}
 	v := viper.New()
 	for _, d := range defaults {
 		v.SetDefault(d.key, d.value)
 	}
 	v.SetEnvPrefix(EnvPrefix)
-	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.SetEnvKeyReplacer(envKeyReplacer)
 	v.AutomaticEnv()
 
 	v.SetConfigFile(path)
@@ -343,237 +341,6 @@ func describe(path, file string) string {
 	return path
 }
 
-// Validate checks every key once and reports all problems together, each
-// named by its key.
-func (c *Config) Validate() error {
-	var problems []string
-	bad := func(key, format string, args ...any) {
-		problems = append(problems, key+": "+fmt.Sprintf(format, args...))
-	}
-
-	if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
-		bad("http.addr", "%q is not HOST:PORT", c.HTTP.Addr)
-	}
-	if u, err := url.Parse(c.HTTP.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		bad("http.public_url", "%q is not an http:// or https:// URL", c.HTTP.PublicURL)
-	}
-	if a := c.HTTP.PprofAddr; a != "" {
-		// Profiles show request paths and timings: never beyond loopback.
-		if host, _, err := net.SplitHostPort(a); err != nil || !isLoopback(host) {
-			bad("http.pprof_addr", "%q is not a loopback HOST:PORT", a)
-		}
-	}
-	if a := c.HTTP.MetricsAddr; a != "" {
-		if _, port, err := net.SplitHostPort(a); err != nil || !validPort(port, true) {
-			bad("http.metrics_addr", "%q is not HOST:PORT", a)
-		} else if sameListener(a, c.HTTP.Addr) || sameListener(a, c.HTTP.PprofAddr) {
-			bad("http.metrics_addr", "%q must differ from http.addr and http.pprof_addr: the metrics are served apart", a)
-		}
-	}
-	for _, p := range c.HTTP.TrustedProxies {
-		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
-			bad("http.trusted_proxies", "%q is neither an IP address nor a CIDR", p)
-		}
-	}
-
-	l := c.LDAP
-	baseDN, err := ldap.ParseDN(l.BaseDN)
-	switch {
-	case l.BaseDN == "":
-		bad("ldap.base_dn", "is required")
-	case err != nil:
-		bad("ldap.base_dn", "%q is not a DN: %v", l.BaseDN, err)
-	case l.Embedded() && !allDC(baseDN):
-		bad("ldap.base_dn", "%q must be made of dc= components for the embedded slapd", l.BaseDN)
-	}
-	if l.BindDN != "" {
-		if _, err := ldap.ParseDN(l.BindDN); err != nil {
-			bad("ldap.bind_dn", "%q is not a DN: %v", l.BindDN, err)
-		}
-	}
-	if l.Embedded() {
-		if l.EmbeddedDir == "" {
-			bad("ldap.embedded_dir", "is required when ldap.url is empty (embedded slapd)")
-		}
-		if u, err := url.Parse(l.EmbeddedListen); err != nil || u.Scheme != "ldap" || u.Hostname() == "" || !validPort(u.Port(), true) {
-			bad("ldap.embedded_listen", "%q is not ldap://HOST:PORT", l.EmbeddedListen)
-		}
-		if l.BindDN != "" && l.BaseDN != "" && !sameDN(l.BindDN, ldif.ServiceDN(l.BaseDN)) {
-			bad("ldap.bind_dn", "the embedded slapd knows only %s: leave it empty", ldif.ServiceDN(l.BaseDN))
-		}
-		if !validLogLevel(l.LogLevel) {
-			bad("ldap.log_level", "%q is not a slapd log level (a name such as stats, none, any, or a number)", l.LogLevel)
-		}
-	} else {
-		// Several URLs, separated by spaces, are tried in turn (fail-over).
-		if strings.TrimSpace(l.URL) == "" {
-			bad("ldap.url", "holds no URL")
-		}
-		for _, one := range strings.Fields(l.URL) {
-			if u, err := url.Parse(one); err != nil || (u.Scheme != "ldap" && u.Scheme != "ldaps") || u.Hostname() == "" {
-				bad("ldap.url", "%q is not an ldap:// or ldaps:// URL", one)
-			}
-		}
-		if l.BindPassword == "" {
-			bad("ldap.bind_password", "is required when ldap.url is set (APEX_LDAP_BIND_PASSWORD)")
-		}
-		if l.StartTLS && l.CAFile == "" {
-			bad("ldap.start_tls", "needs ldap.ca_file, the CA that signed the directory's certificate")
-		}
-		if l.CAFile != "" {
-			if _, err := l.TLSConfig(); err != nil {
-				bad("ldap.ca_file", "%v", err)
-			}
-		}
-	}
-	if l.PoolSize <= 0 {
-		bad("ldap.pool_size", "must be at least 1, not %d", l.PoolSize)
-	}
-	if l.Timeout <= 0 {
-		bad("ldap.timeout", "must be a positive duration such as 10s, not %s", l.Timeout)
-	}
-
-	if c.Auth.CodeTTL <= 0 {
-		bad("auth.code_ttl", "must be a positive duration such as 10m, not %s", c.Auth.CodeTTL)
-	}
-	if c.Auth.CodeAttempts <= 0 {
-		bad("auth.code_attempts", "must be at least 1, not %d", c.Auth.CodeAttempts)
-	}
-	if c.Auth.SessionIdle <= 0 {
-		bad("auth.session_idle", "must be a positive duration such as 30m, not %s", c.Auth.SessionIdle)
-	}
-	if c.Auth.InvitationTTL < time.Hour {
-		bad("auth.invitation_ttl", "must be a duration of an hour or more such as 168h, not %s", c.Auth.InvitationTTL)
-	}
-	if c.Auth.ResetLinkTTL < time.Minute {
-		bad("auth.reset_link_ttl", "must be a duration of a minute or more such as 1h, not %s", c.Auth.ResetLinkTTL)
-	}
-
-	m := c.Mail
-	if m.SpoolDir == "" {
-		bad("mail.spool_dir", "is required")
-	}
-	if m.OutboxDir == "" {
-		bad("mail.outbox_dir", "is required (it also keeps the mails given up on, in failed/)")
-	}
-	if a, err := mail.ParseAddress(m.From); err != nil || a.Address == "" {
-		bad("mail.from", "%q is not a mail address", m.From)
-	}
-	switch m.SMTP.TLS {
-	case TLSNone, TLSStartTLS, TLSImplicit:
-	default:
-		bad("mail.smtp.tls", "%q must be none, starttls or tls", m.SMTP.TLS)
-	}
-	if !validPort(strconv.Itoa(m.SMTP.Port), false) {
-		bad("mail.smtp.port", "%d is not a port", m.SMTP.Port)
-	}
-	if m.SMTP.Password != "" && m.SMTP.Username == "" {
-		bad("mail.smtp.username", "is required with mail.smtp.password")
-	}
-
-	g := c.SMS.Gateway
-	if g.URL == "" {
-		if c.SMS.OutboxDir == "" {
-			bad("sms.outbox_dir", "is required when sms.gateway.url is empty")
-		}
-	} else if u, err := url.Parse(g.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		bad("sms.gateway.url", "is not an http:// or https:// URL") // the URL may hold a key: not shown
-	}
-	switch g.Method {
-	case http.MethodPost, http.MethodPut, http.MethodPatch:
-	default:
-		bad("sms.gateway.method", "%q must be POST, PUT or PATCH", g.Method)
-	}
-	for _, name := range slices.Sorted(maps.Keys(g.Headers)) {
-		value := g.Headers[name]
-		if !validHeaderName(name) {
-			bad("sms.gateway.headers", "%q is not a header name", name)
-		}
-		if strings.ContainsAny(value, "\r\n\x00") {
-			bad("sms.gateway.headers", "the value of %s holds a line break or a NUL", name) // the value may be a key: not shown
-		}
-	}
-	if g.Body != "" {
-		// Parsed and tried by the gateway itself; a placeholder URL, since
-		// the body is checked even when no gateway is used yet.
-		if _, err := notify.NewGateway(notify.GatewayConfig{URL: "http://127.0.0.1/", Body: g.Body}); err != nil {
-			bad("sms.gateway.body", "%v", err)
-		}
-	}
-	if g.SuccessStatus != 0 && (g.SuccessStatus < 100 || g.SuccessStatus > 599) {
-		bad("sms.gateway.success_status", "%d is not an HTTP status (0 accepts any 2xx)", g.SuccessStatus)
-	}
-
-	if len(problems) == 0 {
-		return nil
-	}
-	return errors.New("invalid configuration:\n  " + strings.Join(problems, "\n  "))
-}
-
-// validHeaderName accepts an HTTP field name: a token (RFC 9110).
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return true
-}
-
-func allDC(dn *ldap.DN) bool {
-	for _, r := range dn.RDNs {
-		if len(r.Attributes) != 1 || !strings.EqualFold(r.Attributes[0].Type, "dc") {
-			return false
-		}
-	}
-	return len(dn.RDNs) > 0
-}
-
-func sameDN(a, b string) bool {
-	da, errA := ldap.ParseDN(a)
-	db, errB := ldap.ParseDN(b)
-	return errA == nil && errB == nil && da.EqualFold(db)
-}
-
-// sameListener reports two HOST:PORT that would take the same port: the
-// same port (not 0, a free one) on the same host or on every interface.
-func sameListener(a, b string) bool {
-	ha, pa, errA := net.SplitHostPort(a)
-	hb, pb, errB := net.SplitHostPort(b)
-	if errA != nil || errB != nil || pa != pb || pa == "0" {
-		return false
-	}
-	wildcard := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
-	return ha == hb || wildcard(ha) || wildcard(hb)
-}
-
-// validPort accepts 1 to 65535, and 0 (a free port) when zeroOK.
-func validPort(s string, zeroOK bool) bool {
-	n, err := strconv.Atoi(s)
-	return err == nil && n <= 65535 && (n > 0 || zeroOK && n == 0)
-}
-
-// slapdLogLevels are the names slapd's olcLogLevel and -d accept.
-var slapdLogLevels = map[string]bool{
-	"any": true, "trace": true, "packets": true, "args": true, "conns": true, "ber": true,
-	"filter": true, "config": true, "acl": true, "stats": true, "stats2": true,
-	"shell": true, "parse": true, "sync": true, "none": true,
-}
-
-// validLogLevel accepts one level name or number: the value goes into
-// cn=config and onto slapd's command line.
-func validLogLevel(s string) bool {
-	if slapdLogLevels[strings.ToLower(s)] {
-		return true
-	}
-	_, err := strconv.ParseUint(s, 0, 32)
-	return err == nil
-}
-
 // LogValue shows the configuration in logs, passwords masked, and so
 // every SMS gateway header value (API keys travel there), the query and
 // user of the gateway's URL, and its body template.
@@ -628,175 +395,4 @@ func maskURL(s string) string {
 		out += "/********"
 	}
 	return out
-}
-
-// OpenDirectory opens the directory of the configuration and checks that it
-// holds the APEX schema and base entries. With an empty ldap.url it first
-// starts the embedded slapd, which it returns so that the caller stops it
-// after closing the store; with an external directory the server is nil.
-// cfg must have passed Validate.
-func OpenDirectory(ctx context.Context, cfg *Config, logger *slog.Logger) (*directory.Store, *slapd.Server, error) {
-	l := cfg.LDAP
-	storeCfg := directory.StoreConfig{
-		URL:           l.URL,
-		BaseDN:        l.BaseDN,
-		BindDN:        l.ServiceDN(),
-		BindPassword:  l.BindPassword,
-		PoolSize:      l.PoolSize,
-		Timeout:       l.Timeout,
-		SignIn:        cfg.Auth.Policy(),
-		ResetLinkTTL:  cfg.Auth.ResetLinkTTL,
-		InvitationTTL: cfg.Auth.InvitationTTL,
-		Limits:        cfg.Limits.Policy(),
-	}
-	if !l.Embedded() {
-		tlsConfig, err := l.TLSConfig()
-		if err != nil {
-			return nil, nil, fmt.Errorf("ldap.ca_file: %w", err)
-		}
-		storeCfg.TLS, storeCfg.StartTLS = tlsConfig, l.StartTLS
-		store, err := openStore(ctx, storeCfg)
-		if err != nil {
-			return nil, nil, err
-		}
-		logger.Info("annuaire LDAP ouvert", "url", l.URL, "base_dn", l.BaseDN, "bind_dn", storeCfg.BindDN)
-		return store, nil, nil
-	}
-
-	if !slapd.Installed() {
-		return nil, nil, fmt.Errorf("embedded directory: slapd is not installed (%s): run make deps, or set ldap.url to an existing directory", slapd.DefaultBinary)
-	}
-	if err := checkNotInUse(l.EmbeddedDir); err != nil {
-		return nil, nil, err
-	}
-	password := l.BindPassword
-	if password == "" {
-		var err error
-		if password, err = embeddedPassword(l.EmbeddedDir, logger); err != nil {
-			return nil, nil, err
-		}
-	}
-	server, err := slapd.Start(ctx, slapd.Config{
-		Dir:             l.EmbeddedDir,
-		Suffix:          l.BaseDN,
-		Listen:          l.EmbeddedListen,
-		ServicePassword: password,
-		LogLevel:        l.LogLevel,
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("embedded directory: %w", err)
-	}
-	logger.Info("slapd embarqué démarré", "url", server.URL, "dir", l.EmbeddedDir, "log", server.LogPath(), "base_dn", server.Suffix)
-	storeCfg.URL = server.URL
-	storeCfg.BindDN = server.ServiceDN
-	storeCfg.BindPassword = password
-	store, err := openStore(ctx, storeCfg)
-	if err != nil {
-		server.Stop()
-		return nil, nil, fmt.Errorf("%w (slapd log: %s)", err, server.LogPath())
-	}
-	return store, server, nil
-}
-
-func openStore(ctx context.Context, cfg directory.StoreConfig) (*directory.Store, error) {
-	store, err := directory.NewStore(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("open directory %s as %s: %w", cfg.URL, cfg.BindDN, err)
-	}
-	if err := store.CheckSchema(ctx); err != nil {
-		store.Close()
-		return nil, fmt.Errorf("directory %s: %w", cfg.URL, err)
-	}
-	return store, nil
-}
-
-// embeddedPassword returns the service's password kept in the embedded
-// slapd's folder, generating it on first use. slapd sets it on the service
-// account at every start, so the file is the only place it lives.
-func embeddedPassword(dir string, logger *slog.Logger) (string, error) {
-	path := filepath.Join(dir, ServicePasswordFile)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("embedded directory: %w", err)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err == nil {
-		password, err := password.Generate(32, 6, 0, false, true) // about 180 bits, no shell-hostile symbol
-		if err != nil {
-			f.Close()
-			os.Remove(path)
-			return "", fmt.Errorf("embedded directory: %w", err)
-		}
-		_, werr := f.WriteString(password + "\n")
-		if cerr := f.Close(); werr == nil {
-			werr = cerr
-		}
-		if werr != nil {
-			os.Remove(path)
-			return "", fmt.Errorf("embedded directory: write %s: %w", path, werr)
-		}
-		logger.Info("mot de passe du compte de service généré", "file", path)
-		return password, nil
-	}
-	if !errors.Is(err, fs.ErrExist) {
-		return "", fmt.Errorf("embedded directory: %w", err)
-	}
-	info, err := os.Stat(path)
-	if err != nil {
-		return "", fmt.Errorf("embedded directory: %w", err)
-	}
-	if info.Mode().Perm()&0o077 != 0 {
-		logger.Warn("le fichier du mot de passe du service est lisible par d'autres: chmod 600", "file", path, "mode", info.Mode().Perm().String())
-	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("embedded directory: %w", err)
-	}
-	password := strings.TrimSpace(string(raw))
-	if password == "" {
-		return "", fmt.Errorf("embedded directory: %s is empty: remove it to generate a new password", path)
-	}
-	return password, nil
-}
-
-// checkNotInUse refuses to start a second slapd on a folder that a live
-// program's slapd serves (say, apexd while apexctl demo runs): slapd.Start
-// would stop it. A slapd whose parent has died is left to slapd.Start,
-// which stops it as stale.
-func checkNotInUse(dir string) error {
-	raw, err := os.ReadFile(filepath.Join(dir, "slapd.pid"))
-	if err != nil {
-		return nil
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
-	if err != nil || pid <= 0 {
-		return nil
-	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return nil // not running
-	}
-	// The fields after the command name, which is in parentheses: state, ppid, …
-	_, rest, ok := strings.Cut(string(stat), ") ")
-	fields := strings.Fields(rest)
-	if !ok || len(fields) < 2 || !strings.Contains(string(stat), "(slapd)") {
-		return nil
-	}
-	ppid, err := strconv.Atoi(fields[1])
-	if err != nil || ppid <= 1 || ppid == os.Getpid() {
-		return nil
-	}
-	if _, err := os.Stat(fmt.Sprintf("/proc/%d", ppid)); err != nil {
-		return nil
-	}
-	return fmt.Errorf("embedded directory: %s is served by slapd (pid %d) of a running program (pid %d), apexd perhaps: "+
-		"stop it, or reach its slapd with APEX_LDAP_URL and APEX_LDAP_BIND_PASSWORD", dir, pid, ppid)
-}
-
-// isLoopback accepts localhost and loopback addresses.
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

@@ -3,12 +3,16 @@ package config
 import (
 	"bytes"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/dgfip/apex-partenaires/directory"
 )
@@ -96,15 +100,85 @@ func TestProjectFileHoldsTheDefaults(t *testing.T) {
 	if !reflect.DeepEqual(*got, *want) {
 		t.Errorf("%s:\n got %+v\nwant %+v", path, *got, *want)
 	}
+}
+
+// The keys are the same three times: the Config's fields, the defaults
+// (without one, a key's APEX_ variable would not reach Load), and
+// config.yaml, where each says above itself what it is for.
+func TestKeysOfStructDefaultsAndFileAgree(t *testing.T) {
+	defaults := Keys()
+	fields := structKeys(reflect.TypeFor[Config](), "")
+	for _, key := range without(fields, defaults) {
+		t.Errorf("%s: a field of the Config without a default", key)
+	}
+	for _, key := range without(defaults, fields) {
+		t.Errorf("%s: a default without a field of the Config", key)
+	}
+
+	path := filepath.Join("..", "..", "..", DefaultFile)
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range Keys() {
-		leaf := key[strings.LastIndex(key, ".")+1:]
-		if !strings.Contains(string(raw), leaf+":") {
-			t.Errorf("%s does not mention %s", path, key)
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	comments := map[string]string{}
+	fileKeys(doc.Content[0], "", comments)
+	inFile := slices.Collect(maps.Keys(comments))
+	for _, key := range without(defaults, inFile) {
+		t.Errorf("%s: a key missing from %s", key, path)
+	}
+	for _, key := range without(inFile, defaults) {
+		t.Errorf("%s: a key of %s without a default", key, path)
+	}
+	for key, comment := range comments {
+		if strings.TrimSpace(strings.TrimLeft(comment, "# ")) == "" {
+			t.Errorf("%s: %s has no comment", path, key)
 		}
+	}
+}
+
+// without are the keys of a that b lacks.
+func without(a, b []string) []string {
+	var out []string
+	for _, k := range a {
+		if !slices.Contains(b, k) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// structKeys are the keys of the fields of t. A struct is a
+// section, but for the types Load reads from one value (directory.Limit).
+func structKeys(t reflect.Type, prefix string) []string {
+	var keys []string
+	for f := range t.Fields() {
+		tag := f.Tag.Get("mapstructure")
+		if tag == "" || tag == "-" {
+			continue
+		}
+		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeFor[directory.Limit]() {
+			keys = append(keys, structKeys(f.Type, prefix+tag+".")...)
+		} else {
+			keys = append(keys, prefix+tag)
+		}
+	}
+	return keys
+}
+
+// fileKeys gathers the keys of a YAML mapping and the comments above or
+// beside them. A mapping is a section, but for the empty one of a map key.
+func fileKeys(m *yaml.Node, prefix string, comments map[string]string) {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		key, value := m.Content[i], m.Content[i+1]
+		if value.Kind == yaml.MappingNode && len(value.Content) > 0 {
+			fileKeys(value, prefix+key.Value+".", comments)
+			continue
+		}
+		comments[prefix+key.Value] = key.HeadComment + key.LineComment
 	}
 }
 
@@ -289,108 +363,6 @@ func TestLoadRejectsBadFiles(t *testing.T) {
 	}
 }
 
-func TestValidate(t *testing.T) {
-	clearEnv(t)
-	tests := []struct {
-		name   string
-		change func(*Config)
-		want   string // "" when valid
-	}{
-		{"defaults", func(*Config) {}, ""},
-		{"bad smtp tls", func(c *Config) { c.Mail.SMTP.TLS = "ssl" }, "mail.smtp.tls"},
-		{"starttls", func(c *Config) { c.Mail.SMTP.TLS = "starttls" }, ""},
-		{"base DN that does not parse", func(c *Config) { c.LDAP.BaseDN = "dc=apex,,=" }, "ldap.base_dn"},
-		{"empty base DN", func(c *Config) { c.LDAP.BaseDN = "" }, "ldap.base_dn"},
-		{"base DN not of dc= for the embedded slapd", func(c *Config) { c.LDAP.BaseDN = "o=apex" }, "ldap.base_dn"},
-		{"external directory without password", func(c *Config) { c.LDAP.URL = "ldap://annuaire:389" }, "ldap.bind_password"},
-		{"external directory with password", func(c *Config) {
-			c.LDAP.URL, c.LDAP.BindPassword, c.LDAP.BaseDN = "ldap://annuaire:389", "secret", "o=apex"
-		}, ""},
-		{"external URL of another scheme", func(c *Config) {
-			c.LDAP.URL, c.LDAP.BindPassword = "http://annuaire", "secret"
-		}, "ldap.url"},
-		{"two providers for fail-over", func(c *Config) {
-			c.LDAP.URL, c.LDAP.BindPassword = "ldaps://annuaire-1:636 ldaps://annuaire-2:636", "secret"
-		}, ""},
-		{"a bad URL among two", func(c *Config) {
-			c.LDAP.URL, c.LDAP.BindPassword = "ldaps://annuaire-1:636 annuaire-2", "secret"
-		}, "ldap.url"},
-		{"StartTLS without a CA file", func(c *Config) {
-			c.LDAP.URL, c.LDAP.BindPassword, c.LDAP.StartTLS = "ldap://annuaire:389", "secret", true
-		}, "ldap.start_tls"},
-		{"a CA file that is missing", func(c *Config) {
-			c.LDAP.URL, c.LDAP.BindPassword, c.LDAP.CAFile = "ldaps://annuaire:636", "secret", "/nonexistent/ca.pem"
-		}, "ldap.ca_file"},
-		{"zero timeout", func(c *Config) { c.LDAP.Timeout = 0 }, "ldap.timeout"},
-		{"negative timeout", func(c *Config) { c.LDAP.Timeout = -time.Second }, "ldap.timeout"},
-		{"zero pool", func(c *Config) { c.LDAP.PoolSize = 0 }, "ldap.pool_size"},
-		{"embedded with a foreign bind DN", func(c *Config) { c.LDAP.BindDN = "cn=admin,dc=apex,dc=dgfip,dc=gouv,dc=fr" }, "ldap.bind_dn"},
-		{"embedded listen without port", func(c *Config) { c.LDAP.EmbeddedListen = "ldap://127.0.0.1" }, "ldap.embedded_listen"},
-		{"log level injecting LDIF", func(c *Config) { c.LDAP.LogLevel = "stats\nolcRootPW: x" }, "ldap.log_level"},
-		{"numeric log level", func(c *Config) { c.LDAP.LogLevel = "256" }, ""},
-		{"bad sender", func(c *Config) { c.Mail.From = "nobody" }, "mail.from"},
-		{"bad http addr", func(c *Config) { c.HTTP.Addr = "8080" }, "http.addr"},
-		{"pprof on every interface", func(c *Config) { c.HTTP.PprofAddr = ":6060" }, "http.pprof_addr"},
-		{"pprof on a public address", func(c *Config) { c.HTTP.PprofAddr = "192.0.2.1:6060" }, "http.pprof_addr"},
-		{"pprof on loopback", func(c *Config) { c.HTTP.PprofAddr = "127.0.0.1:6060" }, ""},
-		{"metrics off", func(c *Config) { c.HTTP.MetricsAddr = "" }, ""},
-		{"metrics on an internal interface", func(c *Config) { c.HTTP.MetricsAddr = "10.1.2.3:9100" }, ""},
-		{"metrics on every interface", func(c *Config) { c.HTTP.MetricsAddr = ":9100" }, ""},
-		{"metrics without port", func(c *Config) { c.HTTP.MetricsAddr = "127.0.0.1" }, "http.metrics_addr"},
-		{"metrics on a bad port", func(c *Config) { c.HTTP.MetricsAddr = "127.0.0.1:70000" }, "http.metrics_addr"},
-		{"metrics on the service's port", func(c *Config) { c.HTTP.MetricsAddr = "127.0.0.1:8080" }, "http.metrics_addr"},
-		{"metrics on every interface at the service's port", func(c *Config) { c.HTTP.MetricsAddr = ":8080" }, "http.metrics_addr"},
-		{"metrics on pprof's port", func(c *Config) { c.HTTP.PprofAddr, c.HTTP.MetricsAddr = "127.0.0.1:6060", "127.0.0.1:6060" }, "http.metrics_addr"},
-		{"metrics and service on free ports", func(c *Config) { c.HTTP.Addr, c.HTTP.MetricsAddr = "127.0.0.1:0", "127.0.0.1:0" }, ""},
-		{"no reset link life", func(c *Config) { c.Auth.ResetLinkTTL = 0 }, "auth.reset_link_ttl"},
-		{"reset link life under a minute", func(c *Config) { c.Auth.ResetLinkTTL = 30 * time.Second }, "auth.reset_link_ttl"},
-		{"no sms outbox without gateway", func(c *Config) { c.SMS.OutboxDir = "" }, "sms.outbox_dir"},
-		{"no sms outbox with a gateway", func(c *Config) { c.SMS.OutboxDir, c.SMS.Gateway.URL = "", "https://sms.example.fr/send" }, ""},
-		{"gateway URL of another scheme", func(c *Config) { c.SMS.Gateway.URL = "ftp://sms.example.fr" }, "sms.gateway.url"},
-		{"gateway URL without host", func(c *Config) { c.SMS.Gateway.URL = "https:///send" }, "sms.gateway.url"},
-		{"gateway method GET", func(c *Config) { c.SMS.Gateway.Method = "GET" }, "sms.gateway.method"},
-		{"gateway method in lower case", func(c *Config) { c.SMS.Gateway.Method = "post" }, "sms.gateway.method"},
-		{"gateway method PUT", func(c *Config) { c.SMS.Gateway.Method = "PUT" }, ""},
-		{"header name with a space", func(c *Config) { c.SMS.Gateway.Headers = map[string]string{"x api": "1"} }, "sms.gateway.headers"},
-		{"header name with a colon", func(c *Config) { c.SMS.Gateway.Headers = map[string]string{"x-a:": "1"} }, "sms.gateway.headers"},
-		{"header value with a line break", func(c *Config) {
-			c.SMS.Gateway.Headers = map[string]string{"authorization": "Bearer k\r\nX-Evil: 1"}
-		}, "sms.gateway.headers"},
-		{"headers", func(c *Config) {
-			c.SMS.Gateway.Headers = map[string]string{"authorization": "Bearer k", "x-api-key": "k", "Content-Type": "application/x-www-form-urlencoded"}
-		}, ""},
-		{"body that does not parse", func(c *Config) { c.SMS.Gateway.Body = `{"to": {{json .To}` }, "sms.gateway.body"},
-		{"body with an unknown field", func(c *Config) { c.SMS.Gateway.Body = `{"to": {{json .Number}}}` }, "sms.gateway.body"},
-		{"form body", func(c *Config) { c.SMS.Gateway.Body = `to={{urlquery .To}}&text={{urlquery .Text}}` }, ""},
-		{"success status 700", func(c *Config) { c.SMS.Gateway.SuccessStatus = 700 }, "sms.gateway.success_status"},
-		{"success status 201", func(c *Config) { c.SMS.Gateway.SuccessStatus = 201 }, ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			cfg := mustLoad(t, filepath.Join(t.TempDir(), "absent.yaml"))
-			tt.change(cfg)
-			err := cfg.Validate()
-			switch {
-			case tt.want == "" && err != nil:
-				t.Errorf("Validate: %v, want nil", err)
-			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
-				t.Errorf("Validate: %v, want an error about %s", err, tt.want)
-			}
-		})
-	}
-}
-
-func TestValidateReportsEveryProblem(t *testing.T) {
-	clearEnv(t)
-	cfg := mustLoad(t, filepath.Join(t.TempDir(), "absent.yaml"))
-	cfg.Mail.SMTP.TLS = "ssl"
-	cfg.LDAP.Timeout = 0
-	err := cfg.Validate()
-	if err == nil || !strings.Contains(err.Error(), "mail.smtp.tls") || !strings.Contains(err.Error(), "ldap.timeout") {
-		t.Errorf("Validate: %v, want both problems", err)
-	}
-}
-
 func TestLogValueMasksPasswords(t *testing.T) {
 	clearEnv(t)
 	cfg := mustLoad(t, filepath.Join(t.TempDir(), "absent.yaml"))
@@ -413,32 +385,6 @@ func TestLogValueMasksPasswords(t *testing.T) {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("the log lacks %s: %s", want, buf.String())
 		}
-	}
-}
-
-func TestEmbeddedPasswordIsKept(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "ldap")
-	logger := slog.New(slog.DiscardHandler)
-	first, err := embeddedPassword(dir, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(first) < 20 {
-		t.Errorf("generated password %d characters long, want 20 or more", len(first))
-	}
-	info, err := os.Stat(filepath.Join(dir, ServicePasswordFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if perm := info.Mode().Perm(); perm != 0o600 {
-		t.Errorf("mode %v, want 0600", perm)
-	}
-	second, err := embeddedPassword(dir, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if second != first {
-		t.Error("the second start must reuse the kept password")
 	}
 }
 

@@ -231,17 +231,28 @@ func (a Accounts) WriteText(w io.Writer) error {
 // the OpenLDAP tools: the DGFiP application's account looks up Marie
 // Martin's DN, then Marie Martin binds with the demo password.
 func (a Accounts) Examples(url, baseDN string) []string {
-	search := strings.Join([]string{
-		"ldapsearch -x -H", shellQuote(url), "-D", shellQuote(a.ClientDN), "-w", shellQuote(a.ClientPassword),
-		"-b", shellQuote(baseDN),
-	}, " ")
-	filter := shellQuote("(uid=marie.martin-px)")
 	return []string{
-		search + " " + filter + " dn",
-		"ldapwhoami -x -H " + shellQuote(url) +
-			` -D "$(` + search + " -LLL -o ldif-wrap=no " + filter + ` dn | sed -n 's/^dn: //p')"` +
-			" -w " + shellQuote(a.Password),
+		a.search(url, baseDN, "marie.martin-px") + " dn",
+		a.whoami(url, baseDN, "marie.martin-px"),
 	}
+}
+
+// search is the application's ldapsearch of one identifier, without the
+// attributes to read.
+func (a Accounts) search(url, baseDN, identifier string) string {
+	return strings.Join([]string{
+		"ldapsearch -x -H", shellQuote(url), "-D", shellQuote(a.ClientDN), "-w", shellQuote(a.ClientPassword),
+		"-b", shellQuote(baseDN), shellQuote("(uid=" + identifier + ")"),
+	}, " ")
+}
+
+// whoami binds as the person of identifier with the demo password, at the
+// DN the application's search finds. ldapsearch writes a DN that is not
+// ASCII (a service « Comptabilité ») in base64, as "dn:: …": awk decodes it.
+func (a Accounts) whoami(url, baseDN, identifier string) string {
+	return "ldapwhoami -x -H " + shellQuote(url) +
+		` -D "$(` + a.search(url, baseDN, identifier) + ` -LLL -o ldif-wrap=no dn | awk '/^dn:: / { print $2 | "base64 -d" } /^dn: / { print substr($0, 5) }')"` +
+		" -w " + shellQuote(a.Password)
 }
 
 // shellQuote quotes s for a POSIX shell, so that a printed command can be

@@ -3,7 +3,9 @@ package demo
 import (
 	"context"
 	"errors"
+	"os/exec"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,5 +129,41 @@ func TestDemoPasswordAuthenticates(t *testing.T) {
 	}
 	if _, err := store.Authenticate(ctx, "marie.martin-px", "Wrong-Password-26!"); !errors.Is(err, directory.ErrInvalidCredentials) {
 		t.Errorf("a wrong password: %v, want ErrInvalidCredentials", err)
+	}
+}
+
+// The printed ldapwhoami recipe works for a person whose DN is not ASCII
+// (Sylvie's service is « Comptabilité »), which ldapsearch writes in base64.
+func TestWhoAmIRecipe(t *testing.T) {
+	if !slapd.Installed() {
+		t.Fatal("slapd is not installed: run make deps")
+	}
+	ctx := context.Background()
+	const servicePassword = "service-test-password"
+	server, err := slapd.Start(ctx, slapd.Config{Dir: t.TempDir(), Suffix: suffix, ServicePassword: servicePassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { server.Stop() })
+	store, err := directory.NewStore(ctx, directory.StoreConfig{URL: server.URL, BaseDN: suffix, BindDN: server.ServiceDN, BindPassword: servicePassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(store.Close)
+	acc, err := Load(ctx, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]string{
+		"marie.martin-px":     "dn:uid=marie.martin-px,ou=73282932000074,ou=structures," + suffix,
+		"sylvie.dalembert-px": "dn:uid=sylvie.dalembert-px,ou=Comptabilité,ou=73282932000074,ou=structures," + suffix,
+	} {
+		out, err := exec.Command("sh", "-c", acc.whoami(server.URL, suffix, id)).CombinedOutput()
+		if got := strings.TrimSpace(string(out)); err != nil || got != want {
+			t.Errorf("%s: %v: %q, want %q", id, err, got, want)
+		}
+	}
+	if got := acc.Examples(server.URL, suffix)[1]; got != acc.whoami(server.URL, suffix, "marie.martin-px") {
+		t.Errorf("the printed example is not the recipe: %s", got)
 	}
 }
