@@ -234,7 +234,7 @@ func TestDGFiPApplicationWithOpenLDAPTools(t *testing.T) {
 	if err := store.CreateApplication(ctx, directory.Application{ID: "ficoba", Name: "FICOBA", Profiles: []string{"consultation"}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := store.Grant(ctx, p.Identifier, "ficoba", "consultation"); err != nil {
+	if err := store.AddHabilitation(ctx, p.Identifier, "ficoba", "consultation"); err != nil {
 		t.Fatal(err)
 	}
 	clientDN, err := store.CreateClient(ctx, "whoami-app", "Client-Secret-2026!")
@@ -293,7 +293,7 @@ func TestACLsDefenceInDepth(t *testing.T) {
 	alice := mustPerson(t, store, directory.NewPerson{FirstName: "Alice", LastName: "Defense", Role: directory.RoleCollaborateur, SIRET: testSIRET, Service: "Accueil", Mobile: "0611111111"})
 	bob := mustPerson(t, store, directory.NewPerson{FirstName: "Bob", LastName: "Defense", Role: directory.RoleAdministrateur, SIRET: otherSIRET, Mobile: "0622222222"})
 	agent := mustPerson(t, store, directory.NewPerson{FirstName: "Agnes", LastName: "Defense", Role: directory.RoleAgent, Mobile: "0633333333"})
-	if err := store.Grant(ctx, alice.Identifier, "ficoba", "consultation"); err != nil {
+	if err := store.AddHabilitation(ctx, alice.Identifier, "ficoba", "consultation"); err != nil {
 		t.Fatal(err)
 	}
 	// Every secret the service keeps on a person, so that their reads are tried.

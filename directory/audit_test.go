@@ -1,7 +1,6 @@
 package directory_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +16,7 @@ import (
 	"github.com/dgfip/apex-partenaires/directory"
 	"github.com/dgfip/apex-partenaires/directory/slapd"
 	"github.com/dgfip/apex-partenaires/directory/slapdtest"
+	"github.com/dgfip/apex-partenaires/directory/testkit"
 )
 
 // selfServiceNotifier keeps the renewal code it would text.
@@ -42,25 +42,11 @@ func (n *selfServiceNotifier) MobileChanged(context.Context, *directory.Person, 
 	return nil
 }
 
-// lockedBuffer is a log destination that several goroutines write.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
 // auditLines reads the "audit" lines of a JSON log.
-func (b *lockedBuffer) auditLines(t *testing.T) []map[string]any {
+func auditLines(t *testing.T, b *testkit.LogBuffer) []map[string]any {
 	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(b.buf.String()), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(b.String()), "\n") {
 		var m map[string]any
 		if err := json.Unmarshal([]byte(line), &m); err != nil {
 			t.Fatalf("log line %q: %v", line, err)
@@ -71,8 +57,6 @@ func (b *lockedBuffer) auditLines(t *testing.T) []map[string]any {
 	}
 	return out
 }
-
-func (b *lockedBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
 
 // rawHistory reads the stored values of an account's history, as root.
 func rawHistory(t *testing.T, srv *slapd.Server, dn string) []string {
@@ -98,12 +82,12 @@ func TestAuditTrailOfTheLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	admin := mustPerson(t, store, directory.NewPerson{FirstName: "Aude", LastName: "Audit", Role: directory.RoleAdministrateur, SIRET: testSIRET})
-	if err := store.Grant(ctx, admin.Identifier, "ficoba", "consultation"); err != nil {
+	if err := store.AddHabilitation(ctx, admin.Identifier, "ficoba", "consultation"); err != nil {
 		t.Fatal(err)
 	}
 	admin, _ = store.FindPerson(ctx, admin.Identifier)
 	collab := mustPerson(t, store, directory.NewPerson{FirstName: "Colin", LastName: "Audit", Role: directory.RoleCollaborateur, SIRET: testSIRET, Service: "Accueil"})
-	logs := &lockedBuffer{}
+	logs := &testkit.LogBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	acc := directory.Accounts{Store: store, Notifier: &recordingNotifier{}, Audit: logger}
 	notifier := &selfServiceNotifier{}
@@ -115,7 +99,7 @@ func TestAuditTrailOfTheLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	const chosen, changed, renewed = "Choisi-Secret-31!", "Change-Secret-52!", "Renouvele-Secret-73!"
-	if _, err := store.SubmitInvitation(ctx, inv.Token, directory.PreCreation{FirstName: "Nina", LastName: "Audit", Service: "Accueil", Password: chosen}); err != nil {
+	if _, err := (directory.Accounts{Store: store}).SubmitInvitation(ctx, inv.Token, directory.PreCreation{FirstName: "Nina", LastName: "Audit", Service: "Accueil", Password: chosen}); err != nil {
 		t.Fatal(err)
 	}
 	p, err := acc.Approve(from, admin, inv.Person.RequestID)
@@ -173,7 +157,7 @@ func TestAuditTrailOfTheLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	_, events, err := store.History(ctx, p.Identifier)
+	_, events, err := directory.Accounts{Store: store}.History(ctx, anAgent, p.Identifier)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +198,7 @@ func TestAuditTrailOfTheLifecycle(t *testing.T) {
 	}
 
 	// One log line per attempt, the refused one included.
-	lines := logs.auditLines(t)
+	lines := auditLines(t, logs)
 	if len(lines) != len(wants)+1 {
 		t.Fatalf("%d audit lines, want %d:\n%s", len(lines), len(wants)+1, logs)
 	}
@@ -251,11 +235,11 @@ func TestAuditTrailOfTheLifecycle(t *testing.T) {
 	if err := acc.Remove(from, admin, p.Identifier); err != nil {
 		t.Fatal(err)
 	}
-	lines = logs.auditLines(t)
+	lines = auditLines(t, logs)
 	if last := lines[len(lines)-1]; last["action"] != "account.remove" || last["outcome"] != "success" || last["account"] != p.Identifier {
 		t.Errorf("remove line = %v", last)
 	}
-	if _, _, err := store.History(ctx, p.Identifier); !errors.Is(err, directory.ErrNotFound) {
+	if _, _, err := (directory.Accounts{Store: store}).History(ctx, anAgent, p.Identifier); !errors.Is(err, directory.ErrNotFound) {
 		t.Errorf("history of a removed account: %v", err)
 	}
 }

@@ -69,6 +69,18 @@ func CanConsult(actor *Person, siret string) bool {
 	return actor.Role == RoleAgent || actor.SIRET == siret
 }
 
+// CanSeeAccount: the accounts of one's structure (CanConsult); the accounts
+// of agents, who belong to no structure, to agents only.
+func CanSeeAccount(actor, target *Person) bool {
+	if target == nil {
+		return false
+	}
+	if target.Role == RoleAgent {
+		return actor.isAgent()
+	}
+	return CanConsult(actor, target.SIRET)
+}
+
 // CanSeeHistory: the administrators of the account's structure, and agents.
 func CanSeeHistory(actor, target *Person) bool {
 	if target == nil {

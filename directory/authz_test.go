@@ -77,7 +77,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	target := mk("Cible", directory.RoleCollaborateur, testSIRET, "Accueil")
 	disabled := mk("Dora", directory.RoleAdministrateur, testSIRET, "")
 	for _, g := range []struct{ id, profile string }{{admin.Identifier, "consultation"}, {resp.Identifier, "consultation"}} {
-		if err := store.Grant(ctx, g.id, "ficoba", g.profile); err != nil {
+		if err := store.AddHabilitation(ctx, g.id, "ficoba", g.profile); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -115,11 +115,11 @@ func TestAuthorizationMatrix(t *testing.T) {
 		do2     func(actor *directory.Person, prepared string) error
 	}
 	submittedCollab := func() string {
-		inv, err := store.Invite(ctx, directory.NewInvitation{Email: fmt.Sprintf("req%d@example.fr", nextInvite()), Role: directory.RoleCollaborateur, SIRET: testSIRET, Service: "Accueil"})
+		inv, err := store.CreateInvitation(ctx, directory.NewInvitation{Email: fmt.Sprintf("req%d@example.fr", nextInvite()), Role: directory.RoleCollaborateur, SIRET: testSIRET, Service: "Accueil"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := store.SubmitInvitation(ctx, inv.Token, directory.PreCreation{FirstName: "Demande", LastName: "Matrice", Service: "Accueil", Password: goodPassword})
+		p, err := directory.Accounts{Store: store}.SubmitInvitation(ctx, inv.Token, directory.PreCreation{FirstName: "Demande", LastName: "Matrice", Service: "Accueil", Password: goodPassword})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -191,21 +191,21 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{name: "grant a held profile", allowed: set("administrator", "responsable of the service"), do: func(a *directory.Person) error {
 			err := acc.Grant(ctx, a, target.Identifier, "ficoba", "consultation")
 			if err == nil {
-				return store.Revoke(ctx, target.Identifier, "ficoba", "consultation")
+				return store.RemoveHabilitation(ctx, target.Identifier, "ficoba", "consultation")
 			}
 			return err
 		}},
 		{name: "grant a profile not held", allowed: set(), do: func(a *directory.Person) error {
 			err := acc.Grant(ctx, a, target.Identifier, "ficoba", "gestion")
 			if err == nil {
-				return store.Revoke(ctx, target.Identifier, "ficoba", "gestion")
+				return store.RemoveHabilitation(ctx, target.Identifier, "ficoba", "gestion")
 			}
 			return err
 		}},
 		{name: "grant an administrator", allowed: set("agent"), do: func(a *directory.Person) error {
 			err := acc.Grant(ctx, a, otherAdmin.Identifier, "ficoba", "gestion")
 			if err == nil {
-				return store.Revoke(ctx, otherAdmin.Identifier, "ficoba", "gestion")
+				return store.RemoveHabilitation(ctx, otherAdmin.Identifier, "ficoba", "gestion")
 			}
 			return err
 		}},

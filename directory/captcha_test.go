@@ -35,7 +35,7 @@ func TestCaptchaCreateReadSolve(t *testing.T) {
 		t.Errorf("id %q is not a 256-bit token", id)
 	}
 	for range 2 {
-		if digits, err := store.CaptchaDigits(ctx, id); err != nil || digits != "048213" {
+		if digits, err := (directory.SelfService{Store: store}).CaptchaDigits(ctx, id); err != nil || digits != "048213" {
 			t.Fatalf("digits = %q, %v", digits, err)
 		}
 	}
@@ -45,7 +45,7 @@ func TestCaptchaCreateReadSolve(t *testing.T) {
 	if err := store.SolveCaptcha(ctx, id, "048213"); !errors.Is(err, directory.ErrInvalidCaptcha) {
 		t.Errorf("second solve: %v, want ErrInvalidCaptcha", err)
 	}
-	if _, err := store.CaptchaDigits(ctx, id); !errors.Is(err, directory.ErrNotFound) {
+	if _, err := (directory.SelfService{Store: store}).CaptchaDigits(ctx, id); !errors.Is(err, directory.ErrNotFound) {
 		t.Errorf("digits of a used captcha: %v, want ErrNotFound", err)
 	}
 	if other := mustCaptcha(t, store, "048213"); other == id {
@@ -74,7 +74,7 @@ func TestCaptchaRefusesBadInput(t *testing.T) {
 	}
 	id := mustCaptcha(t, store, "1234")
 	for _, hostile := range []string{"", "*", "a*", "*)(cn=*", `,+"\<>;`, id + "*", strings.ToUpper(id[:1]) + id[1:] + ",ou=system", strings.Repeat("A", 43)} {
-		if _, err := store.CaptchaDigits(ctx, hostile); !errors.Is(err, directory.ErrNotFound) {
+		if _, err := (directory.SelfService{Store: store}).CaptchaDigits(ctx, hostile); !errors.Is(err, directory.ErrNotFound) {
 			t.Errorf("digits of %q: %v, want ErrNotFound", hostile, err)
 		}
 		if err := store.SolveCaptcha(ctx, hostile, "1234"); !errors.Is(err, directory.ErrInvalidCaptcha) {
@@ -116,14 +116,14 @@ func TestCaptchaExpires(t *testing.T) {
 		t.Fatal(err)
 	}
 	clock.Add(2*time.Minute - 2*time.Second)
-	if digits, err := b.CaptchaDigits(ctx, id); err != nil || digits != "777" {
+	if digits, err := (directory.SelfService{Store: b}).CaptchaDigits(ctx, id); err != nil || digits != "777" {
 		t.Errorf("digits just before the end: %q, %v", digits, err)
 	}
 	if err := b.SolveCaptcha(ctx, later, "888"); err != nil {
 		t.Errorf("solve just before the end: %v", err)
 	}
 	clock.Add(3 * time.Second)
-	if _, err := b.CaptchaDigits(ctx, id); !errors.Is(err, directory.ErrNotFound) {
+	if _, err := (directory.SelfService{Store: b}).CaptchaDigits(ctx, id); !errors.Is(err, directory.ErrNotFound) {
 		t.Errorf("digits after the end: %v, want ErrNotFound", err)
 	}
 	if err := a.SolveCaptcha(ctx, id, "777"); !errors.Is(err, directory.ErrInvalidCaptcha) {
@@ -135,7 +135,7 @@ func TestCaptchaAcrossInstances(t *testing.T) {
 	t.Parallel()
 	a, b, _ := twoInstances(t)
 	id := mustCaptcha(t, a, "314159")
-	if digits, err := b.CaptchaDigits(ctx, id); err != nil || digits != "314159" {
+	if digits, err := (directory.SelfService{Store: b}).CaptchaDigits(ctx, id); err != nil || digits != "314159" {
 		t.Fatalf("the other instance reads %q, %v", digits, err)
 	}
 	if err := b.SolveCaptcha(ctx, id, "314159"); err != nil {
@@ -200,9 +200,7 @@ func countCaptchas(tb testing.TB, srv *slapd.Server) int {
 func TestCaptchaContainerAndPurge(t *testing.T) {
 	t.Parallel()
 	srv := slapdtest.Start(t)
-	cfg := slapdtest.StoreConfig(srv, slapdtest.NewBase(t, srv))
-	clock := &testClock{t: time.Now()}
-	cfg.Now = clock.Now
+	cfg, clock := clockedConfig(t, srv)
 	store := slapdtest.OpenStore(t, cfg)
 
 	// A directory set up before captchas: the first creation adds the container.
@@ -214,7 +212,7 @@ func TestCaptchaContainerAndPurge(t *testing.T) {
 		t.Fatalf("delete ou=captchas: %v", err)
 	}
 	root.Close()
-	if _, err := store.CaptchaDigits(ctx, strings.Repeat("A", 43)); !errors.Is(err, directory.ErrNotFound) {
+	if _, err := (directory.SelfService{Store: store}).CaptchaDigits(ctx, strings.Repeat("A", 43)); !errors.Is(err, directory.ErrNotFound) {
 		t.Errorf("digits without the container: %v, want ErrNotFound", err)
 	}
 	if err := store.SolveCaptcha(ctx, strings.Repeat("A", 43), "1"); !errors.Is(err, directory.ErrInvalidCaptcha) {
@@ -240,7 +238,7 @@ func TestCaptchaContainerAndPurge(t *testing.T) {
 	if n := countCaptchas(t, srv); n != 3 {
 		t.Errorf("after the next creation: %d captchas, want the live one and the 2 new ones", n)
 	}
-	if digits, err := store.CaptchaDigits(ctx, live); err != nil || digits != "424242" {
+	if digits, err := (directory.SelfService{Store: store}).CaptchaDigits(ctx, live); err != nil || digits != "424242" {
 		t.Errorf("a captcha still valid is kept: %q, %v", digits, err)
 	}
 }

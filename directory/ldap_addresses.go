@@ -7,10 +7,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
-	"fmt"
 	"slices"
-	"strconv"
-	"strings"
 
 	"github.com/go-ldap/ldap/v3"
 )
@@ -29,22 +26,6 @@ import (
 // the modify that opens a session, so it costs the sign-in no round trip.
 
 const maxKnownAddresses = 10
-
-type knownAddress struct {
-	mac     string
-	lastUse int64
-}
-
-func (a knownAddress) String() string { return fmt.Sprintf("v1 %s %d", a.mac, a.lastUse) }
-
-func parseKnownAddress(s string) (knownAddress, bool) {
-	f := strings.Fields(s)
-	if len(f) != 3 || f[0] != "v1" {
-		return knownAddress{}, false
-	}
-	t, err := strconv.ParseInt(f[2], 10, 64)
-	return knownAddress{mac: f[1], lastUse: t}, err == nil
-}
 
 // addressMAC is the keyed hash of the request's client address, "" when
 // the request has none (apexctl).

@@ -70,8 +70,8 @@ func (s *Store) FindApplication(ctx context.Context, id string) (*Application, e
 	return &apps[0], nil
 }
 
-// ListApplications returns every application with its profiles, by id.
-func (s *Store) ListApplications(ctx context.Context) ([]Application, error) {
+// applications returns every application with its profiles, by id.
+func (s *Store) applications(ctx context.Context) ([]Application, error) {
 	return s.listApplications(ctx, "list applications", s.applicationsDN())
 }
 
@@ -120,23 +120,9 @@ func (s *Store) listApplications(ctx context.Context, op, base string) ([]Applic
 	return out, nil
 }
 
-// UpdateApplication renames an application. Errors: ErrInvalid, ErrNotFound.
-func (s *Store) UpdateApplication(ctx context.Context, id, name string) error {
-	const op = "update application"
-	a := Application{ID: id, Name: name}
-	if err := a.Validate(); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	return s.do(ctx, op, func(c *ldap.Conn) error {
-		req := ldap.NewModifyRequest(s.applicationDN(id), nil)
-		req.Replace("apexLabel", []string{a.Name})
-		return c.Modify(req)
-	})
-}
-
-// DeleteProfile removes a profile; its holders lose it at once (memberOf is
+// deleteProfile removes a profile; its holders lose it at once (memberOf is
 // derived from the profiles by dynlist). Errors: ErrNotFound.
-func (s *Store) DeleteProfile(ctx context.Context, app, profile string) error {
+func (s *Store) deleteProfile(ctx context.Context, app, profile string) error {
 	return s.do(ctx, "delete profile", func(c *ldap.Conn) error {
 		return c.Del(ldap.NewDelRequest(s.profileDN(app, profile), nil))
 	})
@@ -149,7 +135,7 @@ func (s *Store) DeleteApplication(ctx context.Context, id string) error {
 		return err
 	}
 	for _, p := range a.Profiles {
-		if err := s.DeleteProfile(ctx, id, p); err != nil && !errors.Is(err, ErrNotFound) {
+		if err := s.deleteProfile(ctx, id, p); err != nil && !errors.Is(err, ErrNotFound) {
 			return err
 		}
 	}
@@ -158,13 +144,14 @@ func (s *Store) DeleteApplication(ctx context.Context, id string) error {
 	})
 }
 
-// Grant habilitates an account to a profile; granting a profile held
-// already changes nothing. Errors: ErrNotFound (account or profile).
-func (s *Store) Grant(ctx context.Context, identifier, app, profile string) error {
+// AddHabilitation habilitates an account to a profile, without the
+// checks and the mail of Accounts.Grant (the demo directory, tests);
+// granting a profile held already changes nothing. Errors: ErrNotFound (account or profile).
+func (s *Store) AddHabilitation(ctx context.Context, identifier, app, profile string) error {
 	return s.grant(ctx, &Person{Identifier: identifier}, app, profile)
 }
 
-// grant is Grant for an account already read.
+// grant is AddHabilitation for an account already read.
 func (s *Store) grant(ctx context.Context, p *Person, app, profile string) error {
 	const op = "grant profile"
 	dn, err := s.dnOf(ctx, op, p)
@@ -183,13 +170,15 @@ func (s *Store) grant(ctx context.Context, p *Person, app, profile string) error
 	return err
 }
 
-// Revoke withdraws a profile from an account. Errors: ErrNotFound when the
-// account, the profile or the habilitation does not exist.
-func (s *Store) Revoke(ctx context.Context, identifier, app, profile string) error {
+// RemoveHabilitation withdraws a profile from an account, without the
+// checks of Accounts.Revoke (tests). Errors: ErrNotFound when the account,
+// the profile or the habilitation does not exist.
+func (s *Store) RemoveHabilitation(ctx context.Context, identifier, app, profile string) error {
 	return s.revoke(ctx, &Person{Identifier: identifier}, app, profile)
 }
 
-// revoke is Revoke for an account already read.
+// revoke withdraws a profile from an account already read. Errors:
+// ErrNotFound when the profile or the habilitation does not exist.
 func (s *Store) revoke(ctx context.Context, p *Person, app, profile string) error {
 	const op = "revoke profile"
 	dn, err := s.dnOf(ctx, op, p)

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -45,50 +44,6 @@ func (s *Store) captchaDN(id string) string { return rdn("cn", captchaCN(id)) + 
 func captchaCN(id string) string {
 	sum := sha256.Sum256([]byte(id))
 	return hex.EncodeToString(sum[:])
-}
-
-type captchaRecord struct {
-	expires time.Time
-	digits  string
-}
-
-func (r captchaRecord) String() string { return fmt.Sprintf("v1 %d %s", r.expires.Unix(), r.digits) }
-
-func parseCaptchaRecord(s string) (captchaRecord, bool) {
-	f := strings.Fields(s)
-	if len(f) != 3 || f[0] != "v1" || !validCaptchaAnswer(f[2]) {
-		return captchaRecord{}, false
-	}
-	exp, err := strconv.ParseInt(f[1], 10, 64)
-	if err != nil {
-		return captchaRecord{}, false
-	}
-	return captchaRecord{expires: time.Unix(exp, 0), digits: f[2]}, true
-}
-
-func validCaptchaAnswer(s string) bool {
-	if len(s) == 0 || len(s) > captchaMaxDigits {
-		return false
-	}
-	for i := range len(s) {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-// validCaptchaID accepts what randomToken makes: 43 characters of base64url.
-func validCaptchaID(id string) bool {
-	if len(id) != 43 {
-		return false
-	}
-	for _, r := range id {
-		if !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-			return false
-		}
-	}
-	return true
 }
 
 // CreateCaptcha stores a captcha whose answer is the given ASCII digits (1
@@ -168,10 +123,10 @@ func (s *Store) purgeCaptchas(ctx context.Context) {
 	})
 }
 
-// CaptchaDigits returns the answer of a live captcha, for drawing its image
+// captchaDigits returns the answer of a live captcha, for drawing its image
 // and sound; it changes nothing. Errors: ErrNotFound when the captcha is
 // unknown, used or expired.
-func (s *Store) CaptchaDigits(ctx context.Context, id string) (string, error) {
+func (s *Store) captchaDigits(ctx context.Context, id string) (string, error) {
 	const op = "captcha digits"
 	if !validCaptchaID(id) {
 		return "", fmt.Errorf("%s: %w", op, ErrNotFound)
@@ -187,12 +142,12 @@ func (s *Store) CaptchaDigits(ctx context.Context, id string) (string, error) {
 	return rec.digits, nil
 }
 
-// SolveCaptcha checks an answer (spaces ignored) and uses the captcha up,
+// solveCaptcha checks an answer (spaces ignored) and uses the captcha up,
 // right or wrong: a new one must be asked for after each attempt. Of two
 // attempts on one captcha, on one instance or two, only the first counts.
 // Errors: ErrInvalidCaptcha when the answer is wrong or the captcha unknown,
 // used or expired.
-func (s *Store) SolveCaptcha(ctx context.Context, id, answer string) error {
+func (s *Store) solveCaptcha(ctx context.Context, id, answer string) error {
 	const op = "solve captcha"
 	if !validCaptchaID(id) {
 		return fmt.Errorf("%s: %w", op, ErrInvalidCaptcha)

@@ -168,9 +168,9 @@ func (s *Store) accountDN(ctx context.Context, op string, p *Person) (string, er
 	return e.DN, nil
 }
 
-// History returns the account of that identifier and its history, newest
+// history returns the account of that identifier and its history, newest
 // first. It checks no permission (Accounts.History does). Errors: ErrNotFound.
-func (s *Store) History(ctx context.Context, identifier string) (*Person, []Event, error) {
+func (s *Store) history(ctx context.Context, identifier string) (*Person, []Event, error) {
 	const op = "read history"
 	e, err := s.personEntry(ctx, op, identifier, append(slices.Clone(personAttrs), "apexHistory"))
 	if err != nil {

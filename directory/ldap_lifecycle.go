@@ -5,7 +5,6 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -13,72 +12,11 @@ import (
 	"github.com/go-ldap/ldap/v3"
 )
 
-// NewInvitation is what pre-creating an account needs (guide 1.1 and 1.2):
-// the rest comes from the person, through the form the mail links to.
-type NewInvitation struct {
-	Email       string
-	Role        Role // not agent: agents are created by apexctl
-	SIRET       string
-	Service     string // required for responsables and collaborateurs
-	RequestedBy string // identifier of who invites
-}
-
-// Validate checks an invitation and lists every problem.
-func (n *NewInvitation) Validate() error {
-	n.SIRET = NormalizeSIRET(n.SIRET)
-	n.Service = strings.TrimSpace(n.Service)
-	var problems []Problem
-	if email, ok := normalizeEmail(n.Email); ok {
-		n.Email = email
-	} else {
-		problems = append(problems, Problem{"email", "L'adresse mail n'est pas valide."})
-	}
-	switch n.Role {
-	case RoleAdministrateur:
-		n.Service = ""
-	case RoleResponsable, RoleCollaborateur:
-		if n.Service == "" {
-			problems = append(problems, Problem{"service", "Le service doit être renseigné."})
-		}
-	default:
-		problems = append(problems, Problem{"role", "Le rôle doit être administrateur, responsable ou collaborateur."})
-	}
-	if CheckSIRET(n.SIRET) != nil {
-		problems = append(problems, Problem{"siret", "La structure doit être renseignée par un SIRET valide."})
-	}
-	return invalid(problems)
-}
-
-// Invitation is a pre-creation just issued: Token goes in the link mailed
-// to the person; the directory keeps only its hash.
-type Invitation struct {
-	Person    *Person
-	Token     string
-	ExpiresAt time.Time
-}
-
-// invitationRecord is the stored form of a pending invitation (apexInvitation).
-type invitationRecord struct {
-	hash    string
-	expires time.Time
-}
-
-func (r invitationRecord) String() string { return fmt.Sprintf("v1 %s %d", r.hash, r.expires.Unix()) }
-
-func parseInvitationRecord(s string) (invitationRecord, bool) {
-	f := strings.Fields(s)
-	if len(f) != 3 || f[0] != "v1" {
-		return invitationRecord{}, false
-	}
-	exp, err := strconv.ParseInt(f[2], 10, 64)
-	return invitationRecord{hash: f[1], expires: time.Unix(exp, 0)}, err == nil
-}
-
-// Invite adds an account in state invited, named by a new request id, with
+// CreateInvitation adds an account in state invited, named by a new request id, with
 // a single-use link token valid InvitationTTL. Errors: ErrInvalid,
 // ErrNotFound when the structure or service does not exist, ErrConflict
 // when the mail is already used by a request of the structure not refused.
-func (s *Store) Invite(ctx context.Context, n NewInvitation) (*Invitation, error) {
+func (s *Store) CreateInvitation(ctx context.Context, n NewInvitation) (*Invitation, error) {
 	const op = "invite"
 	if err := n.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
@@ -111,14 +49,9 @@ func (s *Store) Invite(ctx context.Context, n NewInvitation) (*Invitation, error
 	return &Invitation{Person: p, Token: token, ExpiresAt: rec.expires}, nil
 }
 
-func (s *Store) newInvitationToken(requestID string) (string, invitationRecord) {
-	token := requestID + "." + randomToken()
-	return token, invitationRecord{hash: hashHex(token), expires: s.now().Add(s.invitationTTL).Truncate(time.Second)}
-}
-
-// ReissueInvitation gives an invited account a new link in place of the old
+// reissueInvitation gives an invited account a new link in place of the old
 // one. Errors: ErrNotFound, ErrConflict when the form was filled already.
-func (s *Store) ReissueInvitation(ctx context.Context, requestID string) (*Invitation, error) {
+func (s *Store) reissueInvitation(ctx context.Context, requestID string) (*Invitation, error) {
 	const op = "reissue invitation"
 	e, err := s.requestEntry(ctx, op, requestID)
 	if err != nil {
@@ -187,10 +120,10 @@ func sameDN(a, b string) bool {
 	return err1 == nil && err2 == nil && pa.EqualFold(pb)
 }
 
-// FindInvitation returns the invited account a link's token belongs to,
+// findInvitation returns the invited account a link's token belongs to,
 // changing nothing (mail scanners open links). Errors: ErrInvalidToken
 // (unknown, forged or used), ErrTokenExpired.
-func (s *Store) FindInvitation(ctx context.Context, token string) (*Person, error) {
+func (s *Store) findInvitation(ctx context.Context, token string) (*Person, error) {
 	e, _, err := s.invitationEntry(ctx, "find invitation", token)
 	if err != nil {
 		return nil, err
@@ -227,51 +160,10 @@ func (s *Store) requestEntry(ctx context.Context, op, requestID string) (*ldap.E
 		append([]string{"apexInvitation"}, personAttrs...))
 }
 
-// PreCreation is the form a person fills from the invitation's link (guide 1.3).
-type PreCreation struct {
-	FirstName string
-	LastName  string
-	Mobile    string // optional, strongly recommended for password resets
-	Service   string // for responsables and collaborateurs: required
-	Password  string
-}
-
-func (f *PreCreation) validate(role Role) error {
-	f.FirstName = strings.TrimSpace(f.FirstName)
-	f.LastName = strings.TrimSpace(f.LastName)
-	f.Service = strings.TrimSpace(f.Service)
-	var problems []Problem
-	problems = append(problems, checkName("lastName", "Le nom", f.LastName, 128)...)
-	problems = append(problems, checkName("firstName", "Le prénom", f.FirstName, 128)...)
-	if len(problems) == 0 {
-		if _, err := Identifier(f.FirstName, f.LastName); err != nil {
-			var ie *InvalidError
-			if errors.As(err, &ie) {
-				problems = append(problems, ie.Problems...)
-			}
-		}
-	}
-	if f.Mobile = strings.TrimSpace(f.Mobile); f.Mobile != "" {
-		if m, problem := ParseMobile(f.Mobile); problem == "" {
-			f.Mobile = m
-		} else {
-			problems = append(problems, Problem{"mobile", problem})
-		}
-	}
-	if role.InService() && f.Service == "" {
-		problems = append(problems, Problem{"service", "Le service doit être renseigné."})
-	}
-	var pe *InvalidError
-	if errors.As(CheckPassword(f.Password), &pe) {
-		problems = append(problems, pe.Problems...)
-	}
-	return invalid(problems)
-}
-
-// CheckPreCreation validates a form against its invitation without
+// checkPreCreation validates a form against its invitation without
 // changing anything: the summary page shows only a form that would pass.
-// Errors: those of SubmitInvitation but the history.
-func (s *Store) CheckPreCreation(ctx context.Context, token string, f PreCreation) error {
+// Errors: those of submitInvitation.
+func (s *Store) checkPreCreation(ctx context.Context, token string, f PreCreation) error {
 	const op = "check pre-creation"
 	e, _, err := s.invitationEntry(ctx, op, token)
 	if err != nil {
@@ -291,12 +183,12 @@ func (s *Store) CheckPreCreation(ctx context.Context, token string, f PreCreatio
 	return nil
 }
 
-// SubmitInvitation records the form of an invited account: names, mobile,
+// submitInvitation records the form of an invited account: names, mobile,
 // service and the password, which slapd hashes and checks. The account
 // then waits for validation and cannot bind. The link is spent by the same
 // modify that records the form, so it works once. Errors: ErrInvalid (every
 // problem listed), ErrPasswordPolicy, ErrInvalidToken, ErrTokenExpired.
-func (s *Store) SubmitInvitation(ctx context.Context, token string, f PreCreation) (*Person, error) {
+func (s *Store) submitInvitation(ctx context.Context, token string, f PreCreation) (*Person, error) {
 	const op = "submit pre-creation"
 	e, stored, err := s.invitationEntry(ctx, op, token)
 	if err != nil {
@@ -350,14 +242,14 @@ func (s *Store) SubmitInvitation(ctx context.Context, token string, f PreCreatio
 	return s.FindPersonByRequest(ctx, p.RequestID)
 }
 
-// Approve validates a submitted request: the account becomes active and
+// approveRequest validates a submitted request: the account becomes active and
 // gets its identifier (the first free of prenom.nom-px, prenom.nom2-px, …),
 // with the password it chose. The state changes first, as a compare-and-swap
 // that a refusal cannot also win; then the entry is renamed to its
 // identifier. An approval stopped between the two (an account active
 // without identifier, which cannot sign in) is finished by the next call.
 // Errors: ErrNotFound, ErrAlreadyDecided.
-func (s *Store) Approve(ctx context.Context, requestID, decidedBy string) (*Person, error) {
+func (s *Store) approveRequest(ctx context.Context, requestID, decidedBy string) (*Person, error) {
 	const op = "approve"
 	e, err := s.requestEntry(ctx, op, requestID)
 	if err != nil {
@@ -425,9 +317,9 @@ func (s *Store) nameRequest(ctx context.Context, op string, e **ldap.Entry, id s
 	}
 }
 
-// Refuse refuses a submitted request with its reason. Errors: ErrInvalid
+// refuseRequest refuses a submitted request with its reason. Errors: ErrInvalid
 // (no reason), ErrNotFound, ErrAlreadyDecided.
-func (s *Store) Refuse(ctx context.Context, requestID, decidedBy, reason string) (*Person, error) {
+func (s *Store) refuseRequest(ctx context.Context, requestID, decidedBy, reason string) (*Person, error) {
 	const op = "refuse"
 	reason = strings.TrimSpace(reason)
 	switch {
@@ -461,10 +353,10 @@ func (s *Store) Refuse(ctx context.Context, requestID, decidedBy, reason string)
 	return s.FindPersonByRequest(ctx, requestID)
 }
 
-// MovePerson moves a responsable or collaborateur to another service of its
+// movePerson moves a responsable or collaborateur to another service of its
 // structure. Errors: ErrNotFound (account or service), ErrInvalid for
 // accounts outside services.
-func (s *Store) MovePerson(ctx context.Context, identifier, service string) (*Person, error) {
+func (s *Store) movePerson(ctx context.Context, identifier, service string) (*Person, error) {
 	const op = "move person"
 	p, err := s.FindPerson(ctx, identifier)
 	if err != nil {
@@ -495,19 +387,4 @@ func (s *Store) MovePerson(ctx context.Context, identifier, service string) (*Pe
 	}
 	s.awaitRefint(ctx, []string{rdn("uid", identifier) + "," + oldParent})
 	return s.FindPerson(ctx, identifier)
-}
-
-// DeleteRequest removes an account request that was never validated
-// (invited, submitted or refused). Errors: ErrNotFound, ErrConflict for an
-// account that was validated (remove it with DeletePerson).
-func (s *Store) DeleteRequest(ctx context.Context, requestID string) error {
-	const op = "delete request"
-	e, err := s.requestEntry(ctx, op, requestID)
-	if err != nil {
-		return err
-	}
-	if e.GetAttributeValue("uid") != "" {
-		return fmt.Errorf("%s: %w", op, ErrConflict)
-	}
-	return s.do(ctx, op, func(c *ldap.Conn) error { return c.Del(ldap.NewDelRequest(e.DN, nil)) })
 }

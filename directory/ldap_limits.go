@@ -312,10 +312,3 @@ func (s *Store) purgeLimits(ctx context.Context, now time.Time) {
 		return nil
 	})
 }
-
-// PurgeLimits deletes the counters whose window has ended now, whenever
-// the last purge of this process was (tests).
-func (s *Store) PurgeLimits(ctx context.Context) {
-	s.limitPurgedAt.Store(0)
-	s.purgeLimits(ctx, s.now())
-}

@@ -11,18 +11,8 @@ import (
 	"github.com/go-ldap/ldap/v3"
 )
 
-// SetPassword gives an account a new password, checked first against the
-// guide's rules, then sent in clear for slapd to hash and check against the
-// last ones: the service's bind account has write, not manage, on
-// userPassword, so slapd applies the policy to it as to the person. Every
-// session of the account ends in the same modify. Errors: ErrInvalid and
-// ErrPasswordPolicy (rules), ErrPasswordInHistory, ErrNotFound.
-func (s *Store) SetPassword(ctx context.Context, identifier, password string) error {
-	return s.setPassword(ctx, "set password", &Person{Identifier: identifier}, password, "")
-}
-
 // changePassword is SetPassword for an account read with one of its
-// sessions (Session): that session stays open, every other one ends.
+// sessions (SignIn.Session): that session stays open, every other one ends.
 func (s *Store) changePassword(ctx context.Context, p *Person, password string) error {
 	return s.setPassword(ctx, "change password", p, password, p.session)
 }
@@ -49,21 +39,6 @@ func (s *Store) setPassword(ctx context.Context, op string, p *Person, password,
 		req := ldap.NewModifyRequest(dn, []ldap.Control{ldap.NewControlBeheraPasswordPolicy()})
 		req.Replace("userPassword", []string{password})
 		req.Replace("apexSession", sessions)
-		return c.Modify(req)
-	})
-}
-
-// Unlock clears a lockout that the password policy set after repeated
-// failures; an account that is not locked is left as it is. Errors: ErrNotFound.
-func (s *Store) Unlock(ctx context.Context, identifier string) error {
-	const op = "unlock"
-	dn, err := s.personDN(ctx, op, identifier)
-	if err != nil {
-		return err
-	}
-	return s.do(ctx, op, func(c *ldap.Conn) error {
-		req := ldap.NewModifyRequest(dn, nil)
-		req.Replace("pwdAccountLockedTime", nil)
 		return c.Modify(req)
 	})
 }

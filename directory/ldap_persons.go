@@ -2,9 +2,7 @@ package directory
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base32"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -444,13 +442,6 @@ func (s *Store) personFromEntry(e *ldap.Entry) *Person {
 		return a.Application < b.Application || a.Application == b.Application && a.Profile < b.Profile
 	})
 	return p
-}
-
-// NewRequestID returns a random identifier for an account request.
-func NewRequestID() string {
-	b := make([]byte, 15)
-	rand.Read(b)
-	return strings.ToLower(base32.StdEncoding.EncodeToString(b))
 }
 
 const ldapTimeLayout = "20060102150405Z"

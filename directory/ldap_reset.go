@@ -5,63 +5,10 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/go-ldap/ldap/v3"
 )
-
-// Reset channels: how a forgotten password's renewal reaches the person
-// (guide section 5).
-const (
-	ResetBySMS  = "sms"  // a 6-digit security code, when a mobile is known
-	ResetByMail = "mail" // a renewal link, when none is
-)
-
-// ResetStart is a renewal just started. Reset names it for the client,
-// whatever happened; Channel, Code, Token and Person are for the service
-// to send, and empty when the identifier is unknown or not active, which
-// the client must not be able to tell.
-type ResetStart struct {
-	Reset   string
-	Channel string
-	Code    string // by SMS
-	Token   string // in the mail's link
-	Person  *Person
-}
-
-// resetRecord is the stored form of a pending renewal (apexReset): a code
-// waiting for its check, or a link token waiting for the new password.
-type resetRecord struct {
-	kind     string // "code" or "link"
-	hash     string // of the reset id (code) or of the token (link)
-	expires  time.Time
-	attempts int
-	codeHash string // code only
-}
-
-func (r resetRecord) String() string {
-	code := r.codeHash
-	if code == "" {
-		code = "-"
-	}
-	return fmt.Sprintf("v1 %s %s %d %d %s", r.kind, r.hash, r.expires.Unix(), r.attempts, code)
-}
-
-func parseResetRecord(s string) (resetRecord, bool) {
-	f := strings.Fields(s)
-	if len(f) != 6 || f[0] != "v1" || (f[1] != "code" && f[1] != "link") {
-		return resetRecord{}, false
-	}
-	exp, err1 := strconv.ParseInt(f[3], 10, 64)
-	attempts, err2 := strconv.Atoi(f[4])
-	r := resetRecord{kind: f[1], hash: f[2], expires: time.Unix(exp, 0), attempts: attempts}
-	if f[5] != "-" {
-		r.codeHash = f[5]
-	}
-	return r, err1 == nil && err2 == nil
-}
 
 // StartReset begins the renewal of a forgotten password: a code for an
 // account with a mobile, a link for one without. An unknown identifier or
@@ -133,20 +80,20 @@ func (s *Store) resetEntry(ctx context.Context, op, token string) (*ldap.Entry, 
 	return e, rec, nil
 }
 
-// VerifyResetCode checks the SMS code of a renewal (valid CodeTTL, once,
+// verifyResetCode checks the SMS code of a renewal (valid CodeTTL, once,
 // CodeAttempts tries) and returns the token that lets the new password be
 // set. Every failure is ErrInvalidCode, whether the code is wrong, used,
 // too old or out of tries: a reset id given for an unknown identifier,
 // which has no code to expire nor tries to count, must answer the same.
-func (s *Store) VerifyResetCode(ctx context.Context, reset, code string) (string, error) {
-	token, err := s.verifyResetCode(ctx, reset, code)
+func (s *Store) verifyResetCode(ctx context.Context, reset, code string) (string, error) {
+	token, err := s.tryResetCode(ctx, reset, code)
 	if errors.Is(err, ErrCodeExpired) || errors.Is(err, ErrTooManyAttempts) {
 		return "", fmt.Errorf("verify reset code: %w (%s)", ErrInvalidCode, err.Error())
 	}
 	return token, err
 }
 
-func (s *Store) verifyResetCode(ctx context.Context, reset, code string) (string, error) {
+func (s *Store) tryResetCode(ctx context.Context, reset, code string) (string, error) {
 	const op = "verify reset code"
 	e, rec, err := s.resetEntry(ctx, op, reset)
 	// Every answer costs one search and one write, so that its time does
@@ -201,10 +148,20 @@ func (s *Store) verifyResetCode(ctx context.Context, reset, code string) (string
 	return token, nil
 }
 
-// CheckResetToken says whether a renewal link or token is usable, changing
+// checkResetToken says whether a renewal link or token is usable, changing
 // nothing (mail scanners open links). Errors: ErrInvalidToken, ErrTokenExpired.
-func (s *Store) CheckResetToken(ctx context.Context, token string) (*Person, error) {
-	const op = "check reset token"
+func (s *Store) checkResetToken(ctx context.Context, token string) (*Person, error) {
+	e, err := s.linkEntry(ctx, "check reset token", token)
+	if err != nil {
+		return nil, err
+	}
+	return s.personFromEntry(e), nil
+}
+
+// linkEntry reads the account of a renewal link or token that is usable:
+// a link's, not a code's, and not expired. Errors: ErrInvalidToken,
+// ErrTokenExpired.
+func (s *Store) linkEntry(ctx context.Context, op, token string) (*ldap.Entry, error) {
 	e, rec, err := s.resetEntry(ctx, op, token)
 	if err != nil {
 		return nil, err
@@ -215,10 +172,10 @@ func (s *Store) CheckResetToken(ctx context.Context, token string) (*Person, err
 	if !s.now().Before(rec.expires) {
 		return nil, fmt.Errorf("%s: %w", op, ErrTokenExpired)
 	}
-	return s.personFromEntry(e), nil
+	return e, nil
 }
 
-// ResetPassword sets the new password of a renewal: the guide's rules,
+// resetPassword sets the new password of a renewal: the guide's rules,
 // then slapd's. One modify spends the token (a compare-and-swap on its
 // value) and replaces the password, which the ppolicy overlay checks
 // against the history and hashes, lifting a lockout as it does for every
@@ -229,24 +186,14 @@ func (s *Store) CheckResetToken(ctx context.Context, token string) (*Person, err
 // modify ends every session of the account. Errors:
 // ErrInvalid and ErrPasswordPolicy (rules), ErrPasswordInHistory,
 // ErrInvalidToken, ErrTokenExpired.
-func (s *Store) ResetPassword(ctx context.Context, token, password string) (*Person, error) {
-	return s.resetPassword(ctx, token, password, nil)
-}
-
-// resetPassword is ResetPassword; keep, when not nil, gives the history
-// value of the renewal, added by the same modify so that the audit trail
-// costs the renewal no round trip.
+//
+// keep, when not nil, gives the history value of the renewal, added by the
+// same modify so that the audit trail costs the renewal no round trip.
 func (s *Store) resetPassword(ctx context.Context, token, password string, keep func(*Person) string) (*Person, error) {
 	const op = "reset password"
-	e, rec, err := s.resetEntry(ctx, op, token)
+	e, err := s.linkEntry(ctx, op, token)
 	if err != nil {
 		return nil, err
-	}
-	if rec.kind != "link" {
-		return nil, fmt.Errorf("%s: %w", op, ErrInvalidToken)
-	}
-	if !s.now().Before(rec.expires) {
-		return nil, fmt.Errorf("%s: %w", op, ErrTokenExpired)
 	}
 	if err := CheckPassword(password); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)

@@ -45,7 +45,7 @@ type Store struct {
 	invitationTTL time.Duration
 	resetLinkTTL  time.Duration
 	now           func() time.Time
-	directory     directoryCache
+	listings      directoryCache
 	urls          []string
 	preferred     atomic.Int64 // index in urls of the server that answered last
 
@@ -284,6 +284,3 @@ func (s *Store) CheckSchema(ctx context.Context) error {
 	}
 	return nil
 }
-
-// BaseDN is where the partner tree of this store lies.
-func (s *Store) BaseDN() string { return s.base }

@@ -40,14 +40,9 @@ func (s *Store) FindStructure(ctx context.Context, siret string) (*Structure, er
 	return structureFromEntry(e), nil
 }
 
-// ListStructures returns every structure, or those of one category when
-// category is not empty.
-func (s *Store) ListStructures(ctx context.Context, category string) ([]Structure, error) {
-	filter := "(objectClass=apexStructure)"
-	if category != "" {
-		filter = and(filter, eq("apexCategory", category))
-	}
-	entries, err := s.searchAll(ctx, "list structures", s.structuresDN(), ldap.ScopeSingleLevel, filter, structureAttrs)
+// listStructures returns every structure.
+func (s *Store) listStructures(ctx context.Context) ([]Structure, error) {
+	entries, err := s.searchAll(ctx, "list structures", s.structuresDN(), ldap.ScopeSingleLevel, "(objectClass=apexStructure)", structureAttrs)
 	if err != nil {
 		return nil, err
 	}
@@ -56,50 +51,6 @@ func (s *Store) ListStructures(ctx context.Context, category string) ([]Structur
 		out[i] = *structureFromEntry(e)
 	}
 	return out, nil
-}
-
-// StructureUpdate changes the fields that are not nil.
-type StructureUpdate struct {
-	Name     *string
-	Category *string
-}
-
-// UpdateStructure changes a structure's name or category. Errors:
-// ErrInvalid, ErrNotFound.
-func (s *Store) UpdateStructure(ctx context.Context, siret string, u StructureUpdate) (*Structure, error) {
-	const op = "update structure"
-	st, err := s.FindStructure(ctx, siret)
-	if err != nil {
-		return nil, err
-	}
-	if u.Name != nil {
-		st.Name = *u.Name
-	}
-	if u.Category != nil {
-		st.Category = *u.Category
-	}
-	if err := st.Validate(); err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
-	}
-	err = s.do(ctx, op, func(c *ldap.Conn) error {
-		req := ldap.NewModifyRequest(s.structureDN(st.SIRET), nil)
-		req.Replace("apexLabel", []string{st.Name})
-		req.Replace("apexCategory", []string{st.Category})
-		return c.Modify(req)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return st, nil
-}
-
-// DeleteStructure removes an empty structure. Errors: ErrNotFound,
-// ErrConflict while it still has services or accounts.
-func (s *Store) DeleteStructure(ctx context.Context, siret string) error {
-	siret = NormalizeSIRET(siret)
-	return s.do(ctx, "delete structure", func(c *ldap.Conn) error {
-		return c.Del(ldap.NewDelRequest(s.structureDN(siret), nil))
-	})
 }
 
 func structureFromEntry(e *ldap.Entry) *Structure {
@@ -186,9 +137,9 @@ func (s *Store) RenameService(ctx context.Context, siret, name, newName string) 
 	return nil
 }
 
-// DeleteService removes a service without accounts. Errors: ErrNotFound,
+// deleteService removes a service without accounts. Errors: ErrNotFound,
 // ErrConflict while it still has accounts.
-func (s *Store) DeleteService(ctx context.Context, siret, name string) error {
+func (s *Store) deleteService(ctx context.Context, siret, name string) error {
 	siret = NormalizeSIRET(siret)
 	return s.do(ctx, "delete service", func(c *ldap.Conn) error {
 		return c.Del(ldap.NewDelRequest(s.serviceDN(siret, name), nil))

@@ -101,7 +101,7 @@ func TestApplicationComparesProfileMembers(t *testing.T) {
 	}
 	in := mustPerson(t, store, directory.NewPerson{FirstName: "Élodie", LastName: "Noël", Role: directory.RoleCollaborateur, SIRET: testSIRET, Service: "Comptabilité & Élections"})
 	out := mustPerson(t, store, directory.NewPerson{FirstName: "Paul", LastName: "Dehors", Role: directory.RoleCollaborateur, SIRET: testSIRET, Service: "Comptabilité & Élections"})
-	if err := store.Grant(ctx, in.Identifier, "groupes", "lecture"); err != nil {
+	if err := store.AddHabilitation(ctx, in.Identifier, "groupes", "lecture"); err != nil {
 		t.Fatal(err)
 	}
 	conn := dial(t, srv.URL)
@@ -159,11 +159,11 @@ func TestDisplayName(t *testing.T) {
 	}
 
 	email := fmt.Sprintf("nina%d@example.fr", time.Now().UnixNano())
-	inv, err := store.Invite(ctx, directory.NewInvitation{Email: email, Role: directory.RoleCollaborateur, SIRET: testSIRET, Service: "Accueil", RequestedBy: "agent.test-px"})
+	inv, err := store.CreateInvitation(ctx, directory.NewInvitation{Email: email, Role: directory.RoleCollaborateur, SIRET: testSIRET, Service: "Accueil", RequestedBy: "agent.test-px"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.SubmitInvitation(ctx, inv.Token, directory.PreCreation{FirstName: "Nina", LastName: "Formulaire", Service: "Accueil", Password: goodPassword}); err != nil {
+	if _, err := (directory.Accounts{Store: store}).SubmitInvitation(ctx, inv.Token, directory.PreCreation{FirstName: "Nina", LastName: "Formulaire", Service: "Accueil", Password: goodPassword}); err != nil {
 		t.Fatal(err)
 	}
 	if got := displayName(eqFilter("mail", email)); got != "Nina Formulaire" {

@@ -13,7 +13,7 @@ import (
 
 func mustInvite(t *testing.T, store *directory.Store, email string, role directory.Role, service string) *directory.Invitation {
 	t.Helper()
-	inv, err := store.Invite(ctx, directory.NewInvitation{Email: email, Role: role, SIRET: testSIRET, Service: service, RequestedBy: "agent.test-px"})
+	inv, err := store.CreateInvitation(ctx, directory.NewInvitation{Email: email, Role: role, SIRET: testSIRET, Service: service, RequestedBy: "agent.test-px"})
 	if err != nil {
 		t.Fatalf("invite %s: %v", email, err)
 	}
@@ -30,12 +30,12 @@ func TestInvitationJourney(t *testing.T) {
 	}
 	// Opening the link, as a mail scanner does, changes nothing.
 	for range 3 {
-		if p, err := store.FindInvitation(ctx, inv.Token); err != nil || p.Email != "jeanne.journey@example.fr" {
-			t.Fatalf("find invitation: %+v, %v", p, err)
+		if f, err := (directory.Accounts{Store: store}).Invitation(ctx, inv.Token); err != nil || f.Person.Email != "jeanne.journey@example.fr" {
+			t.Fatalf("find invitation: %+v, %v", f, err)
 		}
 	}
 	bad := directory.PreCreation{FirstName: "", LastName: "Journey", Mobile: "12", Service: "", Password: "faible"}
-	_, err := store.SubmitInvitation(ctx, inv.Token, bad)
+	_, err := directory.Accounts{Store: store}.SubmitInvitation(ctx, inv.Token, bad)
 	var ie *directory.InvalidError
 	if !errors.As(err, &ie) {
 		t.Fatalf("bad form: %v", err)
@@ -50,17 +50,17 @@ func TestInvitationJourney(t *testing.T) {
 		}
 	}
 	form := directory.PreCreation{FirstName: "Jeanne", LastName: "Journey", Mobile: "07 81 00 00 01", Service: "Paie", Password: goodPassword}
-	if err := store.CheckPreCreation(ctx, inv.Token, form); err != nil {
+	if err := (directory.Accounts{Store: store}).CheckInvitation(ctx, inv.Token, form); err != nil {
 		t.Fatalf("check: %v", err)
 	}
-	p, err := store.SubmitInvitation(ctx, inv.Token, form)
+	p, err := directory.Accounts{Store: store}.SubmitInvitation(ctx, inv.Token, form)
 	if err != nil {
 		t.Fatalf("submit: %v", err)
 	}
 	if p.State != directory.StateSubmitted || p.Service != "Paie" || p.Mobile != "+33781000001" || p.FirstName != "Jeanne" {
 		t.Errorf("submitted = %+v", p)
 	}
-	if _, err := store.SubmitInvitation(ctx, inv.Token, form); !errors.Is(err, directory.ErrInvalidToken) {
+	if _, err := (directory.Accounts{Store: store}).SubmitInvitation(ctx, inv.Token, form); !errors.Is(err, directory.ErrInvalidToken) {
 		t.Errorf("the link used twice: %v, want ErrInvalidToken", err)
 	}
 	// Waiting for validation: slapd refuses the bind.
@@ -68,7 +68,7 @@ func TestInvitationJourney(t *testing.T) {
 	if err := dial(t, srv.URL).Bind(dn, goodPassword); err == nil {
 		t.Errorf("a submitted account binds")
 	}
-	approved, err := store.Approve(ctx, p.RequestID, "admin.test-px")
+	approved, err := store.ApproveRequest(ctx, p.RequestID, "admin.test-px")
 	if err != nil {
 		t.Fatalf("approve: %v", err)
 	}
@@ -78,10 +78,10 @@ func TestInvitationJourney(t *testing.T) {
 	if _, err := store.Authenticate(ctx, approved.Identifier, goodPassword); err != nil {
 		t.Errorf("the chosen password after approval: %v", err)
 	}
-	if _, err := store.Approve(ctx, p.RequestID, "admin.test-px"); !errors.Is(err, directory.ErrAlreadyDecided) {
+	if _, err := store.ApproveRequest(ctx, p.RequestID, "admin.test-px"); !errors.Is(err, directory.ErrAlreadyDecided) {
 		t.Errorf("second approval: %v", err)
 	}
-	if _, err := store.Refuse(ctx, p.RequestID, "admin.test-px", "non"); !errors.Is(err, directory.ErrAlreadyDecided) {
+	if _, err := store.RefuseRequest(ctx, p.RequestID, "admin.test-px", "non"); !errors.Is(err, directory.ErrAlreadyDecided) {
 		t.Errorf("refusal after approval: %v", err)
 	}
 	if moved, err := store.MovePerson(ctx, approved.Identifier, "Accueil"); err != nil || moved.Service != "Accueil" {
@@ -95,21 +95,21 @@ func TestInvitationLinks(t *testing.T) {
 	mustStructure(t, store, testSIRET)
 	inv := mustInvite(t, store, "lien@example.fr", directory.RoleAdministrateur, "")
 	for _, forged := range []string{"", "x", inv.Token + "x", strings.Split(inv.Token, ".")[0] + "." + strings.Repeat("A", 43), "*." + strings.Repeat("A", 43)} {
-		if _, err := store.FindInvitation(ctx, forged); !errors.Is(err, directory.ErrInvalidToken) {
+		if _, err := (directory.Accounts{Store: store}).Invitation(ctx, forged); !errors.Is(err, directory.ErrInvalidToken) {
 			t.Errorf("token %q: %v, want ErrInvalidToken", forged, err)
 		}
 	}
-	if _, err := store.Invite(ctx, directory.NewInvitation{Email: "lien@example.fr", Role: directory.RoleAdministrateur, SIRET: testSIRET}); !errors.Is(err, directory.ErrConflict) {
+	if _, err := store.CreateInvitation(ctx, directory.NewInvitation{Email: "lien@example.fr", Role: directory.RoleAdministrateur, SIRET: testSIRET}); !errors.Is(err, directory.ErrConflict) {
 		t.Errorf("a second invitation to the same mail: %v, want ErrConflict", err)
 	}
 	again, err := store.ReissueInvitation(ctx, inv.Person.RequestID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.FindInvitation(ctx, inv.Token); !errors.Is(err, directory.ErrInvalidToken) {
+	if _, err := (directory.Accounts{Store: store}).Invitation(ctx, inv.Token); !errors.Is(err, directory.ErrInvalidToken) {
 		t.Errorf("the old link after a new one: %v", err)
 	}
-	if _, err := store.FindInvitation(ctx, again.Token); err != nil {
+	if _, err := (directory.Accounts{Store: store}).Invitation(ctx, again.Token); err != nil {
 		t.Errorf("the new link: %v", err)
 	}
 }
@@ -120,10 +120,10 @@ func TestInvitationExpires(t *testing.T) {
 	mustStructure(t, store, testSIRET)
 	inv := mustInvite(t, store, "expire@example.fr", directory.RoleAdministrateur, "")
 	clock.Add(7*24*time.Hour + time.Second)
-	if _, err := store.FindInvitation(ctx, inv.Token); !errors.Is(err, directory.ErrTokenExpired) {
+	if _, err := (directory.Accounts{Store: store}).Invitation(ctx, inv.Token); !errors.Is(err, directory.ErrTokenExpired) {
 		t.Errorf("after 7 days: %v, want ErrTokenExpired", err)
 	}
-	if _, err := store.SubmitInvitation(ctx, inv.Token, directory.PreCreation{FirstName: "E", LastName: "X", Password: goodPassword}); !errors.Is(err, directory.ErrTokenExpired) {
+	if _, err := (directory.Accounts{Store: store}).SubmitInvitation(ctx, inv.Token, directory.PreCreation{FirstName: "E", LastName: "X", Password: goodPassword}); !errors.Is(err, directory.ErrTokenExpired) {
 		t.Errorf("submit after 7 days: %v", err)
 	}
 }
@@ -131,7 +131,7 @@ func TestInvitationExpires(t *testing.T) {
 func submitted(t *testing.T, store *directory.Store, email, first, last string) *directory.Person {
 	t.Helper()
 	inv := mustInvite(t, store, email, directory.RoleAdministrateur, "")
-	p, err := store.SubmitInvitation(ctx, inv.Token, directory.PreCreation{FirstName: first, LastName: last, Password: goodPassword})
+	p, err := directory.Accounts{Store: store}.SubmitInvitation(ctx, inv.Token, directory.PreCreation{FirstName: first, LastName: last, Password: goodPassword})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,14 +143,14 @@ func TestRefusalAndTheMailIsFreeAgain(t *testing.T) {
 	store, _ := slapdtestStore(t)
 	mustStructure(t, store, testSIRET)
 	p := submitted(t, store, "refus@example.fr", "Rémy", "Refus")
-	if _, err := store.Refuse(ctx, p.RequestID, "agent.test-px", "  "); !errors.Is(err, directory.ErrInvalid) {
+	if _, err := store.RefuseRequest(ctx, p.RequestID, "agent.test-px", "  "); !errors.Is(err, directory.ErrInvalid) {
 		t.Errorf("refusal without reason: %v", err)
 	}
-	refused, err := store.Refuse(ctx, p.RequestID, "agent.test-px", "Structure inconnue de nos services.")
+	refused, err := store.RefuseRequest(ctx, p.RequestID, "agent.test-px", "Structure inconnue de nos services.")
 	if err != nil || refused.State != directory.StateRefused || refused.RefusalReason != "Structure inconnue de nos services." {
 		t.Fatalf("refuse: %+v, %v", refused, err)
 	}
-	if _, err := store.Approve(ctx, p.RequestID, "agent.test-px"); !errors.Is(err, directory.ErrAlreadyDecided) {
+	if _, err := store.ApproveRequest(ctx, p.RequestID, "agent.test-px"); !errors.Is(err, directory.ErrAlreadyDecided) {
 		t.Errorf("approval after refusal: %v", err)
 	}
 	mustInvite(t, store, "refus@example.fr", directory.RoleAdministrateur, "")
@@ -169,8 +169,11 @@ func TestApproveAndRefuseRace(t *testing.T) {
 		approves bool
 		do       func(*directory.Store, string) error
 	}
-	approve := decision{true, func(s *directory.Store, id string) error { _, err := s.Approve(ctx, id, "a-px"); return err }}
-	refuse := decision{false, func(s *directory.Store, id string) error { _, err := s.Refuse(ctx, id, "b-px", "motif"); return err }}
+	approve := decision{true, func(s *directory.Store, id string) error { _, err := s.ApproveRequest(ctx, id, "a-px"); return err }}
+	refuse := decision{false, func(s *directory.Store, id string) error {
+		_, err := s.RefuseRequest(ctx, id, "b-px", "motif")
+		return err
+	}}
 	pairs := []struct {
 		name      string
 		decisions [2]decision
@@ -233,20 +236,20 @@ func TestDecisionAfterARenameIsAlreadyDecided(t *testing.T) {
 		})
 	}
 	mustApprove := func(id string) {
-		if _, err := b.Approve(ctx, id, "b-px"); err != nil {
+		if _, err := b.ApproveRequest(ctx, id, "b-px"); err != nil {
 			t.Fatalf("the other approval: %v", err)
 		}
 	}
 
 	p := submitted(t, a, "renomme.refus@example.fr", "Rene", "Refus")
 	between("refuse", func() { mustApprove(p.RequestID) })
-	if _, err := a.Refuse(ctx, p.RequestID, "a-px", "motif"); !errors.Is(err, directory.ErrAlreadyDecided) {
+	if _, err := a.RefuseRequest(ctx, p.RequestID, "a-px", "motif"); !errors.Is(err, directory.ErrAlreadyDecided) {
 		t.Errorf("refuse a request approved and renamed meanwhile: %v, want ErrAlreadyDecided", err)
 	}
 
 	p = submitted(t, a, "renomme.approbation@example.fr", "Rene", "Approbation")
 	between("approve", func() { mustApprove(p.RequestID) })
-	if _, err := a.Approve(ctx, p.RequestID, "a-px"); !errors.Is(err, directory.ErrAlreadyDecided) {
+	if _, err := a.ApproveRequest(ctx, p.RequestID, "a-px"); !errors.Is(err, directory.ErrAlreadyDecided) {
 		t.Errorf("approve a request approved and renamed meanwhile: %v, want ErrAlreadyDecided", err)
 	}
 
@@ -254,7 +257,7 @@ func TestDecisionAfterARenameIsAlreadyDecided(t *testing.T) {
 	// finishes it: the first gives way, and gives its identifier back.
 	p = submitted(t, a, "renomme.moitie@example.fr", "Rene", "Moitie")
 	between("approve: rename", func() { mustApprove(p.RequestID) })
-	if _, err := a.Approve(ctx, p.RequestID, "a-px"); !errors.Is(err, directory.ErrAlreadyDecided) {
+	if _, err := a.ApproveRequest(ctx, p.RequestID, "a-px"); !errors.Is(err, directory.ErrAlreadyDecided) {
 		t.Errorf("an approval finished meanwhile by another: %v, want ErrAlreadyDecided", err)
 	}
 	if got, err := a.FindPersonByRequest(ctx, p.RequestID); err != nil || got.Identifier != "rene.moitie-px" || got.State != directory.StateActive {
@@ -270,7 +273,7 @@ func TestDecisionAfterARenameIsAlreadyDecided(t *testing.T) {
 	inv := mustInvite(t, a, "renomme.lien@example.fr", directory.RoleCollaborateur, "Accueil")
 	form := directory.PreCreation{FirstName: "Lina", LastName: "Lien", Service: "Paie", Password: goodPassword}
 	between("reissue invitation", func() {
-		if _, err := b.SubmitInvitation(ctx, inv.Token, form); err != nil {
+		if _, err := (directory.Accounts{Store: b}).SubmitInvitation(ctx, inv.Token, form); err != nil {
 			t.Fatalf("the form: %v", err)
 		}
 	})
@@ -279,7 +282,7 @@ func TestDecisionAfterARenameIsAlreadyDecided(t *testing.T) {
 	}
 	inv = mustInvite(t, a, "renomme.lien2@example.fr", directory.RoleCollaborateur, "Accueil")
 	between("reissue invitation", func() {
-		got, err := b.SubmitInvitation(ctx, inv.Token, form)
+		got, err := directory.Accounts{Store: b}.SubmitInvitation(ctx, inv.Token, form)
 		if err != nil {
 			t.Fatalf("the form: %v", err)
 		}
@@ -302,7 +305,7 @@ func TestHomonymApprovalsAtTheSameMoment(t *testing.T) {
 	errs := make([]error, 2)
 	for i, p := range []*directory.Person{a, b} {
 		wg.Add(1)
-		go func() { defer wg.Done(); results[i], errs[i] = store.Approve(ctx, p.RequestID, "agent-px") }()
+		go func() { defer wg.Done(); results[i], errs[i] = store.ApproveRequest(ctx, p.RequestID, "agent-px") }()
 	}
 	wg.Wait()
 	if errs[0] != nil || errs[1] != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/dgfip/apex-partenaires/directory"
 	"github.com/dgfip/apex-partenaires/directory/slapdtest"
+	"github.com/dgfip/apex-partenaires/directory/testkit"
 )
 
 // Finding 12 of issue 11: removing the counting of some kinds of event
@@ -41,10 +42,7 @@ func TestSignInIdentifierCountsEveryFailure(t *testing.T) {
 	})
 	mustStructure(t, a, testSIRET)
 	p := mustPerson(t, a, directory.NewPerson{FirstName: "Compte", LastName: "Echecs", Role: directory.RoleAdministrateur, SIRET: testSIRET})
-	d := mustPerson(t, a, directory.NewPerson{FirstName: "Inactif", LastName: "Echecs", Role: directory.RoleAdministrateur, SIRET: testSIRET})
-	if err := a.SetState(ctx, d.Identifier, directory.StateActive, directory.StateDisabled); err != nil {
-		t.Fatal(err)
-	}
+	d := mustDisabled(t, a, directory.NewPerson{FirstName: "Inactif", LastName: "Echecs", Role: directory.RoleAdministrateur, SIRET: testSIRET})
 	signedInFrom(t, a, p, "198.51.100.1")
 	in := directory.SignIn{Store: a, Notifier: &codeSink{}}
 	type attempt = struct{ from, id, password, want string }
@@ -114,15 +112,8 @@ func TestSignInAddressCountsEveryFailure(t *testing.T) {
 	})
 	mustStructure(t, a, testSIRET)
 	p := mustPerson(t, a, directory.NewPerson{FirstName: "Adresse", LastName: "Comptee", Role: directory.RoleAdministrateur, SIRET: testSIRET})
-	d := mustPerson(t, a, directory.NewPerson{FirstName: "Adresse", LastName: "Inactive", Role: directory.RoleAdministrateur, SIRET: testSIRET})
-	if err := a.SetState(ctx, d.Identifier, directory.StateActive, directory.StateDisabled); err != nil {
-		t.Fatal(err)
-	}
-	locked := mustPerson(t, a, directory.NewPerson{FirstName: "Adresse", LastName: "Bloquee", Role: directory.RoleAdministrateur, SIRET: testSIRET})
-	lockedDN := findDN(t, a, srv, eqFilter("uid", locked.Identifier))
-	for range 10 {
-		bindDirectly(t, srv, lockedDN, "Wrong-Password-42!")
-	}
+	d := mustDisabled(t, a, directory.NewPerson{FirstName: "Adresse", LastName: "Inactive", Role: directory.RoleAdministrateur, SIRET: testSIRET})
+	locked, _ := mustLockedByPolicy(t, a, srv, directory.NewPerson{FirstName: "Adresse", LastName: "Bloquee", Role: directory.RoleAdministrateur, SIRET: testSIRET})
 	const from = "192.0.2.14"
 	type attempt = struct{ from, id, password, want string }
 	attempts := []attempt{
@@ -164,12 +155,7 @@ func TestCodeAddressCountsEveryTry(t *testing.T) {
 	p := mustPerson(t, a, directory.NewPerson{FirstName: "Codes", LastName: "Comptes", Role: directory.RoleAdministrateur, SIRET: testSIRET, Mobile: "+33611111111"})
 	from := directory.WithClientAddress(ctx, "198.51.100.10")
 	in := directory.SignIn{Store: a, Notifier: &codeSink{}}
-	wrongFor := func(code string) string {
-		if code == "000000" {
-			return "111111"
-		}
-		return "000000"
-	}
+	wrongFor := testkit.WrongCode
 	try := func(what string, err, want error) {
 		t.Helper()
 		if !errors.Is(err, want) || errors.Is(err, directory.ErrRateLimited) && want != directory.ErrRateLimited {

@@ -16,6 +16,7 @@ import (
 	"github.com/dgfip/apex-partenaires/directory"
 	"github.com/dgfip/apex-partenaires/directory/slapd"
 	"github.com/dgfip/apex-partenaires/directory/slapdtest"
+	"github.com/dgfip/apex-partenaires/directory/testkit"
 )
 
 // codeSink takes the sign-in codes instead of mailing them.
@@ -28,11 +29,9 @@ func (n *codeSink) LoginCode(context.Context, *directory.Person, string, time.Du
 
 // limitedInstances opens two stores on one new subtree with the given
 // limits and a shared clock, as two apexd behind a load balancer.
-func limitedInstances(t *testing.T, srv *slapd.Server, limits directory.LimitPolicy) (*directory.Store, *directory.Store, *testClock) {
+func limitedInstances(t *testing.T, srv *slapd.Server, limits directory.LimitPolicy) (*directory.Store, *directory.Store, *testkit.Clock) {
 	t.Helper()
-	cfg := slapdtest.StoreConfig(srv, slapdtest.NewBase(t, srv))
-	clock := &testClock{t: time.Now()}
-	cfg.Now = clock.Now
+	cfg, clock := clockedConfig(t, srv)
 	cfg.Limits = limits
 	return slapdtest.OpenStore(t, cfg), slapdtest.OpenStore(t, cfg), clock
 }
@@ -196,10 +195,7 @@ func TestCodeLimitCountsWrongCodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wrong := "000000"
-	if lc.Code == wrong {
-		wrong = "111111"
-	}
+	wrong := testkit.WrongCode(lc.Code)
 	// Two wrong codes on the sign-in, one on an unknown renewal: three.
 	for range 2 {
 		if _, _, err := in.Verify(from, lc.Challenge, wrong); !errors.Is(err, directory.ErrInvalidCode) {
@@ -395,10 +391,7 @@ func BenchmarkAuthenticateFailures(b *testing.B) {
 	store := slapdtest.OpenStore(b, cfg)
 	mustStructure(b, store, testSIRET)
 	p := mustPerson(b, store, directory.NewPerson{FirstName: "Bruno", LastName: "Bench", Role: directory.RoleAdministrateur, SIRET: testSIRET})
-	d := mustPerson(b, store, directory.NewPerson{FirstName: "Denise", LastName: "Disabled", Role: directory.RoleAdministrateur, SIRET: testSIRET})
-	if err := store.SetState(ctx, d.Identifier, directory.StateActive, directory.StateDisabled); err != nil {
-		b.Fatal(err)
-	}
+	d := mustDisabled(b, store, directory.NewPerson{FirstName: "Denise", LastName: "Disabled", Role: directory.RoleAdministrateur, SIRET: testSIRET})
 	in := directory.SignIn{Store: store, Notifier: &codeSink{}}
 	from := directory.WithClientAddress(ctx, "192.0.2.1")
 	for _, bc := range []struct{ name, id, password string }{
@@ -525,10 +518,7 @@ func TestCodeLimitHoldsUnderParallelBursts(t *testing.T) {
 	var checked, limited atomic.Int64
 	for i, lc := range challenges {
 		in := directory.SignIn{Store: []*directory.Store{a, b}[i%2], Notifier: &codeSink{}}
-		wrong := "000000"
-		if lc.Code == wrong {
-			wrong = "111111"
-		}
+		wrong := testkit.WrongCode(lc.Code)
 		wg.Go(func() {
 			_, _, err := in.Verify(from, lc.Challenge, wrong)
 			switch {

@@ -44,6 +44,19 @@ func bindDirectly(t *testing.T, srv *slapd.Server, dn, password string) error {
 	return conn.Bind(dn, password)
 }
 
+// mustLockedByPolicy creates an active account and makes ppolicy lock it,
+// by failed binds made to slapd directly, as a DGFiP application's would
+// be. It returns the account and its DN.
+func mustLockedByPolicy(t *testing.T, store *directory.Store, srv *slapd.Server, n directory.NewPerson) (*directory.Person, string) {
+	t.Helper()
+	p := mustPerson(t, store, n)
+	dn := findDN(t, store, srv, eqFilter("uid", p.Identifier))
+	for range 10 {
+		bindDirectly(t, srv, dn, "Wrong-Password-42!")
+	}
+	return p, dn
+}
+
 // Finding 5 of issue 11: from the 6th wrong password a real account
 // answered 423 and an unknown identifier kept answering 401, which told
 // who has an account. Now an account, an unknown identifier, a disabled
@@ -55,15 +68,8 @@ func TestSignInAnswersTheSameForAnyIdentifier(t *testing.T) {
 	a, b, clock := limitedInstances(t, srv, directory.LimitPolicy{})
 	mustStructure(t, a, testSIRET)
 	active := mustPerson(t, a, directory.NewPerson{FirstName: "Réelle", LastName: "Personne", Role: directory.RoleAdministrateur, SIRET: testSIRET})
-	disabled := mustPerson(t, a, directory.NewPerson{FirstName: "Désactivée", LastName: "Personne", Role: directory.RoleAdministrateur, SIRET: testSIRET})
-	if err := a.SetState(ctx, disabled.Identifier, directory.StateActive, directory.StateDisabled); err != nil {
-		t.Fatal(err)
-	}
-	locked := mustPerson(t, a, directory.NewPerson{FirstName: "Bloquée", LastName: "Personne", Role: directory.RoleAdministrateur, SIRET: testSIRET})
-	lockedDN := findDN(t, a, srv, eqFilter("uid", locked.Identifier))
-	for range 10 {
-		bindDirectly(t, srv, lockedDN, "Wrong-Password-42!")
-	}
+	disabled := mustDisabled(t, a, directory.NewPerson{FirstName: "Désactivée", LastName: "Personne", Role: directory.RoleAdministrateur, SIRET: testSIRET})
+	locked, lockedDN := mustLockedByPolicy(t, a, srv, directory.NewPerson{FirstName: "Bloquée", LastName: "Personne", Role: directory.RoleAdministrateur, SIRET: testSIRET})
 	if err := bindDirectly(t, srv, lockedDN, goodPassword); !ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials) {
 		t.Fatalf("ppolicy did not lock the account: %v", err)
 	}

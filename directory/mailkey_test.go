@@ -18,7 +18,7 @@ func TestMailUniqueWithinAStructure(t *testing.T) {
 	mustStructure(t, store, testSIRET, "Accueil")
 	mustStructure(t, store, otherSIRET, "Accueil")
 	invite := func(email, siret string, role directory.Role, service string) (*directory.Invitation, error) {
-		return store.Invite(ctx, directory.NewInvitation{Email: email, Role: role, SIRET: siret, Service: service, RequestedBy: "agent.test-px"})
+		return store.CreateInvitation(ctx, directory.NewInvitation{Email: email, Role: role, SIRET: siret, Service: service, RequestedBy: "agent.test-px"})
 	}
 
 	const shared = "Partagee.Deux-Structures@Example.fr"
@@ -45,11 +45,11 @@ func TestMailUniqueWithinAStructure(t *testing.T) {
 	}
 
 	// A refused request frees the address, in its structure.
-	p, err := store.SubmitInvitation(ctx, first.Token, directory.PreCreation{FirstName: "Paule", LastName: "Partagee", Password: goodPassword})
+	p, err := directory.Accounts{Store: store}.SubmitInvitation(ctx, first.Token, directory.PreCreation{FirstName: "Paule", LastName: "Partagee", Password: goodPassword})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.Refuse(ctx, p.RequestID, "agent.test-px", "Doublon."); err != nil {
+	if _, err := store.RefuseRequest(ctx, p.RequestID, "agent.test-px", "Doublon."); err != nil {
 		t.Fatal(err)
 	}
 	again, err := invite(shared, testSIRET, directory.RoleAdministrateur, "")

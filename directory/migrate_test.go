@@ -1,7 +1,6 @@
 package directory_test
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/dgfip/apex-partenaires/directory"
 	"github.com/dgfip/apex-partenaires/directory/slapdtest"
+	"github.com/dgfip/apex-partenaires/directory/testkit"
 	"github.com/dgfip/apex-partenaires/notify"
 	"github.com/dgfip/apex-partenaires/notify/smtptest"
 )
@@ -64,11 +64,11 @@ func TestMigrateStoredDirectory(t *testing.T) {
 		case directory.StateSubmitted, directory.StateRefused:
 			inv := mustInvite(t, a, email, directory.RoleAdministrateur, "")
 			var err error
-			if p, err = a.SubmitInvitation(ctx, inv.Token, directory.PreCreation{FirstName: "Migration", LastName: s.name, Password: goodPassword}); err != nil {
+			if p, err = (directory.Accounts{Store: a}).SubmitInvitation(ctx, inv.Token, directory.PreCreation{FirstName: "Migration", LastName: s.name, Password: goodPassword}); err != nil {
 				t.Fatal(err)
 			}
 			if s.state == directory.StateRefused {
-				if _, err := a.Refuse(ctx, p.RequestID, "agent.test-px", "Doublon."); err != nil {
+				if _, err := a.RefuseRequest(ctx, p.RequestID, "agent.test-px", "Doublon."); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -98,7 +98,7 @@ func TestMigrateStoredDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 	notifier := notify.Notifier{Mailer: relay, PublicURL: "https://apex.example.fr"}
-	var logs syncBuffer
+	var logs testkit.LogBuffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
 
 	// Two instances start at the same moment.
@@ -187,10 +187,10 @@ func TestMigrateStoredDirectory(t *testing.T) {
 	}
 
 	// The keys now make the addresses of old accounts unique in their structure.
-	if _, err := a.Invite(ctx, directory.NewInvitation{Email: emails["Metropole"], Role: directory.RoleAdministrateur, SIRET: testSIRET}); !errors.Is(err, directory.ErrConflict) {
+	if _, err := a.CreateInvitation(ctx, directory.NewInvitation{Email: emails["Metropole"], Role: directory.RoleAdministrateur, SIRET: testSIRET}); !errors.Is(err, directory.ErrConflict) {
 		t.Errorf("an old account's address invited again in its structure: %v, want ErrConflict", err)
 	}
-	if _, err := a.Invite(ctx, directory.NewInvitation{Email: emails["Metropole"], Role: directory.RoleAdministrateur, SIRET: otherSIRET}); err != nil {
+	if _, err := a.CreateInvitation(ctx, directory.NewInvitation{Email: emails["Metropole"], Role: directory.RoleAdministrateur, SIRET: otherSIRET}); err != nil {
 		t.Errorf("an old account's address invited in another structure: %v", err)
 	}
 }
@@ -209,22 +209,4 @@ func findEntry(t *testing.T, conn *ldap.Conn, base, filter string) *ldap.Entry {
 		t.Fatalf("search %s: %d entries, %v", filter, len(entries), err)
 	}
 	return entries[0]
-}
-
-// syncBuffer is a log's output, written by several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -108,8 +108,13 @@ type Person struct {
 
 	dn string // the entry's DN when it was read; "" for a person not read from the directory
 	// session is the stored value of the session the account was read with
-	// (Session): the one a password change keeps.
+	// (SignIn.Session): the one a password change keeps.
 	session string
+	// about is the account that the request of this session names, read in
+	// the same search (SignIn.Session): aboutName is the identifier asked
+	// for, "" when none was, and about is nil when no account has it.
+	about     *Person
+	aboutName string
 }
 
 // HasProfile reports whether the person holds the profile.

@@ -78,7 +78,7 @@ func TestPreCreationNames(t *testing.T) {
 	t.Parallel()
 	store, _ := slapdtestStore(t)
 	mustStructure(t, store, testSIRET, "Accueil")
-	inv, err := store.Invite(ctx, directory.NewInvitation{Email: "nouvelle@example.fr", Role: directory.RoleCollaborateur, SIRET: testSIRET, Service: "Accueil"})
+	inv, err := store.CreateInvitation(ctx, directory.NewInvitation{Email: "nouvelle@example.fr", Role: directory.RoleCollaborateur, SIRET: testSIRET, Service: "Accueil"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestPreCreationNames(t *testing.T) {
 		{FirstName: "Marie", LastName: "\u202bMartin"},
 	} {
 		f.Service, f.Password = "Accueil", goodPassword
-		_, err := store.SubmitInvitation(ctx, inv.Token, f)
+		_, err := directory.Accounts{Store: store}.SubmitInvitation(ctx, inv.Token, f)
 		if !errors.Is(err, directory.ErrInvalid) || problemOn(err, "firstName")+problemOn(err, "lastName") == "" {
 			t.Errorf("%q %q: %v", f.FirstName, f.LastName, err)
 		}
@@ -99,7 +99,7 @@ func TestPreCreationNames(t *testing.T) {
 		t.Errorf("after refused forms: %+v, %v", p, err)
 	}
 	ok := directory.PreCreation{FirstName: "Marie-Hélène", LastName: "d’Alembert", Service: "Accueil", Password: goodPassword}
-	if _, err := store.SubmitInvitation(ctx, inv.Token, ok); err != nil {
+	if _, err := (directory.Accounts{Store: store}).SubmitInvitation(ctx, inv.Token, ok); err != nil {
 		t.Errorf("a good form: %v", err)
 	}
 }

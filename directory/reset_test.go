@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dgfip/apex-partenaires/directory"
+	"github.com/dgfip/apex-partenaires/directory/testkit"
 )
 
 func TestResetBySMSCode(t *testing.T) {
@@ -22,10 +23,7 @@ func TestResetBySMSCode(t *testing.T) {
 	if start.Channel != directory.ResetBySMS || len(start.Code) != 6 || start.Token != "" || start.Person == nil {
 		t.Fatalf("start = %+v", start)
 	}
-	wrong := "000000"
-	if start.Code == wrong {
-		wrong = "111111"
-	}
+	wrong := testkit.WrongCode(start.Code)
 	if _, err := b.VerifyResetCode(ctx, start.Reset, wrong); !errors.Is(err, directory.ErrInvalidCode) {
 		t.Fatalf("wrong code: %v", err)
 	}
@@ -67,9 +65,7 @@ func TestResetBySMSCode(t *testing.T) {
 		t.Errorf("after 10 minutes: %v", err)
 	}
 	start, _ = a.StartReset(ctx, p.Identifier)
-	if start.Code == wrong {
-		wrong = "222222"
-	}
+	wrong = testkit.WrongCode(start.Code)
 	for i := 1; i <= 5; i++ {
 		if _, err := a.VerifyResetCode(ctx, start.Reset, wrong); !errors.Is(err, directory.ErrInvalidCode) {
 			t.Fatalf("wrong code %d: %v", i, err)

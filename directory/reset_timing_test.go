@@ -7,6 +7,7 @@ import (
 
 	"github.com/dgfip/apex-partenaires/directory"
 	"github.com/dgfip/apex-partenaires/directory/slapdtest"
+	"github.com/dgfip/apex-partenaires/directory/testkit"
 )
 
 // A wrong renewal code costs the same LDAP work whatever the reset id
@@ -16,26 +17,16 @@ import (
 func TestWrongResetCodeCostsTheSame(t *testing.T) {
 	t.Parallel()
 	srv := slapdtest.Start(t)
-	cfg := slapdtest.StoreConfig(srv, slapdtest.NewBase(t, srv))
-	clock := &testClock{t: time.Now()}
-	cfg.Now = clock.Now
+	cfg, clock := clockedConfig(t, srv)
 	store := slapdtest.OpenStore(t, cfg)
 	mustStructure(t, store, testSIRET)
 	mobile := mustPerson(t, store, directory.NewPerson{FirstName: "Mona", LastName: "Mobile", Role: directory.RoleAdministrateur, SIRET: testSIRET, Mobile: "0612121212"})
 	link := mustPerson(t, store, directory.NewPerson{FirstName: "Lina", LastName: "Lien", Role: directory.RoleAdministrateur, SIRET: testSIRET})
-	disabled := mustPerson(t, store, directory.NewPerson{FirstName: "Dina", LastName: "Desactivee", Role: directory.RoleAdministrateur, SIRET: testSIRET, Mobile: "0612121213"})
-	if err := store.SetState(ctx, disabled.Identifier, directory.StateActive, directory.StateDisabled); err != nil {
-		t.Fatal(err)
-	}
+	disabled := mustDisabled(t, store, directory.NewPerson{FirstName: "Dina", LastName: "Desactivee", Role: directory.RoleAdministrateur, SIRET: testSIRET, Mobile: "0612121213"})
 	mobileDN := findDN(t, store, srv, eqFilter("uid", mobile.Identifier))
 	decoyDN := "cn=apex-decoy,ou=system," + srv.Suffix
 
-	wrong := func(code string) string {
-		if code == "000000" {
-			return "111111"
-		}
-		return "000000"
-	}
+	wrong := testkit.WrongCode
 	reset := func(identifier string) directory.ResetStart {
 		start, err := store.StartReset(ctx, identifier)
 		if err != nil {
@@ -117,10 +108,7 @@ func BenchmarkWrongResetCode(b *testing.B) {
 					b.StartTimer()
 				}
 				i++
-				wrong := "000000"
-				if start.Code == wrong {
-					wrong = "111111"
-				}
+				wrong := testkit.WrongCode(start.Code)
 				if _, err := store.VerifyResetCode(ctx, start.Reset, wrong); !errors.Is(err, directory.ErrInvalidCode) {
 					b.Fatal(err)
 				}

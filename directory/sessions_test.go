@@ -26,12 +26,12 @@ func mustSessions(t *testing.T, store *directory.Store, identifier string, n int
 func wantSessions(t *testing.T, store *directory.Store, when string, live, ended []string) {
 	t.Helper()
 	for i, token := range live {
-		if _, err := store.Session(ctx, token); err != nil {
+		if _, err := (directory.SignIn{Store: store}).Session(ctx, token, ""); err != nil {
 			t.Errorf("%s: session %d: %v, want it open", when, i, err)
 		}
 	}
 	for i, token := range ended {
-		if _, err := store.Session(ctx, token); !errors.Is(err, directory.ErrSessionExpired) {
+		if _, err := (directory.SignIn{Store: store}).Session(ctx, token, ""); !errors.Is(err, directory.ErrSessionExpired) {
 			t.Errorf("%s: session %d: %v, want ErrSessionExpired", when, i, err)
 		}
 	}
@@ -48,7 +48,7 @@ func TestPasswordChangeEndsOtherSessions(t *testing.T) {
 	p := mustPerson(t, a, directory.NewPerson{FirstName: "Sabine", LastName: "Sessions", Role: directory.RoleAdministrateur, SIRET: testSIRET, Mobile: "0612121212"})
 
 	tokens := mustSessions(t, a, p.Identifier, 3)
-	me, err := b.Session(ctx, tokens[0])
+	me, err := directory.SignIn{Store: b}.Session(ctx, tokens[0], "")
 	if err != nil {
 		t.Fatal(err)
 	}

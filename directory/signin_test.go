@@ -8,35 +8,26 @@ import (
 	"time"
 
 	"github.com/dgfip/apex-partenaires/directory"
+	"github.com/dgfip/apex-partenaires/directory/slapd"
 	"github.com/dgfip/apex-partenaires/directory/slapdtest"
+	"github.com/dgfip/apex-partenaires/directory/testkit"
 )
 
-// testClock is an injected clock for expiry tests.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+// clockedConfig configures a store on a new subtree of srv, with a clock
+// that the test moves.
+func clockedConfig(t *testing.T, srv *slapd.Server) (directory.StoreConfig, *testkit.Clock) {
+	t.Helper()
+	cfg := slapdtest.StoreConfig(srv, slapdtest.NewBase(t, srv))
+	clock := testkit.NewClock(time.Now())
+	cfg.Now = clock.Now
+	return cfg, clock
 }
 
 // twoInstances opens two stores on the same subtree, as two apexd behind a
 // load balancer would, sharing a clock.
-func twoInstances(t *testing.T) (*directory.Store, *directory.Store, *testClock) {
+func twoInstances(t *testing.T) (*directory.Store, *directory.Store, *testkit.Clock) {
 	t.Helper()
-	srv := slapdtest.Shared(t)
-	cfg := slapdtest.StoreConfig(srv, slapdtest.NewBase(t, srv))
-	clock := &testClock{t: time.Now()}
-	cfg.Now = clock.Now
+	cfg, clock := clockedConfig(t, slapdtest.Shared(t))
 	return slapdtest.OpenStore(t, cfg), slapdtest.OpenStore(t, cfg), clock
 }
 
@@ -71,10 +62,7 @@ func TestLoginCodeWrongFiveTimes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wrong := "000000"
-	if lc.Code == wrong {
-		wrong = "111111"
-	}
+	wrong := testkit.WrongCode(lc.Code)
 	for i := 1; i <= 4; i++ {
 		store := []*directory.Store{a, b}[i%2] // tries count across instances
 		if _, err := store.VerifyLoginCode(ctx, lc.Challenge, wrong); !errors.Is(err, directory.ErrInvalidCode) {
@@ -157,22 +145,22 @@ func TestSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := b.Session(ctx, token); err != nil || got.Identifier != p.Identifier {
+	if got, err := (directory.SignIn{Store: b}).Session(ctx, token, ""); err != nil || got.Identifier != p.Identifier {
 		t.Fatalf("the other instance knows the session: %+v, %v", got, err)
 	}
 	for range 4 { // used every 20 minutes, it lives on
 		clock.Add(20 * time.Minute)
-		if _, err := b.Session(ctx, token); err != nil {
+		if _, err := (directory.SignIn{Store: b}).Session(ctx, token, ""); err != nil {
 			t.Fatalf("an active session after 20 minutes: %v", err)
 		}
 	}
-	if _, err := a.Session(ctx, other); !errors.Is(err, directory.ErrSessionExpired) {
+	if _, err := (directory.SignIn{Store: a}).Session(ctx, other, ""); !errors.Is(err, directory.ErrSessionExpired) {
 		t.Errorf("a session idle for 80 minutes: %v, want ErrSessionExpired", err)
 	}
-	if err := a.EndSession(ctx, token); err != nil {
+	if err := (directory.SignIn{Store: a}).EndSession(ctx, token); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Session(ctx, token); !errors.Is(err, directory.ErrSessionExpired) {
+	if _, err := (directory.SignIn{Store: b}).Session(ctx, token, ""); !errors.Is(err, directory.ErrSessionExpired) {
 		t.Errorf("after logout: %v, want ErrSessionExpired", err)
 	}
 	third, err := a.CreateSession(ctx, p.Identifier)
@@ -182,11 +170,11 @@ func TestSessions(t *testing.T) {
 	if err := a.SetState(ctx, p.Identifier, directory.StateActive, directory.StateDisabled); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Session(ctx, third); !errors.Is(err, directory.ErrSessionExpired) {
+	if _, err := (directory.SignIn{Store: a}).Session(ctx, third, ""); !errors.Is(err, directory.ErrSessionExpired) {
 		t.Errorf("the session of a disabled account: %v, want ErrSessionExpired", err)
 	}
 	for _, forged := range []string{"", "nobody.here-px." + strings.Repeat("A", 43), p.Identifier + "." + strings.Repeat("A", 43)} {
-		if _, err := a.Session(ctx, forged); !errors.Is(err, directory.ErrSessionExpired) {
+		if _, err := (directory.SignIn{Store: a}).Session(ctx, forged, ""); !errors.Is(err, directory.ErrSessionExpired) {
 			t.Errorf("token %q: %v", forged, err)
 		}
 	}

@@ -44,6 +44,26 @@ func (a Accounts) record(ctx context.Context, ev *Event, err *error) {
 
 func forbidden(op string) error { return fmt.Errorf("%s: %w", op, ErrForbidden) }
 
+// concerning reads with find the account that an attempt concerns (named
+// by account, an identifier or a request id) and checks with may that
+// actor may act on it. The event names the account asked for, then the
+// account found; once may passes, it is kept in the account's history,
+// whatever the outcome. Errors: find's, ErrForbidden.
+func concerning(ctx context.Context, op string, ev *Event, actor *Person, account string,
+	find func(context.Context, string) (*Person, error), may func(actor, target *Person) bool) (*Person, error) {
+	ev.Account = account
+	target, err := find(ctx, account)
+	if err != nil {
+		return nil, err
+	}
+	ev.about(target)
+	if !may(actor, target) {
+		return nil, forbidden(op)
+	}
+	ev.keepOn(target)
+	return target, nil
+}
+
 // CreateStructure: agents. Errors: ErrForbidden, ErrInvalid, ErrConflict.
 func (a Accounts) CreateStructure(ctx context.Context, actor *Person, st Structure) (_ *Structure, err error) {
 	ev := newEvent(ctx, actor, ActionCreateStructure)
@@ -89,7 +109,7 @@ func (a Accounts) DeleteService(ctx context.Context, actor *Person, siret, name 
 	if !CanManageServices(actor, NormalizeSIRET(siret)) {
 		return forbidden("delete service")
 	}
-	return a.Store.DeleteService(ctx, siret, name)
+	return a.Store.deleteService(ctx, siret, name)
 }
 
 // Invite pre-creates an account and mails its link. Errors: ErrForbidden,
@@ -114,7 +134,7 @@ func (a Accounts) Invite(ctx context.Context, actor *Person, n NewInvitation) (_
 		return nil, err
 	}
 	n.RequestedBy = actor.Identifier
-	inv, err := a.Store.Invite(ctx, n)
+	inv, err := a.Store.CreateInvitation(ctx, n)
 	if err != nil {
 		return nil, err
 	}
@@ -130,21 +150,15 @@ func (a Accounts) Invite(ctx context.Context, actor *Person, n NewInvitation) (_
 func (a Accounts) ResendInvitation(ctx context.Context, actor *Person, requestID string) (err error) {
 	const op = "resend invitation"
 	ev := newEvent(ctx, actor, ActionResendInvitation)
-	ev.Account = requestID
 	defer a.record(ctx, ev, &err)
-	target, err := a.Store.FindPersonByRequest(ctx, requestID)
+	target, err := concerning(ctx, op, ev, actor, requestID, a.Store.FindPersonByRequest, CanManage)
 	if err != nil {
 		return err
 	}
-	ev.about(target)
-	if !CanManage(actor, target) {
-		return forbidden(op)
-	}
-	ev.keepOn(target)
 	if err := a.takeInvitation(ctx, op, actor); err != nil {
 		return err
 	}
-	inv, err := a.Store.ReissueInvitation(ctx, requestID)
+	inv, err := a.Store.reissueInvitation(ctx, requestID)
 	if err != nil {
 		return err
 	}
@@ -153,6 +167,43 @@ func (a Accounts) ResendInvitation(ctx context.Context, actor *Person, requestID
 		return err
 	}
 	return a.Notifier.Invitation(ctx, inv, st)
+}
+
+// Invitation returns what the form of an invitation's link shows, changing
+// nothing (mail scanners open links): the link's token is the only right
+// asked for. Errors: ErrInvalidToken (unknown, forged or used),
+// ErrTokenExpired, ErrNotFound (the structure is gone).
+func (a Accounts) Invitation(ctx context.Context, token string) (*InvitationForm, error) {
+	p, err := a.Store.findInvitation(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	form := &InvitationForm{Person: p}
+	if form.Structure, err = a.Store.FindStructure(ctx, p.SIRET); err != nil {
+		return nil, err
+	}
+	if p.Role.InService() {
+		if form.Services, err = a.Store.ListServices(ctx, p.SIRET); err != nil {
+			return nil, err
+		}
+	}
+	return form, nil
+}
+
+// CheckInvitation checks the form of an invitation's link without changing
+// anything: the summary page shows only a form that would pass. Errors:
+// those of SubmitInvitation.
+func (a Accounts) CheckInvitation(ctx context.Context, token string, f PreCreation) error {
+	return a.Store.checkPreCreation(ctx, token, f)
+}
+
+// SubmitInvitation records the form of an invitation's link: names,
+// mobile, service and the password, which slapd hashes and checks. The
+// request then waits for its decision, and the link is spent. Errors:
+// ErrInvalid (every problem listed), ErrPasswordPolicy, ErrInvalidToken,
+// ErrTokenExpired.
+func (a Accounts) SubmitInvitation(ctx context.Context, token string, f PreCreation) (*Person, error) {
+	return a.Store.submitInvitation(ctx, token, f)
 }
 
 // Requests lists the submitted requests that actor may decide.
@@ -187,22 +238,22 @@ func (a Accounts) managed(ctx context.Context, actor *Person, f PersonFilter) ([
 	return slices.DeleteFunc(all, func(p Person) bool { return !CanManage(actor, &p) }), nil
 }
 
+// ManagedAccount returns an account that actor manages (CanManage): read
+// with actor's session when the request named it (SignIn.Session), else
+// now. Errors: ErrNotFound, ErrForbidden.
+func (a Accounts) ManagedAccount(ctx context.Context, actor *Person, identifier string) (*Person, error) {
+	return readAccount(ctx, "manage account", a.Store, actor, identifier, CanManage)
+}
+
 // Approve validates a request and mails the identifier. Errors:
 // ErrForbidden, ErrNotFound, ErrAlreadyDecided.
 func (a Accounts) Approve(ctx context.Context, actor *Person, requestID string) (_ *Person, err error) {
 	ev := newEvent(ctx, actor, ActionApprove)
-	ev.Account = requestID
 	defer a.record(ctx, ev, &err)
-	target, err := a.Store.FindPersonByRequest(ctx, requestID)
-	if err != nil {
+	if _, err := concerning(ctx, "approve", ev, actor, requestID, a.Store.FindPersonByRequest, CanManage); err != nil {
 		return nil, err
 	}
-	ev.about(target)
-	if !CanManage(actor, target) {
-		return nil, forbidden("approve")
-	}
-	ev.keepOn(target)
-	p, err := a.Store.Approve(ctx, requestID, actor.Identifier)
+	p, err := a.Store.approveRequest(ctx, requestID, actor.Identifier)
 	if err != nil {
 		return nil, err
 	}
@@ -217,18 +268,11 @@ func (a Accounts) Approve(ctx context.Context, actor *Person, requestID string) 
 // ErrInvalid (no reason), ErrNotFound, ErrAlreadyDecided.
 func (a Accounts) Refuse(ctx context.Context, actor *Person, requestID, reason string) (_ *Person, err error) {
 	ev := newEvent(ctx, actor, ActionRefuse)
-	ev.Account = requestID
 	defer a.record(ctx, ev, &err)
-	target, err := a.Store.FindPersonByRequest(ctx, requestID)
-	if err != nil {
+	if _, err := concerning(ctx, "refuse", ev, actor, requestID, a.Store.FindPersonByRequest, CanManage); err != nil {
 		return nil, err
 	}
-	ev.about(target)
-	if !CanManage(actor, target) {
-		return nil, forbidden("refuse")
-	}
-	ev.keepOn(target)
-	p, err := a.Store.Refuse(ctx, requestID, actor.Identifier, reason)
+	p, err := a.Store.refuseRequest(ctx, requestID, actor.Identifier, reason)
 	if err != nil {
 		return nil, err
 	}
@@ -284,23 +328,26 @@ func (a Accounts) Revoke(ctx context.Context, actor *Person, identifier, applica
 // habilitation reads the account, the application and its profile of a
 // grant or a revocation, and checks that actor may change it.
 func (a Accounts) habilitation(ctx context.Context, op string, actor *Person, ev *Event, identifier, application, profile string) (*Person, *Application, error) {
-	ev.Account, ev.Detail = identifier, application+"/"+profile
-	target, err := a.Store.FindPerson(ctx, identifier)
+	ev.Detail = application + "/" + profile
+	var app *Application
+	find := func(ctx context.Context, identifier string) (*Person, error) {
+		target, err := a.Store.FindPerson(ctx, identifier)
+		if err != nil {
+			return nil, err
+		}
+		if app, err = a.Store.FindApplication(ctx, application); err != nil {
+			return nil, err
+		}
+		if !slices.Contains(app.Profiles, profile) {
+			return nil, fmt.Errorf("%s: profile %s: %w", op, profile, ErrNotFound)
+		}
+		return target, nil
+	}
+	may := func(actor, target *Person) bool { return CanHabilitate(actor, target, application, profile) }
+	target, err := concerning(ctx, op, ev, actor, identifier, find, may)
 	if err != nil {
 		return nil, nil, err
 	}
-	app, err := a.Store.FindApplication(ctx, application)
-	if err != nil {
-		return nil, nil, err
-	}
-	if !slices.Contains(app.Profiles, profile) {
-		return nil, nil, fmt.Errorf("%s: profile %s: %w", op, profile, ErrNotFound)
-	}
-	ev.about(target)
-	if !CanHabilitate(actor, target, application, profile) {
-		return nil, nil, forbidden(op)
-	}
-	ev.keepOn(target)
 	return target, app, nil
 }
 
@@ -312,17 +359,11 @@ func (a Accounts) SetEnabled(ctx context.Context, actor *Person, identifier stri
 	if enabled {
 		ev.Action = ActionEnable
 	}
-	ev.Account = identifier
 	defer a.record(ctx, ev, &err)
-	target, err := a.Store.FindPerson(ctx, identifier)
+	target, err := concerning(ctx, "enable or disable", ev, actor, identifier, a.Store.FindPerson, CanManage)
 	if err != nil {
 		return nil, err
 	}
-	ev.about(target)
-	if !CanManage(actor, target) {
-		return nil, forbidden("enable or disable")
-	}
-	ev.keepOn(target)
 	from, to := StateActive, StateDisabled
 	if enabled {
 		from, to = StateDisabled, StateActive
@@ -357,23 +398,18 @@ func (a Accounts) Remove(ctx context.Context, actor *Person, identifier string) 
 // Move puts a responsable or collaborateur in another service of its structure.
 func (a Accounts) Move(ctx context.Context, actor *Person, identifier, service string) (_ *Person, err error) {
 	ev := newEvent(ctx, actor, ActionMove)
-	ev.Account, ev.Detail = identifier, service
+	ev.Detail = service
 	defer a.record(ctx, ev, &err)
-	target, err := a.Store.FindPerson(ctx, identifier)
+	target, err := concerning(ctx, "move", ev, actor, identifier, a.Store.FindPerson, CanMove)
 	if err != nil {
 		return nil, err
 	}
-	ev.about(target)
-	if !CanMove(actor, target) {
-		return nil, forbidden("move")
-	}
-	ev.keepOn(target)
 	if _, err := a.Store.FindService(ctx, target.SIRET, service); errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("move: %w", &InvalidError{[]Problem{{"service", "Ce service n'existe pas dans la structure."}}})
 	} else if err != nil {
 		return nil, err
 	}
-	p, err := a.Store.MovePerson(ctx, identifier, service)
+	p, err := a.Store.movePerson(ctx, identifier, service)
 	if err != nil {
 		return nil, err
 	}
@@ -386,7 +422,7 @@ func (a Accounts) Move(ctx context.Context, actor *Person, identifier, service s
 // administrators of its structure and to agents. Errors: ErrForbidden,
 // ErrNotFound.
 func (a Accounts) History(ctx context.Context, actor *Person, identifier string) (*Person, []Event, error) {
-	p, events, err := a.Store.History(ctx, identifier)
+	p, events, err := a.Store.history(ctx, identifier)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -61,7 +61,7 @@ func (s SelfService) Forgot(ctx context.Context, identifier, captchaID, answer s
 		case <-ctx.Done():
 		}
 	}()
-	if err := s.Store.SolveCaptcha(ctx, captchaID, answer); err != nil {
+	if err := s.Store.solveCaptcha(ctx, captchaID, answer); err != nil {
 		return "", err
 	}
 	// Counted after the captcha, so that nobody can use up a person's
@@ -130,7 +130,7 @@ const (
 // VerifyCode checks the SMS code and returns the token for the new password.
 // Wrong codes count in the client address's code limit (ErrRateLimited).
 func (s SelfService) VerifyCode(ctx context.Context, reset, code string) (string, error) {
-	return verifyCounted(ctx, s.Store, "verify reset code", func() (string, error) { return s.Store.VerifyResetCode(ctx, reset, code) })
+	return verifyCounted(ctx, s.Store, "verify reset code", func() (string, error) { return s.Store.verifyResetCode(ctx, reset, code) })
 }
 
 // NewCaptcha stores a captcha of answer for ttl (see Store.CreateCaptcha);
@@ -143,9 +143,16 @@ func (s SelfService) NewCaptcha(ctx context.Context, answer string, ttl time.Dur
 	return s.Store.CreateCaptcha(ctx, answer, ttl)
 }
 
+// CaptchaDigits returns the answer of a live captcha, for drawing its
+// image and sound; it changes nothing. Errors: ErrNotFound when the
+// captcha is unknown, used or expired.
+func (s SelfService) CaptchaDigits(ctx context.Context, id string) (string, error) {
+	return s.Store.captchaDigits(ctx, id)
+}
+
 // CheckToken says whether a renewal link still works, changing nothing.
 func (s SelfService) CheckToken(ctx context.Context, token string) error {
-	_, err := s.Store.CheckResetToken(ctx, token)
+	_, err := s.Store.checkResetToken(ctx, token)
 	return err
 }
 

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/go-ldap/ldap/v3"
 )
 
 // Notifier tells people, by mail, what concerns them. The notify package
@@ -58,60 +56,18 @@ func (s SignIn) Login(ctx context.Context, identifier, password string) (string,
 	return lc.Challenge, nil
 }
 
-// checkPasswordCounted checks the password of the account of identifier
-// (canonical), counting the attempt before it is tried and giving the
-// count back when the password is right: per client address, over which
-// ErrRateLimited; per identifier, known or not, apart for the addresses
-// its account signed in from and for all others, over which a *LimitError
-// that matches ErrAccountLocked. The sign-in and the checks of a signed-in
-// person's current password go through it alike, so that a stolen session
-// cannot guess more than a stranger. It returns the account's entry, nil
-// for an unknown identifier.
-func (s *Store) checkPasswordCounted(ctx context.Context, op, id, password string) (*ldap.Entry, error) {
-	l := s.limits
-	e, err := s.signInEntry(ctx, op, id)
-	if err != nil {
-		return nil, err
-	}
-	known, err := s.fromKnownAddress(ctx, e)
-	if err != nil {
-		return nil, err
-	}
-	perIdentifier := identifierKey(LimitSignInIdentifier, l.SignInIdentifier, id)
-	if known {
-		perIdentifier = identifierKey(LimitSignInIdentifierKnown, l.SignInIdentifierKnown, id)
-	}
-	// The address first: over its limit nothing else counts; over the
-	// identifier's, the attempt still counts for the address.
-	slots, err := s.takeLimits(ctx, op, limitKeys(s.addressKey(ctx, LimitSignInAddress, l.SignInAddress)))
-	if err != nil {
-		return nil, err
-	}
-	more, err := s.takeLimits(ctx, op, limitKeys(perIdentifier))
-	if err != nil {
-		if !errors.Is(err, ErrRateLimited) {
-			s.releaseLimits(ctx, op, slots)
-		}
-		return nil, err
-	}
-	slots = append(slots, more...)
-	err = s.checkPassword(ctx, op, e, password)
-	if !errors.Is(err, ErrInvalidCredentials) && !errors.Is(err, ErrAccountLocked) {
-		s.releaseLimits(ctx, op, slots)
-	}
-	return e, err
-}
-
 // Resend mails a new code for a pending challenge, valid until the
-// challenge's expiry (see Store.ResendLoginCode). Each resend counts in
-// the client address's code limit. Errors: see Store.ResendLoginCode, and
-// ErrRateLimited.
+// challenge's own expiry, which a resend never extends; the previous code
+// no longer works, and the wrong tries made still count. Each resend
+// counts in the client address's code limit. Errors: ErrInvalidCode (the
+// challenge is unknown or used, or the password changed since),
+// ErrCodeExpired, ErrTooManyAttempts, ErrRateLimited.
 func (s SignIn) Resend(ctx context.Context, challenge string) error {
 	keys := limitKeys(s.Store.addressKey(ctx, LimitCodeAddress, s.Store.limits.CodeAddress))
 	if _, err := s.Store.takeLimits(ctx, "resend", keys); err != nil {
 		return err
 	}
-	lc, err := s.Store.ResendLoginCode(ctx, challenge)
+	lc, err := s.Store.resendLoginCode(ctx, challenge)
 	if err != nil {
 		return err
 	}
@@ -127,10 +83,12 @@ func (s SignIn) Resend(ctx context.Context, challenge string) error {
 
 // Verify checks the code and opens a session: it returns the account and
 // the session's token. Wrong codes count in the client address's code
-// limit, over which no code is checked. Errors: see Store.VerifyLoginCode,
-// and ErrRateLimited.
+// limit, over which no code is checked. Errors: ErrInvalidCode (wrong,
+// unknown or used, or the password changed), ErrCodeExpired,
+// ErrTooManyAttempts, ErrInvalidCredentials when the account is no longer
+// active, ErrRateLimited.
 func (s SignIn) Verify(ctx context.Context, challenge, code string) (*Person, string, error) {
-	p, err := verifyCounted(ctx, s.Store, "verify", func() (*Person, error) { return s.Store.VerifyLoginCode(ctx, challenge, code) })
+	p, err := verifyCounted(ctx, s.Store, "verify", func() (*Person, error) { return s.Store.verifyLoginCode(ctx, challenge, code) })
 	if err != nil {
 		return nil, "", err
 	}
@@ -139,6 +97,27 @@ func (s SignIn) Verify(ctx context.Context, challenge, code string) (*Person, st
 		return nil, "", err
 	}
 	return p, token, nil
+}
+
+// Session returns the account of a session token and keeps the session
+// alive. about, when not empty, names the account the request is about: it
+// is read in the same search, for the reads that follow
+// (Consultation.Account, Accounts.ManagedAccount), so that a request that
+// shows an account costs one round trip to the directory, not two.
+// Errors: ErrSessionExpired when the token is unknown, ended or idle too
+// long, or the account is no longer active.
+func (s SignIn) Session(ctx context.Context, token, about string) (*Person, error) {
+	p, other, err := s.Store.sessionAnd(ctx, token, about)
+	if err != nil {
+		return nil, err
+	}
+	p.about, p.aboutName = other, about
+	return p, nil
+}
+
+// EndSession closes a session for good; an unknown token is not an error.
+func (s SignIn) EndSession(ctx context.Context, token string) error {
+	return s.Store.endSession(ctx, token)
 }
 
 // Outcome names the result of a sign-in step for metrics and logs.

@@ -12,6 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/dgfip/apex-partenaires/directory"
+	"github.com/dgfip/apex-partenaires/directory/testkit"
 )
 
 // The accessibility test runs axe-core (npm, pinned in package.json, installed
@@ -71,7 +72,7 @@ func (f *a11yFixture) on(t *testing.T) *a11yFixture {
 func (f *a11yFixture) person(t *testing.T, last string, role directory.Role, service string) *directory.Person {
 	t.Helper()
 	p := f.on(t).e.person("Alix", last, role, service)
-	if err := f.e.store.Grant(ctx, p.Identifier, f.app, "consultation"); err != nil {
+	if err := f.e.store.AddHabilitation(ctx, p.Identifier, f.app, "consultation"); err != nil {
 		t.Fatal(err)
 	}
 	return p
@@ -173,12 +174,12 @@ func TestAccessibilityOfEveryPage(t *testing.T) {
 		}},
 		a11yCase{name: "wrong code", state: afterPassword, show: func(t *testing.T, tb *tab) {
 			tb.open("/connexion/verification")
-			tb.fill("#code", wrongCode(f.on(t).e.code(tb.person.Email, 1)))
+			tb.fill("#code", testkit.WrongCode(f.on(t).e.code(tb.person.Email, 1)))
 			tb.click("Vérifier", "/connexion/verification")
 			wantText(t, tb, "#avis-message", "Code de vérification incorrect.")
 		}},
 		a11yCase{name: "too many wrong codes", state: afterPassword, show: func(t *testing.T, tb *tab) {
-			wrong := wrongCode(f.on(t).e.code(tb.person.Email, 1))
+			wrong := testkit.WrongCode(f.on(t).e.code(tb.person.Email, 1))
 			for range 4 {
 				call(t, "POST", base+"/api/v1/auth/verify", "", map[string]string{"challenge": tb.challenge, "code": wrong})
 			}

@@ -48,15 +48,18 @@ func newAccountView(p *directory.Person, st *directory.Structure) accountView {
 	return v
 }
 
-// accountView completes an account with its structure and the names of its
-// applications, which are only shown: they come from a cache of a few
-// seconds, so that showing an account costs one search, not three.
-func (s *Server) accountView(c *gin.Context, p *directory.Person) (accountView, error) {
+func (s *Server) consultation() directory.Consultation { return s.cfg.Consultation }
+
+// accountView completes an account that viewer may see with its structure
+// and the names of its applications, which are only shown: they come from
+// a cache of a few seconds, so that showing an account costs one search,
+// not three.
+func (s *Server) accountView(c *gin.Context, viewer, p *directory.Person) (accountView, error) {
 	ctx := c.Request.Context()
 	var st *directory.Structure
 	if p.SIRET != "" {
 		cached, err := s.names.get("structure "+p.SIRET, func() (any, error) {
-			st, err := s.store.FindStructure(ctx, p.SIRET)
+			st, err := s.consultation().Structure(ctx, viewer, p.SIRET)
 			if errors.Is(err, directory.ErrNotFound) {
 				return (*directory.Structure)(nil), nil
 			}
@@ -70,7 +73,7 @@ func (s *Server) accountView(c *gin.Context, p *directory.Person) (accountView, 
 	v := newAccountView(p, st)
 	if len(v.Habilitations) > 0 {
 		cached, err := s.names.get("applications", func() (any, error) {
-			apps, err := s.store.ListApplications(ctx)
+			apps, err := s.consultation().Applications(ctx, viewer)
 			if err != nil {
 				return nil, err
 			}

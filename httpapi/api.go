@@ -115,7 +115,7 @@ func (s *Server) handleAPIVerify(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	view, err := s.accountView(c, p)
+	view, err := s.accountView(c, p, p)
 	if err != nil {
 		return err
 	}
@@ -144,7 +144,7 @@ func (s *Server) handleAPIResend(c *gin.Context) error {
 }
 
 func (s *Server) handleAPILogout(c *gin.Context) error {
-	if err := s.store.EndSession(c.Request.Context(), sessionToken(c)); err != nil {
+	if err := s.signIn.EndSession(c.Request.Context(), sessionToken(c)); err != nil {
 		return err
 	}
 	s.clearSessionCookie(c)
@@ -153,7 +153,7 @@ func (s *Server) handleAPILogout(c *gin.Context) error {
 }
 
 func (s *Server) handleMe(c *gin.Context) error {
-	view, err := s.accountView(c, account(c))
+	view, err := s.accountView(c, account(c), account(c))
 	if err != nil {
 		return err
 	}

@@ -150,21 +150,12 @@ func onlyField(err error, field string) bool {
 }
 
 func (s *Server) handleListStructures(c *gin.Context) error {
-	actor := account(c)
+	all, err := s.consultation().Structures(c.Request.Context(), account(c))
+	if err != nil {
+		return err
+	}
 	var out []structureView
-	if actor.Role == directory.RoleAgent {
-		all, err := s.store.ListStructures(c.Request.Context(), "")
-		if err != nil {
-			return err
-		}
-		for _, st := range all {
-			out = append(out, structureView{SIRET: st.SIRET, Name: st.Name, Category: st.Category})
-		}
-	} else {
-		st, err := s.store.FindStructure(c.Request.Context(), actor.SIRET)
-		if err != nil {
-			return err
-		}
+	for _, st := range all {
 		out = append(out, structureView{SIRET: st.SIRET, Name: st.Name, Category: st.Category})
 	}
 	c.JSON(http.StatusOK, gin.H{"structures": out})
@@ -176,11 +167,7 @@ type serviceView struct {
 }
 
 func (s *Server) handleListServices(c *gin.Context) error {
-	siret := c.Param("siret")
-	if !directory.CanConsult(account(c), directory.NormalizeSIRET(siret)) {
-		return directory.ErrForbidden
-	}
-	services, err := s.store.ListServices(c.Request.Context(), siret)
+	services, err := s.consultation().Services(c.Request.Context(), account(c), c.Param("siret"))
 	if err != nil {
 		return err
 	}
@@ -261,37 +248,24 @@ type invitationView struct {
 	Services  []string       `json:"services,omitempty"` // the choices, for responsables and collaborateurs
 }
 
-func (s *Server) invitationView(c *gin.Context, p *directory.Person) (invitationView, error) {
-	v := invitationView{Email: p.Email, Role: string(p.Role), Service: p.Service}
-	st, err := s.store.FindStructure(c.Request.Context(), p.SIRET)
-	if err != nil {
-		return v, err
+func newInvitationView(f *directory.InvitationForm) invitationView {
+	p, st := f.Person, f.Structure
+	v := invitationView{Email: p.Email, Role: string(p.Role), Service: p.Service,
+		Structure: &structureView{SIRET: st.SIRET, Name: st.Name, Category: st.Category}}
+	for _, sv := range f.Services {
+		v.Services = append(v.Services, sv.Name)
 	}
-	v.Structure = &structureView{SIRET: st.SIRET, Name: st.Name, Category: st.Category}
-	if p.Role.InService() {
-		services, err := s.store.ListServices(c.Request.Context(), p.SIRET)
-		if err != nil {
-			return v, err
-		}
-		for _, sv := range services {
-			v.Services = append(v.Services, sv.Name)
-		}
-	}
-	return v, nil
+	return v
 }
 
 // A GET changes nothing: mail scanners open links.
 func (s *Server) handleGetInvitation(c *gin.Context) error {
-	p, err := s.store.FindInvitation(c.Request.Context(), c.Param("token"))
-	if err != nil {
-		return err
-	}
-	v, err := s.invitationView(c, p)
+	form, err := s.accounts().Invitation(c.Request.Context(), c.Param("token"))
 	if err != nil {
 		return err
 	}
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, v)
+	c.JSON(http.StatusOK, newInvitationView(form))
 	return nil
 }
 
@@ -308,7 +282,7 @@ func (s *Server) handleSubmitInvitation(c *gin.Context) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	_, err := s.store.SubmitInvitation(c.Request.Context(), c.Param("token"), directory.PreCreation{
+	_, err := s.accounts().SubmitInvitation(c.Request.Context(), c.Param("token"), directory.PreCreation{
 		FirstName: req.FirstName, LastName: req.LastName, Mobile: req.Mobile, Service: req.Service, Password: req.Password,
 	})
 	if err != nil {
@@ -368,7 +342,7 @@ type applicationView struct {
 }
 
 func (s *Server) handleListApplications(c *gin.Context) error {
-	apps, err := s.store.ListApplications(c.Request.Context())
+	apps, err := s.consultation().Applications(c.Request.Context(), account(c))
 	if err != nil {
 		return err
 	}

@@ -53,7 +53,7 @@ func (s *Server) handleCaptchaFile(c *gin.Context) error {
 	if !ok || (ext != "png" && ext != "wav") {
 		return errNotFoundRoute
 	}
-	answer, err := s.store.CaptchaDigits(c.Request.Context(), id)
+	answer, err := s.selfService().CaptchaDigits(c.Request.Context(), id)
 	if err != nil {
 		return err
 	}
@@ -166,7 +166,7 @@ func (s *Server) handleUpdateMe(c *gin.Context) error {
 		err = refine(err, directory.ErrConflict, http.StatusConflict, "email_taken", emailTakenByColleague)
 		return refineCurrentPassword(err)
 	}
-	view, err := s.accountView(c, p)
+	view, err := s.accountView(c, account(c), p)
 	if err != nil {
 		return err
 	}
@@ -217,10 +217,6 @@ type serviceCountView struct {
 }
 
 func (s *Server) handleDirectory(c *gin.Context) error {
-	siret := directory.NormalizeSIRET(c.Param("siret"))
-	if !directory.CanConsult(account(c), siret) {
-		return directory.ErrForbidden
-	}
 	page, err := pageParam.read(c)
 	if err != nil {
 		return err
@@ -229,8 +225,8 @@ func (s *Server) handleDirectory(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	d, err := s.store.Directory(c.Request.Context(), directory.DirectoryQuery{
-		SIRET: siret, Service: c.Query("service"), Query: c.Query("q"), Page: page, Size: size,
+	d, err := s.consultation().Directory(c.Request.Context(), account(c), directory.DirectoryQuery{
+		SIRET: directory.NormalizeSIRET(c.Param("siret")), Service: c.Query("service"), Query: c.Query("q"), Page: page, Size: size,
 	})
 	if err != nil {
 		return err
@@ -252,18 +248,11 @@ func (s *Server) handleDirectory(c *gin.Context) error {
 // names, mail, role, service, state, habilitations; the mobile only to its owner.
 func (s *Server) handleAccountDetail(c *gin.Context) error {
 	actor := account(c)
-	p, err := s.targetAccount(c)
+	p, err := s.consultation().Account(c.Request.Context(), actor, c.Param("identifier"))
 	if err != nil {
 		return err
 	}
-	allowed := directory.CanConsult(actor, p.SIRET)
-	if p.Role == directory.RoleAgent { // agents belong to no structure: only agents see them
-		allowed = actor.Role == directory.RoleAgent
-	}
-	if !allowed {
-		return directory.ErrForbidden
-	}
-	view, err := s.accountView(c, p)
+	view, err := s.accountView(c, actor, p)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dgfip/apex-partenaires/directory"
+	"github.com/dgfip/apex-partenaires/directory/testkit"
 )
 
 func TestAPISignInOfTheGuide(t *testing.T) {
@@ -87,10 +88,7 @@ func TestAPIWrongCodeFiveTimesAndExpiry(t *testing.T) {
 	_, body := call(t, "POST", api+"/auth/login", "", map[string]string{"identifier": p.Identifier, "password": password})
 	challenge := body["challenge"].(string)
 	code := e.code(p.Email, 1)
-	wrong := "000000"
-	if code == wrong {
-		wrong = "999999"
-	}
+	wrong := testkit.WrongCode(code)
 	for i := 1; i <= 5; i++ {
 		status, body := call(t, "POST", api+"/auth/verify", "", map[string]string{"challenge": challenge, "code": wrong})
 		want := "invalid_code"

@@ -163,7 +163,7 @@ func (f *authzFixture) disabledTarget() *directory.Person {
 
 func (f *authzFixture) grantedTarget() *directory.Person {
 	p := f.target()
-	if err := f.e.store.Grant(ctx, p.Identifier, "ficoba", "consultation"); err != nil {
+	if err := f.e.store.AddHabilitation(ctx, p.Identifier, "ficoba", "consultation"); err != nil {
 		f.t.Fatal(err)
 	}
 	return p
@@ -172,7 +172,7 @@ func (f *authzFixture) grantedTarget() *directory.Person {
 // invited is a fresh pre-creation of a collaborateur of Comptabilité.
 func (f *authzFixture) invited() *directory.Invitation {
 	f.t.Helper()
-	inv, err := f.e.store.Invite(ctx, directory.NewInvitation{Email: f.email("demande"),
+	inv, err := f.e.store.CreateInvitation(ctx, directory.NewInvitation{Email: f.email("demande"),
 		Role: directory.RoleCollaborateur, SIRET: siret, Service: serviceA})
 	if err != nil {
 		f.t.Fatal(err)
@@ -184,7 +184,7 @@ func (f *authzFixture) invited() *directory.Invitation {
 func (f *authzFixture) submitted() string {
 	f.t.Helper()
 	inv := f.invited()
-	p, err := f.e.store.SubmitInvitation(ctx, inv.Token, directory.PreCreation{FirstName: "Demande", LastName: "Matrice", Service: serviceA, Password: password})
+	p, err := directory.Accounts{Store: f.e.store}.SubmitInvitation(ctx, inv.Token, directory.PreCreation{FirstName: "Demande", LastName: "Matrice", Service: serviceA, Password: password})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -347,7 +347,7 @@ func newAuthzFixture(t *testing.T) (*authzFixture, []string) {
 	f.colleague = f.mk("Paul", directory.RoleCollaborateur, siret, otherSvcA)
 	f.loginAs = f.mk("Louis", directory.RoleCollaborateur, siret, serviceA)
 	for _, c := range []string{cResp, cOtherResp, cAdmin, cOtherAdmin} {
-		if err := e.store.Grant(ctx, f.people[c].Identifier, "ficoba", "consultation"); err != nil {
+		if err := e.store.AddHabilitation(ctx, f.people[c].Identifier, "ficoba", "consultation"); err != nil {
 			t.Fatal(err)
 		}
 	}

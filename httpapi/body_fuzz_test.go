@@ -15,6 +15,7 @@ import (
 	"github.com/dgfip/apex-partenaires/directory"
 	"github.com/dgfip/apex-partenaires/directory/slapd"
 	"github.com/dgfip/apex-partenaires/directory/slapdtest"
+	"github.com/dgfip/apex-partenaires/directory/testkit"
 	"github.com/dgfip/apex-partenaires/httpapi"
 	"github.com/dgfip/apex-partenaires/notify"
 )
@@ -26,7 +27,7 @@ type bodyRig struct {
 	srv      *slapd.Server
 	base     string
 	handler  http.Handler
-	logs     *syncBuffer
+	logs     *testkit.LogBuffer
 	token    string // the agent's session
 	defaults map[string]string
 }
@@ -46,14 +47,15 @@ func newBodyRig(tb testing.TB) *bodyRig {
 		tb.Fatal(err)
 	}
 	notifier := notify.Notifier{Mailer: mails, SMS: texts, PublicURL: "http://127.0.0.1"}
-	logs := &syncBuffer{}
+	logs := &testkit.LogBuffer{}
 	api, err := httpapi.New(httpapi.Config{
-		PublicURL:   "http://127.0.0.1",
-		Store:       store,
-		SignIn:      directory.SignIn{Store: store, Notifier: notifier},
-		Accounts:    directory.Accounts{Store: store, Notifier: notifier},
-		SelfService: directory.SelfService{Store: store, Notifier: notifier},
-		Logger:      slog.New(slog.NewJSONHandler(logs, nil)),
+		PublicURL:    "http://127.0.0.1",
+		Health:       store,
+		Consultation: directory.Consultation{Store: store},
+		SignIn:       directory.SignIn{Store: store, Notifier: notifier},
+		Accounts:     directory.Accounts{Store: store, Notifier: notifier},
+		SelfService:  directory.SelfService{Store: store, Notifier: notifier},
+		Logger:       slog.New(slog.NewJSONHandler(logs, nil)),
 	})
 	if err != nil {
 		tb.Fatal(err)
@@ -78,7 +80,7 @@ func newBodyRig(tb testing.TB) *bodyRig {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	inv, err := store.Invite(ctx, directory.NewInvitation{Email: fmt.Sprintf("invite.%d@example.fr", time.Now().UnixNano()), Role: directory.RoleCollaborateur,
+	inv, err := store.CreateInvitation(ctx, directory.NewInvitation{Email: fmt.Sprintf("invite.%d@example.fr", time.Now().UnixNano()), Role: directory.RoleCollaborateur,
 		SIRET: siret, Service: "Comptabilité", RequestedBy: agent.Identifier})
 	if err != nil {
 		tb.Fatal(err)

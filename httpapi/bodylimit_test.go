@@ -65,7 +65,7 @@ func TestNoFileIsEverKept(t *testing.T) {
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp) // where mime/multipart writes parts over its memory limit
 	p := e.person("Fabien", "Fichier", directory.RoleAdministrateur, "")
-	inv, err := e.store.Invite(ctx, directory.NewInvitation{Email: uniqueEmail("fichier"), Role: directory.RoleCollaborateur, SIRET: siret, Service: "Comptabilité"})
+	inv, err := e.store.CreateInvitation(ctx, directory.NewInvitation{Email: uniqueEmail("fichier"), Role: directory.RoleCollaborateur, SIRET: siret, Service: "Comptabilité"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/dgfip/apex-partenaires/directory"
+	"github.com/dgfip/apex-partenaires/directory/testkit"
 )
 
 // roleEntries are the entries of each role's home page, as the guide lists them.
@@ -29,17 +30,9 @@ func grant(t *testing.T, e *env, p *directory.Person, id, name, profile string) 
 	if err := e.store.CreateApplication(ctx, directory.Application{ID: id, Name: name, Profiles: []string{profile}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.store.Grant(ctx, p.Identifier, id, profile); err != nil {
+	if err := e.store.AddHabilitation(ctx, p.Identifier, id, profile); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// wrongCode is a code that is not code.
-func wrongCode(code string) string {
-	if code == "000000" {
-		return "999999"
-	}
-	return "000000"
 }
 
 // TestPagesInBrowser drives the pages in a real headless Chromium.
@@ -149,7 +142,7 @@ func TestPagesInBrowser(t *testing.T) {
 		tb := b.tab(t, e.instance())
 		tb.signInPassword(p)
 		code := e.code(p.Email, 1)
-		tb.fill("#code", wrongCode(code))
+		tb.fill("#code", testkit.WrongCode(code))
 		tb.click("Vérifier", "/connexion/verification")
 		if got := tb.text("#avis-message"); got != "Code de vérification incorrect." {
 			t.Errorf("wrong code: %q", got)

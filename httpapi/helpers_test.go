@@ -12,12 +12,12 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/dgfip/apex-partenaires/directory"
 	"github.com/dgfip/apex-partenaires/directory/slapdtest"
+	"github.com/dgfip/apex-partenaires/directory/testkit"
 	"github.com/dgfip/apex-partenaires/httpapi"
 	"github.com/dgfip/apex-partenaires/notify"
 	"github.com/dgfip/apex-partenaires/notify/smtptest"
@@ -32,19 +32,6 @@ const (
 
 var ctx = context.Background()
 
-// testClock is an injected clock for expiry tests.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // env is one directory (a subtree of the package's slapd), one real SMTP
 // server, and as many apexd instances on them as a test asks for.
 type env struct {
@@ -52,8 +39,8 @@ type env struct {
 	cfg   directory.StoreConfig
 	store *directory.Store
 	smtp  *smtptest.Server
-	clock *testClock
-	logs  *syncBuffer
+	clock *testkit.Clock
+	logs  *testkit.LogBuffer
 	sms   notify.SMSSender // to texts, a real HTTP gateway receiver
 	texts *smsInbox
 }
@@ -62,9 +49,9 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	srv := slapdtest.Shared(t)
 	cfg := slapdtest.StoreConfig(srv, slapdtest.NewBase(t, srv))
-	clock := &testClock{t: time.Now()}
+	clock := testkit.NewClock(time.Now())
 	cfg.Now = clock.Now
-	e := &env{t: t, cfg: cfg, store: slapdtest.OpenStore(t, cfg), smtp: smtptest.Start(t), clock: clock, logs: &syncBuffer{}}
+	e := &env{t: t, cfg: cfg, store: slapdtest.OpenStore(t, cfg), smtp: smtptest.Start(t), clock: clock, logs: &testkit.LogBuffer{}}
 	e.sms, e.texts = smsReceiver(t)
 	if err := e.store.CreateStructure(ctx, directory.Structure{SIRET: siret, Name: "Étude Martin & Associés", Category: "Notaire"}); err != nil {
 		t.Fatal(err)
@@ -118,10 +105,11 @@ func (e *env) serve(secure bool) (*httptest.Server, *httpapi.Server) {
 	}
 	notifier := notify.Notifier{Mailer: queue, SMS: e.sms, PublicURL: publicURL}
 	srv, err := httpapi.New(httpapi.Config{
-		PublicURL: publicURL,
-		Store:     store,
-		SignIn:    directory.SignIn{Store: store, Notifier: notifier},
-		Accounts:  directory.Accounts{Store: store, Notifier: notifier, Audit: logger},
+		PublicURL:    publicURL,
+		Health:       store,
+		Consultation: directory.Consultation{Store: store},
+		SignIn:       directory.SignIn{Store: store, Notifier: notifier},
+		Accounts:     directory.Accounts{Store: store, Notifier: notifier, Audit: logger},
 		SelfService: directory.SelfService{Store: store, Notifier: notifier, Audit: logger, ForgotDuration: 50 * time.Millisecond,
 			OnSendError: func(err error) { logger.Warn("send", "error", err.Error()) }},
 		Logger: logger,
@@ -238,23 +226,6 @@ func errorCode(body map[string]any) string {
 	e, _ := body["error"].(map[string]any)
 	code, _ := e["code"].(string)
 	return code
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // scrape reads the metrics of srv, served on a listener of their own as

@@ -75,7 +75,7 @@ func TestHistoryThroughTheAPIAndThePage(t *testing.T) {
 		t.Fatal(err)
 	}
 	admin := e.person("Ada", "Histoire", directory.RoleAdministrateur, "")
-	if err := e.store.Grant(ctx, admin.Identifier, "ficoba", "consultation"); err != nil {
+	if err := e.store.AddHabilitation(ctx, admin.Identifier, "ficoba", "consultation"); err != nil {
 		t.Fatal(err)
 	}
 	resp := e.person("Rémi", "Histoire", directory.RoleResponsable, "Comptabilité")

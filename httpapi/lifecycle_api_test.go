@@ -219,7 +219,7 @@ func TestAPIExpiredInvitation(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	api := e.instance() + "/api/v1"
-	inv, err := e.store.Invite(ctx, directory.NewInvitation{Email: "tard@example.fr", Role: directory.RoleAdministrateur, SIRET: siret})
+	inv, err := e.store.CreateInvitation(ctx, directory.NewInvitation{Email: "tard@example.fr", Role: directory.RoleAdministrateur, SIRET: siret})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,12 +247,12 @@ func TestAPIDecisionRace(t *testing.T) {
 	pairs := [][2]func(string, string) (int, map[string]any){{approve, refuse}, {refuse, approve}, {approve, approve}, {refuse, refuse}}
 	for round := range 5 {
 		for k, pair := range pairs {
-			inv, err := e.store.Invite(ctx, directory.NewInvitation{Email: fmt.Sprintf("course%d.%d@example.fr", round, k), Role: directory.RoleCollaborateur,
+			inv, err := e.store.CreateInvitation(ctx, directory.NewInvitation{Email: fmt.Sprintf("course%d.%d@example.fr", round, k), Role: directory.RoleCollaborateur,
 				SIRET: siret, Service: "Comptabilité", RequestedBy: admin.Identifier})
 			if err != nil {
 				t.Fatal(err)
 			}
-			p, err := e.store.SubmitInvitation(ctx, inv.Token, directory.PreCreation{FirstName: "Course", LastName: "Api", Service: "Comptabilité", Password: password})
+			p, err := directory.Accounts{Store: e.store}.SubmitInvitation(ctx, inv.Token, directory.PreCreation{FirstName: "Course", LastName: "Api", Service: "Comptabilité", Password: password})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -291,11 +291,11 @@ func TestLifecyclePagesInBrowser(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		inv, err := e.store.Invite(ctx, directory.NewInvitation{Email: "remi.refuse@example.fr", Role: directory.RoleAdministrateur, SIRET: siret})
+		inv, err := e.store.CreateInvitation(ctx, directory.NewInvitation{Email: "remi.refuse@example.fr", Role: directory.RoleAdministrateur, SIRET: siret})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.store.SubmitInvitation(ctx, inv.Token, directory.PreCreation{FirstName: "Rémi", LastName: "Refusé", Password: password}); err != nil {
+		if _, err := (directory.Accounts{Store: e.store}).SubmitInvitation(ctx, inv.Token, directory.PreCreation{FirstName: "Rémi", LastName: "Refusé", Password: password}); err != nil {
 			t.Fatal(err)
 		}
 		id := inv.Person.RequestID
@@ -328,7 +328,7 @@ func TestLifecyclePagesInBrowser(t *testing.T) {
 	t.Run("LinkUsedTwiceAndForgedLink", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t)
-		inv, err := e.store.Invite(ctx, directory.NewInvitation{Email: "lc.deux.fois@example.fr", Role: directory.RoleAdministrateur, SIRET: siret})
+		inv, err := e.store.CreateInvitation(ctx, directory.NewInvitation{Email: "lc.deux.fois@example.fr", Role: directory.RoleAdministrateur, SIRET: siret})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -371,7 +371,7 @@ func TestLifecyclePagesInBrowser(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t)
 		base := e.instance()
-		inv, err := e.store.Invite(ctx, directory.NewInvitation{Email: "lc.sans.jeton@example.fr", Role: directory.RoleAdministrateur, SIRET: siret})
+		inv, err := e.store.CreateInvitation(ctx, directory.NewInvitation{Email: "lc.sans.jeton@example.fr", Role: directory.RoleAdministrateur, SIRET: siret})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -406,7 +406,7 @@ func TestLifecyclePagesInBrowser(t *testing.T) {
 	t.Run("GaugeAgreesWithGo", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t)
-		inv, err := e.store.Invite(ctx, directory.NewInvitation{Email: "lc.jauge@example.fr", Role: directory.RoleAdministrateur, SIRET: siret})
+		inv, err := e.store.CreateInvitation(ctx, directory.NewInvitation{Email: "lc.jauge@example.fr", Role: directory.RoleAdministrateur, SIRET: siret})
 		if err != nil {
 			t.Fatal(err)
 		}

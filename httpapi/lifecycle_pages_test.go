@@ -21,7 +21,7 @@ func init() {
 	// The accessibility test visits every page route: these need a path,
 	// a person who may see them, or no session at all.
 	pageSetups["/creation/:token"] = pageSetup{state: anonymous, path: func(f *a11yFixture, _ *directory.Person) string {
-		inv, err := f.e.store.Invite(ctx, directory.NewInvitation{Email: lcUniqueMail("a11y.creation"), Role: directory.RoleCollaborateur, SIRET: siret, Service: "Comptabilité"})
+		inv, err := f.e.store.CreateInvitation(ctx, directory.NewInvitation{Email: lcUniqueMail("a11y.creation"), Role: directory.RoleCollaborateur, SIRET: siret, Service: "Comptabilité"})
 		if err != nil {
 			f.e.t.Fatal(err)
 		}
@@ -46,7 +46,7 @@ func init() {
 // habilitated to its application, which its administrators manage.
 func lcManagedSample(f *a11yFixture) *directory.Person {
 	p := f.e.person("Alix", "Gérée", directory.RoleCollaborateur, "Comptabilité")
-	if err := f.e.store.Grant(ctx, p.Identifier, f.app, "consultation"); err != nil {
+	if err := f.e.store.AddHabilitation(ctx, p.Identifier, f.app, "consultation"); err != nil {
 		f.e.t.Fatal(err)
 	}
 	return p
@@ -62,11 +62,11 @@ func lcUniqueMail(prefix string) string {
 // lcSubmittedRequest is a collaborateur's request of the test structure,
 // its form filled, waiting for validation.
 func lcSubmittedRequest(e *env, first, last string) *directory.Person {
-	inv, err := e.store.Invite(ctx, directory.NewInvitation{Email: lcUniqueMail("demande"), Role: directory.RoleCollaborateur, SIRET: siret, Service: "Comptabilité"})
+	inv, err := e.store.CreateInvitation(ctx, directory.NewInvitation{Email: lcUniqueMail("demande"), Role: directory.RoleCollaborateur, SIRET: siret, Service: "Comptabilité"})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	p, err := e.store.SubmitInvitation(ctx, inv.Token, directory.PreCreation{FirstName: first, LastName: last, Service: "Comptabilité", Password: password})
+	p, err := directory.Accounts{Store: e.store}.SubmitInvitation(ctx, inv.Token, directory.PreCreation{FirstName: first, LastName: last, Service: "Comptabilité", Password: password})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestCreationPages(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	c := newFormClient(t, e.instance())
-	inv, err := e.store.Invite(ctx, directory.NewInvitation{Email: "paul.pages@example.fr", Role: directory.RoleAdministrateur, SIRET: siret})
+	inv, err := e.store.CreateInvitation(ctx, directory.NewInvitation{Email: "paul.pages@example.fr", Role: directory.RoleAdministrateur, SIRET: siret})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +199,7 @@ func TestCreationPages(t *testing.T) {
 	c.post(link, good).want(t, "the form sent twice", http.StatusNotFound, "Ce lien n'est pas valide ou a déjà été utilisé.")
 	c.get("/creation/"+id+"."+strings.Repeat("A", 43)).want(t, "a forged link", http.StatusNotFound, "Lien invalide")
 	c.get("/creation/nimportequoi").want(t, "a malformed link", http.StatusNotFound, "Lien invalide")
-	late, err := e.store.Invite(ctx, directory.NewInvitation{Email: "tard.pages@example.fr", Role: directory.RoleAdministrateur, SIRET: siret})
+	late, err := e.store.CreateInvitation(ctx, directory.NewInvitation{Email: "tard.pages@example.fr", Role: directory.RoleAdministrateur, SIRET: siret})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +215,7 @@ func TestCreationPageOfACollaborateur(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := newFormClient(t, e.instance())
-	inv, err := e.store.Invite(ctx, directory.NewInvitation{Email: "carla.service@example.fr", Role: directory.RoleCollaborateur, SIRET: siret, Service: "Paie"})
+	inv, err := e.store.CreateInvitation(ctx, directory.NewInvitation{Email: "carla.service@example.fr", Role: directory.RoleCollaborateur, SIRET: siret, Service: "Paie"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,17 +252,17 @@ func TestManagementPagesPermissions(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A request waiting in the structure.
-	pending, err := e.store.Invite(ctx, directory.NewInvitation{Email: "lc.attente@example.fr", Role: directory.RoleCollaborateur, SIRET: siret, Service: "Comptabilité"})
+	pending, err := e.store.CreateInvitation(ctx, directory.NewInvitation{Email: "lc.attente@example.fr", Role: directory.RoleCollaborateur, SIRET: siret, Service: "Comptabilité"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.store.SubmitInvitation(ctx, pending.Token, directory.PreCreation{FirstName: "Anna", LastName: "Attente", Service: "Comptabilité", Password: password}); err != nil {
+	if _, err := (directory.Accounts{Store: e.store}).SubmitInvitation(ctx, pending.Token, directory.PreCreation{FirstName: "Anna", LastName: "Attente", Service: "Comptabilité", Password: password}); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.store.CreateApplication(ctx, directory.Application{ID: "ficoba", Name: "FICOBA", Profiles: []string{"consultation", "gestion"}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.store.Grant(ctx, admin.Identifier, "ficoba", "consultation"); err != nil {
+	if err := e.store.AddHabilitation(ctx, admin.Identifier, "ficoba", "consultation"); err != nil {
 		t.Fatal(err)
 	}
 

@@ -22,7 +22,7 @@ type metrics struct {
 	limited  *prometheus.CounterVec
 }
 
-func newMetrics(store *directory.Store, mailStats func() (sent, failed float64)) *metrics {
+func newMetrics(health Health, mailStats func() (sent, failed float64)) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -43,7 +43,7 @@ func newMetrics(store *directory.Store, mailStats func() (sent, failed float64))
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "apex_ldap_pool_connections", Help: "LDAP connections bound as the service, by state.",
 			ConstLabels: prometheus.Labels{"state": state},
-		}, func() float64 { return float64(pick(store.PoolStats())) })
+		}, func() float64 { return float64(pick(health.PoolStats())) })
 	}
 	m.registry.MustRegister(m.requests, m.latency, m.signIns, m.limited,
 		pool("in_use", func(inUse, _ int) int { return inUse }),

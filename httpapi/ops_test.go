@@ -20,11 +20,12 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	srv, err := httpapi.New(httpapi.Config{
-		PublicURL:   "http://127.0.0.1",
-		Store:       e.store,
-		SignIn:      directory.SignIn{Store: e.store, Notifier: notify.Notifier{Mailer: &notify.Outbox{}}},
-		Accounts:    directory.Accounts{Store: e.store, Notifier: notify.Notifier{Mailer: &notify.Outbox{}}},
-		SelfService: directory.SelfService{Store: e.store, Notifier: notify.Notifier{Mailer: &notify.Outbox{}}},
+		PublicURL:    "http://127.0.0.1",
+		Health:       e.store,
+		Consultation: directory.Consultation{Store: e.store},
+		SignIn:       directory.SignIn{Store: e.store, Notifier: notify.Notifier{Mailer: &notify.Outbox{}}},
+		Accounts:     directory.Accounts{Store: e.store, Notifier: notify.Notifier{Mailer: &notify.Outbox{}}},
+		SelfService:  directory.SelfService{Store: e.store, Notifier: notify.Notifier{Mailer: &notify.Outbox{}}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -163,11 +164,12 @@ func TestReadinessFollowsTheDirectory(t *testing.T) {
 	cfg := slapdtest.StoreConfig(srv, slapdtest.NewBase(t, srv))
 	store := slapdtest.OpenStore(t, cfg)
 	api, err := httpapi.New(httpapi.Config{
-		PublicURL:   "http://127.0.0.1",
-		Store:       store,
-		SignIn:      directory.SignIn{Store: store, Notifier: notify.Notifier{Mailer: &notify.Outbox{}}},
-		Accounts:    directory.Accounts{Store: store, Notifier: notify.Notifier{Mailer: &notify.Outbox{}}},
-		SelfService: directory.SelfService{Store: store, Notifier: notify.Notifier{Mailer: &notify.Outbox{}}},
+		PublicURL:    "http://127.0.0.1",
+		Health:       store,
+		Consultation: directory.Consultation{Store: store},
+		SignIn:       directory.SignIn{Store: store, Notifier: notify.Notifier{Mailer: &notify.Outbox{}}},
+		Accounts:     directory.Accounts{Store: store, Notifier: notify.Notifier{Mailer: &notify.Outbox{}}},
+		SelfService:  directory.SelfService{Store: store, Notifier: notify.Notifier{Mailer: &notify.Outbox{}}},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -170,7 +170,7 @@ var roleFunctions = map[directory.Role][]string{
 
 func (s *Server) handleHome(c *gin.Context) error {
 	p := account(c)
-	view, err := s.accountView(c, p)
+	view, err := s.accountView(c, p, p)
 	if err != nil {
 		return err
 	}
@@ -183,7 +183,7 @@ func (s *Server) handleHome(c *gin.Context) error {
 }
 
 func (s *Server) handleLogoutForm(c *gin.Context) error {
-	if err := s.store.EndSession(c.Request.Context(), sessionToken(c)); err != nil {
+	if err := s.signIn.EndSession(c.Request.Context(), sessionToken(c)); err != nil {
 		return err
 	}
 	s.clearSessionCookie(c)

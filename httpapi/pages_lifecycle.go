@@ -283,7 +283,7 @@ var creationFields = []string{"lastName", "firstName", "mobile", "service", "pas
 // invitation finds the invited account of the link and what its form
 // shows; an invalid, used or expired link renders its page and returns ok false.
 func (s *Server) invitation(c *gin.Context) (invitationView, bool, error) {
-	p, err := s.store.FindInvitation(c.Request.Context(), c.Param("token"))
+	form, err := s.accounts().Invitation(c.Request.Context(), c.Param("token"))
 	if err != nil {
 		if errors.Is(err, directory.ErrInvalidToken) || errors.Is(err, directory.ErrTokenExpired) {
 			kind, _ := classify(err)
@@ -298,8 +298,7 @@ func (s *Server) invitation(c *gin.Context) (invitationView, bool, error) {
 		}
 		return invitationView{}, false, err
 	}
-	v, err := s.invitationView(c, p)
-	return v, err == nil, err
+	return newInvitationView(form), true, nil
 }
 
 func (s *Server) creationPage(c *gin.Context, inv invitationView, form creationForm, title string) creationPage {
@@ -346,7 +345,7 @@ func (s *Server) handleCreationForm(c *gin.Context) error {
 	case "envoyer":
 		problems = confirmationProblems(password, confirmation)
 		if len(problems) == 0 {
-			_, err := s.store.SubmitInvitation(ctx, c.Param("token"), pre)
+			_, err := s.accounts().SubmitInvitation(ctx, c.Param("token"), pre)
 			if err == nil {
 				c.Redirect(http.StatusSeeOther, "/creation/envoyee?role="+inv.Role)
 				return nil
@@ -368,7 +367,7 @@ func (s *Server) handleCreationForm(c *gin.Context) error {
 			}
 		}
 	default: // « Valider »
-		if err := s.store.CheckPreCreation(ctx, c.Param("token"), pre); err != nil {
+		if err := s.accounts().CheckInvitation(ctx, c.Param("token"), pre); err != nil {
 			var ie *directory.InvalidError
 			if !errors.As(err, &ie) {
 				return err
@@ -454,7 +453,7 @@ func (s *Server) requestsPage(c *gin.Context) (*requestsPage, error) {
 }
 
 func (s *Server) structureNames(c *gin.Context) (map[string]string, error) {
-	all, err := s.store.ListStructures(c.Request.Context(), "")
+	all, err := s.consultation().Structures(c.Request.Context(), account(c))
 	if err != nil {
 		return nil, err
 	}
@@ -609,14 +608,7 @@ type habilitationRow struct {
 
 // managedAccount is the account of the page, which the actor must manage.
 func (s *Server) managedAccount(c *gin.Context) (*directory.Person, error) {
-	target, err := s.targetAccount(c)
-	if err != nil {
-		return nil, err
-	}
-	if !directory.CanManage(account(c), target) {
-		return nil, directory.ErrForbidden
-	}
-	return target, nil
+	return s.accounts().ManagedAccount(c.Request.Context(), account(c), c.Param("identifier"))
 }
 
 func (s *Server) accountPage(c *gin.Context) (*accountPage, error) {
@@ -633,13 +625,13 @@ func (s *Server) accountPage(c *gin.Context) (*accountPage, error) {
 		CanRemove:     target.Identifier != actor.Identifier,
 		CanSeeHistory: directory.CanSeeHistory(actor, target),
 	}
-	if st, err := s.store.FindStructure(ctx, target.SIRET); err == nil {
+	if st, err := s.consultation().Structure(ctx, actor, target.SIRET); err == nil {
 		p.StructureName = st.Name
 	} else if !errors.Is(err, directory.ErrNotFound) {
 		return nil, err
 	}
 	if directory.CanMove(actor, target) {
-		services, err := s.store.ListServices(ctx, target.SIRET)
+		services, err := s.consultation().Services(ctx, actor, target.SIRET)
 		if err != nil {
 			return nil, err
 		}
@@ -650,7 +642,7 @@ func (s *Server) accountPage(c *gin.Context) (*accountPage, error) {
 			}
 		}
 	}
-	apps, err := s.store.ListApplications(ctx)
+	apps, err := s.consultation().Applications(ctx, actor)
 	if err != nil {
 		return nil, err
 	}
@@ -757,7 +749,7 @@ func (s *Server) handleGrantForm(c *gin.Context) error {
 
 // applicationName is the name of an application for a notice, its id when it cannot be read.
 func (s *Server) applicationName(c *gin.Context, id string) string {
-	if app, err := s.store.FindApplication(c.Request.Context(), id); err == nil && app.Name != "" {
+	if app, err := s.consultation().Application(c.Request.Context(), account(c), id); err == nil && app.Name != "" {
 		return app.Name
 	}
 	return id
@@ -839,7 +831,7 @@ func (s *Server) invitePage(c *gin.Context) (*invitePage, error) {
 		p.Fixed, p.Service = actor.Service, actor.Service
 		return p, nil
 	}
-	services, err := s.store.ListServices(c.Request.Context(), actor.SIRET)
+	services, err := s.consultation().Services(c.Request.Context(), actor, actor.SIRET)
 	if err != nil {
 		return nil, err
 	}
@@ -914,7 +906,7 @@ func (s *Server) servicesPage(c *gin.Context) (*servicesPage, error) {
 	if !directory.CanManageServices(actor, actor.SIRET) {
 		return nil, directory.ErrForbidden
 	}
-	services, err := s.store.ListServices(c.Request.Context(), actor.SIRET)
+	services, err := s.consultation().Services(c.Request.Context(), actor, actor.SIRET)
 	if err != nil {
 		return nil, err
 	}
@@ -1007,7 +999,7 @@ func (s *Server) structuresPage(c *gin.Context) (*structuresPage, error) {
 	if !directory.CanCreateStructure(account(c)) {
 		return nil, directory.ErrForbidden
 	}
-	all, err := s.store.ListStructures(c.Request.Context(), "")
+	all, err := s.consultation().Structures(c.Request.Context(), account(c))
 	if err != nil {
 		return nil, err
 	}
@@ -1065,7 +1057,7 @@ func (s *Server) structurePage(c *gin.Context) (*structurePage, error) {
 		return nil, directory.ErrForbidden
 	}
 	ctx := c.Request.Context()
-	st, err := s.store.FindStructure(ctx, c.Param("siret"))
+	st, err := s.consultation().Structure(ctx, actor, c.Param("siret"))
 	if err != nil {
 		return nil, err
 	}
@@ -1128,7 +1120,7 @@ func (s *Server) applicationsPage(c *gin.Context) (*applicationsPage, error) {
 	if !directory.CanDeclareApplication(account(c)) {
 		return nil, directory.ErrForbidden
 	}
-	apps, err := s.store.ListApplications(c.Request.Context())
+	apps, err := s.consultation().Applications(c.Request.Context(), account(c))
 	if err != nil {
 		return nil, err
 	}

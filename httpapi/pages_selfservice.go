@@ -154,7 +154,7 @@ func (s *Server) handleForgotForm(c *gin.Context) error {
 	}
 	if len(page.Errors) > 0 {
 		// The captcha was not tried: it stays.
-		if _, err := s.store.CaptchaDigits(c.Request.Context(), captchaID); err == nil {
+		if _, err := s.selfService().CaptchaDigits(c.Request.Context(), captchaID); err == nil {
 			page.CaptchaID = captchaID
 		}
 		page.Notice = formNotice(page.Errors)
@@ -876,18 +876,14 @@ func (s *Server) handleConsultation(c *gin.Context) error {
 		siret = directory.NormalizeSIRET(siret)
 		path = "/consultation/" + url.PathEscape(siret)
 	}
-	if !directory.CanConsult(actor, siret) {
-		return errOtherStructure
-	}
-	if directory.CheckSIRET(siret) != nil {
-		return errNoStructure
-	}
 	ctx := c.Request.Context()
-	st, err := s.store.FindStructure(ctx, siret)
-	if errors.Is(err, directory.ErrNotFound) {
+	st, err := s.consultation().Structure(ctx, actor, siret)
+	switch {
+	case errors.Is(err, directory.ErrForbidden):
+		return errOtherStructure
+	case errors.Is(err, directory.ErrNotFound):
 		return errNoStructure
-	}
-	if err != nil {
+	case err != nil:
 		return err
 	}
 	page := consultationPage{
@@ -907,13 +903,13 @@ func (s *Server) handleConsultation(c *gin.Context) error {
 		return &httpError{status: http.StatusBadRequest, code: "invalid_request", message: pageParam.message(), err: err}
 	}
 	q := directory.DirectoryQuery{SIRET: siret, Service: page.Service, Query: page.Query, Page: n, Size: consultationPageSize}
-	d, err := s.store.Directory(ctx, q)
+	d, err := s.consultation().Directory(ctx, actor, q)
 	if err != nil {
 		return err
 	}
 	if last := max((d.Total+d.Size-1)/d.Size, 1); d.Page > last { // past the end: the last page
 		q.Page = last
-		if d, err = s.store.Directory(ctx, q); err != nil {
+		if d, err = s.consultation().Directory(ctx, actor, q); err != nil {
 			return err
 		}
 	}
@@ -975,21 +971,16 @@ type consultationAccountPage struct {
 func (s *Server) handleConsultationAccount(c *gin.Context) error {
 	noStore(c)
 	actor := account(c)
-	p, err := s.targetAccount(c)
-	if errors.Is(err, directory.ErrNotFound) {
+	p, err := s.consultation().Account(c.Request.Context(), actor, c.Param("identifier"))
+	switch {
+	case errors.Is(err, directory.ErrNotFound):
 		return errNoAccount
-	}
-	if err != nil {
+	case errors.Is(err, directory.ErrForbidden):
+		return errOtherStructure
+	case err != nil:
 		return err
 	}
-	allowed := directory.CanConsult(actor, p.SIRET)
-	if p.Role == directory.RoleAgent { // agents belong to no structure: only agents see them
-		allowed = actor.Role == directory.RoleAgent
-	}
-	if !allowed {
-		return errOtherStructure
-	}
-	view, err := s.accountView(c, p)
+	view, err := s.accountView(c, actor, p)
 	if err != nil {
 		return err
 	}

@@ -11,10 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-ldap/ldap/v3"
-
 	"github.com/dgfip/apex-partenaires/directory"
-	"github.com/dgfip/apex-partenaires/directory/slapdtest"
 )
 
 // captcha asks for a challenge and reads its answer as a person reads the
@@ -26,19 +23,7 @@ func (e *env) captcha(api string) (id, answer string) {
 		e.t.Fatalf("captcha: %d %v", status, body)
 	}
 	id = body["id"].(string)
-	srv := slapdtest.Shared(e.t)
-	conn, err := srv.DialRoot()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer conn.Close()
-	res, err := conn.Search(ldap.NewSearchRequest("cn="+captchaCN(id)+",ou=captchas,ou=system,"+srv.Suffix, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false,
-		"(objectClass=*)", []string{"description"}, nil))
-	if err != nil || len(res.Entries) != 1 {
-		e.t.Fatalf("read captcha: %v", err)
-	}
-	f := strings.Fields(res.Entries[0].GetAttributeValue("description"))
-	return id, f[len(f)-1]
+	return id, e.captchaAnswer(id)
 }
 
 func fetch(t *testing.T, url string) (*http.Response, []byte) {

@@ -8,6 +8,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/dgfip/apex-partenaires/directory"
+	"github.com/dgfip/apex-partenaires/directory/testkit"
 )
 
 // The self-service pages in a real headless Chromium, one browser for
@@ -116,7 +117,7 @@ func TestSelfServicePagesInBrowser(t *testing.T) {
 		// Step 2: a wrong captcha, then the right one.
 		first := captchaOnPage(tb)
 		tb.fill("#identifier", p.Identifier)
-		tb.fill("#captcha", wrongCode(e.captchaAnswer(first)))
+		tb.fill("#captcha", testkit.WrongCode(e.captchaAnswer(first)))
 		tb.click("Envoyer code de sécurité", "/mot-de-passe/oublie")
 		if got := tb.text("#captcha-erreur"); !strings.HasPrefix(got, "Les caractères saisis ne correspondent pas à l'image") {
 			t.Errorf("wrong captcha: %q", got)
@@ -137,7 +138,7 @@ func TestSelfServicePagesInBrowser(t *testing.T) {
 
 		// Step 3: the code of the SMS, first mistyped.
 		code := codePattern.FindString(e.texts.wait(t, "+33698765432", 1).Text)
-		tb.fill("#code", wrongCode(code))
+		tb.fill("#code", testkit.WrongCode(code))
 		tb.click("Valider le code de sécurité saisi", "/mot-de-passe/code")
 		if got := tb.text("#code-erreur"); !strings.HasPrefix(got, "Le code de sécurité saisi est incorrect") {
 			t.Errorf("wrong code: %q", got)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/dgfip/apex-partenaires/directory"
 	"github.com/dgfip/apex-partenaires/directory/slapdtest"
+	"github.com/dgfip/apex-partenaires/directory/testkit"
 	"github.com/dgfip/apex-partenaires/notify/smtptest"
 )
 
@@ -229,7 +230,7 @@ func TestSelfServiceForgottenPasswordPagesBySMS(t *testing.T) {
 
 	// A wrong answer: the message, a new captcha, nothing sent.
 	answer := e.captchaAnswer(id)
-	page = c.post("/mot-de-passe/oublie", url.Values{"identifier": {p.Identifier}, "captcha-id": {id}, "captcha": {wrongCode(answer)}})
+	page = c.post("/mot-de-passe/oublie", url.Values{"identifier": {p.Identifier}, "captcha-id": {id}, "captcha": {testkit.WrongCode(answer)}})
 	wantStatus(t, "wrong captcha", page, http.StatusUnprocessableEntity)
 	wantIn(t, "wrong captcha", page, "Les caractères saisis ne correspondent pas à l'image", `id="captcha-erreur"`)
 	if next := captchaID(t, page); next == id {
@@ -254,7 +255,7 @@ func TestSelfServiceForgottenPasswordPagesBySMS(t *testing.T) {
 		"Valider le code de sécurité saisi")
 	code := codePattern.FindString(e.texts.wait(t, "+33655443322", 1).Text)
 
-	page = c.post("/mot-de-passe/code", url.Values{"code": {wrongCode(code)}})
+	page = c.post("/mot-de-passe/code", url.Values{"code": {testkit.WrongCode(code)}})
 	wantStatus(t, "wrong code", page, http.StatusUnauthorized)
 	wantIn(t, "wrong code", page, "Le code de sécurité saisi est incorrect", `aria-describedby="code-aide code-erreur" aria-invalid="true"`)
 
@@ -322,11 +323,11 @@ func TestSelfServiceResetCodeLimits(t *testing.T) {
 	}
 	code := codePattern.FindString(e.texts.wait(t, "+33781000001", 1).Text)
 	for i := range 4 {
-		if page := c.post("/mot-de-passe/code", url.Values{"code": {wrongCode(code)}}); !strings.Contains(page.Text, "incorrect") {
+		if page := c.post("/mot-de-passe/code", url.Values{"code": {testkit.WrongCode(code)}}); !strings.Contains(page.Text, "incorrect") {
 			t.Fatalf("wrong code #%d: %d", i+1, page.Status)
 		}
 	}
-	page = c.post("/mot-de-passe/code", url.Values{"code": {wrongCode(code)}})
+	page = c.post("/mot-de-passe/code", url.Values{"code": {testkit.WrongCode(code)}})
 	// Out of tries looks like a wrong code, as an unknown identifier's would.
 	wantIn(t, "fifth wrong code", page, "incorrect ou n'est plus valable", `href="/mot-de-passe/oublie"`)
 	if page := c.post("/mot-de-passe/code", url.Values{"code": {code}}); !strings.Contains(page.Text, "incorrect ou n'est plus valable") {
@@ -704,7 +705,7 @@ func TestSelfServiceFormsNeedTheCSRFField(t *testing.T) {
 		}
 	}
 	// The captcha was not spent, the name did not change, the password neither.
-	if _, err := e.store.CaptchaDigits(ctx, id); err != nil {
+	if _, err := (directory.SelfService{Store: e.store}).CaptchaDigits(ctx, id); err != nil {
 		t.Errorf("the captcha was spent: %v", err)
 	}
 	if now, _ := e.store.FindPerson(ctx, p.Identifier); now.LastName != "Jeton" {

@@ -4,6 +4,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,13 +20,15 @@ import (
 )
 
 // Config is what the server needs; cmd/apexd builds it from the configuration.
+// The workflows are the server's only door into the directory.
 type Config struct {
-	PublicURL   string // where people reach the service, e.g. https://apex.dgfip.gouv.fr
-	Store       *directory.Store
-	SignIn      directory.SignIn
-	Accounts    directory.Accounts
-	SelfService directory.SelfService
-	Logger      *slog.Logger
+	PublicURL    string // where people reach the service, e.g. https://apex.dgfip.gouv.fr
+	SignIn       directory.SignIn
+	Accounts     directory.Accounts
+	SelfService  directory.SelfService
+	Consultation directory.Consultation
+	Health       Health
+	Logger       *slog.Logger
 	// TrustedProxies are the addresses or CIDRs of the reverse proxies whose
 	// X-Forwarded-For is believed, for the client address of the abuse
 	// limits; empty: the connection's own address, whatever the headers say.
@@ -34,10 +37,18 @@ type Config struct {
 	MailStats func() (sent, failed float64)
 }
 
+// Health is what the server reads of the directory beside the workflows:
+// whether it answers (/readyz), and its connections (metrics). The
+// directory's *Store is one.
+type Health interface {
+	Ping(ctx context.Context) error
+	PoolStats() (inUse, idle int)
+}
+
 // Server serves the API and the pages.
 type Server struct {
 	cfg     Config
-	store   *directory.Store
+	health  Health
 	signIn  directory.SignIn
 	log     *slog.Logger
 	engine  *gin.Engine
@@ -49,9 +60,9 @@ type Server struct {
 
 // New checks the configuration, parses every page template and builds the router.
 func New(cfg Config) (*Server, error) {
-	if cfg.Store == nil || cfg.SignIn.Store == nil || cfg.SignIn.Notifier == nil || cfg.Accounts.Store == nil || cfg.Accounts.Notifier == nil ||
-		cfg.SelfService.Store == nil || cfg.SelfService.Notifier == nil {
-		return nil, errors.New("httpapi: Store, SignIn, Accounts and SelfService are required")
+	if cfg.Health == nil || cfg.SignIn.Store == nil || cfg.SignIn.Notifier == nil || cfg.Accounts.Store == nil || cfg.Accounts.Notifier == nil ||
+		cfg.SelfService.Store == nil || cfg.SelfService.Notifier == nil || cfg.Consultation.Store == nil {
+		return nil, errors.New("httpapi: Health, SignIn, Accounts, SelfService and Consultation are required")
 	}
 	u, err := url.Parse(cfg.PublicURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -66,11 +77,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg:     cfg,
-		store:   cfg.Store,
+		health:  cfg.Health,
 		signIn:  cfg.SignIn,
 		log:     cfg.Logger,
 		pages:   pages,
-		metrics: newMetrics(cfg.Store, cfg.MailStats),
+		metrics: newMetrics(cfg.Health, cfg.MailStats),
 		secure:  u.Scheme == "https",
 		names:   &displayCache{ttl: 10 * time.Second},
 	}
@@ -132,7 +143,7 @@ func (s *Server) registerOpsRoutes(e *gin.Engine) {
 }
 
 func (s *Server) handleReady(c *gin.Context) error {
-	if err := s.store.Ping(c.Request.Context()); err != nil {
+	if err := s.health.Ping(c.Request.Context()); err != nil {
 		return err
 	}
 	c.String(http.StatusOK, "ready\n")

@@ -7,7 +7,6 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 
@@ -23,7 +22,6 @@ const (
 	csrfField       = "csrf"
 	accountKey      = "apex.account"
 	tokenKey        = "apex.token"
-	targetKey       = "apex.target"
 )
 
 // authenticate reads the session from the Authorization header (API
@@ -47,7 +45,7 @@ func (s *Server) authenticate(c *gin.Context) {
 	if c.Request.Method == http.MethodGet {
 		target = c.Param("identifier")
 	}
-	p, other, err := s.store.SessionAnd(c.Request.Context(), token, target)
+	p, err := s.signIn.Session(c.Request.Context(), token, target)
 	if err != nil && !errors.Is(err, directory.ErrSessionExpired) {
 		if isAPI(c) {
 			s.writeAPIError(c, err)
@@ -59,23 +57,8 @@ func (s *Server) authenticate(c *gin.Context) {
 	if p != nil {
 		c.Set(accountKey, p)
 		c.Set(tokenKey, token)
-		if target != "" {
-			c.Set(targetKey, other)
-		}
 	}
 	c.Next()
-}
-
-// targetAccount is the account named by the route's identifier, read with
-// the session when the request is a GET, else now. Errors: ErrNotFound.
-func (s *Server) targetAccount(c *gin.Context) (*directory.Person, error) {
-	if v, ok := c.Get(targetKey); ok {
-		if p := v.(*directory.Person); p != nil {
-			return p, nil
-		}
-		return nil, fmt.Errorf("account %q: %w", c.Param("identifier"), directory.ErrNotFound)
-	}
-	return s.store.FindPerson(c.Request.Context(), c.Param("identifier"))
 }
 
 // account is the signed-in account of the request, or nil.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/mail"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -156,22 +155,4 @@ func TestCompose(t *testing.T) {
 	if msg2.Header.Get("Message-Id") == h.Get("Message-Id") || msg2.Header.Get("Content-Type") == h.Get("Content-Type") {
 		t.Error("two messages share a Message-ID or a boundary")
 	}
-}
-
-// syncBuffer is a log destination that tests read while workers write.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

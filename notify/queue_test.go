@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dgfip/apex-partenaires/directory/testkit"
 	"github.com/dgfip/apex-partenaires/notify"
 	"github.com/dgfip/apex-partenaires/notify/smtptest"
 )
@@ -23,7 +24,7 @@ import (
 // its hooks counted; Sleep records the waits and returns at once.
 type queueFixture struct {
 	cfg    notify.QueueConfig
-	log    *syncBuffer
+	log    *testkit.LogBuffer
 	sent   chan struct{}
 	failed chan struct{}
 
@@ -35,7 +36,7 @@ type queueFixture struct {
 func newQueueFixture(t *testing.T) *queueFixture {
 	t.Helper()
 	dir := t.TempDir()
-	f := &queueFixture{log: &syncBuffer{}, sent: make(chan struct{}, 100), failed: make(chan struct{}, 100)}
+	f := &queueFixture{log: &testkit.LogBuffer{}, sent: make(chan struct{}, 100), failed: make(chan struct{}, 100)}
 	f.cfg = notify.QueueConfig{
 		SpoolDir:  filepath.Join(dir, "spool"),
 		FailedDir: filepath.Join(dir, "failed"),

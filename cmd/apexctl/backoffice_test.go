@@ -170,7 +170,7 @@ func (b *backOfficeTest) invite(t *testing.T, agent, email, firstName, lastName,
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.store.SubmitInvitation(context.Background(), token, directory.PreCreation{
+	if _, err := (directory.Accounts{Store: b.store}).SubmitInvitation(context.Background(), token, directory.PreCreation{
 		FirstName: firstName, LastName: lastName, Mobile: "06 12 34 56 78", Password: password,
 	}); err != nil {
 		t.Fatalf("the form of %s: %v", email, err)

@@ -372,7 +372,7 @@ func (r *rig) populate(nUsers, nRequests int) *world {
 	}
 	a := mk("Adèle", "Admin", "adele.admin@example.test", directory.RoleAdministrateur, directory.StateActive, "")
 	for _, prof := range w.profiles {
-		if err := s.Grant(ctx, a.Identifier, rigApp, prof); err != nil {
+		if err := s.AddHabilitation(ctx, a.Identifier, rigApp, prof); err != nil {
 			r.t.Fatal(err)
 		}
 	}

@@ -142,7 +142,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	api, err := httpapi.New(httpapi.Config{
 		PublicURL: cfg.HTTP.PublicURL,
-		Store:     store,
+		Health:    store,
 		SignIn:    directory.SignIn{Store: store, Notifier: notifier},
 		Accounts:  directory.Accounts{Store: store, Notifier: notifier, Audit: logger},
 		SelfService: directory.SelfService{Store: store, Notifier: notifier, Audit: logger, OnSendError: func(err error) {
@@ -153,6 +153,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		MailStats: mails.Stats,
 		// The client address of the abuse limits.
 		TrustedProxies: cfg.HTTP.TrustedProxies,
+		Consultation:   directory.Consultation{Store: store},
 	})
 	if err != nil {
 		logger.Error("service HTTP", "error", err.Error())

@@ -11,11 +11,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/dgfip/apex-partenaires/directory/slapd"
+	"github.com/dgfip/apex-partenaires/directory/testkit"
 	"github.com/dgfip/apex-partenaires/notify"
 )
 
@@ -87,7 +87,7 @@ func apexd(t *testing.T, env map[string]string, args ...string) (stop func() int
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	var stdout, stderr syncBuffer
+	var stdout, stderr testkit.LogBuffer
 	go func() {
 		done <- run(ctx, append([]string{"--config", filepath.Join(t.TempDir(), "absent.yaml")}, args...), &stdout, &stderr)
 	}()
@@ -217,21 +217,4 @@ func TestServiceWithEmbeddedDirectoryAndOutbox(t *testing.T) {
 	if status, me := do(t, req); status != http.StatusOK || me["identifier"] != "marie.martin-px" {
 		t.Errorf("the session after a restart: %d %v", status, me)
 	}
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

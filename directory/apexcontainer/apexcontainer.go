@@ -396,7 +396,7 @@ func (c *Container) seed(ctx context.Context, s settings) error {
 		c.persons = append(c.persons, *created)
 	}
 	for _, h := range s.habilitations {
-		if err := st.Grant(ctx, h.identifier, h.application, h.profile); err != nil {
+		if err := st.AddHabilitation(ctx, h.identifier, h.application, h.profile); err != nil {
 			return fmt.Errorf("apexcontainer: habilitation of %s to %s/%s: %w", h.identifier, h.application, h.profile, err)
 		}
 	}

@@ -236,7 +236,7 @@ LDAPOpCacheEntries 0
 	if got := get("/appli/index.html", "marc.petit-px", recipePassword); got != http.StatusOK {
 		t.Fatalf("marc.petit-px while habilitated: %d", got)
 	}
-	if err := dir.Store.Revoke(context.Background(), "marc.petit-px", recipeApp, recipeProfile); err != nil {
+	if err := dir.Store.RemoveHabilitation(context.Background(), "marc.petit-px", recipeApp, recipeProfile); err != nil {
 		t.Fatal(err)
 	}
 	if got := get("/appli/index.html", "marc.petit-px", recipePassword); got != http.StatusUnauthorized {

@@ -167,7 +167,7 @@ func TestReplicationWritesThroughOneReadsThroughTheOther(t *testing.T) {
 	if err := storeA.CreateApplication(ctx, directory.Application{ID: "ficoba", Name: "FICOBA", Profiles: []string{"consultation"}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := storeA.Grant(ctx, p.Identifier, "ficoba", "consultation"); err != nil {
+	if err := storeA.AddHabilitation(ctx, p.Identifier, "ficoba", "consultation"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -360,7 +360,7 @@ func TestBackupAndRestore(t *testing.T) {
 	if err := store.CreateApplication(ctx, directory.Application{ID: "ficoba", Name: "FICOBA", Profiles: []string{"consultation"}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := store.Grant(ctx, p.Identifier, "ficoba", "consultation"); err != nil {
+	if err := store.AddHabilitation(ctx, p.Identifier, "ficoba", "consultation"); err != nil {
 		t.Fatal(err)
 	}
 

@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,19 +49,6 @@ type Config struct {
 	TLSCertFile     string       // PEM certificate offered with StartTLS on the ldap:// listener; empty: no TLS
 	TLSKeyFile      string       // its PEM private key
 	Replication     *Replication // nil for a single server
-}
-
-// Replication makes a slapd one provider of a multi-provider cluster: it
-// replicates from each peer with syncrepl (refreshAndPersist), bound as
-// ldif.ReplicatorDN, and accepts writes itself.
-type Replication struct {
-	ServerID int      // 1 to 4095, unique in the cluster
-	Peers    []string // ldap:// URLs of the other providers
-	Password string   // the replicator account's password, the same on every provider
-	// Join is for every provider but the first: an empty database then waits
-	// for the base entries from a peer instead of loading its own, which
-	// would be other entries under the same names.
-	Join bool
 }
 
 // Server is a running slapd.
@@ -142,41 +128,6 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	return s, nil
-}
-
-// StartCluster starts len(cfgs) providers in multi-provider replication,
-// each on its own port, the first one loading the base entries and the
-// others receiving them from it. The replicator's password must be free of
-// quotes and backslashes. A provider stopped or killed comes back with
-// Start(ctx, srv.Config()): same folder, port and peers.
-func StartCluster(ctx context.Context, cfgs []Config, replicatorPassword string) ([]*Server, error) {
-	if len(cfgs) < 2 || replicatorPassword == "" {
-		return nil, errors.New("slapd: a cluster needs two configurations or more and a replicator password")
-	}
-	cfgs = slices.Clone(cfgs)
-	urls := make([]string, len(cfgs))
-	for i := range cfgs {
-		host, port, err := listenAddress(cfgs[i].Listen)
-		if err != nil {
-			return nil, err
-		}
-		urls[i] = "ldap://" + net.JoinHostPort(host, strconv.Itoa(port))
-		cfgs[i].Listen = urls[i]
-	}
-	var servers []*Server
-	for i := range cfgs {
-		peers := slices.Delete(slices.Clone(urls), i, i+1)
-		cfgs[i].Replication = &Replication{ServerID: i + 1, Peers: peers, Password: replicatorPassword, Join: i > 0}
-		srv, err := Start(ctx, cfgs[i])
-		if err != nil {
-			for _, s := range servers {
-				s.Stop()
-			}
-			return nil, fmt.Errorf("slapd: provider %d: %w", i+1, err)
-		}
-		servers = append(servers, srv)
-	}
-	return servers, nil
 }
 
 // Config is the configuration this server was started with, its listen
@@ -426,36 +377,6 @@ func entryExists(conn *ldap.Conn, dn string) (bool, error) {
 	return false, err
 }
 
-// awaitRefresh waits until syncrepl has brought every one of dns and ended
-// its first refresh (the suffix then carries a contextCSN): writing before
-// that can meet entries that are not there yet.
-func (s *Server) awaitRefresh(ctx context.Context, conn *ldap.Conn, timeout time.Duration, dns ...string) error {
-	deadline := time.Now().Add(timeout)
-	for _, dn := range dns {
-		for {
-			ok, err := entryExists(conn, dn)
-			if err == nil && ok && dn == dns[len(dns)-1] {
-				ok, err = hasContextCSN(conn, s.Suffix)
-			}
-			if err != nil {
-				return fmt.Errorf("slapd: read %s: %w", dn, err)
-			}
-			if ok {
-				break
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("slapd: %s has not come from the peers after %s; log:\n%s", dn, timeout, s.LogTail(2000))
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
-	}
-	return nil
-}
-
 // setPassword sets an account's password (slapd hashes it). On a provider
 // that has just joined, the first refresh of syncrepl can still be placing
 // entries: "no such object" is tried again for a while.
@@ -468,42 +389,6 @@ func setPassword(conn *ldap.Conn, dn, password string, timeout time.Duration) er
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-func hasContextCSN(conn *ldap.Conn, suffix string) (bool, error) {
-	res, err := conn.Search(ldap.NewSearchRequest(suffix, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 1, 0, false, "(objectClass=*)", []string{"contextCSN"}, nil))
-	if err != nil {
-		return false, err
-	}
-	return len(res.Entries) == 1 && res.Entries[0].GetAttributeValue("contextCSN") != "", nil
-}
-
-// ensureReplicator adds the replicator account when missing and sets its
-// password (slapd hashes it).
-func ensureReplicator(conn *ldap.Conn, suffix, password string) error {
-	dn := ldif.ReplicatorDN(suffix)
-	ok, err := entryExists(conn, dn)
-	if err != nil {
-		return fmt.Errorf("slapd: read %s: %w", dn, err)
-	}
-	if !ok {
-		req := ldap.NewAddRequest(dn, nil)
-		req.Attribute("objectClass", []string{"applicationProcess", "simpleSecurityObject"})
-		req.Attribute("cn", []string{"replicator"})
-		req.Attribute("description", []string{"Replication between the providers of a cluster (read only)"})
-		req.Attribute("userPassword", []string{password})
-		req.Attribute("pwdPolicySubentry", []string{"cn=system,ou=policies," + suffix})
-		if err := conn.Add(req); err == nil || !ldap.IsErrorWithCode(err, ldap.LDAPResultEntryAlreadyExists) {
-			if err != nil {
-				return fmt.Errorf("slapd: add %s: %w", dn, err)
-			}
-			return nil
-		}
-	}
-	if err := setPassword(conn, dn, password, 5*time.Second); err != nil {
-		return fmt.Errorf("slapd: set the replicator password: %w", err)
-	}
-	return nil
 }
 
 // AddTree adds the partner branches under base, an ou below the suffix that
@@ -635,74 +520,4 @@ func debugLevel(level string) string {
 		return "0"
 	}
 	return level
-}
-
-// BulkLoad adds the entries of an LDIF file to the data folder of a slapd
-// that is not running, with slapadd -q: fast, and past every overlay, so
-// passwords must be hashed already (memberOf is never stored: dynlist
-// derives it from the profiles' member at read time). Start must have run
-// once on the folder (it writes cn=config and the base entries).
-func BulkLoad(ctx context.Context, cfg Config, ldifPath string) error {
-	cfg = withDefaults(cfg)
-	dir, err := filepath.Abs(cfg.Dir)
-	if err != nil {
-		return fmt.Errorf("slapd: %w", err)
-	}
-	out, err := exec.CommandContext(ctx, cfg.Slapadd, "-q", "-F", filepath.Join(dir, "slapd.d"), "-b", cfg.Suffix, "-l", ldifPath).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("slapd: slapadd %s: %w: %s", ldifPath, err, strings.TrimSpace(string(out)))
-	}
-	return nil
-}
-
-// HashPassword hashes a password as slapd does ({ARGON2}), with Debian's
-// slappasswd, for entries loaded by BulkLoad. The password goes through
-// stdin, never the command line.
-func HashPassword(ctx context.Context, password string) (string, error) {
-	cmd := exec.CommandContext(ctx, "/usr/sbin/slappasswd", "-o", "module-path="+DefaultModulePath, "-o", "module-load=argon2.so",
-		"-h", "{ARGON2}", "-n", "-T", "/dev/stdin")
-	cmd.Stdin = strings.NewReader(password)
-	out, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("slapd: slappasswd: %w", err)
-	}
-	return strings.TrimSpace(string(out)), nil
-}
-
-// Backup writes every entry of the database to path as LDIF, with slapcat:
-// passwords stay hashed, operational attributes (entryUUID, entryCSN, the
-// ppolicy state) are kept. slapd may keep running: back_mdb gives slapcat a
-// consistent snapshot.
-func (s *Server) Backup(ctx context.Context, path string) error {
-	out, err := exec.CommandContext(ctx, DefaultSlapcat, "-F", filepath.Join(s.dir, "slapd.d"), "-b", s.Suffix, "-o", "ldif-wrap=no", "-l", path).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("slapd: slapcat: %w: %s", err, strings.TrimSpace(string(out)))
-	}
-	return nil
-}
-
-// Restore builds the folder of cfg from a Backup: cn=config from the
-// templates, then the entries with slapadd -q -w (-w writes the contextCSN,
-// so that a restored provider of a cluster asks its peers only for what is
-// newer). The folder must hold no database yet; Start it afterwards.
-func Restore(ctx context.Context, cfg Config, ldifPath string) error {
-	cfg = withDefaults(cfg)
-	dir, err := filepath.Abs(cfg.Dir)
-	if err != nil {
-		return fmt.Errorf("slapd: %w", err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "data", "data.mdb")); err == nil {
-		return fmt.Errorf("slapd: %s already holds a database: restore into an empty folder", dir)
-	}
-	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o700); err != nil {
-		return fmt.Errorf("slapd: %w", err)
-	}
-	if err := writeConfig(ctx, cfg, dir); err != nil {
-		return err
-	}
-	out, err := exec.CommandContext(ctx, cfg.Slapadd, "-q", "-w", "-F", filepath.Join(dir, "slapd.d"), "-b", cfg.Suffix, "-l", ldifPath).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("slapd: slapadd %s: %w: %s", ldifPath, err, strings.TrimSpace(string(out)))
-	}
-	return nil
 }

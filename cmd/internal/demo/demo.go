@@ -121,7 +121,7 @@ func Load(ctx context.Context, store *directory.Store) (Accounts, error) {
 			return Accounts{}, err
 		}
 		for _, h := range d.grants {
-			if err := store.Grant(ctx, p.Identifier, h.Application, h.Profile); err != nil {
+			if err := store.AddHabilitation(ctx, p.Identifier, h.Application, h.Profile); err != nil {
 				return Accounts{}, fmt.Errorf("demo: grant %s/%s to %s: %w", h.Application, h.Profile, p.Identifier, err)
 			}
 		}

@@ -1,0 +1,334 @@
+package directory
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"math/big"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The tokens the directory hands out, and the records it keeps of them.
+// A token (a session's, a link's, a reset id, a captcha id) is random,
+// URL-safe and leaves in clear; the directory keeps only its hash. A
+// sign-in challenge is signed instead, and stored only once answered. Each
+// record is one attribute value of words separated by spaces, the first
+// one its version ("v1 …"): a value this version cannot read is never
+// used.
+
+// challengeIdentifier reads the identifier a challenge or session token
+// starts with: "<identifier>.<random>", the identifier holding one dot itself.
+func challengeIdentifier(token string) string {
+	i := strings.LastIndexByte(token, '.')
+	if i <= 0 || !ValidIdentifier(token[:i]) || len(token)-i-1 != 43 {
+		return ""
+	}
+	return token[:i]
+}
+
+// randomToken returns 256 random bits, URL-safe (43 characters).
+func randomToken() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func randomDigits(n int) (string, error) {
+	max := big.NewInt(1)
+	for range n {
+		max.Mul(max, big.NewInt(10))
+	}
+	v, err := rand.Int(rand.Reader, max)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%0*d", n, v), nil
+}
+
+func hashHex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+// A sign-in challenge is "<identifier>.<nonce|expiry|stamp|tag>", the tag a
+// MAC under the directory's sign-in key (see signingKey), and its code is
+// derived from it under the same key: issuing a code writes nothing, so the
+// password step costs the bind and nothing more. What must be remembered
+// (wrong tries, a code already used, a code sent again) is written at the
+// verification step into apexLoginCode, one value per challenge, each
+// change a compare-and-swap so that several instances agree.
+//
+// A challenge dies at its signed expiry, which nothing extends, and when
+// the account's password changes: the stamp is a MAC of the account's
+// pwdChangedTime when the challenge was issued (ppolicy sets it at every
+// password change, whoever makes it; an account whose password never
+// changed has none), compared with the current one at every answer.
+
+const (
+	challengeNonceLen  = 16
+	challengeStampLen  = 8
+	challengeTagLen    = 16
+	challengeSignedLen = challengeNonceLen + 8 + challengeStampLen
+	challengeLen       = challengeSignedLen + challengeTagLen
+)
+
+// loginChallenge is a challenge read back and authenticated.
+type loginChallenge struct {
+	identifier string
+	expires    time.Time
+	stamp      []byte
+}
+
+func (s *Store) newChallenge(ctx context.Context, identifier, pwdChanged string) (challenge, code string, expires time.Time, err error) {
+	key, err := s.signingKey(ctx)
+	if err != nil {
+		return "", "", time.Time{}, err
+	}
+	raw := make([]byte, challengeLen)
+	rand.Read(raw[:challengeNonceLen])
+	expires = s.now().Add(s.signin.CodeTTL).Truncate(time.Second)
+	binary.BigEndian.PutUint64(raw[challengeNonceLen:], uint64(expires.Unix()))
+	copy(raw[challengeNonceLen+8:], passwordStamp(key, pwdChanged))
+	copy(raw[challengeSignedLen:], challengeTag(key, identifier, raw[:challengeSignedLen]))
+	challenge = identifier + "." + base64.RawURLEncoding.EncodeToString(raw)
+	return challenge, derivedCode(key, challenge), expires, nil
+}
+
+// parseChallenge authenticates a challenge; ok is false for anything this
+// directory's key did not make.
+func (s *Store) parseChallenge(ctx context.Context, challenge string) (loginChallenge, []byte, bool, error) {
+	i := strings.LastIndexByte(challenge, '.')
+	if i <= 0 || !ValidIdentifier(challenge[:i]) {
+		return loginChallenge{}, nil, false, nil
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(challenge[i+1:])
+	if err != nil || len(raw) != challengeLen {
+		return loginChallenge{}, nil, false, nil
+	}
+	key, err := s.signingKey(ctx)
+	if err != nil {
+		return loginChallenge{}, nil, false, err
+	}
+	if !hmac.Equal(raw[challengeSignedLen:], challengeTag(key, challenge[:i], raw[:challengeSignedLen])) {
+		return loginChallenge{}, nil, false, nil
+	}
+	exp := time.Unix(int64(binary.BigEndian.Uint64(raw[challengeNonceLen:])), 0)
+	return loginChallenge{identifier: challenge[:i], expires: exp, stamp: raw[challengeNonceLen+8 : challengeSignedLen]}, key, true, nil
+}
+
+func challengeTag(key []byte, identifier string, signed []byte) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("apex login challenge v2\x00" + identifier + "\x00"))
+	m.Write(signed)
+	return m.Sum(nil)[:challengeTagLen]
+}
+
+// passwordStamp stands for the account's password in its challenges: a MAC
+// of its pwdChangedTime ("" when the password never changed), which tells
+// the holder of a challenge nothing.
+func passwordStamp(key []byte, pwdChanged string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("apex password stamp\x00" + pwdChanged))
+	return m.Sum(nil)[:challengeStampLen]
+}
+
+// derivedCode is the 6-digit code of a challenge (the modulo bias of a
+// 64-bit value over 10^6 is below 10^-13).
+func derivedCode(key []byte, challenge string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("apex login code\x00" + challenge))
+	return fmt.Sprintf("%06d", binary.BigEndian.Uint64(m.Sum(nil))%1_000_000)
+}
+
+// codeRecord is what the directory remembers of a challenge once it has
+// been answered or its code sent again (apexLoginCode). The challenge is
+// kept as a hash; codeHash is the hash of a code sent again, codeDerived
+// while the challenge's own code holds, codeUsed once it opened a session.
+// A challenge answered has two values: its record, and a marker
+// (codeOpened) that the first answer adds and that stays until the
+// challenge expires, so that a second first answer, whose add of the same
+// marker fails, cannot start a record of its own.
+type codeRecord struct {
+	challengeHash string
+	expires       time.Time
+	attempts      int
+	codeHash      string
+}
+
+const (
+	codeDerived = "-"
+	codeUsed    = "used"
+	codeOpened  = "opened"
+)
+
+func (r codeRecord) String() string {
+	return fmt.Sprintf("v1 %s %d %d %s", r.challengeHash, r.expires.Unix(), r.attempts, r.codeHash)
+}
+
+func parseCodeRecord(s string) (codeRecord, bool) {
+	f := strings.Fields(s)
+	if len(f) != 5 || f[0] != "v1" {
+		return codeRecord{}, false
+	}
+	exp, err1 := strconv.ParseInt(f[2], 10, 64)
+	attempts, err2 := strconv.Atoi(f[3])
+	if err1 != nil || err2 != nil {
+		return codeRecord{}, false
+	}
+	return codeRecord{challengeHash: f[1], expires: time.Unix(exp, 0), attempts: attempts, codeHash: f[4]}, true
+}
+
+// sessionRecord is a session of the account (apexSession): the hash of
+// its token, when it was last used and when it was opened, in Unix seconds.
+type sessionRecord struct {
+	hash     string
+	lastSeen int64
+	created  int64
+}
+
+func (r sessionRecord) String() string {
+	return fmt.Sprintf("v1 %s %d %d", r.hash, r.lastSeen, r.created)
+}
+
+func parseSessionRecord(s string) (sessionRecord, bool) {
+	f := strings.Fields(s)
+	if len(f) != 4 || f[0] != "v1" {
+		return sessionRecord{}, false
+	}
+	seen, err1 := strconv.ParseInt(f[2], 10, 64)
+	created, err2 := strconv.ParseInt(f[3], 10, 64)
+	return sessionRecord{hash: f[1], lastSeen: seen, created: created}, err1 == nil && err2 == nil
+}
+
+// resetRecord is the stored form of a pending renewal (apexReset): a code
+// waiting for its check, or a link token waiting for the new password.
+type resetRecord struct {
+	kind     string // "code" or "link"
+	hash     string // of the reset id (code) or of the token (link)
+	expires  time.Time
+	attempts int
+	codeHash string // code only
+}
+
+func (r resetRecord) String() string {
+	code := r.codeHash
+	if code == "" {
+		code = "-"
+	}
+	return fmt.Sprintf("v1 %s %s %d %d %s", r.kind, r.hash, r.expires.Unix(), r.attempts, code)
+}
+
+func parseResetRecord(s string) (resetRecord, bool) {
+	f := strings.Fields(s)
+	if len(f) != 6 || f[0] != "v1" || (f[1] != "code" && f[1] != "link") {
+		return resetRecord{}, false
+	}
+	exp, err1 := strconv.ParseInt(f[3], 10, 64)
+	attempts, err2 := strconv.Atoi(f[4])
+	r := resetRecord{kind: f[1], hash: f[2], expires: time.Unix(exp, 0), attempts: attempts}
+	if f[5] != "-" {
+		r.codeHash = f[5]
+	}
+	return r, err1 == nil && err2 == nil
+}
+
+// captchaRecord is a captcha (its entry's description): its expiry, in
+// Unix seconds, and its answer.
+type captchaRecord struct {
+	expires time.Time
+	digits  string
+}
+
+func (r captchaRecord) String() string { return fmt.Sprintf("v1 %d %s", r.expires.Unix(), r.digits) }
+
+func parseCaptchaRecord(s string) (captchaRecord, bool) {
+	f := strings.Fields(s)
+	if len(f) != 3 || f[0] != "v1" || !validCaptchaAnswer(f[2]) {
+		return captchaRecord{}, false
+	}
+	exp, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil {
+		return captchaRecord{}, false
+	}
+	return captchaRecord{expires: time.Unix(exp, 0), digits: f[2]}, true
+}
+
+func validCaptchaAnswer(s string) bool {
+	if len(s) == 0 || len(s) > captchaMaxDigits {
+		return false
+	}
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// validCaptchaID accepts what randomToken makes: 43 characters of base64url.
+func validCaptchaID(id string) bool {
+	if len(id) != 43 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// knownAddress is an address the account signed in from (apexKnownAddress,
+// see ldap_addresses.go): its keyed hash and its last use, in Unix seconds.
+type knownAddress struct {
+	mac     string
+	lastUse int64
+}
+
+func (a knownAddress) String() string { return fmt.Sprintf("v1 %s %d", a.mac, a.lastUse) }
+
+func parseKnownAddress(s string) (knownAddress, bool) {
+	f := strings.Fields(s)
+	if len(f) != 3 || f[0] != "v1" {
+		return knownAddress{}, false
+	}
+	t, err := strconv.ParseInt(f[2], 10, 64)
+	return knownAddress{mac: f[1], lastUse: t}, err == nil
+}
+
+// invitationRecord is the stored form of a pending invitation (apexInvitation).
+type invitationRecord struct {
+	hash    string
+	expires time.Time
+}
+
+func (r invitationRecord) String() string { return fmt.Sprintf("v1 %s %d", r.hash, r.expires.Unix()) }
+
+func parseInvitationRecord(s string) (invitationRecord, bool) {
+	f := strings.Fields(s)
+	if len(f) != 3 || f[0] != "v1" {
+		return invitationRecord{}, false
+	}
+	exp, err := strconv.ParseInt(f[2], 10, 64)
+	return invitationRecord{hash: f[1], expires: time.Unix(exp, 0)}, err == nil
+}
+
+func (s *Store) newInvitationToken(requestID string) (string, invitationRecord) {
+	token := requestID + "." + randomToken()
+	return token, invitationRecord{hash: hashHex(token), expires: s.now().Add(s.invitationTTL).Truncate(time.Second)}
+}
+
+// NewRequestID returns a random identifier for an account request.
+func NewRequestID() string {
+	b := make([]byte, 15)
+	rand.Read(b)
+	return strings.ToLower(base32.StdEncoding.EncodeToString(b))
+}
