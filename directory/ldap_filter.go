@@ -24,6 +24,11 @@ func contains(attr, value string) string {
 	return "(" + attr + "=*" + ldap.EscapeFilter(value) + "*)"
 }
 
+// startsWith matches attr beginning with value.
+func startsWith(attr, value string) string {
+	return "(" + attr + "=" + ldap.EscapeFilter(value) + "*)"
+}
+
 func and(filters ...string) string {
 	if len(filters) == 1 {
 		return filters[0]

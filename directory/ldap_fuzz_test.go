@@ -120,6 +120,16 @@ func FuzzFilter(f *testing.F) {
 			t.Fatalf("category %q: %q compiles to %v, want %v", w, filter, got, want)
 		}
 
+		// The purge of a tree's expired counters.
+		if v != "" {
+			filter := and("(objectClass=apexLimit)", startsWith("cn", v))
+			want := filterNode{Op: "and", Children: []filterNode{eqNode("objectClass", "apexLimit"),
+				{Op: "sub", Attr: "cn", Substr: []string{"initial:" + v}}}}
+			if got := compiled(t, filter); !reflect.DeepEqual(got, want) {
+				t.Fatalf("prefix %q: %q compiles to %v, want %v", v, filter, got, want)
+			}
+		}
+
 		// and() and or() of one filter are that filter.
 		if and(eq("uid", v)) != eq("uid", v) || or(eq("uid", v)) != eq("uid", v) {
 			t.Fatalf("and/or of one filter changed it")

@@ -43,9 +43,18 @@ var limitCASTries = 8
 
 func (s *Store) limitsDN() string { return "ou=limits," + s.system }
 
+// limitCN names a counter "<tree>.<counter>": the first 16 hex digits of the
+// SHA-256 of the store's base, then the SHA-256 of the base, the limit and
+// its key. The first part lets a store purge the counters of its own tree
+// only, whatever the clocks of other trees' stores on the same server.
 func (s *Store) limitCN(k limitKey) string {
 	sum := sha256.Sum256([]byte(s.base + "\x00" + k.name + "\x00" + k.key))
-	return hex.EncodeToString(sum[:])
+	return s.limitTree() + "." + hex.EncodeToString(sum[:])
+}
+
+func (s *Store) limitTree() string {
+	sum := sha256.Sum256([]byte(s.base))
+	return hex.EncodeToString(sum[:8])
 }
 
 // limitRecord is a counter as read: its values are kept as they were, for
@@ -297,7 +306,8 @@ func (s *Store) purgeLimits(ctx context.Context, now time.Time) {
 	if now.Unix()-last < int64(limitPurgeEvery/time.Second) || !s.limitPurgedAt.CompareAndSwap(last, now.Unix()) {
 		return
 	}
-	expired := and("(objectClass=apexLimit)", le("apexLimitExpires", stamp(now)))
+	expired := and("(objectClass=apexLimit)", le("apexLimitExpires", stamp(now)),
+		or(startsWith("cn", s.limitTree()+"."), not("(cn=*.*)"))) // this tree's, or named before trees were
 	s.do(ctx, "purge limits", func(c *ldap.Conn) error {
 		res, err := c.Search(ldap.NewSearchRequest(s.limitsDN(), ldap.ScopeSingleLevel, ldap.NeverDerefAliases,
 			limitPurgeMax, int(s.cfg.Timeout/time.Second), false, expired, []string{"1.1"}, nil))

@@ -619,3 +619,59 @@ func TestLimitFailsClosedUnderContention(t *testing.T) {
 		t.Errorf("the code, untried, still works: %v", err)
 	}
 }
+
+// A store purges the expired counters of its own tree only: two trees on
+// one server (the tests' subtrees, or two bases of one provider) whose
+// stores' clocks disagree never purge each other's live counters. A
+// counter named before trees were (no "tree." prefix) is purged by any.
+func TestPurgeKeepsOtherTreesCounters(t *testing.T) {
+	t.Parallel()
+	srv := slapdtest.Start(t)
+	policy := directory.LimitPolicy{SignInAddress: directory.Limit{Max: 9, Window: time.Minute}}
+	here, _, clock := limitedInstances(t, srv, policy)
+	there, _, _ := limitedInstances(t, srv, policy)
+	fail := func(store *directory.Store, addr string) {
+		t.Helper()
+		_, err := directory.SignIn{Store: store, Notifier: &codeSink{}}.Login(directory.WithClientAddress(ctx, addr), "nobody.here-px", "Wrong-Password-42!")
+		if !errors.Is(err, directory.ErrInvalidCredentials) {
+			t.Fatal(err)
+		}
+	}
+	fail(there, "192.0.2.1")
+	old := "cn=" + strings.Repeat("ab", 32) + ",ou=limits,ou=system," + srv.Suffix
+	root, err := srv.DialRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	add := ldap.NewAddRequest(old, nil)
+	add.Attribute("objectClass", []string{"applicationProcess", "apexLimit"})
+	add.Attribute("cn", []string{strings.Repeat("ab", 32)})
+	add.Attribute("apexLimitName", []string{"signin_address"})
+	add.Attribute("apexLimitCount", []string{"1"})
+	add.Attribute("apexLimitExpires", []string{"20200101000000Z"})
+	if err := root.Add(add); err != nil {
+		t.Fatal(err)
+	}
+	fail(here, "192.0.2.2")
+	clock.Add(time.Hour) // here's clock only
+	here.PurgeLimits(ctx)
+	res, err := root.Search(ldap.NewSearchRequest("ou=limits,ou=system,"+srv.Suffix, ldap.ScopeSingleLevel, ldap.NeverDerefAliases,
+		0, 0, false, "(objectClass=apexLimit)", []string{"cn"}, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The other tree's two live counters (its address and the identifier).
+	var trees []string
+	for _, e := range res.Entries {
+		tree, _, dotted := strings.Cut(e.GetAttributeValue("cn"), ".")
+		if !dotted {
+			t.Errorf("a counter named before trees were is kept: %s", e.DN)
+		}
+		trees = append(trees, tree)
+	}
+	if len(trees) != 2 || trees[0] != trees[1] {
+		t.Fatalf("counters after the purge: %q, want the other tree's two live ones", trees)
+	}
+	fail(there, "192.0.2.1") // they count on
+}
