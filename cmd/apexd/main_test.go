@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -67,16 +68,26 @@ func TestUsage(t *testing.T) {
 	}
 }
 
-// freePort returns a loopback port free at the time of the call.
+// freePort returns a loopback port free at the time of the call, and never
+// one it returned before in this test binary: the kernel may hand out a
+// port just closed again, and two of a rig's listeners on one port would
+// make apexd refuse to start.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if _, given := portsGiven.LoadOrStore(port, true); !given {
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
+
+var portsGiven sync.Map
 
 // apexd runs the whole program in the background, as make run does, until
 // the returned stop is called; stop returns the exit status.
