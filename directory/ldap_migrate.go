@@ -206,7 +206,7 @@ func (s *Store) migrateMailKeys(ctx context.Context, m migrating) error {
 			req := ldap.NewModifyRequest(e.DN, nil)
 			req.Delete("mail", []string{mail})
 			req.Add("mail", []string{mail})
-			req.Add("apexMailKey", []string{MailKey(e.GetAttributeValue("apexSiret"), mail)})
+			req.Add("apexMailKey", []string{s.mailKey(e.GetAttributeValue("apexSiret"), mail)})
 			return req
 		},
 		func(*ldap.Entry, *ldap.ModifyRequest) { n++ })

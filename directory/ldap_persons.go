@@ -159,7 +159,7 @@ func (s *Store) personEntryAttributes(n NewPerson, now time.Time) []ldap.Attribu
 		{Type: "displayName", Vals: []string{strings.TrimSpace(n.FirstName + " " + n.LastName)}},
 		{Type: "sn", Vals: []string{n.LastName}},
 		{Type: "mail", Vals: []string{n.Email}},
-		{Type: "apexMailKey", Vals: []string{MailKey(n.SIRET, n.Email)}},
+		{Type: "apexMailKey", Vals: []string{s.mailKey(n.SIRET, n.Email)}},
 		{Type: "apexRole", Vals: []string{string(n.Role)}},
 		{Type: "apexAccountState", Vals: []string{string(n.State)}},
 		{Type: "apexRequestId", Vals: []string{n.RequestID}},
@@ -202,7 +202,7 @@ func (s *Store) FindPersonByEmail(ctx context.Context, siret, email string) (*Pe
 		base = s.structureDN(siret)
 	}
 	e, err := s.searchOne(ctx, "find person by mail", base, ldap.ScopeWholeSubtree,
-		and("(objectClass=apexPerson)", eq("apexMailKey", MailKey(siret, email)), "(!(apexAccountState=refused))"), personAttrs)
+		and("(objectClass=apexPerson)", eq("apexMailKey", s.mailKey(siret, email)), "(!(apexAccountState=refused))"), personAttrs)
 	if err != nil {
 		return nil, err
 	}
@@ -210,18 +210,22 @@ func (s *Store) FindPersonByEmail(ctx context.Context, siret, email string) (*Pe
 }
 
 // MailKey is what makes a mail unique within its structure (siret), or
-// among agents (siret empty): apexMailKey, which the unique overlay holds
-// unique among requests not refused. The store sets it with every mail, by
-// the same add or modify, so that slapd refuses a duplicate atomically;
-// what writes entries offline (the benchmark's LDIF) sets it too.
-func MailKey(siret, email string) string {
+// among agents (siret empty), in the tree of base: apexMailKey, which the
+// unique overlay holds unique among requests not refused, in the whole
+// server (so the tree is part of it: two trees on one server count apart).
+// The store sets it with every mail, by the same add or modify, so that
+// slapd refuses a duplicate atomically; what writes entries offline (the
+// benchmark's LDIF) sets it too.
+func MailKey(base, siret, email string) string {
 	scope := siret
 	if scope == "" {
 		scope = "agents"
 	}
-	sum := sha256.Sum256([]byte(scope + "\x00" + strings.ToLower(email)))
+	sum := sha256.Sum256([]byte(strings.ToLower(base) + "\x00" + scope + "\x00" + strings.ToLower(email)))
 	return hex.EncodeToString(sum[:])
 }
+
+func (s *Store) mailKey(siret, email string) string { return MailKey(s.base, siret, email) }
 
 // FindPersonByRequest returns the account of a request id. Errors: ErrNotFound.
 func (s *Store) FindPersonByRequest(ctx context.Context, requestID string) (*Person, error) {
@@ -337,7 +341,7 @@ func (s *Store) UpdatePerson(ctx context.Context, identifier string, u PersonUpd
 	}
 	if u.Email != nil {
 		req.Replace("mail", []string{*u.Email})
-		req.Replace("apexMailKey", []string{MailKey(e.GetAttributeValue("apexSiret"), *u.Email)})
+		req.Replace("apexMailKey", []string{s.mailKey(e.GetAttributeValue("apexSiret"), *u.Email)})
 	}
 	if u.Mobile != nil {
 		if *u.Mobile == "" {

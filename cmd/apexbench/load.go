@@ -87,7 +87,7 @@ func writeLDIF(path, base, systemDN string, n, requests int, hash string) (*popu
 		dn := rdnAttr + "=" + ldap.EscapeDN(rdnValue) + "," + parentDN
 		attrs := []string{"objectClass", "inetOrgPerson", "objectClass", "apexPerson",
 			"cn", "Prenom" + letters(k) + " Nom" + letters(k), "sn", "Nom" + letters(k), "givenName", "Prenom" + letters(k),
-			"mail", fmt.Sprintf("p%d@bench.example.fr", k), "apexMailKey", directory.MailKey(siretStr, fmt.Sprintf("p%d@bench.example.fr", k)),
+			"mail", fmt.Sprintf("p%d@bench.example.fr", k), "apexMailKey", directory.MailKey(base, siretStr, fmt.Sprintf("p%d@bench.example.fr", k)),
 			"apexRole", "collaborateur", "apexAccountState", state,
 			"apexSiret", siretStr, "apexService", serviceDN, "apexRequestId", fmt.Sprintf("req%d", k), "userPassword", hash}
 		if rdnAttr == "uid" {
