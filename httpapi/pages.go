@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
-	"strings"
 
 	"github.com/gin-gonic/gin"
 )
@@ -115,16 +114,5 @@ type errorPage struct {
 	Message string
 }
 
-func roleLabel(role string) string {
-	switch role {
-	case "administrateur":
-		return "Administrateur"
-	case "responsable":
-		return "Responsable"
-	case "collaborateur":
-		return "Collaborateur"
-	case "agent":
-		return "Agent DGFiP"
-	}
-	return strings.ToUpper(role[:1]) + role[1:]
-}
+// noStore keeps a page out of every cache: captchas, codes, personal data.
+func noStore(c *gin.Context) { c.Header("Cache-Control", "no-store") }

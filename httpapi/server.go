@@ -58,6 +58,12 @@ type Server struct {
 	names   *displayCache
 }
 
+func (s *Server) accounts() directory.Accounts { return s.cfg.Accounts }
+
+func (s *Server) selfService() directory.SelfService { return s.cfg.SelfService }
+
+func (s *Server) consultation() directory.Consultation { return s.cfg.Consultation }
+
 // New checks the configuration, parses every page template and builds the router.
 func New(cfg Config) (*Server, error) {
 	if cfg.Health == nil || cfg.SignIn.Store == nil || cfg.SignIn.Notifier == nil || cfg.Accounts.Store == nil || cfg.Accounts.Notifier == nil ||
