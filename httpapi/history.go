@@ -17,12 +17,10 @@ import (
 // GET /accounts/{identifier}/history and the page
 // /gestion/comptes/{identifier}/historique.
 
-func (s *Server) registerHistoryRoutes(signedIn *gin.RouterGroup) {
-	signedIn.GET("/accounts/:identifier/history", s.api(s.handleAccountHistory))
-}
+func (s *Server) registerHistoryRoutes(r groups) {
+	r.apiSignedIn.GET("/accounts/:identifier/history", s.api(s.handleAccountHistory))
 
-func (s *Server) registerHistoryPages(signedIn *gin.RouterGroup) {
-	signedIn.GET("/gestion/comptes/:identifier/historique", s.page(s.handleHistoryPage))
+	r.pagesSignedIn.GET("/gestion/comptes/:identifier/historique", s.page(s.handleHistoryPage))
 }
 
 type historyEventView struct {
