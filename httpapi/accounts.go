@@ -88,7 +88,7 @@ type grantable struct {
 type accountPage struct {
 	base
 	Notice        *notice
-	Errors        fieldErrors
+	Errors        formErrors
 	Person        personView
 	StructureName string
 	CanEnable     bool
@@ -122,7 +122,7 @@ func (s *Server) accountPage(c *gin.Context) (*accountPage, error) {
 		return nil, err
 	}
 	v := newPersonView(target)
-	p := &accountPage{base: s.base(c, "Compte de "+personName(v)), Person: v, Errors: fieldErrors{},
+	p := &accountPage{base: s.base(c, "Compte de "+personName(v)), Person: v, Errors: formErrors{},
 		CanDisable:    target.State == directory.StateActive,
 		CanEnable:     target.State == directory.StateDisabled,
 		CanRemove:     target.Identifier != actor.Identifier,

@@ -54,7 +54,7 @@ func (s *Server) handleCreateApplication(c *gin.Context) error {
 type applicationsPage struct {
 	base
 	Notice       *notice
-	Errors       fieldErrors
+	Errors       formErrors
 	Applications []applicationView
 	Form         applicationForm
 }
@@ -71,7 +71,7 @@ func (s *Server) applicationsPage(c *gin.Context) (*applicationsPage, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &applicationsPage{base: s.base(c, "Applications de la DGFiP"), Errors: fieldErrors{}}
+	p := &applicationsPage{base: s.base(c, "Applications de la DGFiP"), Errors: formErrors{}}
 	for _, a := range apps {
 		p.Applications = append(p.Applications, applicationView{ID: a.ID, Name: a.Name, Profiles: a.Profiles})
 	}

@@ -29,7 +29,8 @@ func errorNotice(err error) *notice {
 	return &notice{Kind: "error", Title: "Erreur", Message: kind.message}
 }
 
-// formErrors are a form's problems by field, each shown under its field.
+// formErrors are the problems of a form, by the field they belong to, each
+// shown under its field.
 type formErrors map[string][]string
 
 func (f formErrors) add(field, message string) { f[field] = append(f[field], message) }
@@ -67,16 +68,11 @@ func formNotice(f formErrors) *notice {
 	return &notice{Kind: "error", Title: "Erreur", Message: msg}
 }
 
-// fieldErrors are the problems of a form, by the field they belong to.
-type fieldErrors map[string][]string
-
-func (f fieldErrors) add(field, message string) { f[field] = append(f[field], message) }
-
 // formFailure is a form sent back to its page: the problems of its fields,
 // a notice for the rest, and the status of the answer.
 type formFailure struct {
 	status int
-	errors fieldErrors
+	errors formErrors
 	notice *notice
 }
 
@@ -87,7 +83,7 @@ type formFailure struct {
 // become the error page.
 func sortFormError(err error, conflictField string, fields ...string) (*formFailure, error) {
 	kind, details := classify(err)
-	f := &formFailure{status: kind.status, errors: fieldErrors{}}
+	f := &formFailure{status: kind.status, errors: formErrors{}}
 	switch {
 	case errors.Is(err, directory.ErrInvalid) || errors.Is(err, directory.ErrPasswordPolicy) || errors.Is(err, directory.ErrPasswordInHistory):
 		var other []string

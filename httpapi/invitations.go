@@ -53,7 +53,7 @@ func (s *Server) handleInvite(c *gin.Context) error {
 type invitePage struct {
 	base
 	Notice   *notice
-	Errors   fieldErrors
+	Errors   formErrors
 	Roles    []string // the roles the person may invite
 	Services []string // the services to choose from; one for a responsable
 	Fixed    string   // the service of a responsable, who cannot choose
@@ -75,7 +75,7 @@ func invitableRoles(actor *directory.Person) []string {
 
 func (s *Server) invitePage(c *gin.Context) (*invitePage, error) {
 	actor := account(c)
-	p := &invitePage{base: s.base(c, "Créer un compte"), Errors: fieldErrors{}, Roles: invitableRoles(actor)}
+	p := &invitePage{base: s.base(c, "Créer un compte"), Errors: formErrors{}, Roles: invitableRoles(actor)}
 	if len(p.Roles) == 0 {
 		return nil, directory.ErrForbidden
 	}
@@ -211,7 +211,7 @@ type creationPage struct {
 	Invitation invitationView
 	Form       creationForm
 	Rules      []passwordRule
-	Errors     fieldErrors
+	Errors     formErrors
 	Problems   []errorDetail // every problem, for the list at the top
 	Notice     *notice
 }
@@ -263,7 +263,7 @@ func (s *Server) invitation(c *gin.Context) (invitationView, bool, error) {
 }
 
 func (s *Server) creationPage(c *gin.Context, inv invitationView, form creationForm, title string) creationPage {
-	return creationPage{base: s.base(c, title), Token: c.Param("token"), Invitation: inv, Form: form, Rules: passwordRules(), Errors: fieldErrors{}}
+	return creationPage{base: s.base(c, title), Token: c.Param("token"), Invitation: inv, Form: form, Rules: passwordRules(), Errors: formErrors{}}
 }
 
 // A GET changes nothing: mail scanners open links.

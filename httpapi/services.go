@@ -83,7 +83,7 @@ func (s *Server) handleDeleteService(c *gin.Context) error {
 type servicesPage struct {
 	base
 	Notice   *notice
-	Errors   fieldErrors
+	Errors   formErrors
 	Services []string
 	NewName  string            // typed in the creation form, after an error
 	Renames  map[string]string // service → name typed, after an error
@@ -99,7 +99,7 @@ func (s *Server) servicesPage(c *gin.Context) (*servicesPage, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &servicesPage{base: s.base(c, "Gestion des services"), Errors: fieldErrors{}, Renames: map[string]string{}}
+	p := &servicesPage{base: s.base(c, "Gestion des services"), Errors: formErrors{}, Renames: map[string]string{}}
 	for _, sv := range services {
 		p.Services = append(p.Services, sv.Name)
 	}

@@ -89,7 +89,7 @@ func (s *Server) structureNames(c *gin.Context) (map[string]string, error) {
 type structuresPage struct {
 	base
 	Notice     *notice
-	Errors     fieldErrors
+	Errors     formErrors
 	Structures []structureView
 	Form       structureView
 }
@@ -102,7 +102,7 @@ func (s *Server) structuresPage(c *gin.Context) (*structuresPage, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &structuresPage{base: s.base(c, "Structures partenaires"), Errors: fieldErrors{}}
+	p := &structuresPage{base: s.base(c, "Structures partenaires"), Errors: formErrors{}}
 	for _, st := range all {
 		p.Structures = append(p.Structures, structureView{SIRET: st.SIRET, Name: st.Name, Category: st.Category})
 	}
@@ -144,7 +144,7 @@ func (s *Server) handleCreateStructureForm(c *gin.Context) error {
 type structurePage struct {
 	base
 	Notice         *notice
-	Errors         fieldErrors
+	Errors         formErrors
 	Structure      structureView
 	Administrators []personView
 	Email          string
@@ -165,7 +165,7 @@ func (s *Server) structurePage(c *gin.Context) (*structurePage, error) {
 		return nil, err
 	}
 	admins = slices.DeleteFunc(admins, func(p directory.Person) bool { return p.SIRET != st.SIRET })
-	return &structurePage{base: s.base(c, st.Name), Errors: fieldErrors{}, Administrators: personViews(admins),
+	return &structurePage{base: s.base(c, st.Name), Errors: formErrors{}, Administrators: personViews(admins),
 		Structure: structureView{SIRET: st.SIRET, Name: st.Name, Category: st.Category}}, nil
 }
 
