@@ -14,26 +14,6 @@ import (
 // enable, move to another service, habilitate to the DGFiP applications,
 // remove.
 
-func (s *Server) registerAccountRoutes(r groups) {
-	r.apiSignedIn.GET("/accounts", s.api(s.handleListManaged))
-	r.apiSignedIn.POST("/accounts/:identifier/disable", s.api(s.handleSetEnabled(false)))
-	r.apiSignedIn.POST("/accounts/:identifier/enable", s.api(s.handleSetEnabled(true)))
-	r.apiSignedIn.PATCH("/accounts/:identifier", s.api(s.handleMoveAccount))
-	r.apiSignedIn.DELETE("/accounts/:identifier", s.api(s.handleRemoveAccount))
-	r.apiSignedIn.PUT("/accounts/:identifier/habilitations/:application/:profile", s.api(s.handleGrant))
-	r.apiSignedIn.DELETE("/accounts/:identifier/habilitations/:application/:profile", s.api(s.handleRevoke))
-
-	r.pagesSignedIn.GET("/gestion/comptes", s.page(s.handleAccountsPage))
-	r.pagesSignedIn.GET("/gestion/comptes/:identifier", s.page(s.handleAccountPage))
-	r.pagesSignedIn.POST("/gestion/comptes/:identifier/desactiver", s.checkCSRF, s.page(s.handleEnableForm(false)))
-	r.pagesSignedIn.POST("/gestion/comptes/:identifier/reactiver", s.checkCSRF, s.page(s.handleEnableForm(true)))
-	r.pagesSignedIn.POST("/gestion/comptes/:identifier/deplacer", s.checkCSRF, s.page(s.handleMoveForm))
-	r.pagesSignedIn.POST("/gestion/comptes/:identifier/habiliter", s.checkCSRF, s.page(s.handleGrantForm))
-	r.pagesSignedIn.POST("/gestion/comptes/:identifier/retirer", s.checkCSRF, s.page(s.handleRevokeForm))
-	r.pagesSignedIn.GET("/gestion/comptes/:identifier/suppression", s.page(s.handleRemovePage))
-	r.pagesSignedIn.POST("/gestion/comptes/:identifier/suppression", s.checkCSRF, s.page(s.handleRemoveForm))
-}
-
 func (s *Server) handleListManaged(c *gin.Context) error {
 	list, err := s.accounts().Managed(c.Request.Context(), account(c))
 	if err != nil {

@@ -11,14 +11,6 @@ import (
 
 // The DGFiP applications and their profiles, which agents declare.
 
-func (s *Server) registerApplicationRoutes(r groups) {
-	r.apiSignedIn.GET("/applications", s.api(s.handleListApplications))
-	r.apiSignedIn.POST("/applications", s.api(s.handleCreateApplication))
-
-	r.pagesSignedIn.GET("/agent/applications", s.page(s.handleApplicationsPage))
-	r.pagesSignedIn.POST("/agent/applications", s.checkCSRF, s.page(s.handleCreateApplicationForm))
-}
-
 type applicationView struct {
 	ID       string   `json:"id"`
 	Name     string   `json:"name"`

@@ -19,15 +19,6 @@ import (
 // services de la structure »): its services and validated accounts, page by
 // page, and the detail of one account; never the mobile of someone else.
 
-func (s *Server) registerConsultationRoutes(r groups) {
-	r.apiSignedIn.GET("/structures/:siret/directory", s.api(s.handleDirectory))
-	r.apiSignedIn.GET("/accounts/:identifier", s.api(s.handleAccountDetail))
-
-	r.pagesSignedIn.GET("/consultation", s.page(s.handleConsultation))
-	r.pagesSignedIn.GET("/consultation/:siret", s.page(s.handleConsultation))
-	r.pagesSignedIn.GET("/consultation/compte/:identifier", s.page(s.handleConsultationAccount))
-}
-
 const (
 	consultationPageSize = 50
 	maxSearchLength      = 100

@@ -18,23 +18,6 @@ import (
 // a captcha and the identifier, then a code by SMS or a link by mail, then
 // the new password (directory.SelfService).
 
-func (s *Server) registerForgottenPasswordRoutes(r groups) {
-	r.api.POST("/captcha", s.api(s.handleNewCaptcha))
-	r.api.GET("/captcha/:file", s.api(s.handleCaptchaFile))
-	r.api.POST("/password/forgot", s.api(s.handleForgot))
-	r.api.POST("/password/forgot/:reset/verify", s.api(s.handleVerifyResetCode))
-	r.api.POST("/password/reset", s.api(s.handleReset))
-
-	r.pages.GET("/mot-de-passe/oublie", s.page(s.handleForgotPage))
-	r.pages.POST("/mot-de-passe/oublie", s.checkCSRF, s.page(s.handleForgotForm))
-	r.pages.GET("/mot-de-passe/code", s.page(s.handleResetCodePage))
-	r.pages.POST("/mot-de-passe/code", s.checkCSRF, s.page(s.handleResetCodeForm))
-	r.pages.GET("/mot-de-passe/renouveler", s.page(s.handleRenewPage))
-	r.pages.POST("/mot-de-passe/renouveler", s.checkCSRF, s.page(s.handleRenewForm))
-	r.pages.GET("/mot-de-passe/renouveler/:token", s.page(s.handleRenewPage))
-	r.pages.POST("/mot-de-passe/renouveler/:token", s.checkCSRF, s.page(s.handleRenewForm))
-}
-
 const (
 	captchaDigits = 6
 	captchaTTL    = 10 * time.Minute

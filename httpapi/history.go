@@ -17,12 +17,6 @@ import (
 // GET /accounts/{identifier}/history and the page
 // /gestion/comptes/{identifier}/historique.
 
-func (s *Server) registerHistoryRoutes(r groups) {
-	r.apiSignedIn.GET("/accounts/:identifier/history", s.api(s.handleAccountHistory))
-
-	r.pagesSignedIn.GET("/gestion/comptes/:identifier/historique", s.page(s.handleHistoryPage))
-}
-
 type historyEventView struct {
 	At        time.Time `json:"at"`
 	Actor     string    `json:"actor"`

@@ -12,12 +12,6 @@ import (
 // agents): their account and the functions of their role. GET /me is its
 // twin in the API.
 
-func (s *Server) registerHomeRoutes(r groups) {
-	r.apiSignedIn.GET("/me", s.api(s.handleMe))
-
-	r.pagesSignedIn.GET("/", s.page(s.handleHome))
-}
-
 type homePage struct {
 	base
 	View      accountView

@@ -15,20 +15,6 @@ import (
 // mails the link to its form; the person completes the form behind the link
 // (/creation/…); the manager may send a new link.
 
-func (s *Server) registerInvitationRoutes(r groups) {
-	r.apiSignedIn.POST("/structures/:siret/invitations", s.api(s.handleInvite))
-	r.api.GET("/invitations/:token", s.api(s.handleGetInvitation))
-	r.api.POST("/invitations/:token", s.api(s.handleSubmitInvitation))
-	r.apiSignedIn.POST("/requests/:id/resend", s.api(s.handleResendInvitation))
-
-	r.pagesSignedIn.GET("/gestion/inviter", s.page(s.handleInvitePage))
-	r.pagesSignedIn.POST("/gestion/inviter", s.checkCSRF, s.page(s.handleInviteForm))
-	r.pages.GET("/creation/envoyee", s.page(s.handleCreationSent))
-	r.pages.GET("/creation/:token", s.page(s.handleCreationPage))
-	r.pages.POST("/creation/:token", s.checkCSRF, s.page(s.handleCreationForm))
-	r.pagesSignedIn.POST("/gestion/invitations/renvoyer", s.checkCSRF, s.page(s.handleResendInvitationForm))
-}
-
 type inviteRequest struct {
 	Email   string `json:"email"`
 	Role    string `json:"role"`

@@ -14,17 +14,6 @@ import (
 // mail and mobile, each change shown in a summary before it is saved; and
 // the change of the password.
 
-func (s *Server) registerPersonalDataRoutes(r groups) {
-	r.apiSignedIn.PATCH("/me", s.api(s.handleUpdateMe))
-	r.apiSignedIn.PUT("/me/password", s.api(s.handleChangePassword))
-
-	r.pagesSignedIn.GET("/donnees-personnelles", s.page(s.handlePersonalDataPage))
-	r.pagesSignedIn.POST("/donnees-personnelles", s.checkCSRF, s.page(s.handlePersonalDataForm))
-	r.pagesSignedIn.POST("/donnees-personnelles/enregistrer", s.checkCSRF, s.page(s.handlePersonalDataSave))
-	r.pagesSignedIn.GET("/donnees-personnelles/mot-de-passe", s.page(s.handleChangePasswordPage))
-	r.pagesSignedIn.POST("/donnees-personnelles/mot-de-passe", s.checkCSRF, s.page(s.handleChangePasswordForm))
-}
-
 type updateMeRequest struct {
 	LastName  *string `json:"lastName"`
 	FirstName *string `json:"firstName"`

@@ -11,16 +11,6 @@ import (
 // The requests to decide (guide 1.3, étape 6): the accounts whose form was
 // sent, which the people who manage them validate or refuse.
 
-func (s *Server) registerRequestRoutes(r groups) {
-	r.apiSignedIn.GET("/requests", s.api(s.handleListRequests))
-	r.apiSignedIn.POST("/requests/:id/approve", s.api(s.handleApprove))
-	r.apiSignedIn.POST("/requests/:id/refuse", s.api(s.handleRefuse))
-
-	r.pagesSignedIn.GET("/gestion/demandes", s.page(s.handleRequestsPage))
-	r.pagesSignedIn.POST("/gestion/demandes/valider", s.checkCSRF, s.page(s.handleApproveForm))
-	r.pagesSignedIn.POST("/gestion/demandes/refuser", s.checkCSRF, s.page(s.handleRefuseForm))
-}
-
 func (s *Server) handleListRequests(c *gin.Context) error {
 	list, err := s.accounts().Requests(c.Request.Context(), account(c))
 	if err != nil {

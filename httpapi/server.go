@@ -2,14 +2,15 @@
 // /api/v1 for API clients and the French pages for people, both on top of
 // the directory package. It never talks LDAP itself.
 //
-// Each feature has its file (signin.go, accounts.go, consultation.go, …),
-// which registers its routes of both kinds (registerXRoutes) and holds
-// their handlers: the API and the pages of a feature make the same calls to
-// the directory's workflows, which decide every permission, so that a
-// forbidden action is a 403 (the error page) and changes nothing. What the
-// features share is named for what it is: api.go (reading JSON bodies),
-// pages.go (templates), forms.go, labels.go, views.go, errors.go (the one
-// table from errors to answers), session.go (sessions, cookies, CSRF).
+// routes.go lists every route, one registerXRoutes per feature; each
+// feature has its file (signin.go, accounts.go, consultation.go, …) with
+// the handlers of its API and of its pages, which make the same calls to
+// the directory's workflows. The workflows decide every permission, so
+// that a forbidden action is a 403 (the error page) and changes nothing.
+// What the features share is named for what it is: api.go (reading JSON
+// bodies), pages.go (templates), forms.go, labels.go, views.go, errors.go
+// (the one table from errors to answers), session.go (sessions, cookies,
+// CSRF).
 package httpapi
 
 import (
@@ -147,43 +148,6 @@ func (s *Server) page(h handlerFunc) gin.HandlerFunc {
 			s.writePageError(c, err)
 		}
 	}
-}
-
-// groups are where each feature registers its routes, in its own file:
-// the JSON API under /api/v1 and the pages, each open to all or behind a
-// live session.
-type groups struct {
-	api, apiSignedIn     *gin.RouterGroup
-	pages, pagesSignedIn *gin.RouterGroup
-}
-
-func (s *Server) registerRoutes(e *gin.Engine) {
-	api := e.Group("/api/v1", s.requireJSON, s.authenticate)
-	api.GET("/openapi.json", serveOpenAPI)
-	site := e.Group("", s.authenticate)
-	r := groups{
-		api: api, apiSignedIn: api.Group("", s.requireAccount),
-		pages: site, pagesSignedIn: site.Group("", s.requireAccount),
-	}
-	s.registerSignInRoutes(r)
-	s.registerHomeRoutes(r)
-	s.registerForgottenPasswordRoutes(r)
-	s.registerPersonalDataRoutes(r)
-	s.registerConsultationRoutes(r)
-	s.registerInvitationRoutes(r)
-	s.registerRequestRoutes(r)
-	s.registerAccountRoutes(r)
-	s.registerHistoryRoutes(r)
-	s.registerServiceRoutes(r)
-	s.registerStructureRoutes(r)
-	s.registerApplicationRoutes(r)
-}
-
-func (s *Server) registerOpsRoutes(e *gin.Engine) {
-	e.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
-	e.GET("/readyz", s.api(s.handleReady))
-	// The assets are embedded in the binary: they change only with it.
-	e.Group("/static", func(c *gin.Context) { c.Header("Cache-Control", "public, max-age=3600") }).StaticFS("/", staticFS())
 }
 
 func (s *Server) handleReady(c *gin.Context) error {

@@ -12,18 +12,6 @@ import (
 // The services of a structure, which its administrators create, rename and
 // delete (« Gestion des services »).
 
-func (s *Server) registerServiceRoutes(r groups) {
-	r.apiSignedIn.GET("/structures/:siret/services", s.api(s.handleListServices))
-	r.apiSignedIn.POST("/structures/:siret/services", s.api(s.handleCreateService))
-	r.apiSignedIn.PATCH("/structures/:siret/services/:service", s.api(s.handleRenameService))
-	r.apiSignedIn.DELETE("/structures/:siret/services/:service", s.api(s.handleDeleteService))
-
-	r.pagesSignedIn.GET("/gestion/services", s.page(s.handleServicesPage))
-	r.pagesSignedIn.POST("/gestion/services", s.checkCSRF, s.page(s.handleCreateServiceForm))
-	r.pagesSignedIn.POST("/gestion/services/renommer", s.checkCSRF, s.page(s.handleRenameServiceForm))
-	r.pagesSignedIn.POST("/gestion/services/supprimer", s.checkCSRF, s.page(s.handleDeleteServiceForm))
-}
-
 type serviceView struct {
 	Name string `json:"name"`
 }

@@ -15,20 +15,6 @@ import (
 // The API answers with the challenge and the token; the pages keep them in
 // cookies.
 
-func (s *Server) registerSignInRoutes(r groups) {
-	r.api.POST("/auth/login", s.api(s.handleAPILogin))
-	r.api.POST("/auth/verify", s.api(s.handleAPIVerify))
-	r.api.POST("/auth/resend", s.api(s.handleAPIResend))
-	r.apiSignedIn.POST("/auth/logout", s.api(s.handleAPILogout))
-
-	r.pages.GET("/connexion", s.page(s.handleLoginPage))
-	r.pages.POST("/connexion", s.checkCSRF, s.page(s.handleLoginForm))
-	r.pages.GET("/connexion/verification", s.page(s.handleVerifyPage))
-	r.pages.POST("/connexion/verification", s.checkCSRF, s.page(s.handleVerifyForm))
-	r.pages.POST("/connexion/renvoyer", s.checkCSRF, s.page(s.handleResendForm))
-	r.pagesSignedIn.POST("/deconnexion", s.checkCSRF, s.page(s.handleLogoutForm))
-}
-
 type loginRequest struct {
 	Identifier string `json:"identifier"`
 	Password   string `json:"password"`

@@ -14,16 +14,6 @@ import (
 // The partner structures, which DGFiP agents create (guide 1.1), and the
 // page of one, where an agent invites its administrator.
 
-func (s *Server) registerStructureRoutes(r groups) {
-	r.apiSignedIn.GET("/structures", s.api(s.handleListStructures))
-	r.apiSignedIn.POST("/structures", s.api(s.handleCreateStructure))
-
-	r.pagesSignedIn.GET("/agent/structures", s.page(s.handleStructuresPage))
-	r.pagesSignedIn.POST("/agent/structures", s.checkCSRF, s.page(s.handleCreateStructureForm))
-	r.pagesSignedIn.GET("/agent/structures/:siret", s.page(s.handleStructurePage))
-	r.pagesSignedIn.POST("/agent/structures/:siret", s.checkCSRF, s.page(s.handleInviteAdministratorForm))
-}
-
 type structureRequest struct {
 	SIRET    string `json:"siret"`
 	Name     string `json:"name"`
