@@ -47,15 +47,7 @@ func (Mails) Invitation(to string, d InvitationData) (Message, error) {
 	if d.ExpiresAt.IsZero() {
 		problems = append(problems, "no expiry")
 	}
-	if d.PublicURL == "" {
-		problems = append(problems, "no public URL for the link")
-	} else if err := checkPublicURL(d.PublicURL); err != nil {
-		problems = append(problems, err.Error())
-	}
-	if err := badData(invitation.name, problems); err != nil {
-		return Message{}, err
-	}
-	return invitation.render(to, d)
+	return invitation.render(to, d, checkLinkURL(problems, d.PublicURL))
 }
 
 // ApprovedData is the data of the mail that gives a validated account its
@@ -75,13 +67,7 @@ func (Mails) Approved(to string, d ApprovedData) (Message, error) {
 	if strings.TrimSpace(d.Identifier) == "" {
 		problems = append(problems, "no identifier")
 	}
-	if err := checkPublicURL(d.PublicURL); err != nil {
-		problems = append(problems, err.Error())
-	}
-	if err := badData(approved.name, problems); err != nil {
-		return Message{}, err
-	}
-	return approved.render(to, d)
+	return approved.render(to, d, checkPublicURL(problems, d.PublicURL))
 }
 
 // RefusedData is the data of the mail of a refused account request.
@@ -102,10 +88,7 @@ func (Mails) Refused(to string, d RefusedData) (Message, error) {
 	if strings.TrimSpace(d.Reason) == "" {
 		problems = append(problems, "no reason")
 	}
-	if err := badData(refused.name, problems); err != nil {
-		return Message{}, err
-	}
-	return refused.render(to, d)
+	return refused.render(to, d, problems)
 }
 
 // HabilitatedData is the data of the mail telling an account it was given
@@ -129,8 +112,5 @@ func (Mails) Habilitated(to string, d HabilitatedData) (Message, error) {
 	if strings.TrimSpace(d.Profile) == "" {
 		problems = append(problems, "no profile")
 	}
-	if err := badData(habilitated.name, problems); err != nil {
-		return Message{}, err
-	}
-	return habilitated.render(to, d)
+	return habilitated.render(to, d, problems)
 }

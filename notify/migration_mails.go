@@ -46,11 +46,5 @@ func (Mails) MobileChecked(to string, d MobileCheckedData) (Message, error) {
 	if d.Mobile != "" && !strings.HasPrefix(d.Mobile, "+") {
 		problems = append(problems, "the new number is not in E.164 form")
 	}
-	if err := checkPublicURL(d.PublicURL); err != nil {
-		problems = append(problems, err.Error())
-	}
-	if err := badData(mobileChecked.name, problems); err != nil {
-		return Message{}, err
-	}
-	return mobileChecked.render(to, d)
+	return mobileChecked.render(to, d, checkPublicURL(problems, d.PublicURL))
 }

@@ -68,15 +68,7 @@ func (Mails) ResetLink(to string, d ResetLinkData) (Message, error) {
 	if d.ValidFor < time.Minute {
 		problems = append(problems, fmt.Sprintf("validity of %s", d.ValidFor))
 	}
-	if d.PublicURL == "" {
-		problems = append(problems, "no public URL for the link")
-	} else if err := checkPublicURL(d.PublicURL); err != nil {
-		problems = append(problems, err.Error())
-	}
-	if err := badData(resetLink.name, problems); err != nil {
-		return Message{}, err
-	}
-	return resetLink.render(to, d)
+	return resetLink.render(to, d, checkLinkURL(problems, d.PublicURL))
 }
 
 // PasswordChangedData is the data of the mail telling that an account's
@@ -107,13 +99,7 @@ func (Mails) PasswordChanged(to string, d PasswordChangedData) (Message, error) 
 	if d.ChangedAt.IsZero() {
 		problems = append(problems, "no time")
 	}
-	if err := checkPublicURL(d.PublicURL); err != nil {
-		problems = append(problems, err.Error())
-	}
-	if err := badData(passwordChanged.name, problems); err != nil {
-		return Message{}, err
-	}
-	return passwordChanged.render(to, d)
+	return passwordChanged.render(to, d, checkPublicURL(problems, d.PublicURL))
 }
 
 // EmailChangedOldData is the data of the mail sent to the former address
@@ -155,13 +141,7 @@ func (Mails) EmailChangedOld(to string, d EmailChangedOldData) (Message, error) 
 	if d.ChangedAt.IsZero() {
 		problems = append(problems, "no time")
 	}
-	if err := checkPublicURL(d.PublicURL); err != nil {
-		problems = append(problems, err.Error())
-	}
-	if err := badData(emailChangedOld.name, problems); err != nil {
-		return Message{}, err
-	}
-	return emailChangedOld.render(to, d)
+	return emailChangedOld.render(to, d, checkPublicURL(problems, d.PublicURL))
 }
 
 // EmailChangedNewData is the data of the mail sent to the new address of
@@ -186,13 +166,7 @@ func (Mails) EmailChangedNew(to string, d EmailChangedNewData) (Message, error) 
 	if strings.TrimSpace(d.Identifier) == "" {
 		problems = append(problems, "no identifier")
 	}
-	if err := checkPublicURL(d.PublicURL); err != nil {
-		problems = append(problems, err.Error())
-	}
-	if err := badData(emailChangedNew.name, problems); err != nil {
-		return Message{}, err
-	}
-	return emailChangedNew.render(to, d)
+	return emailChangedNew.render(to, d, checkPublicURL(problems, d.PublicURL))
 }
 
 // MobileChangedData is the data of the mail telling an account's address
@@ -245,13 +219,7 @@ func (Mails) MobileChanged(to string, d MobileChangedData) (Message, error) {
 	if d.ChangedAt.IsZero() {
 		problems = append(problems, "no time")
 	}
-	if err := checkPublicURL(d.PublicURL); err != nil {
-		problems = append(problems, err.Error())
-	}
-	if err := badData(mobileChanged.name, problems); err != nil {
-		return Message{}, err
-	}
-	return mobileChanged.render(to, d)
+	return mobileChanged.render(to, d, checkPublicURL(problems, d.PublicURL))
 }
 
 // MaskEmail hides an address's local part but its first character, and

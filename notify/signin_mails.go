@@ -26,11 +26,5 @@ func (Mails) SignInCode(to string, d SignInCodeData) (Message, error) {
 	if d.ValidMinutes <= 0 {
 		problems = append(problems, fmt.Sprintf("validity of %d minutes", d.ValidMinutes))
 	}
-	if err := checkPublicURL(d.PublicURL); err != nil {
-		problems = append(problems, err.Error())
-	}
-	if err := badData(signInCode.name, problems); err != nil {
-		return Message{}, err
-	}
-	return signInCode.render(to, d)
+	return signInCode.render(to, d, checkPublicURL(problems, d.PublicURL))
 }

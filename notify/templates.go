@@ -98,7 +98,12 @@ func mustMailTemplate[D any](name string) mailTemplate[D] {
 	return t
 }
 
-func (t mailTemplate[D]) render(to string, d D) (Message, error) {
+// render renders the mail of d for the address to, unless problems say d
+// is not fit for it: then its error lists them.
+func (t mailTemplate[D]) render(to string, d D, problems []string) (Message, error) {
+	if len(problems) > 0 {
+		return Message{}, fmt.Errorf("notify: mail %s: %s", t.name, strings.Join(problems, "; "))
+	}
 	subject, text, html, err := t.execute(d)
 	if err != nil {
 		return Message{}, err
@@ -145,23 +150,26 @@ func executeString(t executor, data any) (string, error) {
 	return b.String(), nil
 }
 
-func badData(mail string, problems []string) error {
-	if len(problems) == 0 {
-		return nil
-	}
-	return fmt.Errorf("notify: mail %s: %s", mail, strings.Join(problems, "; "))
-}
-
-// checkPublicURL accepts an empty URL or an absolute http(s) one.
-func checkPublicURL(s string) error {
+// checkPublicURL adds to problems the one of a mail's public URL, if any:
+// it is empty or an absolute http(s) URL.
+func checkPublicURL(problems []string, s string) []string {
 	if s == "" {
-		return nil
+		return problems
 	}
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("public URL %q is not an http:// or https:// URL", s)
+		return append(problems, fmt.Sprintf("public URL %q is not an http:// or https:// URL", s))
 	}
-	return nil
+	return problems
+}
+
+// checkLinkURL is checkPublicURL for a mail whose link is built on the
+// public URL, which it cannot go without.
+func checkLinkURL(problems []string, s string) []string {
+	if s == "" {
+		return append(problems, "no public URL for the link")
+	}
+	return checkPublicURL(problems, s)
 }
 
 func mustLoadLocation(name string) *time.Location {
