@@ -129,18 +129,9 @@ func (s *Server) accountPage(c *gin.Context) (*accountPage, error) {
 	if err != nil {
 		return nil, err
 	}
-	names := map[string]string{}
-	for _, a := range apps {
-		names[a.ID] = a.Name
-	}
-	label := func(app string) string {
-		if n := names[app]; n != "" {
-			return n
-		}
-		return app
-	}
+	names := newApplicationNames(apps)
 	for _, h := range target.Habilitations {
-		p.Habilitations = append(p.Habilitations, habilitationRow{Application: h.Application, ApplicationName: label(h.Application), Profile: h.Profile,
+		p.Habilitations = append(p.Habilitations, habilitationRow{Application: h.Application, ApplicationName: names.of(h.Application), Profile: h.Profile,
 			CanRevoke: directory.CanHabilitate(actor, target, h.Application, h.Profile)})
 	}
 	// Agents hand out any profile; the others only those they hold.
@@ -156,7 +147,7 @@ func (s *Server) accountPage(c *gin.Context) (*accountPage, error) {
 	}
 	for _, h := range offer {
 		if !target.HasProfile(h.Application, h.Profile) && directory.CanHabilitate(actor, target, h.Application, h.Profile) {
-			p.Grantable = append(p.Grantable, grantable{Value: h.Application + "/" + h.Profile, Label: label(h.Application) + " — profil " + h.Profile})
+			p.Grantable = append(p.Grantable, grantable{Value: h.Application + "/" + h.Profile, Label: names.of(h.Application) + " — profil " + h.Profile})
 		}
 	}
 	p.CanHabilitate = target.State == directory.StateActive

@@ -25,45 +25,34 @@ func roleLabel(role string) string {
 	return strings.ToUpper(role[:1]) + role[1:]
 }
 
+// stateLabels are the states of an account as the pages name them, with
+// the type of the DSFR badge that shows them.
+var stateLabels = map[directory.AccountState]struct{ label, badge string }{
+	directory.StateActive:    {"Actif", "success"},
+	directory.StateDisabled:  {"Désactivé", "warning"},
+	directory.StateInvited:   {"Invité", "info"},
+	directory.StateSubmitted: {"En attente de validation", "new"},
+	directory.StateRefused:   {"Refusé", "error"},
+}
+
+// stateLabel is the name of a state on the management pages, which say
+// of an invited account that its form is not filled yet.
 func stateLabel(state string) string {
-	switch directory.AccountState(state) {
-	case directory.StateInvited:
+	if directory.AccountState(state) == directory.StateInvited {
 		return "Invité : formulaire non rempli"
-	case directory.StateSubmitted:
-		return "En attente de validation"
-	case directory.StateActive:
-		return "Actif"
-	case directory.StateRefused:
-		return "Refusé"
-	case directory.StateDisabled:
-		return "Désactivé"
+	}
+	if l, ok := stateLabels[directory.AccountState(state)]; ok {
+		return l.label
 	}
 	return state
 }
 
 // stateBadge is the DSFR badge type of a state.
 func stateBadge(state string) string {
-	switch directory.AccountState(state) {
-	case directory.StateActive:
-		return "success"
-	case directory.StateSubmitted:
-		return "new"
-	case directory.StateInvited:
-		return "info"
-	case directory.StateRefused:
-		return "error"
+	if l, ok := stateLabels[directory.AccountState(state)]; ok {
+		return l.badge
 	}
 	return "warning"
-}
-
-// stateLabels are the states of an account as the pages name them, with
-// the DSFR badge that shows them.
-var stateLabels = map[directory.AccountState][2]string{
-	directory.StateActive:    {"Actif", "fr-badge--success"},
-	directory.StateDisabled:  {"Désactivé", "fr-badge--warning"},
-	directory.StateInvited:   {"Invité", "fr-badge--info"},
-	directory.StateSubmitted: {"En attente de validation", "fr-badge--new"},
-	directory.StateRefused:   {"Refusé", "fr-badge--error"},
 }
 
 type stateView struct {
@@ -76,10 +65,9 @@ func newStateView(st directory.AccountState) stateView {
 	if !ok {
 		return stateView{Label: string(st)}
 	}
-	return stateView{Label: l[0], Badge: l[1]}
+	return stateView{Label: l.label, Badge: "fr-badge--" + l.badge}
 }
 
-// personName is an account's name, or its mail while it has none (invited).
 func personName(p personView) string {
 	name := strings.TrimSpace(p.FirstName + " " + p.LastName)
 	if p.FirstName == "" || name == "-" {

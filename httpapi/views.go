@@ -129,23 +129,36 @@ func (s *Server) accountView(c *gin.Context, viewer, p *directory.Person) (accou
 			if err != nil {
 				return nil, err
 			}
-			names := map[string]string{}
-			for _, a := range apps {
-				names[a.ID] = a.Name
-			}
-			return names, nil
+			return newApplicationNames(apps), nil
 		})
 		if err != nil {
 			return accountView{}, err
 		}
-		names := cached.(map[string]string)
+		names := cached.(applicationNames)
 		for i, h := range v.Habilitations {
-			if n := names[h.Application]; n != "" {
-				v.Habilitations[i].ApplicationName = n
-			}
+			v.Habilitations[i].ApplicationName = names.of(h.Application)
 		}
 	}
 	return v, nil
+}
+
+// applicationNames are the names of the DGFiP applications, by id.
+type applicationNames map[string]string
+
+func newApplicationNames(apps []directory.Application) applicationNames {
+	names := applicationNames{}
+	for _, a := range apps {
+		names[a.ID] = a.Name
+	}
+	return names
+}
+
+// of is the name of the application id, or id when it has none.
+func (n applicationNames) of(id string) string {
+	if name := n[id]; name != "" {
+		return name
+	}
+	return id
 }
 
 // displayCache keeps for a few seconds what pages and answers only display
