@@ -24,9 +24,17 @@ type homeLink struct {
 	Href  string
 }
 
-// homeLinks gives the page of each home screen entry, by its label. The
-// files that build those pages fill it in their init.
-var homeLinks = map[string]string{}
+// homeLinks gives the page of each home screen entry, by its label.
+var homeLinks = map[string]string{
+	"Gestion des comptes responsables et collaborateurs":   "/gestion/comptes",
+	"Gestion des comptes collaborateurs":                   "/gestion/comptes",
+	"Gestion des services":                                 "/gestion/services",
+	"Consultation des comptes et services de la structure": "/consultation",
+	"Gestion des données personnelles":                     "/donnees-personnelles",
+	"Création des structures":                              "/agent/structures",
+	"Validation des comptes administrateurs":               "/gestion/demandes",
+	"Habilitation des administrateurs aux applications":    "/gestion/comptes",
+}
 
 // roleFunctions are the entries of each role's home screen, as the guide lists them.
 var roleFunctions = map[directory.Role][]string{
@@ -57,23 +65,4 @@ func (s *Server) handleMe(c *gin.Context) error {
 	}
 	c.JSON(http.StatusOK, view)
 	return nil
-}
-
-func init() {
-	homeLinks["Gestion des comptes responsables et collaborateurs"] = "/gestion/comptes"
-	homeLinks["Gestion des comptes collaborateurs"] = "/gestion/comptes"
-	homeLinks["Gestion des services"] = "/gestion/services"
-	homeLinks["Création des structures"] = "/agent/structures"
-	homeLinks["Validation des comptes administrateurs"] = "/gestion/demandes"
-	homeLinks["Habilitation des administrateurs aux applications"] = "/gestion/comptes"
-
-	templateFuncs["stateLabel"] = stateLabel
-	templateFuncs["stateBadge"] = stateBadge
-	templateFuncs["personName"] = personName
-	templateFuncs["parisTime"] = parisTime
-}
-
-func init() {
-	homeLinks["Consultation des comptes et services de la structure"] = "/consultation"
-	homeLinks["Gestion des données personnelles"] = "/donnees-personnelles"
 }

@@ -17,31 +17,6 @@ import (
 // error cases, the permissions and the forms without their CSRF field. The
 // journeys of the guide are in lifecycle_browser_test.go.
 
-func init() {
-	// The accessibility test visits every page route: these need a path,
-	// a person who may see them, or no session at all.
-	pageSetups["/creation/:token"] = pageSetup{state: anonymous, path: func(f *a11yFixture, _ *directory.Person) string {
-		inv, err := f.e.store.CreateInvitation(ctx, directory.NewInvitation{Email: lcUniqueMail("a11y.creation"), Role: directory.RoleCollaborateur, SIRET: siret, Service: "Comptabilité"})
-		if err != nil {
-			f.e.t.Fatal(err)
-		}
-		return "/creation/" + inv.Token
-	}}
-	pageSetups["/gestion/demandes"] = pageSetup{path: func(f *a11yFixture, _ *directory.Person) string {
-		lcSubmittedRequest(f.e, "Alix", "Demande")
-		return "/gestion/demandes"
-	}}
-	pageSetups["/gestion/comptes/:identifier"] = pageSetup{path: func(f *a11yFixture, _ *directory.Person) string {
-		return "/gestion/comptes/" + lcManagedSample(f).Identifier
-	}}
-	pageSetups["/gestion/comptes/:identifier/suppression"] = pageSetup{path: func(f *a11yFixture, _ *directory.Person) string {
-		return "/gestion/comptes/" + lcManagedSample(f).Identifier + "/suppression"
-	}}
-	pageSetups["/agent/structures"] = pageSetup{role: directory.RoleAgent}
-	pageSetups["/agent/structures/:siret"] = pageSetup{role: directory.RoleAgent, path: func(*a11yFixture, *directory.Person) string { return "/agent/structures/" + siret }}
-	pageSetups["/agent/applications"] = pageSetup{role: directory.RoleAgent}
-}
-
 // lcManagedSample is a collaborateur of the fixture's structure,
 // habilitated to its application, which its administrators manage.
 func lcManagedSample(f *a11yFixture) *directory.Person {

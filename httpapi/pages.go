@@ -48,8 +48,13 @@ func pageFiles() ([]string, error) {
 	return pages, nil
 }
 
+// templateFuncs are the functions the templates call (labels.go).
 var templateFuncs = template.FuncMap{
-	"roleLabel": roleLabel,
+	"roleLabel":  roleLabel,
+	"stateLabel": stateLabel,
+	"stateBadge": stateBadge,
+	"personName": personName,
+	"parisTime":  parisTime,
 }
 
 func parsePages() (*pages, error) {

@@ -29,26 +29,6 @@ const (
 	newPassword  = "Nouveau-Secret-77!"
 )
 
-func init() {
-	pageSetups["/mot-de-passe/oublie"] = pageSetup{state: anonymous}
-	pageSetups["/mot-de-passe/code"] = pageSetup{state: anonymous}
-	pageSetups["/mot-de-passe/renouveler"] = pageSetup{state: anonymous}
-	// A live renewal link, from the mail of a real request.
-	pageSetups["/mot-de-passe/renouveler/:token"] = pageSetup{state: anonymous, path: func(f *a11yFixture, _ *directory.Person) string {
-		p := f.e.person("Alix", "Lien", directory.RoleCollaborateur, "Comptabilité")
-		return "/mot-de-passe/renouveler/" + f.e.resetLink(f.base, p)
-	}}
-	pageSetups["/consultation/:siret"] = pageSetup{path: func(*a11yFixture, *directory.Person) string { return "/consultation/" + siret }}
-	// A colleague with a mobile, habilitated to an application.
-	pageSetups["/consultation/compte/:identifier"] = pageSetup{path: func(f *a11yFixture, _ *directory.Person) string {
-		p := f.person(f.e.t, "Collegue", directory.RoleCollaborateur, "Comptabilité")
-		if _, err := f.e.store.UpdatePerson(ctx, p.Identifier, directory.PersonUpdate{Mobile: new("0611223344")}); err != nil {
-			f.e.t.Fatal(err)
-		}
-		return "/consultation/compte/" + p.Identifier
-	}}
-}
-
 // uniqueEmail is an address no other test uses: mail is unique in the
 // whole directory, which the package's tests share.
 func uniqueEmail(name string) string {
