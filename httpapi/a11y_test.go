@@ -74,7 +74,7 @@ var pageSetups = map[string]pageSetup{
 	}},
 
 	"/creation/:token": {state: anonymous, path: func(f *a11yFixture, _ *directory.Person) string {
-		inv, err := f.e.store.CreateInvitation(ctx, directory.NewInvitation{Email: lcUniqueMail("a11y.creation"), Role: directory.RoleCollaborateur, SIRET: siret, Service: "Comptabilité"})
+		inv, err := f.e.store.CreateInvitation(ctx, directory.NewInvitation{Email: uniqueEmail("a11y.creation"), Role: directory.RoleCollaborateur, SIRET: siret, Service: "Comptabilité"})
 		if err != nil {
 			f.e.t.Fatal(err)
 		}

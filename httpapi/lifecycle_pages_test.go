@@ -1,11 +1,9 @@
 package httpapi_test
 
 import (
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,17 +25,10 @@ func lcManagedSample(f *a11yFixture) *directory.Person {
 	return p
 }
 
-var lcMailCount atomic.Int64
-
-// lcUniqueMail is a mail address no other account of the test uses.
-func lcUniqueMail(prefix string) string {
-	return fmt.Sprintf("%s.%d@example.fr", prefix, lcMailCount.Add(1))
-}
-
 // lcSubmittedRequest is a collaborateur's request of the test structure,
 // its form filled, waiting for validation.
 func lcSubmittedRequest(e *env, first, last string) *directory.Person {
-	inv, err := e.store.CreateInvitation(ctx, directory.NewInvitation{Email: lcUniqueMail("demande"), Role: directory.RoleCollaborateur, SIRET: siret, Service: "Comptabilité"})
+	inv, err := e.store.CreateInvitation(ctx, directory.NewInvitation{Email: uniqueEmail("demande"), Role: directory.RoleCollaborateur, SIRET: siret, Service: "Comptabilité"})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -55,16 +46,6 @@ func lcState(t *testing.T, e *env, requestID string) directory.AccountState {
 		t.Fatal(err)
 	}
 	return p.State
-}
-
-func lcMails(e *env, addr string) int {
-	n := 0
-	for _, m := range e.smtp.Messages() {
-		if smtptest.ToAddress(addr)(m) {
-			n++
-		}
-	}
-	return n
 }
 
 // The pre-creation form of guide 1.3 without a browser: what the link
@@ -351,7 +332,7 @@ func TestManagementPagesPermissions(t *testing.T) {
 		p.want(t, "the accounts", http.StatusOK, "Invité : formulaire non rempli", "En attente de validation", "Colette Collab", "Rémi Resp",
 			`href="/gestion/comptes/`+collab.Identifier+`"`, "Renvoyer le lien")
 		c.post("/gestion/invitations/renvoyer", url.Values{"request": {invited.RequestID}}).redirect(t, "resend", "/gestion/comptes")
-		e.smtp.WaitFor(t, func(smtptest.Captured) bool { return lcMails(e, "lc.nouveau@example.fr") >= 2 }, 10*time.Second) // the second link
+		e.smtp.WaitFor(t, func(smtptest.Captured) bool { return e.mailsTo("lc.nouveau@example.fr") >= 2 }, 10*time.Second) // the second link
 		c.post("/gestion/invitations/renvoyer", url.Values{"request": {pending.Person.RequestID}}).want(t, "resend a filled form",
 			http.StatusConflict, "Le formulaire de pré-création a déjà été rempli")
 

@@ -22,7 +22,8 @@ func TestAPINamesRefuseMarkupAndControls(t *testing.T) {
 		{"lastName", "\u202eeémmoN", "Le nom ne doit contenir que des lettres, des espaces, des apostrophes, des tirets et des points."},
 	} {
 		status, body := call(t, "PATCH", base+"/api/v1/me", token, map[string]string{tc.field: tc.value})
-		if status != http.StatusUnprocessableEntity || errorCode(body) != "invalid_request" || detailField(body) != tc.field || detailMessage(body) != tc.message {
+		field, message := errorDetail(body)
+		if status != http.StatusUnprocessableEntity || errorCode(body) != "invalid_request" || field != tc.field || message != tc.message {
 			t.Errorf("%s %q: %d %v", tc.field, tc.value, status, body)
 		}
 	}
@@ -33,16 +34,4 @@ func TestAPINamesRefuseMarkupAndControls(t *testing.T) {
 	if status, body := call(t, "PATCH", base+"/api/v1/me", token, map[string]string{"lastName": "d’Alembert-Noël"}); status != http.StatusOK {
 		t.Errorf("a good name: %d %v", status, body)
 	}
-}
-
-// detailMessage is the message of the first detail of an API error body.
-func detailMessage(body map[string]any) string {
-	e, _ := body["error"].(map[string]any)
-	details, _ := e["details"].([]any)
-	if len(details) == 0 {
-		return ""
-	}
-	d, _ := details[0].(map[string]any)
-	message, _ := d["message"].(string)
-	return message
 }

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -28,12 +27,6 @@ const (
 	unknownSIRET = "54206547900009" // a valid SIRET of no structure
 	newPassword  = "Nouveau-Secret-77!"
 )
-
-// uniqueEmail is an address no other test uses: mail is unique in the
-// whole directory, which the package's tests share.
-func uniqueEmail(name string) string {
-	return fmt.Sprintf("%s.%d@example.fr", name, time.Now().UnixNano())
-}
 
 // captchaAnswer reads the answer of a captcha as a person reads its image:
 // here, from the directory, as slapd's root.
@@ -76,33 +69,16 @@ func isResetMail(addr string) func(smtptest.Captured) bool {
 }
 
 // resetMails counts the renewal mails sent to addr.
-func (e *env) resetMails(addr string) int {
-	n := 0
-	for _, m := range e.smtp.Messages() {
-		if isResetMail(addr)(m) {
-			n++
-		}
-	}
-	return n
-}
+func (e *env) resetMails(addr string) int { return e.mails(isResetMail(addr)) }
 
 // mailedResetToken waits for the n-th renewal mail to addr and reads the
 // token of its link.
 func (e *env) mailedResetToken(addr string, n int) string {
 	e.t.Helper()
-	var mine []smtptest.Captured
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		mine = slices.DeleteFunc(e.smtp.Messages(), func(m smtptest.Captured) bool { return !isResetMail(addr)(m) })
-		if len(mine) >= n {
-			break
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("no renewal mail #%d to %s", n, addr)
-		}
-	}
-	found := resetLinkPattern.FindStringSubmatch(mine[n-1].Text)
+	m := e.nthMail("renewal mail to "+addr, isResetMail(addr), n)
+	found := resetLinkPattern.FindStringSubmatch(m.Text)
 	if found == nil {
-		e.t.Fatalf("no renewal link in the mail to %s:\n%s", addr, mine[n-1].Text)
+		e.t.Fatalf("no renewal link in the mail to %s:\n%s", addr, m.Text)
 	}
 	token, err := url.PathUnescape(found[1])
 	if err != nil {
