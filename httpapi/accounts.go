@@ -25,7 +25,7 @@ func (s *Server) handleListManaged(c *gin.Context) error {
 
 type accountsPage struct {
 	base
-	Notice     *notice
+	formState
 	Agent      bool
 	CanInvite  bool
 	Accounts   []personView
@@ -51,12 +51,7 @@ func (s *Server) accountsPage(c *gin.Context) (*accountsPage, error) {
 
 func (s *Server) handleAccountsPage(c *gin.Context) error {
 	p, err := s.accountsPage(c)
-	if err != nil {
-		return err
-	}
-	p.Notice = s.takeFlash(c)
-	s.render(c, http.StatusOK, "gestion_comptes.tmpl", p)
-	return nil
+	return s.showPage(c, "gestion_comptes.tmpl", p, err)
 }
 
 // grantable is a profile the manager may hand out.
@@ -67,8 +62,7 @@ type grantable struct {
 
 type accountPage struct {
 	base
-	Notice        *notice
-	Errors        formErrors
+	formState
 	Person        personView
 	StructureName string
 	CanEnable     bool
@@ -102,7 +96,7 @@ func (s *Server) accountPage(c *gin.Context) (*accountPage, error) {
 		return nil, err
 	}
 	v := newPersonView(target)
-	p := &accountPage{base: s.base(c, "Compte de "+personName(v)), Person: v, Errors: formErrors{},
+	p := &accountPage{base: s.base(c, "Compte de "+personName(v)), Person: v, formState: formState{Errors: formErrors{}},
 		CanDisable:    target.State == directory.StateActive,
 		CanEnable:     target.State == directory.StateDisabled,
 		CanRemove:     target.Identifier != actor.Identifier,
@@ -156,12 +150,7 @@ func (s *Server) accountPage(c *gin.Context) (*accountPage, error) {
 
 func (s *Server) handleAccountPage(c *gin.Context) error {
 	p, err := s.accountPage(c)
-	if err != nil {
-		return err
-	}
-	p.Notice = s.takeFlash(c)
-	s.render(c, http.StatusOK, "gestion_compte.tmpl", p)
-	return nil
+	return s.showPage(c, "gestion_compte.tmpl", p, err)
 }
 
 // accountFailed shows the account's page again with the problem of a form.
@@ -174,10 +163,7 @@ func (s *Server) accountFailed(c *gin.Context, err error, fields ...string) erro
 	if err != nil {
 		return err
 	}
-	p.Title = "Erreur : " + p.Title
-	p.Notice, p.Errors = f.notice, f.errors
-	s.render(c, f.status, "gestion_compte.tmpl", p)
-	return nil
+	return s.showFailed(c, "gestion_compte.tmpl", p, f)
 }
 
 func (s *Server) accountURL(identifier string) string { return "/gestion/comptes/" + identifier }

@@ -45,8 +45,7 @@ func (s *Server) handleCreateApplication(c *gin.Context) error {
 
 type applicationsPage struct {
 	base
-	Notice       *notice
-	Errors       formErrors
+	formState
 	Applications []applicationView
 	Form         applicationForm
 }
@@ -63,7 +62,7 @@ func (s *Server) applicationsPage(c *gin.Context) (*applicationsPage, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &applicationsPage{base: s.base(c, "Applications de la DGFiP"), Errors: formErrors{}}
+	p := &applicationsPage{base: s.base(c, "Applications de la DGFiP"), formState: formState{Errors: formErrors{}}}
 	for _, a := range apps {
 		p.Applications = append(p.Applications, applicationView{ID: a.ID, Name: a.Name, Profiles: a.Profiles})
 	}
@@ -72,12 +71,7 @@ func (s *Server) applicationsPage(c *gin.Context) (*applicationsPage, error) {
 
 func (s *Server) handleApplicationsPage(c *gin.Context) error {
 	p, err := s.applicationsPage(c)
-	if err != nil {
-		return err
-	}
-	p.Notice = s.takeFlash(c)
-	s.render(c, http.StatusOK, "agent_applications.tmpl", p)
-	return nil
+	return s.showPage(c, "agent_applications.tmpl", p, err)
 }
 
 // splitProfiles reads the profiles typed comma separated.
@@ -114,8 +108,6 @@ func (s *Server) handleCreateApplicationForm(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	p.Title = "Erreur : " + p.Title
-	p.Notice, p.Errors, p.Form = f.notice, f.errors, form
-	s.render(c, f.status, "agent_applications.tmpl", p)
-	return nil
+	p.Form = form
+	return s.showFailed(c, "agent_applications.tmpl", p, f)
 }

@@ -68,6 +68,45 @@ func formNotice(f formErrors) *notice {
 	return &notice{Kind: "error", Title: "Erreur", Message: msg}
 }
 
+// formState is what a page of forms shows of them: the notice at its top
+// (the flash of the form that succeeded, or the error of the one that
+// failed) and the problems of each field.
+type formState struct {
+	Notice *notice
+	Errors formErrors
+}
+
+// formPage is a page of forms: one that embeds base and formState.
+type formPage interface {
+	pageBase() *base
+	pageForm() *formState
+}
+
+func (b *base) pageBase() *base           { return b }
+func (f *formState) pageForm() *formState { return f }
+
+// showPage renders a page of forms with the notice that the form before
+// it left (the flash), or returns err, the error of building it.
+func (s *Server) showPage(c *gin.Context, name string, p formPage, err error) error {
+	if err != nil {
+		return err
+	}
+	p.pageForm().Notice = s.takeFlash(c)
+	s.render(c, http.StatusOK, name, p)
+	return nil
+}
+
+// showFailed renders a page of forms again for the one that failed:
+// « Erreur : » before its title, its notice, each problem beside its
+// field.
+func (s *Server) showFailed(c *gin.Context, name string, p formPage, f *formFailure) error {
+	b, fm := p.pageBase(), p.pageForm()
+	b.Title = "Erreur : " + b.Title
+	fm.Notice, fm.Errors = f.notice, f.errors
+	s.render(c, f.status, name, p)
+	return nil
+}
+
 // formFailure is a form sent back to its page: the problems of its fields,
 // a notice for the rest, and the status of the answer.
 type formFailure struct {

@@ -38,8 +38,7 @@ func (s *Server) handleInvite(c *gin.Context) error {
 
 type invitePage struct {
 	base
-	Notice   *notice
-	Errors   formErrors
+	formState
 	Roles    []string // the roles the person may invite
 	Services []string // the services to choose from; one for a responsable
 	Fixed    string   // the service of a responsable, who cannot choose
@@ -61,7 +60,7 @@ func invitableRoles(actor *directory.Person) []string {
 
 func (s *Server) invitePage(c *gin.Context) (*invitePage, error) {
 	actor := account(c)
-	p := &invitePage{base: s.base(c, "Créer un compte"), Errors: formErrors{}, Roles: invitableRoles(actor)}
+	p := &invitePage{base: s.base(c, "Créer un compte"), formState: formState{Errors: formErrors{}}, Roles: invitableRoles(actor)}
 	if len(p.Roles) == 0 {
 		return nil, directory.ErrForbidden
 	}
@@ -88,12 +87,7 @@ func (s *Server) handleInvitePage(c *gin.Context) error {
 		return nil
 	}
 	p, err := s.invitePage(c)
-	if err != nil {
-		return err
-	}
-	p.Notice = s.takeFlash(c)
-	s.render(c, http.StatusOK, "gestion_inviter.tmpl", p)
-	return nil
+	return s.showPage(c, "gestion_inviter.tmpl", p, err)
 }
 
 func (s *Server) handleInviteForm(c *gin.Context) error {
@@ -118,10 +112,7 @@ func (s *Server) handleInviteForm(c *gin.Context) error {
 		if err != nil {
 			return err
 		}
-		p.Title = "Erreur : " + p.Title
-		p.Notice, p.Errors = f.notice, f.errors
-		s.render(c, f.status, "gestion_inviter.tmpl", p)
-		return nil
+		return s.showFailed(c, "gestion_inviter.tmpl", p, f)
 	}
 	return s.redirectWith(c, "/gestion/comptes", "Lien envoyé",
 		"Un lien de pré-création de compte "+string(inv.Person.Role)+" a été envoyé à "+inv.Person.Email+".")
@@ -392,10 +383,7 @@ func (s *Server) handleResendInvitationForm(c *gin.Context) error {
 		if err != nil {
 			return err
 		}
-		p.Title = "Erreur : " + p.Title
-		p.Notice = f.notice
-		s.render(c, f.status, "gestion_comptes.tmpl", p)
-		return nil
+		return s.showFailed(c, "gestion_comptes.tmpl", p, f)
 	}
 	back := "/gestion/comptes"
 	if r := c.PostForm("retour"); strings.HasPrefix(r, "/agent/structures/") && directory.CheckSIRET(strings.TrimPrefix(r, "/agent/structures/")) == nil {

@@ -48,11 +48,10 @@ func (s *Server) handleRefuse(c *gin.Context) error {
 
 type requestsPage struct {
 	base
-	Notice     *notice
+	formState  // its Errors by request id
 	Requests   []personView
 	Structures map[string]string // SIRET → name, for agents
 	Reasons    map[string]string // request id → the reason typed, after an error
-	Errors     map[string][]string
 }
 
 func (s *Server) requestsPage(c *gin.Context) (*requestsPage, error) {
@@ -61,7 +60,7 @@ func (s *Server) requestsPage(c *gin.Context) (*requestsPage, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &requestsPage{base: s.base(c, "Demandes de création de compte"), Requests: personViews(list), Reasons: map[string]string{}, Errors: map[string][]string{}}
+	p := &requestsPage{base: s.base(c, "Demandes de création de compte"), Requests: personViews(list), Reasons: map[string]string{}, formState: formState{Errors: formErrors{}}}
 	if actor.Role == directory.RoleAgent {
 		if p.Structures, err = s.structureNames(c); err != nil {
 			return nil, err
@@ -72,12 +71,7 @@ func (s *Server) requestsPage(c *gin.Context) (*requestsPage, error) {
 
 func (s *Server) handleRequestsPage(c *gin.Context) error {
 	p, err := s.requestsPage(c)
-	if err != nil {
-		return err
-	}
-	p.Notice = s.takeFlash(c)
-	s.render(c, http.StatusOK, "gestion_demandes.tmpl", p)
-	return nil
+	return s.showPage(c, "gestion_demandes.tmpl", p, err)
 }
 
 func (s *Server) handleApproveForm(c *gin.Context) error {
@@ -109,12 +103,12 @@ func (s *Server) requestFailed(c *gin.Context, err error, id, reason string) err
 	if err != nil {
 		return err
 	}
-	p.Title = "Erreur : " + p.Title
-	p.Notice = f.notice
+	// The reason's problems go beside the request it refused.
+	reasonProblems := f.errors["reason"]
+	f.errors = formErrors{}
 	if id != "" {
 		p.Reasons[id] = reason
-		p.Errors[id] = f.errors["reason"]
+		f.errors[id] = reasonProblems
 	}
-	s.render(c, f.status, "gestion_demandes.tmpl", p)
-	return nil
+	return s.showFailed(c, "gestion_demandes.tmpl", p, f)
 }

@@ -70,8 +70,7 @@ func (s *Server) handleDeleteService(c *gin.Context) error {
 
 type servicesPage struct {
 	base
-	Notice   *notice
-	Errors   formErrors
+	formState
 	Services []string
 	NewName  string            // typed in the creation form, after an error
 	Renames  map[string]string // service → name typed, after an error
@@ -87,7 +86,7 @@ func (s *Server) servicesPage(c *gin.Context) (*servicesPage, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &servicesPage{base: s.base(c, "Gestion des services"), Errors: formErrors{}, Renames: map[string]string{}}
+	p := &servicesPage{base: s.base(c, "Gestion des services"), formState: formState{Errors: formErrors{}}, Renames: map[string]string{}}
 	for _, sv := range services {
 		p.Services = append(p.Services, sv.Name)
 	}
@@ -96,12 +95,7 @@ func (s *Server) servicesPage(c *gin.Context) (*servicesPage, error) {
 
 func (s *Server) handleServicesPage(c *gin.Context) error {
 	p, err := s.servicesPage(c)
-	if err != nil {
-		return err
-	}
-	p.Notice = s.takeFlash(c)
-	s.render(c, http.StatusOK, "gestion_services.tmpl", p)
-	return nil
+	return s.showPage(c, "gestion_services.tmpl", p, err)
 }
 
 // servicesFailed shows the services again with the problem of one form.
@@ -114,17 +108,17 @@ func (s *Server) servicesFailed(c *gin.Context, err error, field string, set fun
 	if err != nil {
 		return err
 	}
-	p.Title = "Erreur : " + p.Title
-	p.Notice = f.notice
+	// The name's problems go beside the form that failed.
+	problems := formErrors{}
 	for k, v := range f.errors {
 		if k == "name" && field != "" {
 			k = field
 		}
-		p.Errors[k] = append(p.Errors[k], v...)
+		problems[k] = append(problems[k], v...)
 	}
+	f.errors = problems
 	set(p)
-	s.render(c, f.status, "gestion_services.tmpl", p)
-	return nil
+	return s.showFailed(c, "gestion_services.tmpl", p, f)
 }
 
 func (s *Server) handleCreateServiceForm(c *gin.Context) error {

@@ -78,8 +78,7 @@ func (s *Server) structureNames(c *gin.Context) (map[string]string, error) {
 
 type structuresPage struct {
 	base
-	Notice     *notice
-	Errors     formErrors
+	formState
 	Structures []structureView
 	Form       structureView
 }
@@ -92,7 +91,7 @@ func (s *Server) structuresPage(c *gin.Context) (*structuresPage, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &structuresPage{base: s.base(c, "Structures partenaires"), Errors: formErrors{}}
+	p := &structuresPage{base: s.base(c, "Structures partenaires"), formState: formState{Errors: formErrors{}}}
 	for _, st := range all {
 		p.Structures = append(p.Structures, structureView{SIRET: st.SIRET, Name: st.Name, Category: st.Category})
 	}
@@ -101,12 +100,7 @@ func (s *Server) structuresPage(c *gin.Context) (*structuresPage, error) {
 
 func (s *Server) handleStructuresPage(c *gin.Context) error {
 	p, err := s.structuresPage(c)
-	if err != nil {
-		return err
-	}
-	p.Notice = s.takeFlash(c)
-	s.render(c, http.StatusOK, "agent_structures.tmpl", p)
-	return nil
+	return s.showPage(c, "agent_structures.tmpl", p, err)
 }
 
 func (s *Server) handleCreateStructureForm(c *gin.Context) error {
@@ -122,10 +116,8 @@ func (s *Server) handleCreateStructureForm(c *gin.Context) error {
 		if err != nil {
 			return err
 		}
-		p.Title = "Erreur : " + p.Title
-		p.Notice, p.Errors, p.Form = f.notice, f.errors, form
-		s.render(c, f.status, "agent_structures.tmpl", p)
-		return nil
+		p.Form = form
+		return s.showFailed(c, "agent_structures.tmpl", p, f)
 	}
 	return s.redirectWith(c, "/agent/structures/"+st.SIRET, "Structure créée",
 		"La structure "+st.Name+" est créée. Vous pouvez maintenant inviter son administrateur.")
@@ -133,8 +125,7 @@ func (s *Server) handleCreateStructureForm(c *gin.Context) error {
 
 type structurePage struct {
 	base
-	Notice         *notice
-	Errors         formErrors
+	formState
 	Structure      structureView
 	Administrators []personView
 	Email          string
@@ -155,18 +146,13 @@ func (s *Server) structurePage(c *gin.Context) (*structurePage, error) {
 		return nil, err
 	}
 	admins = slices.DeleteFunc(admins, func(p directory.Person) bool { return p.SIRET != st.SIRET })
-	return &structurePage{base: s.base(c, st.Name), Errors: formErrors{}, Administrators: personViews(admins),
+	return &structurePage{base: s.base(c, st.Name), formState: formState{Errors: formErrors{}}, Administrators: personViews(admins),
 		Structure: structureView{SIRET: st.SIRET, Name: st.Name, Category: st.Category}}, nil
 }
 
 func (s *Server) handleStructurePage(c *gin.Context) error {
 	p, err := s.structurePage(c)
-	if err != nil {
-		return err
-	}
-	p.Notice = s.takeFlash(c)
-	s.render(c, http.StatusOK, "agent_structure.tmpl", p)
-	return nil
+	return s.showPage(c, "agent_structure.tmpl", p, err)
 }
 
 func (s *Server) handleInviteAdministratorForm(c *gin.Context) error {
@@ -184,10 +170,7 @@ func (s *Server) handleInviteAdministratorForm(c *gin.Context) error {
 		if err != nil {
 			return err
 		}
-		p.Title = "Erreur : " + p.Title
-		p.Notice, p.Errors = f.notice, f.errors
-		s.render(c, f.status, "agent_structure.tmpl", p)
-		return nil
+		return s.showFailed(c, "agent_structure.tmpl", p, f)
 	}
 	return s.redirectWith(c, "/agent/structures/"+p.Structure.SIRET, "Lien envoyé",
 		"Un lien de pré-création de compte administrateur a été envoyé à "+inv.Person.Email+".")
