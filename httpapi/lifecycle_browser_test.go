@@ -252,7 +252,7 @@ func TestLifecyclePagesInBrowser(t *testing.T) {
 		e.lastMail(collabMail, "FICOBA")
 
 		// A DGFiP application binds as the collaborateur and sees the profile.
-		dn := collaborateurDN(t, e, collabID)
+		dn := e.accountEntry(t, collabID, "1.1").DN
 		out, err := exec.Command("ldapwhoami", "-x", "-H", e.cfg.URL, "-D", dn, "-w", password).CombinedOutput()
 		if err != nil || strings.TrimSpace(string(out)) != "dn:"+dn {
 			t.Errorf("ldapwhoami as the collaborateur: %v %s", err, out)

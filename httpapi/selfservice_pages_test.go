@@ -10,10 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-ldap/ldap/v3"
-
 	"github.com/dgfip/apex-partenaires/directory"
-	"github.com/dgfip/apex-partenaires/directory/slapdtest"
 	"github.com/dgfip/apex-partenaires/directory/testkit"
 	"github.com/dgfip/apex-partenaires/notify/smtptest"
 )
@@ -27,25 +24,6 @@ const (
 	unknownSIRET = "54206547900009" // a valid SIRET of no structure
 	newPassword  = "Nouveau-Secret-77!"
 )
-
-// captchaAnswer reads the answer of a captcha as a person reads its image:
-// here, from the directory, as slapd's root.
-func (e *env) captchaAnswer(id string) string {
-	e.t.Helper()
-	srv := slapdtest.Shared(e.t)
-	conn, err := srv.DialRoot()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer conn.Close()
-	res, err := conn.Search(ldap.NewSearchRequest("cn="+captchaCN(id)+",ou=captchas,ou=system,"+srv.Suffix, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false,
-		"(objectClass=*)", []string{"description"}, nil))
-	if err != nil || len(res.Entries) != 1 {
-		e.t.Fatalf("read captcha %s: %v", id, err)
-	}
-	f := strings.Fields(res.Entries[0].GetAttributeValue("description"))
-	return f[len(f)-1]
-}
 
 var resetLinkPattern = regexp.MustCompile(`/mot-de-passe/renouveler/([A-Za-z0-9._~%-]+)`)
 
