@@ -286,9 +286,6 @@ func (s *Server) handleRemovePage(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	if target.Identifier == account(c).Identifier {
-		return directory.ErrForbidden
-	}
 	v := newPersonView(target)
 	s.render(c, http.StatusOK, "gestion_suppression.tmpl", removePage{base: s.base(c, "Supprimer le compte de "+personName(v)), Person: v})
 	return nil

@@ -255,6 +255,7 @@ func TestManagementPagesPermissions(t *testing.T) {
 		// A responsable manages the collaborateurs of its service, not the administrators.
 		c.get("/gestion/comptes/"+collab.Identifier).want(t, "a collaborateur of its service", http.StatusOK, "Compte de Colette Collab")
 		c.post("/gestion/comptes/"+admin.Identifier+"/desactiver", nil).want(t, "disable the administrator", http.StatusForbidden)
+		c.get("/gestion/comptes/"+responsable.Identifier+"/suppression").want(t, "its own removal", http.StatusForbidden)
 		// It hands out only the profiles it holds: it holds none.
 		c.post("/gestion/comptes/"+collab.Identifier+"/habiliter", url.Values{"profile": {"ficoba/consultation"}}).want(t, "grant a profile not held", http.StatusForbidden)
 		if p, _ := e.store.FindPerson(ctx, collab.Identifier); len(p.Habilitations) != 0 {
@@ -283,6 +284,8 @@ func TestManagementPagesPermissions(t *testing.T) {
 	t.Run("Administrator", func(t *testing.T) {
 		e := e.on(t)
 		c := newFormClient(t, base).signIn(e, admin)
+		// Nobody removes their own account: the confirmation step is refused too.
+		c.get("/gestion/comptes/"+admin.Identifier+"/suppression").want(t, "its own removal", http.StatusForbidden)
 		// The form without its CSRF field changes nothing.
 		c.do(http.MethodPost, "/gestion/services", url.Values{"name": {"Sans jeton"}}).want(t, "without CSRF", http.StatusForbidden, "Le formulaire a expiré")
 		c.do(http.MethodPost, "/gestion/demandes/valider", url.Values{"request": {pending.Person.RequestID}}).want(t, "approve without CSRF", http.StatusForbidden)
