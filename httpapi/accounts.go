@@ -15,7 +15,7 @@ import (
 // remove.
 
 func (s *Server) handleListManaged(c *gin.Context) error {
-	list, err := s.accounts().Managed(c.Request.Context(), account(c))
+	list, err := s.accounts.Managed(c.Request.Context(), account(c))
 	if err != nil {
 		return err
 	}
@@ -34,7 +34,7 @@ type accountsPage struct {
 
 func (s *Server) accountsPage(c *gin.Context) (*accountsPage, error) {
 	actor := account(c)
-	list, err := s.accounts().Managed(c.Request.Context(), actor)
+	list, err := s.accounts.Managed(c.Request.Context(), actor)
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +85,7 @@ type habilitationRow struct {
 
 // managedAccount is the account of the page, which the actor must manage.
 func (s *Server) managedAccount(c *gin.Context) (*directory.Person, error) {
-	return s.accounts().ManagedAccount(c.Request.Context(), account(c), c.Param("identifier"))
+	return s.accounts.ManagedAccount(c.Request.Context(), account(c), c.Param("identifier"))
 }
 
 func (s *Server) accountPage(c *gin.Context) (*accountPage, error) {
@@ -102,13 +102,13 @@ func (s *Server) accountPage(c *gin.Context) (*accountPage, error) {
 		CanRemove:     target.Identifier != actor.Identifier,
 		CanSeeHistory: directory.CanSeeHistory(actor, target),
 	}
-	if st, err := s.consultation().Structure(ctx, actor, target.SIRET); err == nil {
+	if st, err := s.consultation.Structure(ctx, actor, target.SIRET); err == nil {
 		p.StructureName = st.Name
 	} else if !errors.Is(err, directory.ErrNotFound) {
 		return nil, err
 	}
 	if directory.CanMove(actor, target) {
-		services, err := s.consultation().Services(ctx, actor, target.SIRET)
+		services, err := s.consultation.Services(ctx, actor, target.SIRET)
 		if err != nil {
 			return nil, err
 		}
@@ -119,7 +119,7 @@ func (s *Server) accountPage(c *gin.Context) (*accountPage, error) {
 			}
 		}
 	}
-	apps, err := s.consultation().Applications(ctx, actor)
+	apps, err := s.consultation.Applications(ctx, actor)
 	if err != nil {
 		return nil, err
 	}
@@ -170,7 +170,7 @@ func (s *Server) accountURL(identifier string) string { return "/gestion/comptes
 
 func (s *Server) handleSetEnabled(enabled bool) handlerFunc {
 	return func(c *gin.Context) error {
-		p, err := s.accounts().SetEnabled(c.Request.Context(), account(c), c.Param("identifier"), enabled)
+		p, err := s.accounts.SetEnabled(c.Request.Context(), account(c), c.Param("identifier"), enabled)
 		if err != nil {
 			return err
 		}
@@ -181,7 +181,7 @@ func (s *Server) handleSetEnabled(enabled bool) handlerFunc {
 
 func (s *Server) handleEnableForm(enabled bool) handlerFunc {
 	return func(c *gin.Context) error {
-		p, err := s.accounts().SetEnabled(c.Request.Context(), account(c), c.Param("identifier"), enabled)
+		p, err := s.accounts.SetEnabled(c.Request.Context(), account(c), c.Param("identifier"), enabled)
 		if err != nil {
 			return s.accountFailed(c, err)
 		}
@@ -202,7 +202,7 @@ func (s *Server) handleMoveAccount(c *gin.Context) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	p, err := s.accounts().Move(c.Request.Context(), account(c), c.Param("identifier"), req.Service)
+	p, err := s.accounts.Move(c.Request.Context(), account(c), c.Param("identifier"), req.Service)
 	if err != nil {
 		return err
 	}
@@ -215,7 +215,7 @@ func (s *Server) handleMoveForm(c *gin.Context) error {
 	if service == "" {
 		return s.accountFailed(c, invalidField("service", "Choisissez le service où déplacer le compte."), "service")
 	}
-	p, err := s.accounts().Move(c.Request.Context(), account(c), c.Param("identifier"), service)
+	p, err := s.accounts.Move(c.Request.Context(), account(c), c.Param("identifier"), service)
 	if err != nil {
 		return s.accountFailed(c, err, "service")
 	}
@@ -223,7 +223,7 @@ func (s *Server) handleMoveForm(c *gin.Context) error {
 }
 
 func (s *Server) handleGrant(c *gin.Context) error {
-	if err := s.accounts().Grant(c.Request.Context(), account(c), c.Param("identifier"), c.Param("application"), c.Param("profile")); err != nil {
+	if err := s.accounts.Grant(c.Request.Context(), account(c), c.Param("identifier"), c.Param("application"), c.Param("profile")); err != nil {
 		return err
 	}
 	c.Status(http.StatusNoContent)
@@ -231,7 +231,7 @@ func (s *Server) handleGrant(c *gin.Context) error {
 }
 
 func (s *Server) handleRevoke(c *gin.Context) error {
-	if err := s.accounts().Revoke(c.Request.Context(), account(c), c.Param("identifier"), c.Param("application"), c.Param("profile")); err != nil {
+	if err := s.accounts.Revoke(c.Request.Context(), account(c), c.Param("identifier"), c.Param("application"), c.Param("profile")); err != nil {
 		return err
 	}
 	c.Status(http.StatusNoContent)
@@ -244,7 +244,7 @@ func (s *Server) handleGrantForm(c *gin.Context) error {
 		return s.accountFailed(c, invalidField("profile", "Choisissez le profil à attribuer."), "profile")
 	}
 	identifier := c.Param("identifier")
-	if err := s.accounts().Grant(c.Request.Context(), account(c), identifier, app, profile); err != nil {
+	if err := s.accounts.Grant(c.Request.Context(), account(c), identifier, app, profile); err != nil {
 		return s.accountFailed(c, err, "profile")
 	}
 	return s.redirectWith(c, s.accountURL(identifier), "Habilitation attribuée",
@@ -253,7 +253,7 @@ func (s *Server) handleGrantForm(c *gin.Context) error {
 
 // applicationName is the name of an application for a notice, its id when it cannot be read.
 func (s *Server) applicationName(c *gin.Context, id string) string {
-	if app, err := s.consultation().Application(c.Request.Context(), account(c), id); err == nil && app.Name != "" {
+	if app, err := s.consultation.Application(c.Request.Context(), account(c), id); err == nil && app.Name != "" {
 		return app.Name
 	}
 	return id
@@ -261,14 +261,14 @@ func (s *Server) applicationName(c *gin.Context, id string) string {
 
 func (s *Server) handleRevokeForm(c *gin.Context) error {
 	identifier, app, profile := c.Param("identifier"), c.PostForm("application"), c.PostForm("profile")
-	if err := s.accounts().Revoke(c.Request.Context(), account(c), identifier, app, profile); err != nil {
+	if err := s.accounts.Revoke(c.Request.Context(), account(c), identifier, app, profile); err != nil {
 		return s.accountFailed(c, err)
 	}
 	return s.redirectWith(c, s.accountURL(identifier), "Habilitation retirée", "Le profil "+profile+" de l'application "+s.applicationName(c, app)+" est retiré.")
 }
 
 func (s *Server) handleRemoveAccount(c *gin.Context) error {
-	if err := s.accounts().Remove(c.Request.Context(), account(c), c.Param("identifier")); err != nil {
+	if err := s.accounts.Remove(c.Request.Context(), account(c), c.Param("identifier")); err != nil {
 		return err
 	}
 	c.Status(http.StatusNoContent)
@@ -296,7 +296,7 @@ func (s *Server) handleRemoveForm(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.accounts().Remove(c.Request.Context(), account(c), target.Identifier); err != nil {
+	if err := s.accounts.Remove(c.Request.Context(), account(c), target.Identifier); err != nil {
 		return err
 	}
 	return s.redirectWith(c, "/gestion/comptes", "Compte supprimé",

@@ -18,7 +18,7 @@ type applicationView struct {
 }
 
 func (s *Server) handleListApplications(c *gin.Context) error {
-	apps, err := s.consultation().Applications(c.Request.Context(), account(c))
+	apps, err := s.consultation.Applications(c.Request.Context(), account(c))
 	if err != nil {
 		return err
 	}
@@ -35,7 +35,7 @@ func (s *Server) handleCreateApplication(c *gin.Context) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	app, err := s.accounts().CreateApplication(c.Request.Context(), account(c), directory.Application{ID: req.ID, Name: req.Name, Profiles: req.Profiles})
+	app, err := s.accounts.CreateApplication(c.Request.Context(), account(c), directory.Application{ID: req.ID, Name: req.Name, Profiles: req.Profiles})
 	if err != nil {
 		return refine(err, directory.ErrConflict, http.StatusConflict, "application_exists", "Une application de cet identifiant existe déjà.")
 	}
@@ -58,7 +58,7 @@ func (s *Server) applicationsPage(c *gin.Context) (*applicationsPage, error) {
 	if !directory.CanDeclareApplication(account(c)) {
 		return nil, directory.ErrForbidden
 	}
-	apps, err := s.consultation().Applications(c.Request.Context(), account(c))
+	apps, err := s.consultation.Applications(c.Request.Context(), account(c))
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +93,7 @@ func (s *Server) handleCreateApplicationForm(c *gin.Context) error {
 		err = invalidField("profiles", "Indiquez au moins un profil.")
 	} else {
 		var app *directory.Application
-		app, err = s.accounts().CreateApplication(c.Request.Context(), account(c), directory.Application{ID: form.ID, Name: form.Name, Profiles: profiles})
+		app, err = s.accounts.CreateApplication(c.Request.Context(), account(c), directory.Application{ID: form.ID, Name: form.Name, Profiles: profiles})
 		if err == nil {
 			return s.redirectWith(c, "/agent/applications", "Application déclarée",
 				"L'application "+app.Name+" est déclarée avec les profils "+strings.Join(app.Profiles, ", ")+".")

@@ -49,7 +49,7 @@ func (s *Server) handleDirectory(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	d, err := s.consultation().Directory(c.Request.Context(), account(c), directory.DirectoryQuery{
+	d, err := s.consultation.Directory(c.Request.Context(), account(c), directory.DirectoryQuery{
 		SIRET: directory.NormalizeSIRET(c.Param("siret")), Service: c.Query("service"), Query: c.Query("q"), Page: page, Size: size,
 	})
 	if err != nil {
@@ -183,7 +183,7 @@ func (s *Server) handleConsultation(c *gin.Context) error {
 		path = "/consultation/" + url.PathEscape(siret)
 	}
 	ctx := c.Request.Context()
-	st, err := s.consultation().Structure(ctx, actor, siret)
+	st, err := s.consultation.Structure(ctx, actor, siret)
 	switch {
 	case errors.Is(err, directory.ErrForbidden):
 		return errOtherStructure
@@ -209,13 +209,13 @@ func (s *Server) handleConsultation(c *gin.Context) error {
 		return &httpError{status: http.StatusBadRequest, code: "invalid_request", message: pageParam.message(), err: err}
 	}
 	q := directory.DirectoryQuery{SIRET: siret, Service: page.Service, Query: page.Query, Page: n, Size: consultationPageSize}
-	d, err := s.consultation().Directory(ctx, actor, q)
+	d, err := s.consultation.Directory(ctx, actor, q)
 	if err != nil {
 		return err
 	}
 	if last := max((d.Total+d.Size-1)/d.Size, 1); d.Page > last { // past the end: the last page
 		q.Page = last
-		if d, err = s.consultation().Directory(ctx, actor, q); err != nil {
+		if d, err = s.consultation.Directory(ctx, actor, q); err != nil {
 			return err
 		}
 	}
@@ -264,7 +264,7 @@ func (s *Server) handleConsultation(c *gin.Context) error {
 // names, mail, role, service, state, habilitations; the mobile only to its owner.
 func (s *Server) handleAccountDetail(c *gin.Context) error {
 	actor := account(c)
-	p, err := s.consultation().Account(c.Request.Context(), actor, c.Param("identifier"))
+	p, err := s.consultation.Account(c.Request.Context(), actor, c.Param("identifier"))
 	if err != nil {
 		return err
 	}
@@ -300,7 +300,7 @@ type consultationAccountPage struct {
 func (s *Server) handleConsultationAccount(c *gin.Context) error {
 	noStore(c)
 	actor := account(c)
-	p, err := s.consultation().Account(c.Request.Context(), actor, c.Param("identifier"))
+	p, err := s.consultation.Account(c.Request.Context(), actor, c.Param("identifier"))
 	switch {
 	case errors.Is(err, directory.ErrNotFound):
 		return errNoAccount

@@ -33,7 +33,7 @@ const (
 // newCaptcha draws a challenge and keeps it in the directory, where every
 // instance finds it; it counts in the client's captcha limit.
 func (s *Server) newCaptcha(c *gin.Context) (string, error) {
-	return s.selfService().NewCaptcha(c.Request.Context(), captcha.String(captcha.NewDigits(captchaDigits)), captchaTTL)
+	return s.selfService.NewCaptcha(c.Request.Context(), captcha.String(captcha.NewDigits(captchaDigits)), captchaTTL)
 }
 
 func (s *Server) handleNewCaptcha(c *gin.Context) error {
@@ -52,7 +52,7 @@ func (s *Server) handleCaptchaFile(c *gin.Context) error {
 	if !ok || (ext != "png" && ext != "wav") {
 		return errNotFoundRoute
 	}
-	answer, err := s.selfService().CaptchaDigits(c.Request.Context(), id)
+	answer, err := s.selfService.CaptchaDigits(c.Request.Context(), id)
 	if err != nil {
 		return err
 	}
@@ -90,7 +90,7 @@ func (s *Server) handleForgot(c *gin.Context) error {
 	if err := required([2]string{"identifier", req.Identifier}, [2]string{"captchaId", req.CaptchaID}, [2]string{"captchaAnswer", req.CaptchaAnswer}); err != nil {
 		return err
 	}
-	reset, err := s.selfService().Forgot(c.Request.Context(), req.Identifier, req.CaptchaID, req.CaptchaAnswer)
+	reset, err := s.selfService.Forgot(c.Request.Context(), req.Identifier, req.CaptchaID, req.CaptchaAnswer)
 	if err != nil {
 		return err
 	}
@@ -150,13 +150,13 @@ func (s *Server) handleForgotForm(c *gin.Context) error {
 	}
 	if len(page.Errors) > 0 {
 		// The captcha was not tried: it stays.
-		if _, err := s.selfService().CaptchaDigits(c.Request.Context(), captchaID); err == nil {
+		if _, err := s.selfService.CaptchaDigits(c.Request.Context(), captchaID); err == nil {
 			page.CaptchaID = captchaID
 		}
 		page.Notice = formNotice(page.Errors)
 		return s.renderForgot(c, http.StatusUnprocessableEntity, page)
 	}
-	reset, err := s.selfService().Forgot(c.Request.Context(), page.Identifier, captchaID, page.Answer)
+	reset, err := s.selfService.Forgot(c.Request.Context(), page.Identifier, captchaID, page.Answer)
 	if errors.Is(err, directory.ErrInvalidCaptcha) {
 		page.Answer = ""
 		page.Errors.add("captcha", "Les caractères saisis ne correspondent pas à l'image. Saisissez ceux de la nouvelle image ci-dessous.")
@@ -184,7 +184,7 @@ func (s *Server) handleVerifyResetCode(c *gin.Context) error {
 	if err := required([2]string{"code", req.Code}); err != nil {
 		return err
 	}
-	token, err := s.selfService().VerifyCode(c.Request.Context(), c.Param("reset"), req.Code)
+	token, err := s.selfService.VerifyCode(c.Request.Context(), c.Param("reset"), req.Code)
 	if err != nil {
 		return err
 	}
@@ -231,7 +231,7 @@ func (s *Server) handleResetCodeForm(c *gin.Context) error {
 		s.render(c, http.StatusUnprocessableEntity, "motdepasse_code.tmpl", page)
 		return nil
 	}
-	token, err := s.selfService().VerifyCode(c.Request.Context(), reset, code)
+	token, err := s.selfService.VerifyCode(c.Request.Context(), reset, code)
 	switch {
 	case err == nil:
 		s.setCookie(c, resetCookie, "", resetCookiePath, -1, http.SameSiteStrictMode)
@@ -262,7 +262,7 @@ func (s *Server) handleReset(c *gin.Context) error {
 	if err := required([2]string{"token", req.Token}); err != nil {
 		return err
 	}
-	if err := s.selfService().Reset(c.Request.Context(), req.Token, req.Password); err != nil {
+	if err := s.selfService.Reset(c.Request.Context(), req.Token, req.Password); err != nil {
 		return err
 	}
 	c.Status(http.StatusNoContent)
@@ -327,7 +327,7 @@ func (s *Server) handleRenewPage(c *gin.Context) error {
 	if token == "" {
 		return s.renderUnusableToken(c, page, nil)
 	}
-	if err := s.selfService().CheckToken(c.Request.Context(), token); err != nil {
+	if err := s.selfService.CheckToken(c.Request.Context(), token); err != nil {
 		return s.renderUnusableToken(c, page, err)
 	}
 	s.render(c, http.StatusOK, "motdepasse_nouveau.tmpl", page)
@@ -348,11 +348,11 @@ func (s *Server) handleRenewForm(c *gin.Context) error {
 	if len(page.Errors) > 0 {
 		// A dead link says so before the form's mistakes; Reset checks the
 		// token itself otherwise.
-		if err := s.selfService().CheckToken(ctx, token); err != nil {
+		if err := s.selfService.CheckToken(ctx, token); err != nil {
 			return s.renderUnusableToken(c, page, err)
 		}
 	} else {
-		err := s.selfService().Reset(ctx, token, next)
+		err := s.selfService.Reset(ctx, token, next)
 		switch {
 		case err == nil:
 			if c.Param("token") == "" {

@@ -28,7 +28,7 @@ type historyEventView struct {
 }
 
 func (s *Server) handleAccountHistory(c *gin.Context) error {
-	p, events, err := s.cfg.Accounts.History(c.Request.Context(), account(c), c.Param("identifier"))
+	p, events, err := s.accounts.History(c.Request.Context(), account(c), c.Param("identifier"))
 	if err != nil {
 		return err
 	}
@@ -60,7 +60,7 @@ type historyPage struct {
 
 func (s *Server) handleHistoryPage(c *gin.Context) error {
 	noStore(c)
-	p, events, err := s.cfg.Accounts.History(c.Request.Context(), account(c), c.Param("identifier"))
+	p, events, err := s.accounts.History(c.Request.Context(), account(c), c.Param("identifier"))
 	if errors.Is(err, directory.ErrNotFound) {
 		return errNoAccount
 	}

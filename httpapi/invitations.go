@@ -26,7 +26,7 @@ func (s *Server) handleInvite(c *gin.Context) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	inv, err := s.accounts().Invite(c.Request.Context(), account(c), directory.NewInvitation{
+	inv, err := s.accounts.Invite(c.Request.Context(), account(c), directory.NewInvitation{
 		Email: req.Email, Role: directory.Role(req.Role), SIRET: c.Param("siret"), Service: req.Service,
 	})
 	if err != nil {
@@ -69,7 +69,7 @@ func (s *Server) invitePage(c *gin.Context) (*invitePage, error) {
 		p.Fixed, p.Service = actor.Service, actor.Service
 		return p, nil
 	}
-	services, err := s.consultation().Services(c.Request.Context(), actor, actor.SIRET)
+	services, err := s.consultation.Services(c.Request.Context(), actor, actor.SIRET)
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +100,7 @@ func (s *Server) handleInviteForm(c *gin.Context) error {
 	if p.Fixed == "" {
 		p.Service = strings.TrimSpace(c.PostForm("service"))
 	}
-	inv, err := s.accounts().Invite(c.Request.Context(), actor, directory.NewInvitation{
+	inv, err := s.accounts.Invite(c.Request.Context(), actor, directory.NewInvitation{
 		Email: p.Email, Role: directory.Role(p.Role), SIRET: actor.SIRET, Service: p.Service,
 	})
 	if err != nil {
@@ -139,7 +139,7 @@ func newInvitationView(f *directory.InvitationForm) invitationView {
 
 // A GET changes nothing: mail scanners open links.
 func (s *Server) handleGetInvitation(c *gin.Context) error {
-	form, err := s.accounts().Invitation(c.Request.Context(), c.Param("token"))
+	form, err := s.accounts.Invitation(c.Request.Context(), c.Param("token"))
 	if err != nil {
 		return err
 	}
@@ -161,7 +161,7 @@ func (s *Server) handleSubmitInvitation(c *gin.Context) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	_, err := s.accounts().SubmitInvitation(c.Request.Context(), c.Param("token"), directory.PreCreation{
+	_, err := s.accounts.SubmitInvitation(c.Request.Context(), c.Param("token"), directory.PreCreation{
 		FirstName: req.FirstName, LastName: req.LastName, Mobile: req.Mobile, Service: req.Service, Password: req.Password,
 	})
 	if err != nil {
@@ -221,7 +221,7 @@ var creationFields = []string{"lastName", "firstName", "mobile", "service", "pas
 // invitation finds the invited account of the link and what its form
 // shows; an invalid, used or expired link renders its page and returns ok false.
 func (s *Server) invitation(c *gin.Context) (invitationView, bool, error) {
-	form, err := s.accounts().Invitation(c.Request.Context(), c.Param("token"))
+	form, err := s.accounts.Invitation(c.Request.Context(), c.Param("token"))
 	if err != nil {
 		if errors.Is(err, directory.ErrInvalidToken) || errors.Is(err, directory.ErrTokenExpired) {
 			kind, _ := classify(err)
@@ -283,7 +283,7 @@ func (s *Server) handleCreationForm(c *gin.Context) error {
 	case "envoyer":
 		problems = confirmationProblems(password, confirmation)
 		if len(problems) == 0 {
-			_, err := s.accounts().SubmitInvitation(ctx, c.Param("token"), pre)
+			_, err := s.accounts.SubmitInvitation(ctx, c.Param("token"), pre)
 			if err == nil {
 				c.Redirect(http.StatusSeeOther, "/creation/envoyee?role="+inv.Role)
 				return nil
@@ -305,7 +305,7 @@ func (s *Server) handleCreationForm(c *gin.Context) error {
 			}
 		}
 	default: // « Valider »
-		if err := s.accounts().CheckInvitation(ctx, c.Param("token"), pre); err != nil {
+		if err := s.accounts.CheckInvitation(ctx, c.Param("token"), pre); err != nil {
 			var ie *directory.InvalidError
 			if !errors.As(err, &ie) {
 				return err
@@ -364,7 +364,7 @@ func (s *Server) handleCreationSent(c *gin.Context) error {
 }
 
 func (s *Server) handleResendInvitation(c *gin.Context) error {
-	if err := s.accounts().ResendInvitation(c.Request.Context(), account(c), c.Param("id")); err != nil {
+	if err := s.accounts.ResendInvitation(c.Request.Context(), account(c), c.Param("id")); err != nil {
 		return refine(err, directory.ErrConflict, http.StatusConflict, "already_submitted", "Le formulaire de pré-création a déjà été rempli.")
 	}
 	c.Status(http.StatusAccepted)
@@ -372,7 +372,7 @@ func (s *Server) handleResendInvitation(c *gin.Context) error {
 }
 
 func (s *Server) handleResendInvitationForm(c *gin.Context) error {
-	err := s.accounts().ResendInvitation(c.Request.Context(), account(c), c.PostForm("request"))
+	err := s.accounts.ResendInvitation(c.Request.Context(), account(c), c.PostForm("request"))
 	if err != nil {
 		err = refine(err, directory.ErrConflict, http.StatusConflict, "already_submitted", "Le formulaire de pré-création a déjà été rempli : la demande attend sa validation.")
 		f, err := sortFormError(err, "")

@@ -28,7 +28,7 @@ func (s *Server) handleUpdateMe(c *gin.Context) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	p, err := s.selfService().UpdateMe(c.Request.Context(), account(c), directory.PersonUpdate{
+	p, err := s.selfService.UpdateMe(c.Request.Context(), account(c), directory.PersonUpdate{
 		FirstName: req.FirstName, LastName: req.LastName, Email: req.Email, Mobile: req.Mobile,
 	}, req.CurrentPassword)
 	if err != nil {
@@ -260,7 +260,7 @@ func (s *Server) handlePersonalDataSave(c *gin.Context) error {
 			s.renderPersonalDataSummary(c, http.StatusUnprocessableEntity, p, ch, []string{"Saisissez votre mot de passe actuel pour enregistrer une nouvelle adresse mail ou un nouveau numéro de téléphone portable."})
 			return nil
 		}
-		updated, err := s.selfService().UpdateMe(c.Request.Context(), p, ch.update, current)
+		updated, err := s.selfService.UpdateMe(c.Request.Context(), p, ch.update, current)
 		switch {
 		case errors.Is(err, directory.ErrInvalidCredentials):
 			s.renderPersonalDataSummary(c, http.StatusUnprocessableEntity, p, ch, []string{"Le mot de passe actuel est incorrect."})
@@ -305,7 +305,7 @@ func (s *Server) handleChangePassword(c *gin.Context) error {
 	if err := required([2]string{"current", req.Current}, [2]string{"new", req.New}); err != nil {
 		return err
 	}
-	if err := s.selfService().ChangePassword(c.Request.Context(), account(c), req.Current, req.New); err != nil {
+	if err := s.selfService.ChangePassword(c.Request.Context(), account(c), req.Current, req.New); err != nil {
 		return refineCurrentPassword(err)
 	}
 	c.Status(http.StatusNoContent)
@@ -347,7 +347,7 @@ func (s *Server) handleChangePasswordForm(c *gin.Context) error {
 	checkNewPassword(page.Errors, next, confirmation)
 	status := http.StatusUnprocessableEntity
 	if len(page.Errors) == 0 {
-		err := s.selfService().ChangePassword(c.Request.Context(), account(c), current, next)
+		err := s.selfService.ChangePassword(c.Request.Context(), account(c), current, next)
 		switch {
 		case err == nil:
 			page.Title = "Mot de passe modifié"

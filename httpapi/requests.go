@@ -12,7 +12,7 @@ import (
 // sent, which the people who manage them validate or refuse.
 
 func (s *Server) handleListRequests(c *gin.Context) error {
-	list, err := s.accounts().Requests(c.Request.Context(), account(c))
+	list, err := s.accounts.Requests(c.Request.Context(), account(c))
 	if err != nil {
 		return err
 	}
@@ -21,7 +21,7 @@ func (s *Server) handleListRequests(c *gin.Context) error {
 }
 
 func (s *Server) handleApprove(c *gin.Context) error {
-	p, err := s.accounts().Approve(c.Request.Context(), account(c), c.Param("id"))
+	p, err := s.accounts.Approve(c.Request.Context(), account(c), c.Param("id"))
 	if err != nil {
 		return err
 	}
@@ -38,7 +38,7 @@ func (s *Server) handleRefuse(c *gin.Context) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	p, err := s.accounts().Refuse(c.Request.Context(), account(c), c.Param("id"), req.Reason)
+	p, err := s.accounts.Refuse(c.Request.Context(), account(c), c.Param("id"), req.Reason)
 	if err != nil {
 		return err
 	}
@@ -56,7 +56,7 @@ type requestsPage struct {
 
 func (s *Server) requestsPage(c *gin.Context) (*requestsPage, error) {
 	actor := account(c)
-	list, err := s.accounts().Requests(c.Request.Context(), actor)
+	list, err := s.accounts.Requests(c.Request.Context(), actor)
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +75,7 @@ func (s *Server) handleRequestsPage(c *gin.Context) error {
 }
 
 func (s *Server) handleApproveForm(c *gin.Context) error {
-	p, err := s.accounts().Approve(c.Request.Context(), account(c), c.PostForm("request"))
+	p, err := s.accounts.Approve(c.Request.Context(), account(c), c.PostForm("request"))
 	if err != nil {
 		return s.requestFailed(c, err, "", "")
 	}
@@ -85,7 +85,7 @@ func (s *Server) handleApproveForm(c *gin.Context) error {
 
 func (s *Server) handleRefuseForm(c *gin.Context) error {
 	id, reason := c.PostForm("request"), c.PostForm("reason")
-	p, err := s.accounts().Refuse(c.Request.Context(), account(c), id, reason)
+	p, err := s.accounts.Refuse(c.Request.Context(), account(c), id, reason)
 	if err != nil {
 		return s.requestFailed(c, err, id, reason)
 	}

@@ -57,9 +57,13 @@ type Health interface {
 
 // Server serves the API and the pages.
 type Server struct {
-	cfg     Config
+	// The workflows, the server's only door into the directory.
+	signIn       directory.SignIn
+	accounts     directory.Accounts
+	selfService  directory.SelfService
+	consultation directory.Consultation
+
 	health  Health
-	signIn  directory.SignIn
 	log     *slog.Logger
 	engine  *gin.Engine
 	pages   *pages
@@ -67,12 +71,6 @@ type Server struct {
 	secure  bool // cookies only over HTTPS
 	names   *displayCache
 }
-
-func (s *Server) accounts() directory.Accounts { return s.cfg.Accounts }
-
-func (s *Server) selfService() directory.SelfService { return s.cfg.SelfService }
-
-func (s *Server) consultation() directory.Consultation { return s.cfg.Consultation }
 
 // New checks the configuration, parses every page template and builds the router.
 func New(cfg Config) (*Server, error) {
@@ -92,14 +90,16 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg:     cfg,
-		health:  cfg.Health,
-		signIn:  cfg.SignIn,
-		log:     cfg.Logger,
-		pages:   pages,
-		metrics: newMetrics(cfg.Health, cfg.MailStats),
-		secure:  u.Scheme == "https",
-		names:   &displayCache{ttl: 10 * time.Second},
+		signIn:       cfg.SignIn,
+		accounts:     cfg.Accounts,
+		selfService:  cfg.SelfService,
+		consultation: cfg.Consultation,
+		health:       cfg.Health,
+		log:          cfg.Logger,
+		pages:        pages,
+		metrics:      newMetrics(cfg.Health, cfg.MailStats),
+		secure:       u.Scheme == "https",
+		names:        &displayCache{ttl: 10 * time.Second},
 	}
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()

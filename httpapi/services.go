@@ -17,7 +17,7 @@ type serviceView struct {
 }
 
 func (s *Server) handleListServices(c *gin.Context) error {
-	services, err := s.consultation().Services(c.Request.Context(), account(c), c.Param("siret"))
+	services, err := s.consultation.Services(c.Request.Context(), account(c), c.Param("siret"))
 	if err != nil {
 		return err
 	}
@@ -38,7 +38,7 @@ func (s *Server) handleCreateService(c *gin.Context) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	err := s.accounts().CreateService(c.Request.Context(), account(c), c.Param("siret"), req.Name)
+	err := s.accounts.CreateService(c.Request.Context(), account(c), c.Param("siret"), req.Name)
 	if err != nil {
 		return refine(err, directory.ErrConflict, http.StatusConflict, "service_exists", "Un service de ce nom existe déjà dans la structure.")
 	}
@@ -51,7 +51,7 @@ func (s *Server) handleRenameService(c *gin.Context) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	err := s.accounts().RenameService(c.Request.Context(), account(c), c.Param("siret"), c.Param("service"), req.Name)
+	err := s.accounts.RenameService(c.Request.Context(), account(c), c.Param("siret"), c.Param("service"), req.Name)
 	if err != nil {
 		return refine(err, directory.ErrConflict, http.StatusConflict, "service_exists", "Un service de ce nom existe déjà dans la structure.")
 	}
@@ -60,7 +60,7 @@ func (s *Server) handleRenameService(c *gin.Context) error {
 }
 
 func (s *Server) handleDeleteService(c *gin.Context) error {
-	err := s.accounts().DeleteService(c.Request.Context(), account(c), c.Param("siret"), c.Param("service"))
+	err := s.accounts.DeleteService(c.Request.Context(), account(c), c.Param("siret"), c.Param("service"))
 	if err != nil {
 		return refine(err, directory.ErrConflict, http.StatusConflict, "service_not_empty", "Le service a encore des comptes : déplacez-les ou supprimez-les d'abord.")
 	}
@@ -82,7 +82,7 @@ func (s *Server) servicesPage(c *gin.Context) (*servicesPage, error) {
 	if !directory.CanManageServices(actor, actor.SIRET) {
 		return nil, directory.ErrForbidden
 	}
-	services, err := s.consultation().Services(c.Request.Context(), actor, actor.SIRET)
+	services, err := s.consultation.Services(c.Request.Context(), actor, actor.SIRET)
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +124,7 @@ func (s *Server) servicesFailed(c *gin.Context, err error, field string, set fun
 func (s *Server) handleCreateServiceForm(c *gin.Context) error {
 	actor := account(c)
 	name := strings.TrimSpace(c.PostForm("name"))
-	err := s.accounts().CreateService(c.Request.Context(), actor, actor.SIRET, name)
+	err := s.accounts.CreateService(c.Request.Context(), actor, actor.SIRET, name)
 	if err != nil {
 		err = refine(err, directory.ErrConflict, http.StatusConflict, "service_exists", "Un service de ce nom existe déjà dans la structure.")
 		return s.servicesFailed(c, err, "name", func(p *servicesPage) { p.NewName = name })
@@ -135,7 +135,7 @@ func (s *Server) handleCreateServiceForm(c *gin.Context) error {
 func (s *Server) handleRenameServiceForm(c *gin.Context) error {
 	actor := account(c)
 	service, name := c.PostForm("service"), strings.TrimSpace(c.PostForm("name"))
-	err := s.accounts().RenameService(c.Request.Context(), actor, actor.SIRET, service, name)
+	err := s.accounts.RenameService(c.Request.Context(), actor, actor.SIRET, service, name)
 	if err != nil {
 		err = refine(err, directory.ErrConflict, http.StatusConflict, "service_exists", "Un service de ce nom existe déjà dans la structure.")
 		return s.servicesFailed(c, err, "rename:"+service, func(p *servicesPage) { p.Renames[service] = name; p.Failed = service })
@@ -146,7 +146,7 @@ func (s *Server) handleRenameServiceForm(c *gin.Context) error {
 func (s *Server) handleDeleteServiceForm(c *gin.Context) error {
 	actor := account(c)
 	service := c.PostForm("service")
-	err := s.accounts().DeleteService(c.Request.Context(), actor, actor.SIRET, service)
+	err := s.accounts.DeleteService(c.Request.Context(), actor, actor.SIRET, service)
 	if err != nil {
 		err = refine(err, directory.ErrConflict, http.StatusConflict, "service_not_empty",
 			"Le service "+service+" a encore des comptes : déplacez-les ou supprimez-les d'abord.")

@@ -25,7 +25,7 @@ func (s *Server) handleCreateStructure(c *gin.Context) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	st, err := s.accounts().CreateStructure(c.Request.Context(), account(c),
+	st, err := s.accounts.CreateStructure(c.Request.Context(), account(c),
 		directory.Structure{SIRET: req.SIRET, Name: req.Name, Category: req.Category})
 	if err != nil {
 		if onlyField(err, "siret") {
@@ -52,7 +52,7 @@ func onlyField(err error, field string) bool {
 }
 
 func (s *Server) handleListStructures(c *gin.Context) error {
-	all, err := s.consultation().Structures(c.Request.Context(), account(c))
+	all, err := s.consultation.Structures(c.Request.Context(), account(c))
 	if err != nil {
 		return err
 	}
@@ -65,7 +65,7 @@ func (s *Server) handleListStructures(c *gin.Context) error {
 }
 
 func (s *Server) structureNames(c *gin.Context) (map[string]string, error) {
-	all, err := s.consultation().Structures(c.Request.Context(), account(c))
+	all, err := s.consultation.Structures(c.Request.Context(), account(c))
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +87,7 @@ func (s *Server) structuresPage(c *gin.Context) (*structuresPage, error) {
 	if !directory.CanCreateStructure(account(c)) {
 		return nil, directory.ErrForbidden
 	}
-	all, err := s.consultation().Structures(c.Request.Context(), account(c))
+	all, err := s.consultation.Structures(c.Request.Context(), account(c))
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +105,7 @@ func (s *Server) handleStructuresPage(c *gin.Context) error {
 
 func (s *Server) handleCreateStructureForm(c *gin.Context) error {
 	form := structureView{SIRET: strings.TrimSpace(c.PostForm("siret")), Name: strings.TrimSpace(c.PostForm("name")), Category: strings.TrimSpace(c.PostForm("category"))}
-	st, err := s.accounts().CreateStructure(c.Request.Context(), account(c), directory.Structure{SIRET: form.SIRET, Name: form.Name, Category: form.Category})
+	st, err := s.accounts.CreateStructure(c.Request.Context(), account(c), directory.Structure{SIRET: form.SIRET, Name: form.Name, Category: form.Category})
 	if err != nil {
 		err = refine(err, directory.ErrConflict, http.StatusConflict, "structure_exists", "Une structure de ce SIRET existe déjà.")
 		f, err := sortFormError(err, "siret", "siret", "name", "category")
@@ -137,11 +137,11 @@ func (s *Server) structurePage(c *gin.Context) (*structurePage, error) {
 		return nil, directory.ErrForbidden
 	}
 	ctx := c.Request.Context()
-	st, err := s.consultation().Structure(ctx, actor, c.Param("siret"))
+	st, err := s.consultation.Structure(ctx, actor, c.Param("siret"))
 	if err != nil {
 		return nil, err
 	}
-	admins, err := s.accounts().Managed(ctx, actor)
+	admins, err := s.accounts.Managed(ctx, actor)
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +161,7 @@ func (s *Server) handleInviteAdministratorForm(c *gin.Context) error {
 		return err
 	}
 	p.Email = strings.TrimSpace(c.PostForm("email"))
-	inv, err := s.accounts().Invite(c.Request.Context(), account(c), directory.NewInvitation{
+	inv, err := s.accounts.Invite(c.Request.Context(), account(c), directory.NewInvitation{
 		Email: p.Email, Role: directory.RoleAdministrateur, SIRET: p.Structure.SIRET,
 	})
 	if err != nil {

@@ -111,7 +111,7 @@ func (s *Server) accountView(c *gin.Context, viewer, p *directory.Person) (accou
 	var st *directory.Structure
 	if p.SIRET != "" {
 		cached, err := s.names.get("structure "+p.SIRET, func() (any, error) {
-			st, err := s.consultation().Structure(ctx, viewer, p.SIRET)
+			st, err := s.consultation.Structure(ctx, viewer, p.SIRET)
 			if errors.Is(err, directory.ErrNotFound) {
 				return (*directory.Structure)(nil), nil
 			}
@@ -125,7 +125,7 @@ func (s *Server) accountView(c *gin.Context, viewer, p *directory.Person) (accou
 	v := newAccountView(p, st)
 	if len(v.Habilitations) > 0 {
 		cached, err := s.names.get("applications", func() (any, error) {
-			apps, err := s.consultation().Applications(ctx, viewer)
+			apps, err := s.consultation.Applications(ctx, viewer)
 			if err != nil {
 				return nil, err
 			}
