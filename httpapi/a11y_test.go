@@ -45,13 +45,65 @@ type pageSetup struct {
 	path func(f *a11yFixture, p *directory.Person) string
 }
 
-// pageSetups are the pages that the default does not show. A new page
-// route with parameters and no entry here fails the test, and so does one
-// that answers the default with another page or an error, naming what it
-// showed instead. The tests of other pages add theirs from an init func.
+// pageSetups are the pages that the default does not show: they need a
+// path, a person who may see them, or no session at all. A new page route
+// with parameters and no entry here fails the test, and so does one that
+// answers the default with another page or an error, naming what it showed
+// instead.
 var pageSetups = map[string]pageSetup{
 	"/connexion":              {state: anonymous},
 	"/connexion/verification": {state: afterPassword},
+
+	"/mot-de-passe/oublie":     {state: anonymous},
+	"/mot-de-passe/code":       {state: anonymous},
+	"/mot-de-passe/renouveler": {state: anonymous},
+	// A live renewal link, from the mail of a real request.
+	"/mot-de-passe/renouveler/:token": {state: anonymous, path: func(f *a11yFixture, _ *directory.Person) string {
+		p := f.e.person("Alix", "Lien", directory.RoleCollaborateur, "Comptabilité")
+		return "/mot-de-passe/renouveler/" + f.e.resetLink(f.base, p)
+	}},
+
+	"/consultation/:siret": {path: func(*a11yFixture, *directory.Person) string { return "/consultation/" + siret }},
+	// A colleague with a mobile, habilitated to an application.
+	"/consultation/compte/:identifier": {path: func(f *a11yFixture, _ *directory.Person) string {
+		p := f.person(f.e.t, "Collegue", directory.RoleCollaborateur, "Comptabilité")
+		if _, err := f.e.store.UpdatePerson(ctx, p.Identifier, directory.PersonUpdate{Mobile: new("0611223344")}); err != nil {
+			f.e.t.Fatal(err)
+		}
+		return "/consultation/compte/" + p.Identifier
+	}},
+
+	"/creation/:token": {state: anonymous, path: func(f *a11yFixture, _ *directory.Person) string {
+		inv, err := f.e.store.CreateInvitation(ctx, directory.NewInvitation{Email: uniqueEmail("a11y.creation"), Role: directory.RoleCollaborateur, SIRET: siret, Service: "Comptabilité"})
+		if err != nil {
+			f.e.t.Fatal(err)
+		}
+		return "/creation/" + inv.Token
+	}},
+	"/gestion/demandes": {path: func(f *a11yFixture, _ *directory.Person) string {
+		lcSubmittedRequest(f.e, "Alix", "Demande")
+		return "/gestion/demandes"
+	}},
+	"/gestion/comptes/:identifier": {path: func(f *a11yFixture, _ *directory.Person) string {
+		return "/gestion/comptes/" + lcManagedSample(f).Identifier
+	}},
+	"/gestion/comptes/:identifier/suppression": {path: func(f *a11yFixture, _ *directory.Person) string {
+		return "/gestion/comptes/" + lcManagedSample(f).Identifier + "/suppression"
+	}},
+	// An account with a few changes, made by the administrator signed in.
+	"/gestion/comptes/:identifier/historique": {path: func(f *a11yFixture, admin *directory.Person) string {
+		p := lcManagedSample(f)
+		acc := directory.Accounts{Store: f.e.store}
+		for _, enabled := range []bool{false, true} {
+			if _, err := acc.SetEnabled(directory.WithSource(ctx, "192.0.2.1"), admin, p.Identifier, enabled); err != nil {
+				f.e.t.Fatal(err)
+			}
+		}
+		return "/gestion/comptes/" + p.Identifier + "/historique"
+	}},
+	"/agent/structures":        {role: directory.RoleAgent},
+	"/agent/structures/:siret": {role: directory.RoleAgent, path: func(*a11yFixture, *directory.Person) string { return "/agent/structures/" + siret }},
+	"/agent/applications":      {role: directory.RoleAgent},
 }
 
 // a11yFixture is the data the pages are visited with.

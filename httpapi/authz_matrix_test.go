@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-ldap/ldap/v3"
-
 	"github.com/dgfip/apex-partenaires/directory"
 	"github.com/dgfip/apex-partenaires/directory/slapd"
 	"github.com/dgfip/apex-partenaires/directory/slapdtest"
@@ -251,16 +249,7 @@ func (f *authzFixture) expand(path string) string {
 // restoreDisabled puts the disabled account's sessions back as they were.
 func (f *authzFixture) restoreDisabled() {
 	f.t.Helper()
-	conn, err := f.slapd.DialRoot()
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	defer conn.Close()
-	mod := ldap.NewModifyRequest(f.disabledDN, nil)
-	mod.Replace("apexSession", f.disabledSessions)
-	if err := conn.Modify(mod); err != nil {
-		f.t.Fatal(err)
-	}
+	rootReplace(f.t, f.disabledDN, "apexSession", f.disabledSessions)
 }
 
 // snapshot reads the test's tree and ou=system, every attribute, as the
@@ -358,20 +347,7 @@ func newAuthzFixture(t *testing.T) (*authzFixture, []string) {
 	// Disabling ends the sessions: the cells put back the one the account
 	// had, as if it had survived, to check that it opens nothing either.
 	dis := f.people[cDisabled]
-	conn, err := f.slapd.DialRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	sessions := func() *ldap.Entry {
-		res, err := conn.Search(ldap.NewSearchRequest(e.cfg.BaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
-			"(uid="+ldap.EscapeFilter(dis.Identifier)+")", []string{"apexSession"}, nil))
-		if err != nil || len(res.Entries) != 1 {
-			t.Fatalf("the disabled account's sessions: %v %v", res, err)
-		}
-		return res.Entries[0]
-	}
-	before := sessions()
+	before := e.accountEntry(t, dis.Identifier, "apexSession")
 	f.disabledDN, f.disabledSessions = before.DN, before.GetAttributeValues("apexSession")
 	if len(f.disabledSessions) == 0 {
 		t.Fatal("the account to disable has no session")
@@ -379,7 +355,7 @@ func newAuthzFixture(t *testing.T) (*authzFixture, []string) {
 	if err := e.store.SetState(ctx, dis.Identifier, directory.StateActive, directory.StateDisabled); err != nil {
 		t.Fatal(err)
 	}
-	if left := sessions().GetAttributeValues("apexSession"); len(left) != 0 {
+	if left := e.accountEntry(t, dis.Identifier, "apexSession").GetAttributeValues("apexSession"); len(left) != 0 {
 		t.Fatalf("sessions left after disabling: %v", left)
 	}
 

@@ -1,9 +1,7 @@
 package httpapi_test
 
 import (
-	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"slices"
 	"strings"
@@ -231,59 +229,27 @@ func TestPagesInBrowser(t *testing.T) {
 func TestPageFormsWithoutTheCSRFFieldAreRefused(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	base := e.instance()
-	u, _ := url.Parse(base)
 	p := e.person("Cyril", "Sansjeton", directory.RoleAdministrateur, "")
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	do := func(method, path string, form url.Values) (*http.Response, string) {
-		t.Helper()
-		req, err := http.NewRequest(method, base+path, strings.NewReader(form.Encode()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if method == http.MethodPost {
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		}
-		res, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		body, _ := io.ReadAll(res.Body)
-		return res, string(body)
-	}
-	cookie := func(name string) string {
-		for _, c := range jar.Cookies(&url.URL{Scheme: "http", Host: u.Host, Path: "/connexion/"}) {
-			if c.Name == name {
-				return c.Value
-			}
-		}
-		return ""
-	}
+	c := newFormClient(t, e.instance())
 	refused := func(what, path string, form url.Values) {
 		t.Helper()
-		res, body := do(http.MethodPost, path, form)
-		if res.StatusCode != http.StatusForbidden || !strings.Contains(body, "Le formulaire a expiré") {
-			t.Errorf("%s: %d, want 403 and the French message", what, res.StatusCode)
+		page := c.do(http.MethodPost, path, form)
+		if page.Status != http.StatusForbidden || !strings.Contains(page.Body, "Le formulaire a expiré") {
+			t.Errorf("%s: %d, want 403 and the French message", what, page.Status)
 		}
-		if set := res.Header.Values("Set-Cookie"); len(set) > 0 {
+		if set := page.Header.Values("Set-Cookie"); len(set) > 0 {
 			t.Errorf("%s: the refused form set cookies: %q", what, set)
 		}
 	}
 	redirected := func(what, path string, form url.Values, to string) {
 		t.Helper()
-		res, _ := do(http.MethodPost, path, form)
-		if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != to {
-			t.Fatalf("%s: %d to %q, want 303 to %s", what, res.StatusCode, res.Header.Get("Location"), to)
+		if page := c.do(http.MethodPost, path, form); page.Status != http.StatusSeeOther || page.Location != to {
+			t.Fatalf("%s: %d to %q, want 303 to %s", what, page.Status, page.Location, to)
 		}
 	}
 
-	do(http.MethodGet, "/connexion", nil)
-	csrf := cookie("apex_csrf")
+	c.get("/connexion")
+	csrf := c.cookie("/connexion/", "apex_csrf")
 	if len(csrf) != 43 {
 		t.Fatalf("no CSRF cookie after the sign-in page")
 	}
@@ -300,7 +266,7 @@ func TestPageFormsWithoutTheCSRFFieldAreRefused(t *testing.T) {
 	refused("sign-in with another token", "/connexion", with(credentials, strings.Repeat("A", 43)))
 	redirected("sign-in with the token", "/connexion", with(credentials, csrf), "/connexion/verification")
 	code := e.code(p.Email, 1)
-	refused("resend without the field", "/connexion/renvoyer", nil)
+	refused("resend without the field", "/connexion/renvoyer", url.Values{})
 	refused("verification without the field", "/connexion/verification", url.Values{"code": {code}})
 	refused("verification with an empty field", "/connexion/verification", url.Values{"code": {code}, "csrf": {""}})
 	// The code still works: the refused forms spent no attempt and sent no new code.
@@ -309,19 +275,19 @@ func TestPageFormsWithoutTheCSRFFieldAreRefused(t *testing.T) {
 		t.Errorf("%d mails sent, want the one code", n)
 	}
 
-	refused("sign-out without the field", "/deconnexion", nil)
+	refused("sign-out without the field", "/deconnexion", url.Values{})
 	// Signed in, the token is the session's: the one of the sign-in page serves no more.
 	refused("sign-out with the token of before the sign-in", "/deconnexion", url.Values{"csrf": {csrf}})
-	res, home := do(http.MethodGet, "/", nil)
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("home page after a refused sign-out: %d, want the session still open", res.StatusCode)
+	home := c.get("/")
+	if home.Status != http.StatusOK {
+		t.Fatalf("home page after a refused sign-out: %d, want the session still open", home.Status)
 	}
-	m := csrfFieldPattern.FindStringSubmatch(home)
+	m := csrfFieldPattern.FindStringSubmatch(home.Body)
 	if m == nil || m[1] == csrf {
 		t.Fatalf("the home page's token: %v, the sign-in page's %q", m, csrf)
 	}
 	redirected("sign-out with the session's token", "/deconnexion", url.Values{"csrf": {m[1]}}, "/connexion")
-	if res, _ := do(http.MethodGet, "/", nil); res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/connexion" {
-		t.Errorf("home page after signing out: %d to %q", res.StatusCode, res.Header.Get("Location"))
+	if page := c.get("/"); page.Status != http.StatusSeeOther || page.Location != "/connexion" {
+		t.Errorf("home page after signing out: %d to %q", page.Status, page.Location)
 	}
 }

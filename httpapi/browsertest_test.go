@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +21,6 @@ import (
 
 	"github.com/dgfip/apex-partenaires/directory"
 	"github.com/dgfip/apex-partenaires/directory/testkit"
-	"github.com/dgfip/apex-partenaires/notify/smtptest"
 )
 
 // The browser tests drive Debian's Chromium, which make deps installs, over
@@ -365,19 +363,21 @@ func (tb *tab) signInPassword(p *directory.Person) {
 // through page by page.
 func (tb *tab) signInDirect(e *env, p *directory.Person) {
 	tb.t.Helper()
-	n := e.codeMails(p.Email) + 1
-	challenge := tb.loginDirect(p)
-	status, body := call(tb.t, "POST", tb.base+"/api/v1/auth/verify", "", map[string]string{"challenge": challenge, "code": e.code(p.Email, n)})
-	token, _ := body["token"].(string)
-	if status != http.StatusOK || token == "" {
-		tb.t.Fatalf("verify %s through the API: %d", p.Identifier, status)
-	}
-	tb.setCookie("apex_session", token, "/")
+	tb.setCookie("apex_session", e.signIn(tb.base+"/api/v1", p.Identifier, p.Email, password), "/")
 }
 
-// mailsTo counts the mails to addr received so far.
-func (e *env) mailsTo(addr string) int {
-	return len(slices.DeleteFunc(e.smtp.Messages(), func(m smtptest.Captured) bool { return !smtptest.ToAddress(addr)(m) }))
+// clearField empties a field.
+func clearField(tb *tab, selector string) {
+	tb.t.Helper()
+	eval[bool](tb, `(() => { document.querySelector(`+jsString(selector)+`).value = ''; return true })()`)
+}
+
+// typeInto types into a field key by key, as a person does, so that its
+// scripts hear every input.
+func typeInto(tb *tab, selector, value string) {
+	tb.t.Helper()
+	clearField(tb, selector)
+	tb.do("type into "+selector, chromedp.SendKeys(chromedp.CSS(selector), value, chromedp.NodeVisible))
 }
 
 // passwordStepDirect does the first sign-in step through the API and hands

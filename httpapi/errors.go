@@ -168,3 +168,41 @@ func (s *Server) writePageError(c *gin.Context, err error) {
 	s.render(c, kind.status, "error.tmpl", errorPage{base: s.base(c, title), Status: kind.status, Message: kind.message})
 	c.Abort()
 }
+
+// httpError is an answer a handler chooses itself, when the same domain
+// error means something more precise at that place (a conflict on creating
+// a structure is "structure_exists").
+type httpError struct {
+	status  int
+	code    string
+	message string
+	err     error
+}
+
+func (e *httpError) Error() string { return e.code + ": " + e.err.Error() }
+
+func (e *httpError) Unwrap() error { return e.err }
+
+// refine turns err into a precise answer when it is target.
+func refine(err, target error, status int, code, message string) error {
+	if errors.Is(err, target) {
+		return &httpError{status: status, code: code, message: message, err: err}
+	}
+	return err
+}
+
+// What email_taken says: a mail is unique within a structure (or among
+// agents), so a conflict tells only about the structure the caller acts in.
+const (
+	emailTakenInStructure = "Cette adresse mail est déjà utilisée dans cette structure."
+	emailTakenByColleague = "Cette adresse mail est déjà utilisée par un autre compte de votre structure."
+)
+
+var (
+	errOtherStructure = &httpError{http.StatusForbidden, "forbidden",
+		"Vous ne pouvez consulter que les comptes et les services de votre structure.", directory.ErrForbidden}
+	errNoStructure = &httpError{http.StatusNotFound, "not_found",
+		"Aucune structure de l'annuaire ne porte ce SIRET.", directory.ErrNotFound}
+	errNoAccount = &httpError{http.StatusNotFound, "not_found",
+		"Ce compte n'existe pas dans l'annuaire.", directory.ErrNotFound}
+)

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -149,9 +150,30 @@ func isCodeMail(addr string) func(smtptest.Captured) bool {
 	}
 }
 
+// mails counts the mails received so far that match.
+func (e *env) mails(match func(smtptest.Captured) bool) int {
+	return len(slices.DeleteFunc(e.smtp.Messages(), func(m smtptest.Captured) bool { return !match(m) }))
+}
+
+// mailsTo counts the mails to addr received so far.
+func (e *env) mailsTo(addr string) int { return e.mails(smtptest.ToAddress(addr)) }
+
 // codeMails counts the sign-in code mails that reached addr.
-func (e *env) codeMails(addr string) int {
-	return len(slices.DeleteFunc(e.smtp.Messages(), func(m smtptest.Captured) bool { return !isCodeMail(addr)(m) }))
+func (e *env) codeMails(addr string) int { return e.mails(isCodeMail(addr)) }
+
+// nthMail waits for the n-th mail that matches, what it is named in the
+// failure.
+func (e *env) nthMail(what string, match func(smtptest.Captured) bool, n int) smtptest.Captured {
+	e.t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		mine := slices.DeleteFunc(e.smtp.Messages(), func(m smtptest.Captured) bool { return !match(m) })
+		if len(mine) >= n {
+			return mine[n-1]
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("no %s #%d", what, n)
+		}
+	}
 }
 
 // code waits for the n-th sign-in code mail to addr and reads the code in
@@ -160,24 +182,7 @@ func (e *env) codeMails(addr string) int {
 // arrive before or after a code sent later.
 func (e *env) code(addr string, n int) string {
 	e.t.Helper()
-	var got smtptest.Captured
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var mine []smtptest.Captured
-		for _, m := range e.smtp.Messages() {
-			if isCodeMail(addr)(m) {
-				mine = append(mine, m)
-			}
-		}
-		if len(mine) >= n {
-			got = mine[n-1]
-			break
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("no mail #%d to %s", n, addr)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	got := e.nthMail("code mail to "+addr, isCodeMail(addr), n)
 	m := codePattern.FindStringSubmatch(got.Text)
 	if m == nil {
 		e.t.Fatalf("no code in the mail:\n%s", got.Text)
@@ -226,6 +231,40 @@ func errorCode(body map[string]any) string {
 	e, _ := body["error"].(map[string]any)
 	code, _ := e["code"].(string)
 	return code
+}
+
+// errorDetail reads the field and the message of the first detail of an
+// API error body.
+func errorDetail(body map[string]any) (field, message string) {
+	e, _ := body["error"].(map[string]any)
+	details, _ := e["details"].([]any)
+	if len(details) == 0 {
+		return "", ""
+	}
+	d, _ := details[0].(map[string]any)
+	field, _ = d["field"].(string)
+	message, _ = d["message"].(string)
+	return field, message
+}
+
+// get fetches url and reads its body.
+func get(t *testing.T, url string) (*http.Response, string) {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res, string(body)
+}
+
+var mailCount atomic.Int64
+
+// uniqueEmail is an address no other test uses: mail is unique in the
+// whole directory, which the package's tests share.
+func uniqueEmail(prefix string) string {
+	return fmt.Sprintf("%s.%d@example.fr", prefix, mailCount.Add(1))
 }
 
 // scrape reads the metrics of srv, served on a listener of their own as

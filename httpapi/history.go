@@ -17,14 +17,6 @@ import (
 // GET /accounts/{identifier}/history and the page
 // /gestion/comptes/{identifier}/historique.
 
-func (s *Server) registerHistoryRoutes(signedIn *gin.RouterGroup) {
-	signedIn.GET("/accounts/:identifier/history", s.api(s.handleAccountHistory))
-}
-
-func (s *Server) registerHistoryPages(signedIn *gin.RouterGroup) {
-	signedIn.GET("/gestion/comptes/:identifier/historique", s.page(s.handleHistoryPage))
-}
-
 type historyEventView struct {
 	At        time.Time `json:"at"`
 	Actor     string    `json:"actor"`
@@ -36,7 +28,7 @@ type historyEventView struct {
 }
 
 func (s *Server) handleAccountHistory(c *gin.Context) error {
-	p, events, err := s.cfg.Accounts.History(c.Request.Context(), account(c), c.Param("identifier"))
+	p, events, err := s.accounts.History(c.Request.Context(), account(c), c.Param("identifier"))
 	if err != nil {
 		return err
 	}
@@ -68,7 +60,7 @@ type historyPage struct {
 
 func (s *Server) handleHistoryPage(c *gin.Context) error {
 	noStore(c)
-	p, events, err := s.cfg.Accounts.History(c.Request.Context(), account(c), c.Param("identifier"))
+	p, events, err := s.accounts.History(c.Request.Context(), account(c), c.Param("identifier"))
 	if errors.Is(err, directory.ErrNotFound) {
 		return errNoAccount
 	}

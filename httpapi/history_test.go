@@ -10,20 +10,6 @@ import (
 	"github.com/dgfip/apex-partenaires/directory"
 )
 
-func init() {
-	// An account with a few changes, made by the administrator signed in.
-	pageSetups["/gestion/comptes/:identifier/historique"] = pageSetup{path: func(f *a11yFixture, admin *directory.Person) string {
-		p := lcManagedSample(f)
-		acc := directory.Accounts{Store: f.e.store}
-		for _, enabled := range []bool{false, true} {
-			if _, err := acc.SetEnabled(directory.WithSource(ctx, "192.0.2.1"), admin, p.Identifier, enabled); err != nil {
-				f.e.t.Fatal(err)
-			}
-		}
-		return "/gestion/comptes/" + p.Identifier + "/historique"
-	}}
-}
-
 // historyTable reads the rows of the history page's table, cell texts.
 func historyTable(t *testing.T, body string) [][]string {
 	t.Helper()

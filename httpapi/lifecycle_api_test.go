@@ -10,10 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-ldap/ldap/v3"
-
 	"github.com/dgfip/apex-partenaires/directory"
-	"github.com/dgfip/apex-partenaires/directory/slapdtest"
 	"github.com/dgfip/apex-partenaires/notify/smtptest"
 )
 
@@ -167,7 +164,7 @@ func TestAPIAccountLifecycle(t *testing.T) {
 	}
 
 	// A DGFiP application binds as the collaborateur and sees the profile.
-	dn := collaborateurDN(t, e, "sylvie.dalembert-px")
+	dn := e.accountEntry(t, "sylvie.dalembert-px", "1.1").DN
 	out, err := exec.Command("ldapwhoami", "-x", "-H", e.cfg.URL, "-D", dn, "-w", password).CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "dn:"+dn {
 		t.Errorf("ldapwhoami: %v %s", err, out)
@@ -198,21 +195,6 @@ func TestAPIAccountLifecycle(t *testing.T) {
 	if status, body := call(t, "GET", api+"/invitations/forged."+strings.Repeat("A", 43), "", nil); status != 404 || errorCode(body) != "invalid_link" {
 		t.Errorf("forged link: %d %v", status, body)
 	}
-}
-
-func collaborateurDN(t *testing.T, e *env, identifier string) string {
-	t.Helper()
-	conn, err := slapdtest.Shared(t).DialRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	res, err := conn.Search(ldap.NewSearchRequest(e.cfg.BaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
-		"(uid="+ldap.EscapeFilter(identifier)+")", []string{"1.1"}, nil))
-	if err != nil || len(res.Entries) != 1 {
-		t.Fatalf("find %s: %v", identifier, err)
-	}
-	return res.Entries[0].DN
 }
 
 func TestAPIExpiredInvitation(t *testing.T) {

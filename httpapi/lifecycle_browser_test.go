@@ -30,21 +30,6 @@ func lcSignIn(tb *tab, e *env, p *directory.Person) {
 	tb.click("Vérifier", "/")
 }
 
-// lcSignInDirect opens a session for p through the API and gives its cookie
-// to the tab: for the tests of what comes after the sign-in.
-func lcSignInDirect(tb *tab, e *env, p *directory.Person) {
-	tb.t.Helper()
-	tb.setCookie("apex_session", e.signIn(tb.base+"/api/v1", p.Identifier, p.Email, password), "/")
-}
-
-// lcType types text into a field key by key, as a person does: the page's
-// scripts see every key.
-func lcType(tb *tab, selector, text string) {
-	tb.t.Helper()
-	eval[bool](tb, `(document.querySelector(`+jsString(selector)+`).value = '') === ''`)
-	tb.do("type into "+selector, chromedp.SendKeys(chromedp.CSS(selector), text, chromedp.NodeVisible))
-}
-
 // lcGauge is what the password gauge shows: its score and the state of
 // each rule it checks.
 type lcGauge struct {
@@ -124,7 +109,7 @@ func TestLifecyclePagesInBrowser(t *testing.T) {
 		mt.fill("#firstName", "Marie")
 		mt.fill("#mobile", "06 12 34 56 78")
 		const weak = "martin2024"
-		lcType(mt, "#password", weak)
+		typeInto(mt, "#password", weak)
 		g := lcReadGauge(mt)
 		if g.Score != strconv.Itoa(directory.PasswordStrength(weak)) || g.Text != "Robustesse du mot de passe : faible" ||
 			g.Rules["length"] != "error" || g.Rules["case"] != "error" || g.Rules["digits"] != "valid" || g.Rules["special"] != "error" {
@@ -148,7 +133,7 @@ func TestLifecyclePagesInBrowser(t *testing.T) {
 		checkAccessibility(t, mt, axe, "the pre-creation form with errors")
 
 		// Then a good one; the summary; « Envoyer votre création de compte ».
-		lcType(mt, "#password", password)
+		typeInto(mt, "#password", password)
 		g = lcReadGauge(mt)
 		if g.Score != strconv.Itoa(directory.PasswordStrength(password)) || g.Rules["length"] != "valid" || g.Rules["case"] != "valid" || g.Rules["digits"] != "valid" || g.Rules["special"] != "valid" {
 			t.Errorf("the gauge of a good password: %+v", g)
@@ -204,7 +189,7 @@ func TestLifecyclePagesInBrowser(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		lcSignInDirect(mt, e, admin) // the agent signed in through the pages
+		mt.signInDirect(e, admin) // the agent signed in through the pages
 		mt.open("/")
 		mt.click("Gestion des services", "/gestion/services")
 		mt.fill("#name", "Gestion")
@@ -267,7 +252,7 @@ func TestLifecyclePagesInBrowser(t *testing.T) {
 		e.lastMail(collabMail, "FICOBA")
 
 		// A DGFiP application binds as the collaborateur and sees the profile.
-		dn := collaborateurDN(t, e, collabID)
+		dn := e.accountEntry(t, collabID, "1.1").DN
 		out, err := exec.Command("ldapwhoami", "-x", "-H", e.cfg.URL, "-D", dn, "-w", password).CombinedOutput()
 		if err != nil || strings.TrimSpace(string(out)) != "dn:"+dn {
 			t.Errorf("ldapwhoami as the collaborateur: %v %s", err, out)
@@ -300,7 +285,7 @@ func TestLifecyclePagesInBrowser(t *testing.T) {
 		}
 		id := inv.Person.RequestID
 		tb := b.tab(t, e.instance())
-		lcSignInDirect(tb, e, agent)
+		tb.signInDirect(e, agent)
 		tb.open("/gestion/demandes")
 		tb.click("Refuser la demande de Rémi Refusé", "/gestion/demandes/refuser")
 		wantText(t, tb, "#motif-"+id+"-error", "Le motif du refus doit être renseigné.")
@@ -391,7 +376,7 @@ func TestLifecyclePagesInBrowser(t *testing.T) {
 		}
 
 		admin := e.person("Cyrille", "Jeton", directory.RoleAdministrateur, "")
-		lcSignInDirect(tb, e, admin)
+		tb.signInDirect(e, admin)
 		tb.open("/gestion/services")
 		tb.fill("#name", "Sans jeton")
 		eval[bool](tb, `document.querySelector('form[action="/gestion/services"] input[name=csrf]').remove() === undefined`)
@@ -432,7 +417,7 @@ func TestLifecyclePagesInBrowser(t *testing.T) {
 
 		// The page itself: the gauge follows what is typed, and empties with the field.
 		const strong = "k7#Qm2xV!pR9wL4$"
-		lcType(tb, "#password", strong)
+		typeInto(tb, "#password", strong)
 		if g := lcReadGauge(tb); g.Score != "4" || g.Text != "Robustesse du mot de passe : très forte" || g.Rules["length"] != "valid" {
 			t.Errorf("the gauge of %q: %+v", strong, g)
 		}

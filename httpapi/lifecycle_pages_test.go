@@ -1,11 +1,9 @@
 package httpapi_test
 
 import (
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,31 +15,6 @@ import (
 // error cases, the permissions and the forms without their CSRF field. The
 // journeys of the guide are in lifecycle_browser_test.go.
 
-func init() {
-	// The accessibility test visits every page route: these need a path,
-	// a person who may see them, or no session at all.
-	pageSetups["/creation/:token"] = pageSetup{state: anonymous, path: func(f *a11yFixture, _ *directory.Person) string {
-		inv, err := f.e.store.CreateInvitation(ctx, directory.NewInvitation{Email: lcUniqueMail("a11y.creation"), Role: directory.RoleCollaborateur, SIRET: siret, Service: "Comptabilité"})
-		if err != nil {
-			f.e.t.Fatal(err)
-		}
-		return "/creation/" + inv.Token
-	}}
-	pageSetups["/gestion/demandes"] = pageSetup{path: func(f *a11yFixture, _ *directory.Person) string {
-		lcSubmittedRequest(f.e, "Alix", "Demande")
-		return "/gestion/demandes"
-	}}
-	pageSetups["/gestion/comptes/:identifier"] = pageSetup{path: func(f *a11yFixture, _ *directory.Person) string {
-		return "/gestion/comptes/" + lcManagedSample(f).Identifier
-	}}
-	pageSetups["/gestion/comptes/:identifier/suppression"] = pageSetup{path: func(f *a11yFixture, _ *directory.Person) string {
-		return "/gestion/comptes/" + lcManagedSample(f).Identifier + "/suppression"
-	}}
-	pageSetups["/agent/structures"] = pageSetup{role: directory.RoleAgent}
-	pageSetups["/agent/structures/:siret"] = pageSetup{role: directory.RoleAgent, path: func(*a11yFixture, *directory.Person) string { return "/agent/structures/" + siret }}
-	pageSetups["/agent/applications"] = pageSetup{role: directory.RoleAgent}
-}
-
 // lcManagedSample is a collaborateur of the fixture's structure,
 // habilitated to its application, which its administrators manage.
 func lcManagedSample(f *a11yFixture) *directory.Person {
@@ -52,17 +25,10 @@ func lcManagedSample(f *a11yFixture) *directory.Person {
 	return p
 }
 
-var lcMailCount atomic.Int64
-
-// lcUniqueMail is a mail address no other account of the test uses.
-func lcUniqueMail(prefix string) string {
-	return fmt.Sprintf("%s.%d@example.fr", prefix, lcMailCount.Add(1))
-}
-
 // lcSubmittedRequest is a collaborateur's request of the test structure,
 // its form filled, waiting for validation.
 func lcSubmittedRequest(e *env, first, last string) *directory.Person {
-	inv, err := e.store.CreateInvitation(ctx, directory.NewInvitation{Email: lcUniqueMail("demande"), Role: directory.RoleCollaborateur, SIRET: siret, Service: "Comptabilité"})
+	inv, err := e.store.CreateInvitation(ctx, directory.NewInvitation{Email: uniqueEmail("demande"), Role: directory.RoleCollaborateur, SIRET: siret, Service: "Comptabilité"})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -80,16 +46,6 @@ func lcState(t *testing.T, e *env, requestID string) directory.AccountState {
 		t.Fatal(err)
 	}
 	return p.State
-}
-
-func lcMails(e *env, addr string) int {
-	n := 0
-	for _, m := range e.smtp.Messages() {
-		if smtptest.ToAddress(addr)(m) {
-			n++
-		}
-	}
-	return n
 }
 
 // The pre-creation form of guide 1.3 without a browser: what the link
@@ -299,6 +255,7 @@ func TestManagementPagesPermissions(t *testing.T) {
 		// A responsable manages the collaborateurs of its service, not the administrators.
 		c.get("/gestion/comptes/"+collab.Identifier).want(t, "a collaborateur of its service", http.StatusOK, "Compte de Colette Collab")
 		c.post("/gestion/comptes/"+admin.Identifier+"/desactiver", nil).want(t, "disable the administrator", http.StatusForbidden)
+		c.get("/gestion/comptes/"+responsable.Identifier+"/suppression").want(t, "its own removal", http.StatusForbidden)
 		// It hands out only the profiles it holds: it holds none.
 		c.post("/gestion/comptes/"+collab.Identifier+"/habiliter", url.Values{"profile": {"ficoba/consultation"}}).want(t, "grant a profile not held", http.StatusForbidden)
 		if p, _ := e.store.FindPerson(ctx, collab.Identifier); len(p.Habilitations) != 0 {
@@ -327,6 +284,8 @@ func TestManagementPagesPermissions(t *testing.T) {
 	t.Run("Administrator", func(t *testing.T) {
 		e := e.on(t)
 		c := newFormClient(t, base).signIn(e, admin)
+		// Nobody removes their own account: the confirmation step is refused too.
+		c.get("/gestion/comptes/"+admin.Identifier+"/suppression").want(t, "its own removal", http.StatusForbidden)
 		// The form without its CSRF field changes nothing.
 		c.do(http.MethodPost, "/gestion/services", url.Values{"name": {"Sans jeton"}}).want(t, "without CSRF", http.StatusForbidden, "Le formulaire a expiré")
 		c.do(http.MethodPost, "/gestion/demandes/valider", url.Values{"request": {pending.Person.RequestID}}).want(t, "approve without CSRF", http.StatusForbidden)
@@ -376,7 +335,7 @@ func TestManagementPagesPermissions(t *testing.T) {
 		p.want(t, "the accounts", http.StatusOK, "Invité : formulaire non rempli", "En attente de validation", "Colette Collab", "Rémi Resp",
 			`href="/gestion/comptes/`+collab.Identifier+`"`, "Renvoyer le lien")
 		c.post("/gestion/invitations/renvoyer", url.Values{"request": {invited.RequestID}}).redirect(t, "resend", "/gestion/comptes")
-		e.smtp.WaitFor(t, func(smtptest.Captured) bool { return lcMails(e, "lc.nouveau@example.fr") >= 2 }, 10*time.Second) // the second link
+		e.smtp.WaitFor(t, func(smtptest.Captured) bool { return e.mailsTo("lc.nouveau@example.fr") >= 2 }, 10*time.Second) // the second link
 		c.post("/gestion/invitations/renvoyer", url.Values{"request": {pending.Person.RequestID}}).want(t, "resend a filled form",
 			http.StatusConflict, "Le formulaire de pré-création a déjà été rempli")
 

@@ -2,8 +2,6 @@ package httpapi_test
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -13,12 +11,6 @@ import (
 
 	"github.com/dgfip/apex-partenaires/directory"
 )
-
-// captchaCN is how the directory names a captcha: by the hash of its id.
-func captchaCN(id string) string {
-	sum := sha256.Sum256([]byte(id))
-	return hex.EncodeToString(sum[:])
-}
 
 // postJSON is call with the answer's headers, and a forged X-Forwarded-For.
 func postJSON(t *testing.T, url, forwardedFor string, body any) (*http.Response, map[string]any) {

@@ -87,17 +87,6 @@ func openAPIPath(p string) string {
 	return strings.Join(parts, "/")
 }
 
-func get(t *testing.T, url string) (*http.Response, string) {
-	t.Helper()
-	res, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
-	return res, string(body)
-}
-
 func TestHealthReadinessMetricsAndHeaders(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)

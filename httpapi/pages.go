@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
-	"strings"
 
 	"github.com/gin-gonic/gin"
 )
@@ -49,8 +48,13 @@ func pageFiles() ([]string, error) {
 	return pages, nil
 }
 
+// templateFuncs are the functions the templates call (labels.go).
 var templateFuncs = template.FuncMap{
-	"roleLabel": roleLabel,
+	"roleLabel":  roleLabel,
+	"stateLabel": stateLabel,
+	"stateBadge": stateBadge,
+	"personName": personName,
+	"parisTime":  parisTime,
 }
 
 func parsePages() (*pages, error) {
@@ -115,16 +119,5 @@ type errorPage struct {
 	Message string
 }
 
-func roleLabel(role string) string {
-	switch role {
-	case "administrateur":
-		return "Administrateur"
-	case "responsable":
-		return "Responsable"
-	case "collaborateur":
-		return "Collaborateur"
-	case "agent":
-		return "Agent DGFiP"
-	}
-	return strings.ToUpper(role[:1]) + role[1:]
-}
+// noStore keeps a page out of every cache: captchas, codes, personal data.
+func noStore(c *gin.Context) { c.Header("Cache-Control", "no-store") }

@@ -35,7 +35,7 @@ func TestConsultationNumbersAreBounded(t *testing.T) {
 		{"size=cinquante", "size"},
 	} {
 		status, body := call(t, "GET", api+"?"+tc.query, token, nil)
-		if status != http.StatusUnprocessableEntity || errorCode(body) != "invalid_request" || detailField(body) != tc.field {
+		if field, _ := errorDetail(body); status != http.StatusUnprocessableEntity || errorCode(body) != "invalid_request" || field != tc.field {
 			t.Errorf("API ?%s: %d %v, want 422 invalid_request on %s", tc.query, status, body, tc.field)
 		}
 	}
@@ -55,16 +55,4 @@ func TestConsultationNumbersAreBounded(t *testing.T) {
 	if logs := e.logs.String(); strings.Contains(logs, `"panic"`) || strings.Contains(logs, `"status":500`) {
 		t.Errorf("a panic or an internal error in the logs:\n%s", logs)
 	}
-}
-
-// detailField is the field of the first detail of an API error body.
-func detailField(body map[string]any) string {
-	e, _ := body["error"].(map[string]any)
-	details, _ := e["details"].([]any)
-	if len(details) == 0 {
-		return ""
-	}
-	d, _ := details[0].(map[string]any)
-	field, _ := d["field"].(string)
-	return field
 }

@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"image/png"
@@ -26,36 +25,24 @@ func (e *env) captcha(api string) (id, answer string) {
 	return id, e.captchaAnswer(id)
 }
 
-func fetch(t *testing.T, url string) (*http.Response, []byte) {
-	t.Helper()
-	res, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var buf bytes.Buffer
-	buf.ReadFrom(res.Body)
-	return res, buf.Bytes()
-}
-
 func TestAPICaptchaImageAndSound(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	api := e.instance() + "/api/v1"
 	id, _ := e.captcha(api)
-	res, img := fetch(t, api+"/captcha/"+id+".png")
+	res, img := get(t, api+"/captcha/"+id+".png")
 	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "image/png" {
 		t.Fatalf("png: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
 	}
-	if _, err := png.Decode(bytes.NewReader(img)); err != nil {
+	if _, err := png.Decode(strings.NewReader(img)); err != nil {
 		t.Errorf("not a PNG: %v", err)
 	}
-	res, wav := fetch(t, api+"/captcha/"+id+".wav")
-	if res.StatusCode != 200 || !bytes.HasPrefix(wav, []byte("RIFF")) || string(wav[8:12]) != "WAVE" ||
-		int(binary.LittleEndian.Uint32(wav[4:8])) != len(wav)-8 {
+	res, wav := get(t, api+"/captcha/"+id+".wav")
+	if res.StatusCode != 200 || !strings.HasPrefix(wav, "RIFF") || wav[8:12] != "WAVE" ||
+		int(binary.LittleEndian.Uint32([]byte(wav[4:8]))) != len(wav)-8 {
 		t.Errorf("wav: %d, %d bytes", res.StatusCode, len(wav))
 	}
-	if res, _ := fetch(t, api+"/captcha/"+strings.Repeat("A", 43)+".png"); res.StatusCode != 404 {
+	if res, _ := get(t, api+"/captcha/"+strings.Repeat("A", 43)+".png"); res.StatusCode != 404 {
 		t.Errorf("unknown captcha: %d", res.StatusCode)
 	}
 }
@@ -209,5 +196,34 @@ func TestAPIPersonalDataAndConsultation(t *testing.T) {
 	}
 	if status, body := call(t, "GET", api+"/structures/44306184100047/directory", token, nil); status != 403 || errorCode(body) != "forbidden" {
 		t.Errorf("another structure: %d %v", status, body)
+	}
+}
+
+// A name with markup, a C1 control or a line separator is refused with a
+// French message naming the field, and the account keeps its names.
+func TestAPINamesRefuseMarkupAndControls(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	base := e.instance()
+	p := e.person("Marie", "Nommée", directory.RoleCollaborateur, "Comptabilité")
+	token := e.signIn(base+"/api/v1", p.Identifier, p.Email, password)
+	for _, tc := range []struct{ field, value, message string }{
+		{"firstName", "<b>Marie</b>", "Le prénom ne doit contenir que des lettres, des espaces, des apostrophes, des tirets et des points."},
+		{"firstName", "Ma\u0085rie", "Le prénom ne doit contenir que des lettres, des espaces, des apostrophes, des tirets et des points."},
+		{"lastName", "Nommée\u2028Martin", "Le nom ne doit contenir que des lettres, des espaces, des apostrophes, des tirets et des points."},
+		{"lastName", "\u202eeémmoN", "Le nom ne doit contenir que des lettres, des espaces, des apostrophes, des tirets et des points."},
+	} {
+		status, body := call(t, "PATCH", base+"/api/v1/me", token, map[string]string{tc.field: tc.value})
+		field, message := errorDetail(body)
+		if status != http.StatusUnprocessableEntity || errorCode(body) != "invalid_request" || field != tc.field || message != tc.message {
+			t.Errorf("%s %q: %d %v", tc.field, tc.value, status, body)
+		}
+	}
+	status, me := call(t, "GET", base+"/api/v1/me", token, nil)
+	if status != http.StatusOK || me["firstName"] != "Marie" || me["lastName"] != "Nommée" {
+		t.Errorf("after refused changes: %d %v", status, me)
+	}
+	if status, body := call(t, "PATCH", base+"/api/v1/me", token, map[string]string{"lastName": "d’Alembert-Noël"}); status != http.StatusOK {
+		t.Errorf("a good name: %d %v", status, body)
 	}
 }

@@ -64,20 +64,6 @@ func mainHTML(tb *tab) string {
 	return eval[string](tb, `document.querySelector('main').outerHTML`)
 }
 
-// clearField empties a field.
-func clearField(tb *tab, selector string) {
-	tb.t.Helper()
-	eval[bool](tb, `(() => { document.querySelector(`+jsString(selector)+`).value = ''; return true })()`)
-}
-
-// typeInto types into a field key by key, as a person does, so that its
-// scripts hear every input.
-func typeInto(tb *tab, selector, value string) {
-	tb.t.Helper()
-	clearField(tb, selector)
-	tb.do("type into "+selector, chromedp.SendKeys(chromedp.CSS(selector), value, chromedp.NodeVisible))
-}
-
 // pageHTML is the whole document.
 func pageHTML(tb *tab) string {
 	tb.t.Helper()

@@ -5,16 +5,12 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/go-ldap/ldap/v3"
-
 	"github.com/dgfip/apex-partenaires/directory"
-	"github.com/dgfip/apex-partenaires/directory/slapdtest"
 	"github.com/dgfip/apex-partenaires/directory/testkit"
 	"github.com/dgfip/apex-partenaires/notify/smtptest"
 )
@@ -28,51 +24,6 @@ const (
 	unknownSIRET = "54206547900009" // a valid SIRET of no structure
 	newPassword  = "Nouveau-Secret-77!"
 )
-
-func init() {
-	pageSetups["/mot-de-passe/oublie"] = pageSetup{state: anonymous}
-	pageSetups["/mot-de-passe/code"] = pageSetup{state: anonymous}
-	pageSetups["/mot-de-passe/renouveler"] = pageSetup{state: anonymous}
-	// A live renewal link, from the mail of a real request.
-	pageSetups["/mot-de-passe/renouveler/:token"] = pageSetup{state: anonymous, path: func(f *a11yFixture, _ *directory.Person) string {
-		p := f.e.person("Alix", "Lien", directory.RoleCollaborateur, "Comptabilité")
-		return "/mot-de-passe/renouveler/" + f.e.resetLink(f.base, p)
-	}}
-	pageSetups["/consultation/:siret"] = pageSetup{path: func(*a11yFixture, *directory.Person) string { return "/consultation/" + siret }}
-	// A colleague with a mobile, habilitated to an application.
-	pageSetups["/consultation/compte/:identifier"] = pageSetup{path: func(f *a11yFixture, _ *directory.Person) string {
-		p := f.person(f.e.t, "Collegue", directory.RoleCollaborateur, "Comptabilité")
-		if _, err := f.e.store.UpdatePerson(ctx, p.Identifier, directory.PersonUpdate{Mobile: new("0611223344")}); err != nil {
-			f.e.t.Fatal(err)
-		}
-		return "/consultation/compte/" + p.Identifier
-	}}
-}
-
-// uniqueEmail is an address no other test uses: mail is unique in the
-// whole directory, which the package's tests share.
-func uniqueEmail(name string) string {
-	return fmt.Sprintf("%s.%d@example.fr", name, time.Now().UnixNano())
-}
-
-// captchaAnswer reads the answer of a captcha as a person reads its image:
-// here, from the directory, as slapd's root.
-func (e *env) captchaAnswer(id string) string {
-	e.t.Helper()
-	srv := slapdtest.Shared(e.t)
-	conn, err := srv.DialRoot()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer conn.Close()
-	res, err := conn.Search(ldap.NewSearchRequest("cn="+captchaCN(id)+",ou=captchas,ou=system,"+srv.Suffix, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false,
-		"(objectClass=*)", []string{"description"}, nil))
-	if err != nil || len(res.Entries) != 1 {
-		e.t.Fatalf("read captcha %s: %v", id, err)
-	}
-	f := strings.Fields(res.Entries[0].GetAttributeValue("description"))
-	return f[len(f)-1]
-}
 
 var resetLinkPattern = regexp.MustCompile(`/mot-de-passe/renouveler/([A-Za-z0-9._~%-]+)`)
 
@@ -96,33 +47,16 @@ func isResetMail(addr string) func(smtptest.Captured) bool {
 }
 
 // resetMails counts the renewal mails sent to addr.
-func (e *env) resetMails(addr string) int {
-	n := 0
-	for _, m := range e.smtp.Messages() {
-		if isResetMail(addr)(m) {
-			n++
-		}
-	}
-	return n
-}
+func (e *env) resetMails(addr string) int { return e.mails(isResetMail(addr)) }
 
 // mailedResetToken waits for the n-th renewal mail to addr and reads the
 // token of its link.
 func (e *env) mailedResetToken(addr string, n int) string {
 	e.t.Helper()
-	var mine []smtptest.Captured
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		mine = slices.DeleteFunc(e.smtp.Messages(), func(m smtptest.Captured) bool { return !isResetMail(addr)(m) })
-		if len(mine) >= n {
-			break
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("no renewal mail #%d to %s", n, addr)
-		}
-	}
-	found := resetLinkPattern.FindStringSubmatch(mine[n-1].Text)
+	m := e.nthMail("renewal mail to "+addr, isResetMail(addr), n)
+	found := resetLinkPattern.FindStringSubmatch(m.Text)
 	if found == nil {
-		e.t.Fatalf("no renewal link in the mail to %s:\n%s", addr, mine[n-1].Text)
+		e.t.Fatalf("no renewal link in the mail to %s:\n%s", addr, m.Text)
 	}
 	token, err := url.PathUnescape(found[1])
 	if err != nil {

@@ -1,6 +1,16 @@
 // Package httpapi is the web face of APEX Partenaires: the JSON API under
 // /api/v1 for API clients and the French pages for people, both on top of
 // the directory package. It never talks LDAP itself.
+//
+// routes.go lists every route, one registerXRoutes per feature; each
+// feature has its file (signin.go, accounts.go, consultation.go, …) with
+// the handlers of its API and of its pages, which make the same calls to
+// the directory's workflows. The workflows decide every permission, so
+// that a forbidden action is a 403 (the error page) and changes nothing.
+// What the features share is named for what it is: api.go (reading JSON
+// bodies), pages.go (templates), forms.go, labels.go, views.go, errors.go
+// (the one table from errors to answers), session.go (sessions, cookies,
+// CSRF).
 package httpapi
 
 import (
@@ -47,9 +57,13 @@ type Health interface {
 
 // Server serves the API and the pages.
 type Server struct {
-	cfg     Config
+	// The workflows, the server's only door into the directory.
+	signIn       directory.SignIn
+	accounts     directory.Accounts
+	selfService  directory.SelfService
+	consultation directory.Consultation
+
 	health  Health
-	signIn  directory.SignIn
 	log     *slog.Logger
 	engine  *gin.Engine
 	pages   *pages
@@ -76,14 +90,16 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg:     cfg,
-		health:  cfg.Health,
-		signIn:  cfg.SignIn,
-		log:     cfg.Logger,
-		pages:   pages,
-		metrics: newMetrics(cfg.Health, cfg.MailStats),
-		secure:  u.Scheme == "https",
-		names:   &displayCache{ttl: 10 * time.Second},
+		signIn:       cfg.SignIn,
+		accounts:     cfg.Accounts,
+		selfService:  cfg.SelfService,
+		consultation: cfg.Consultation,
+		health:       cfg.Health,
+		log:          cfg.Logger,
+		pages:        pages,
+		metrics:      newMetrics(cfg.Health, cfg.MailStats),
+		secure:       u.Scheme == "https",
+		names:        &displayCache{ttl: 10 * time.Second},
 	}
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
@@ -97,8 +113,7 @@ func New(cfg Config) (*Server, error) {
 	e.NoMethod(s.methodNotAllowed)
 	s.engine = e
 	s.registerOpsRoutes(e)
-	s.registerAPIRoutes(e.Group("/api/v1"))
-	s.registerPageRoutes(e)
+	s.registerRoutes(e)
 	return s, nil
 }
 
@@ -133,13 +148,6 @@ func (s *Server) page(h handlerFunc) gin.HandlerFunc {
 			s.writePageError(c, err)
 		}
 	}
-}
-
-func (s *Server) registerOpsRoutes(e *gin.Engine) {
-	e.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
-	e.GET("/readyz", s.api(s.handleReady))
-	// The assets are embedded in the binary: they change only with it.
-	e.Group("/static", func(c *gin.Context) { c.Header("Cache-Control", "public, max-age=3600") }).StaticFS("/", staticFS())
 }
 
 func (s *Server) handleReady(c *gin.Context) error {

@@ -10,6 +10,8 @@ import (
 	"github.com/dgfip/apex-partenaires/directory"
 )
 
+// Accounts and structures as the API and the pages show them.
+
 // accountView is an account as the API and the pages show it to its owner.
 type accountView struct {
 	Identifier    string             `json:"identifier"`
@@ -48,7 +50,57 @@ func newAccountView(p *directory.Person, st *directory.Structure) accountView {
 	return v
 }
 
-func (s *Server) consultation() directory.Consultation { return s.cfg.Consultation }
+// meView is the signed-in account with its own mobile, which only its owner sees.
+type meView struct {
+	accountView
+	Mobile string `json:"mobile,omitempty"`
+}
+
+// personView is an account as its managers see it: never its mobile.
+type personView struct {
+	Identifier    string             `json:"identifier,omitempty"`
+	RequestID     string             `json:"requestId"`
+	FirstName     string             `json:"firstName"`
+	LastName      string             `json:"lastName"`
+	Email         string             `json:"email"`
+	Role          string             `json:"role"`
+	State         string             `json:"state"`
+	SIRET         string             `json:"siret,omitempty"`
+	Service       string             `json:"service,omitempty"`
+	RequestedBy   string             `json:"requestedBy,omitempty"`
+	RequestedAt   *time.Time         `json:"requestedAt,omitempty"`
+	DecidedBy     string             `json:"decidedBy,omitempty"`
+	DecidedAt     *time.Time         `json:"decidedAt,omitempty"`
+	RefusalReason string             `json:"refusalReason,omitempty"`
+	Habilitations []habilitationView `json:"habilitations"`
+}
+
+func newPersonView(p *directory.Person) personView {
+	v := personView{
+		Identifier: p.Identifier, RequestID: p.RequestID, FirstName: p.FirstName, LastName: p.LastName,
+		Email: p.Email, Role: string(p.Role), State: string(p.State), SIRET: p.SIRET, Service: p.Service,
+		RequestedBy: p.RequestedBy, DecidedBy: p.DecidedBy, RefusalReason: p.RefusalReason,
+		Habilitations: []habilitationView{},
+	}
+	if !p.RequestedAt.IsZero() {
+		v.RequestedAt = &p.RequestedAt
+	}
+	if !p.DecidedAt.IsZero() {
+		v.DecidedAt = &p.DecidedAt
+	}
+	for _, h := range p.Habilitations {
+		v.Habilitations = append(v.Habilitations, habilitationView{Application: h.Application, ApplicationName: h.Application, Profile: h.Profile})
+	}
+	return v
+}
+
+func personViews(ps []directory.Person) []personView {
+	out := make([]personView, len(ps))
+	for i := range ps {
+		out[i] = newPersonView(&ps[i])
+	}
+	return out
+}
 
 // accountView completes an account that viewer may see with its structure
 // and the names of its applications, which are only shown: they come from
@@ -59,7 +111,7 @@ func (s *Server) accountView(c *gin.Context, viewer, p *directory.Person) (accou
 	var st *directory.Structure
 	if p.SIRET != "" {
 		cached, err := s.names.get("structure "+p.SIRET, func() (any, error) {
-			st, err := s.consultation().Structure(ctx, viewer, p.SIRET)
+			st, err := s.consultation.Structure(ctx, viewer, p.SIRET)
 			if errors.Is(err, directory.ErrNotFound) {
 				return (*directory.Structure)(nil), nil
 			}
@@ -73,27 +125,40 @@ func (s *Server) accountView(c *gin.Context, viewer, p *directory.Person) (accou
 	v := newAccountView(p, st)
 	if len(v.Habilitations) > 0 {
 		cached, err := s.names.get("applications", func() (any, error) {
-			apps, err := s.consultation().Applications(ctx, viewer)
+			apps, err := s.consultation.Applications(ctx, viewer)
 			if err != nil {
 				return nil, err
 			}
-			names := map[string]string{}
-			for _, a := range apps {
-				names[a.ID] = a.Name
-			}
-			return names, nil
+			return newApplicationNames(apps), nil
 		})
 		if err != nil {
 			return accountView{}, err
 		}
-		names := cached.(map[string]string)
+		names := cached.(applicationNames)
 		for i, h := range v.Habilitations {
-			if n := names[h.Application]; n != "" {
-				v.Habilitations[i].ApplicationName = n
-			}
+			v.Habilitations[i].ApplicationName = names.of(h.Application)
 		}
 	}
 	return v, nil
+}
+
+// applicationNames are the names of the DGFiP applications, by id.
+type applicationNames map[string]string
+
+func newApplicationNames(apps []directory.Application) applicationNames {
+	names := applicationNames{}
+	for _, a := range apps {
+		names[a.ID] = a.Name
+	}
+	return names
+}
+
+// of is the name of the application id, or id when it has none.
+func (n applicationNames) of(id string) string {
+	if name := n[id]; name != "" {
+		return name
+	}
+	return id
 }
 
 // displayCache keeps for a few seconds what pages and answers only display

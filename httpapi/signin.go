@@ -10,31 +10,95 @@ import (
 	"github.com/dgfip/apex-partenaires/directory"
 )
 
-func (s *Server) registerPageRoutes(e *gin.Engine) {
-	g := e.Group("", s.authenticate)
-	g.GET("/connexion", s.page(s.handleLoginPage))
-	g.POST("/connexion", s.checkCSRF, s.page(s.handleLoginForm))
-	g.GET("/connexion/verification", s.page(s.handleVerifyPage))
-	g.POST("/connexion/verification", s.checkCSRF, s.page(s.handleVerifyForm))
-	g.POST("/connexion/renvoyer", s.checkCSRF, s.page(s.handleResendForm))
-	signedIn := g.Group("", s.requireAccount)
-	signedIn.GET("/", s.page(s.handleHome))
-	signedIn.POST("/deconnexion", s.checkCSRF, s.page(s.handleLogoutForm))
-	s.registerLifecyclePages(g, signedIn)
-	s.registerSelfServicePages(g, signedIn)
-	s.registerHistoryPages(signedIn)
+// Signing in and out (guide « Se connecter »): the identifier and the
+// password, then the code mailed, which opens a session (directory.SignIn).
+// The API answers with the challenge and the token; the pages keep them in
+// cookies.
+
+type loginRequest struct {
+	Identifier string `json:"identifier"`
+	Password   string `json:"password"`
 }
 
-// notice is a message shown at the top of a form: an error or a success.
-type notice struct {
-	Kind    string // "error", "success" or "info" (DSFR alert types)
-	Title   string
-	Message string
+type challengeResponse struct {
+	Challenge string `json:"challenge"`
 }
 
-func errorNotice(err error) *notice {
-	kind, _ := classify(err)
-	return &notice{Kind: "error", Title: "Erreur", Message: kind.message}
+func (s *Server) handleAPILogin(c *gin.Context) error {
+	var req loginRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	if err := required([2]string{"identifier", req.Identifier}, [2]string{"password", req.Password}); err != nil {
+		return err
+	}
+	challenge, err := s.signIn.Login(c.Request.Context(), req.Identifier, req.Password)
+	s.metrics.signIn("password", err)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, challengeResponse{Challenge: challenge})
+	return nil
+}
+
+type verifyRequest struct {
+	Challenge string `json:"challenge"`
+	Code      string `json:"code"`
+}
+
+type verifyResponse struct {
+	Account accountView `json:"account"`
+	Token   string      `json:"token"`
+}
+
+func (s *Server) handleAPIVerify(c *gin.Context) error {
+	var req verifyRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	if err := required([2]string{"challenge", req.Challenge}, [2]string{"code", req.Code}); err != nil {
+		return err
+	}
+	p, token, err := s.signIn.Verify(c.Request.Context(), req.Challenge, req.Code)
+	s.metrics.signIn("code", err)
+	if err != nil {
+		return err
+	}
+	view, err := s.accountView(c, p, p)
+	if err != nil {
+		return err
+	}
+	s.setSessionCookie(c, token)
+	c.JSON(http.StatusOK, verifyResponse{Account: view, Token: token})
+	return nil
+}
+
+type resendRequest struct {
+	Challenge string `json:"challenge"`
+}
+
+func (s *Server) handleAPIResend(c *gin.Context) error {
+	var req resendRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	if err := required([2]string{"challenge", req.Challenge}); err != nil {
+		return err
+	}
+	if err := s.signIn.Resend(c.Request.Context(), req.Challenge); err != nil {
+		return err
+	}
+	c.JSON(http.StatusAccepted, challengeResponse{Challenge: req.Challenge})
+	return nil
+}
+
+func (s *Server) handleAPILogout(c *gin.Context) error {
+	if err := s.signIn.EndSession(c.Request.Context(), sessionToken(c)); err != nil {
+		return err
+	}
+	s.clearSessionCookie(c)
+	c.Status(http.StatusNoContent)
+	return nil
 }
 
 type loginPage struct {
@@ -141,44 +205,6 @@ func (s *Server) handleResendForm(c *gin.Context) error {
 		page.Notice = &notice{Kind: "success", Title: "Code envoyé", Message: "Un nouveau code de vérification vous a été envoyé par mail."}
 	}
 	s.render(c, status, "verify.tmpl", page)
-	return nil
-}
-
-type homePage struct {
-	base
-	View      accountView
-	Functions []homeLink // the role's functions, from the guide
-}
-
-// homeLink is an entry of a home screen; Href is empty until its page exists.
-type homeLink struct {
-	Label string
-	Href  string
-}
-
-// homeLinks gives the page of each home screen entry, by its label. The
-// files that build those pages fill it in their init.
-var homeLinks = map[string]string{}
-
-// roleFunctions are the entries of each role's home screen, as the guide lists them.
-var roleFunctions = map[directory.Role][]string{
-	directory.RoleAdministrateur: {"Gestion des comptes responsables et collaborateurs", "Gestion des services", "Consultation des comptes et services de la structure", "Gestion des données personnelles"},
-	directory.RoleResponsable:    {"Gestion des comptes collaborateurs", "Consultation des comptes et services de la structure", "Gestion des données personnelles"},
-	directory.RoleCollaborateur:  {"Consultation des comptes et services de la structure", "Gestion des données personnelles"},
-	directory.RoleAgent:          {"Création des structures", "Validation des comptes administrateurs", "Habilitation des administrateurs aux applications", "Gestion des données personnelles"},
-}
-
-func (s *Server) handleHome(c *gin.Context) error {
-	p := account(c)
-	view, err := s.accountView(c, p, p)
-	if err != nil {
-		return err
-	}
-	var links []homeLink
-	for _, label := range roleFunctions[p.Role] {
-		links = append(links, homeLink{Label: label, Href: homeLinks[label]})
-	}
-	s.render(c, http.StatusOK, "home.tmpl", homePage{base: s.base(c, "Accueil"), View: view, Functions: links})
 	return nil
 }
 

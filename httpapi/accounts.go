@@ -1,0 +1,304 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/dgfip/apex-partenaires/directory"
+)
+
+// The accounts a person manages (« Gestion des comptes », guide 2): disable,
+// enable, move to another service, habilitate to the DGFiP applications,
+// remove.
+
+func (s *Server) handleListManaged(c *gin.Context) error {
+	list, err := s.accounts.Managed(c.Request.Context(), account(c))
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, gin.H{"accounts": personViews(list)})
+	return nil
+}
+
+type accountsPage struct {
+	base
+	formState
+	Agent      bool
+	CanInvite  bool
+	Accounts   []personView
+	Structures map[string]string // SIRET → name, for agents
+}
+
+func (s *Server) accountsPage(c *gin.Context) (*accountsPage, error) {
+	actor := account(c)
+	list, err := s.accounts.Managed(c.Request.Context(), actor)
+	if err != nil {
+		return nil, err
+	}
+	p := &accountsPage{base: s.base(c, "Gestion des comptes"), Accounts: personViews(list),
+		Agent: actor.Role == directory.RoleAgent, CanInvite: len(invitableRoles(actor)) > 0}
+	if p.Agent {
+		p.Title = "Comptes administrateurs"
+		if p.Structures, err = s.structureNames(c); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+func (s *Server) handleAccountsPage(c *gin.Context) error {
+	p, err := s.accountsPage(c)
+	return s.showPage(c, "gestion_comptes.tmpl", p, err)
+}
+
+// grantable is a profile the manager may hand out.
+type grantable struct {
+	Value string // application/profile
+	Label string
+}
+
+type accountPage struct {
+	base
+	formState
+	Person        personView
+	StructureName string
+	CanEnable     bool
+	CanDisable    bool
+	CanRemove     bool
+	CanMove       bool
+	Services      []string // the other services, where it can be moved
+	Habilitations []habilitationRow
+	Grantable     []grantable // nil: it cannot be habilitated now
+	CanHabilitate bool
+	CanSeeHistory bool
+}
+
+type habilitationRow struct {
+	Application     string
+	ApplicationName string
+	Profile         string
+	CanRevoke       bool
+}
+
+// managedAccount is the account of the page, which the actor must manage.
+func (s *Server) managedAccount(c *gin.Context) (*directory.Person, error) {
+	return s.accounts.ManagedAccount(c.Request.Context(), account(c), c.Param("identifier"))
+}
+
+func (s *Server) accountPage(c *gin.Context) (*accountPage, error) {
+	ctx := c.Request.Context()
+	actor := account(c)
+	target, err := s.managedAccount(c)
+	if err != nil {
+		return nil, err
+	}
+	v := newPersonView(target)
+	p := &accountPage{base: s.base(c, "Compte de "+personName(v)), Person: v, formState: formState{Errors: formErrors{}},
+		CanDisable:    target.State == directory.StateActive,
+		CanEnable:     target.State == directory.StateDisabled,
+		CanRemove:     target.Identifier != actor.Identifier,
+		CanSeeHistory: directory.CanSeeHistory(actor, target),
+	}
+	if st, err := s.consultation.Structure(ctx, actor, target.SIRET); err == nil {
+		p.StructureName = st.Name
+	} else if !errors.Is(err, directory.ErrNotFound) {
+		return nil, err
+	}
+	if directory.CanMove(actor, target) {
+		services, err := s.consultation.Services(ctx, actor, target.SIRET)
+		if err != nil {
+			return nil, err
+		}
+		p.CanMove = true
+		for _, sv := range services {
+			if sv.Name != target.Service {
+				p.Services = append(p.Services, sv.Name)
+			}
+		}
+	}
+	apps, err := s.consultation.Applications(ctx, actor)
+	if err != nil {
+		return nil, err
+	}
+	names := newApplicationNames(apps)
+	for _, h := range target.Habilitations {
+		p.Habilitations = append(p.Habilitations, habilitationRow{Application: h.Application, ApplicationName: names.of(h.Application), Profile: h.Profile,
+			CanRevoke: directory.CanHabilitate(actor, target, h.Application, h.Profile)})
+	}
+	// Agents hand out any profile; the others only those they hold.
+	var offer []directory.Habilitation
+	if actor.Role == directory.RoleAgent {
+		for _, a := range apps {
+			for _, pr := range a.Profiles {
+				offer = append(offer, directory.Habilitation{Application: a.ID, Profile: pr})
+			}
+		}
+	} else {
+		offer = actor.Habilitations
+	}
+	for _, h := range offer {
+		if !target.HasProfile(h.Application, h.Profile) && directory.CanHabilitate(actor, target, h.Application, h.Profile) {
+			p.Grantable = append(p.Grantable, grantable{Value: h.Application + "/" + h.Profile, Label: names.of(h.Application) + " — profil " + h.Profile})
+		}
+	}
+	p.CanHabilitate = target.State == directory.StateActive
+	return p, nil
+}
+
+func (s *Server) handleAccountPage(c *gin.Context) error {
+	p, err := s.accountPage(c)
+	return s.showPage(c, "gestion_compte.tmpl", p, err)
+}
+
+// accountFailed shows the account's page again with the problem of a form.
+func (s *Server) accountFailed(c *gin.Context, err error, fields ...string) error {
+	f, err := sortFormError(err, "", fields...)
+	if err != nil {
+		return err
+	}
+	p, err := s.accountPage(c)
+	if err != nil {
+		return err
+	}
+	return s.showFailed(c, "gestion_compte.tmpl", p, f)
+}
+
+func (s *Server) accountURL(identifier string) string { return "/gestion/comptes/" + identifier }
+
+func (s *Server) handleSetEnabled(enabled bool) handlerFunc {
+	return func(c *gin.Context) error {
+		p, err := s.accounts.SetEnabled(c.Request.Context(), account(c), c.Param("identifier"), enabled)
+		if err != nil {
+			return err
+		}
+		c.JSON(http.StatusOK, newPersonView(p))
+		return nil
+	}
+}
+
+func (s *Server) handleEnableForm(enabled bool) handlerFunc {
+	return func(c *gin.Context) error {
+		p, err := s.accounts.SetEnabled(c.Request.Context(), account(c), c.Param("identifier"), enabled)
+		if err != nil {
+			return s.accountFailed(c, err)
+		}
+		if enabled {
+			return s.redirectWith(c, s.accountURL(p.Identifier), "Compte réactivé", "Le compte de "+p.FirstName+" "+p.LastName+" est réactivé.")
+		}
+		return s.redirectWith(c, s.accountURL(p.Identifier), "Compte désactivé",
+			"Le compte de "+p.FirstName+" "+p.LastName+" est désactivé : il ne peut plus se connecter ni accéder aux applications.")
+	}
+}
+
+type moveRequest struct {
+	Service string `json:"service"`
+}
+
+func (s *Server) handleMoveAccount(c *gin.Context) error {
+	var req moveRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	p, err := s.accounts.Move(c.Request.Context(), account(c), c.Param("identifier"), req.Service)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, newPersonView(p))
+	return nil
+}
+
+func (s *Server) handleMoveForm(c *gin.Context) error {
+	service := strings.TrimSpace(c.PostForm("service"))
+	if service == "" {
+		return s.accountFailed(c, invalidField("service", "Choisissez le service où déplacer le compte."), "service")
+	}
+	p, err := s.accounts.Move(c.Request.Context(), account(c), c.Param("identifier"), service)
+	if err != nil {
+		return s.accountFailed(c, err, "service")
+	}
+	return s.redirectWith(c, s.accountURL(p.Identifier), "Compte déplacé", "Le compte de "+p.FirstName+" "+p.LastName+" est maintenant dans le service "+p.Service+".")
+}
+
+func (s *Server) handleGrant(c *gin.Context) error {
+	if err := s.accounts.Grant(c.Request.Context(), account(c), c.Param("identifier"), c.Param("application"), c.Param("profile")); err != nil {
+		return err
+	}
+	c.Status(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) handleRevoke(c *gin.Context) error {
+	if err := s.accounts.Revoke(c.Request.Context(), account(c), c.Param("identifier"), c.Param("application"), c.Param("profile")); err != nil {
+		return err
+	}
+	c.Status(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) handleGrantForm(c *gin.Context) error {
+	app, profile, ok := strings.Cut(c.PostForm("profile"), "/")
+	if !ok || app == "" || profile == "" {
+		return s.accountFailed(c, invalidField("profile", "Choisissez le profil à attribuer."), "profile")
+	}
+	identifier := c.Param("identifier")
+	if err := s.accounts.Grant(c.Request.Context(), account(c), identifier, app, profile); err != nil {
+		return s.accountFailed(c, err, "profile")
+	}
+	return s.redirectWith(c, s.accountURL(identifier), "Habilitation attribuée",
+		"Le profil "+profile+" de l'application "+s.applicationName(c, app)+" est attribué ; le titulaire du compte en est informé par mail.")
+}
+
+// applicationName is the name of an application for a notice, its id when it cannot be read.
+func (s *Server) applicationName(c *gin.Context, id string) string {
+	if app, err := s.consultation.Application(c.Request.Context(), account(c), id); err == nil && app.Name != "" {
+		return app.Name
+	}
+	return id
+}
+
+func (s *Server) handleRevokeForm(c *gin.Context) error {
+	identifier, app, profile := c.Param("identifier"), c.PostForm("application"), c.PostForm("profile")
+	if err := s.accounts.Revoke(c.Request.Context(), account(c), identifier, app, profile); err != nil {
+		return s.accountFailed(c, err)
+	}
+	return s.redirectWith(c, s.accountURL(identifier), "Habilitation retirée", "Le profil "+profile+" de l'application "+s.applicationName(c, app)+" est retiré.")
+}
+
+func (s *Server) handleRemoveAccount(c *gin.Context) error {
+	if err := s.accounts.Remove(c.Request.Context(), account(c), c.Param("identifier")); err != nil {
+		return err
+	}
+	c.Status(http.StatusNoContent)
+	return nil
+}
+
+type removePage struct {
+	base
+	Person personView
+}
+
+// handleRemovePage is the confirmation step before a removal.
+func (s *Server) handleRemovePage(c *gin.Context) error {
+	target, err := s.managedAccount(c)
+	if err != nil {
+		return err
+	}
+	v := newPersonView(target)
+	s.render(c, http.StatusOK, "gestion_suppression.tmpl", removePage{base: s.base(c, "Supprimer le compte de "+personName(v)), Person: v})
+	return nil
+}
+
+func (s *Server) handleRemoveForm(c *gin.Context) error {
+	target, err := s.managedAccount(c)
+	if err != nil {
+		return err
+	}
+	if err := s.accounts.Remove(c.Request.Context(), account(c), target.Identifier); err != nil {
+		return err
+	}
+	return s.redirectWith(c, "/gestion/comptes", "Compte supprimé",
+		"Le compte de "+target.FirstName+" "+target.LastName+" ("+target.Identifier+") est supprimé, avec ses habilitations.")
+}

@@ -1,0 +1,188 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+)
+
+// Every route, in one place: one function per feature, named for the file
+// that holds its handlers (registerAccountRoutes, accounts.go), with the
+// API's routes first, then the pages'. A page's form checks its CSRF field
+// (checkCSRF) before its handler runs.
+
+// groups are the router groups a feature registers its routes on: the
+// JSON API under /api/v1 and the pages, each open to all or behind a live
+// session.
+type groups struct {
+	api, apiSignedIn     *gin.RouterGroup
+	pages, pagesSignedIn *gin.RouterGroup
+}
+
+// registerRoutes registers the routes of the API and of the pages.
+func (s *Server) registerRoutes(e *gin.Engine) {
+	api := e.Group("/api/v1", s.requireJSON, s.authenticate)
+	api.GET("/openapi.json", serveOpenAPI)
+	site := e.Group("", s.authenticate)
+	r := groups{
+		api: api, apiSignedIn: api.Group("", s.requireAccount),
+		pages: site, pagesSignedIn: site.Group("", s.requireAccount),
+	}
+	s.registerSignInRoutes(r)
+	s.registerHomeRoutes(r)
+	s.registerForgottenPasswordRoutes(r)
+	s.registerPersonalDataRoutes(r)
+	s.registerConsultationRoutes(r)
+	s.registerInvitationRoutes(r)
+	s.registerRequestRoutes(r)
+	s.registerAccountRoutes(r)
+	s.registerHistoryRoutes(r)
+	s.registerServiceRoutes(r)
+	s.registerStructureRoutes(r)
+	s.registerApplicationRoutes(r)
+}
+
+func (s *Server) registerSignInRoutes(r groups) {
+	r.api.POST("/auth/login", s.api(s.handleAPILogin))
+	r.api.POST("/auth/verify", s.api(s.handleAPIVerify))
+	r.api.POST("/auth/resend", s.api(s.handleAPIResend))
+	r.apiSignedIn.POST("/auth/logout", s.api(s.handleAPILogout))
+
+	r.pages.GET("/connexion", s.page(s.handleLoginPage))
+	r.pages.POST("/connexion", s.checkCSRF, s.page(s.handleLoginForm))
+	r.pages.GET("/connexion/verification", s.page(s.handleVerifyPage))
+	r.pages.POST("/connexion/verification", s.checkCSRF, s.page(s.handleVerifyForm))
+	r.pages.POST("/connexion/renvoyer", s.checkCSRF, s.page(s.handleResendForm))
+	r.pagesSignedIn.POST("/deconnexion", s.checkCSRF, s.page(s.handleLogoutForm))
+}
+
+func (s *Server) registerHomeRoutes(r groups) {
+	r.apiSignedIn.GET("/me", s.api(s.handleMe))
+
+	r.pagesSignedIn.GET("/", s.page(s.handleHome))
+}
+
+func (s *Server) registerForgottenPasswordRoutes(r groups) {
+	r.api.POST("/captcha", s.api(s.handleNewCaptcha))
+	r.api.GET("/captcha/:file", s.api(s.handleCaptchaFile))
+	r.api.POST("/password/forgot", s.api(s.handleForgot))
+	r.api.POST("/password/forgot/:reset/verify", s.api(s.handleVerifyResetCode))
+	r.api.POST("/password/reset", s.api(s.handleReset))
+
+	r.pages.GET("/mot-de-passe/oublie", s.page(s.handleForgotPage))
+	r.pages.POST("/mot-de-passe/oublie", s.checkCSRF, s.page(s.handleForgotForm))
+	r.pages.GET("/mot-de-passe/code", s.page(s.handleResetCodePage))
+	r.pages.POST("/mot-de-passe/code", s.checkCSRF, s.page(s.handleResetCodeForm))
+	r.pages.GET("/mot-de-passe/renouveler", s.page(s.handleRenewPage))
+	r.pages.POST("/mot-de-passe/renouveler", s.checkCSRF, s.page(s.handleRenewForm))
+	r.pages.GET("/mot-de-passe/renouveler/:token", s.page(s.handleRenewPage))
+	r.pages.POST("/mot-de-passe/renouveler/:token", s.checkCSRF, s.page(s.handleRenewForm))
+}
+
+func (s *Server) registerPersonalDataRoutes(r groups) {
+	r.apiSignedIn.PATCH("/me", s.api(s.handleUpdateMe))
+	r.apiSignedIn.PUT("/me/password", s.api(s.handleChangePassword))
+
+	r.pagesSignedIn.GET("/donnees-personnelles", s.page(s.handlePersonalDataPage))
+	r.pagesSignedIn.POST("/donnees-personnelles", s.checkCSRF, s.page(s.handlePersonalDataForm))
+	r.pagesSignedIn.POST("/donnees-personnelles/enregistrer", s.checkCSRF, s.page(s.handlePersonalDataSave))
+	r.pagesSignedIn.GET("/donnees-personnelles/mot-de-passe", s.page(s.handleChangePasswordPage))
+	r.pagesSignedIn.POST("/donnees-personnelles/mot-de-passe", s.checkCSRF, s.page(s.handleChangePasswordForm))
+}
+
+func (s *Server) registerConsultationRoutes(r groups) {
+	r.apiSignedIn.GET("/structures/:siret/directory", s.api(s.handleDirectory))
+	r.apiSignedIn.GET("/accounts/:identifier", s.api(s.handleAccountDetail))
+
+	r.pagesSignedIn.GET("/consultation", s.page(s.handleConsultation))
+	r.pagesSignedIn.GET("/consultation/:siret", s.page(s.handleConsultation))
+	r.pagesSignedIn.GET("/consultation/compte/:identifier", s.page(s.handleConsultationAccount))
+}
+
+func (s *Server) registerInvitationRoutes(r groups) {
+	r.apiSignedIn.POST("/structures/:siret/invitations", s.api(s.handleInvite))
+	r.api.GET("/invitations/:token", s.api(s.handleGetInvitation))
+	r.api.POST("/invitations/:token", s.api(s.handleSubmitInvitation))
+	r.apiSignedIn.POST("/requests/:id/resend", s.api(s.handleResendInvitation))
+
+	r.pagesSignedIn.GET("/gestion/inviter", s.page(s.handleInvitePage))
+	r.pagesSignedIn.POST("/gestion/inviter", s.checkCSRF, s.page(s.handleInviteForm))
+	r.pages.GET("/creation/envoyee", s.page(s.handleCreationSent))
+	r.pages.GET("/creation/:token", s.page(s.handleCreationPage))
+	r.pages.POST("/creation/:token", s.checkCSRF, s.page(s.handleCreationForm))
+	r.pagesSignedIn.POST("/gestion/invitations/renvoyer", s.checkCSRF, s.page(s.handleResendInvitationForm))
+}
+
+func (s *Server) registerRequestRoutes(r groups) {
+	r.apiSignedIn.GET("/requests", s.api(s.handleListRequests))
+	r.apiSignedIn.POST("/requests/:id/approve", s.api(s.handleApprove))
+	r.apiSignedIn.POST("/requests/:id/refuse", s.api(s.handleRefuse))
+
+	r.pagesSignedIn.GET("/gestion/demandes", s.page(s.handleRequestsPage))
+	r.pagesSignedIn.POST("/gestion/demandes/valider", s.checkCSRF, s.page(s.handleApproveForm))
+	r.pagesSignedIn.POST("/gestion/demandes/refuser", s.checkCSRF, s.page(s.handleRefuseForm))
+}
+
+func (s *Server) registerAccountRoutes(r groups) {
+	r.apiSignedIn.GET("/accounts", s.api(s.handleListManaged))
+	r.apiSignedIn.POST("/accounts/:identifier/disable", s.api(s.handleSetEnabled(false)))
+	r.apiSignedIn.POST("/accounts/:identifier/enable", s.api(s.handleSetEnabled(true)))
+	r.apiSignedIn.PATCH("/accounts/:identifier", s.api(s.handleMoveAccount))
+	r.apiSignedIn.DELETE("/accounts/:identifier", s.api(s.handleRemoveAccount))
+	r.apiSignedIn.PUT("/accounts/:identifier/habilitations/:application/:profile", s.api(s.handleGrant))
+	r.apiSignedIn.DELETE("/accounts/:identifier/habilitations/:application/:profile", s.api(s.handleRevoke))
+
+	r.pagesSignedIn.GET("/gestion/comptes", s.page(s.handleAccountsPage))
+	r.pagesSignedIn.GET("/gestion/comptes/:identifier", s.page(s.handleAccountPage))
+	r.pagesSignedIn.POST("/gestion/comptes/:identifier/desactiver", s.checkCSRF, s.page(s.handleEnableForm(false)))
+	r.pagesSignedIn.POST("/gestion/comptes/:identifier/reactiver", s.checkCSRF, s.page(s.handleEnableForm(true)))
+	r.pagesSignedIn.POST("/gestion/comptes/:identifier/deplacer", s.checkCSRF, s.page(s.handleMoveForm))
+	r.pagesSignedIn.POST("/gestion/comptes/:identifier/habiliter", s.checkCSRF, s.page(s.handleGrantForm))
+	r.pagesSignedIn.POST("/gestion/comptes/:identifier/retirer", s.checkCSRF, s.page(s.handleRevokeForm))
+	r.pagesSignedIn.GET("/gestion/comptes/:identifier/suppression", s.page(s.handleRemovePage))
+	r.pagesSignedIn.POST("/gestion/comptes/:identifier/suppression", s.checkCSRF, s.page(s.handleRemoveForm))
+}
+
+func (s *Server) registerHistoryRoutes(r groups) {
+	r.apiSignedIn.GET("/accounts/:identifier/history", s.api(s.handleAccountHistory))
+
+	r.pagesSignedIn.GET("/gestion/comptes/:identifier/historique", s.page(s.handleHistoryPage))
+}
+
+func (s *Server) registerServiceRoutes(r groups) {
+	r.apiSignedIn.GET("/structures/:siret/services", s.api(s.handleListServices))
+	r.apiSignedIn.POST("/structures/:siret/services", s.api(s.handleCreateService))
+	r.apiSignedIn.PATCH("/structures/:siret/services/:service", s.api(s.handleRenameService))
+	r.apiSignedIn.DELETE("/structures/:siret/services/:service", s.api(s.handleDeleteService))
+
+	r.pagesSignedIn.GET("/gestion/services", s.page(s.handleServicesPage))
+	r.pagesSignedIn.POST("/gestion/services", s.checkCSRF, s.page(s.handleCreateServiceForm))
+	r.pagesSignedIn.POST("/gestion/services/renommer", s.checkCSRF, s.page(s.handleRenameServiceForm))
+	r.pagesSignedIn.POST("/gestion/services/supprimer", s.checkCSRF, s.page(s.handleDeleteServiceForm))
+}
+
+func (s *Server) registerStructureRoutes(r groups) {
+	r.apiSignedIn.GET("/structures", s.api(s.handleListStructures))
+	r.apiSignedIn.POST("/structures", s.api(s.handleCreateStructure))
+
+	r.pagesSignedIn.GET("/agent/structures", s.page(s.handleStructuresPage))
+	r.pagesSignedIn.POST("/agent/structures", s.checkCSRF, s.page(s.handleCreateStructureForm))
+	r.pagesSignedIn.GET("/agent/structures/:siret", s.page(s.handleStructurePage))
+	r.pagesSignedIn.POST("/agent/structures/:siret", s.checkCSRF, s.page(s.handleInviteAdministratorForm))
+}
+
+func (s *Server) registerApplicationRoutes(r groups) {
+	r.apiSignedIn.GET("/applications", s.api(s.handleListApplications))
+	r.apiSignedIn.POST("/applications", s.api(s.handleCreateApplication))
+
+	r.pagesSignedIn.GET("/agent/applications", s.page(s.handleApplicationsPage))
+	r.pagesSignedIn.POST("/agent/applications", s.checkCSRF, s.page(s.handleCreateApplicationForm))
+}
+
+// registerOpsRoutes registers the probes and the static assets.
+func (s *Server) registerOpsRoutes(e *gin.Engine) {
+	e.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
+	e.GET("/readyz", s.api(s.handleReady))
+	// The assets are embedded in the binary: they change only with it.
+	e.Group("/static", func(c *gin.Context) { c.Header("Cache-Control", "public, max-age=3600") }).StaticFS("/", staticFS())
+}

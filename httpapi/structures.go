@@ -1,0 +1,177 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/dgfip/apex-partenaires/directory"
+)
+
+// The partner structures, which DGFiP agents create (guide 1.1), and the
+// page of one, where an agent invites its administrator.
+
+type structureRequest struct {
+	SIRET    string `json:"siret"`
+	Name     string `json:"name"`
+	Category string `json:"category"`
+}
+
+func (s *Server) handleCreateStructure(c *gin.Context) error {
+	var req structureRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	st, err := s.accounts.CreateStructure(c.Request.Context(), account(c),
+		directory.Structure{SIRET: req.SIRET, Name: req.Name, Category: req.Category})
+	if err != nil {
+		if onlyField(err, "siret") {
+			return &httpError{http.StatusUnprocessableEntity, "invalid_siret", "Le SIRET n'est pas valide.", err}
+		}
+		return refine(err, directory.ErrConflict, http.StatusConflict, "structure_exists", "Une structure de ce SIRET existe déjà.")
+	}
+	c.JSON(http.StatusCreated, structureView{SIRET: st.SIRET, Name: st.Name, Category: st.Category})
+	return nil
+}
+
+// onlyField reports whether err lists problems on field only.
+func onlyField(err error, field string) bool {
+	var ie *directory.InvalidError
+	if !errors.As(err, &ie) || len(ie.Problems) == 0 {
+		return false
+	}
+	for _, p := range ie.Problems {
+		if p.Field != field {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) handleListStructures(c *gin.Context) error {
+	all, err := s.consultation.Structures(c.Request.Context(), account(c))
+	if err != nil {
+		return err
+	}
+	var out []structureView
+	for _, st := range all {
+		out = append(out, structureView{SIRET: st.SIRET, Name: st.Name, Category: st.Category})
+	}
+	c.JSON(http.StatusOK, gin.H{"structures": out})
+	return nil
+}
+
+func (s *Server) structureNames(c *gin.Context) (map[string]string, error) {
+	all, err := s.consultation.Structures(c.Request.Context(), account(c))
+	if err != nil {
+		return nil, err
+	}
+	names := make(map[string]string, len(all))
+	for _, st := range all {
+		names[st.SIRET] = st.Name
+	}
+	return names, nil
+}
+
+type structuresPage struct {
+	base
+	formState
+	Structures []structureView
+	Form       structureView
+}
+
+func (s *Server) structuresPage(c *gin.Context) (*structuresPage, error) {
+	if !directory.CanCreateStructure(account(c)) {
+		return nil, directory.ErrForbidden
+	}
+	all, err := s.consultation.Structures(c.Request.Context(), account(c))
+	if err != nil {
+		return nil, err
+	}
+	p := &structuresPage{base: s.base(c, "Structures partenaires"), formState: formState{Errors: formErrors{}}}
+	for _, st := range all {
+		p.Structures = append(p.Structures, structureView{SIRET: st.SIRET, Name: st.Name, Category: st.Category})
+	}
+	return p, nil
+}
+
+func (s *Server) handleStructuresPage(c *gin.Context) error {
+	p, err := s.structuresPage(c)
+	return s.showPage(c, "agent_structures.tmpl", p, err)
+}
+
+func (s *Server) handleCreateStructureForm(c *gin.Context) error {
+	form := structureView{SIRET: strings.TrimSpace(c.PostForm("siret")), Name: strings.TrimSpace(c.PostForm("name")), Category: strings.TrimSpace(c.PostForm("category"))}
+	st, err := s.accounts.CreateStructure(c.Request.Context(), account(c), directory.Structure{SIRET: form.SIRET, Name: form.Name, Category: form.Category})
+	if err != nil {
+		err = refine(err, directory.ErrConflict, http.StatusConflict, "structure_exists", "Une structure de ce SIRET existe déjà.")
+		f, err := sortFormError(err, "siret", "siret", "name", "category")
+		if err != nil {
+			return err
+		}
+		p, err := s.structuresPage(c)
+		if err != nil {
+			return err
+		}
+		p.Form = form
+		return s.showFailed(c, "agent_structures.tmpl", p, f)
+	}
+	return s.redirectWith(c, "/agent/structures/"+st.SIRET, "Structure créée",
+		"La structure "+st.Name+" est créée. Vous pouvez maintenant inviter son administrateur.")
+}
+
+type structurePage struct {
+	base
+	formState
+	Structure      structureView
+	Administrators []personView
+	Email          string
+}
+
+func (s *Server) structurePage(c *gin.Context) (*structurePage, error) {
+	actor := account(c)
+	if !directory.CanCreateStructure(actor) {
+		return nil, directory.ErrForbidden
+	}
+	ctx := c.Request.Context()
+	st, err := s.consultation.Structure(ctx, actor, c.Param("siret"))
+	if err != nil {
+		return nil, err
+	}
+	admins, err := s.accounts.Managed(ctx, actor)
+	if err != nil {
+		return nil, err
+	}
+	admins = slices.DeleteFunc(admins, func(p directory.Person) bool { return p.SIRET != st.SIRET })
+	return &structurePage{base: s.base(c, st.Name), formState: formState{Errors: formErrors{}}, Administrators: personViews(admins),
+		Structure: structureView{SIRET: st.SIRET, Name: st.Name, Category: st.Category}}, nil
+}
+
+func (s *Server) handleStructurePage(c *gin.Context) error {
+	p, err := s.structurePage(c)
+	return s.showPage(c, "agent_structure.tmpl", p, err)
+}
+
+func (s *Server) handleInviteAdministratorForm(c *gin.Context) error {
+	p, err := s.structurePage(c)
+	if err != nil {
+		return err
+	}
+	p.Email = strings.TrimSpace(c.PostForm("email"))
+	inv, err := s.accounts.Invite(c.Request.Context(), account(c), directory.NewInvitation{
+		Email: p.Email, Role: directory.RoleAdministrateur, SIRET: p.Structure.SIRET,
+	})
+	if err != nil {
+		err = refine(err, directory.ErrConflict, http.StatusConflict, "email_taken", emailTakenInStructure)
+		f, err := sortFormError(err, "email", "email")
+		if err != nil {
+			return err
+		}
+		return s.showFailed(c, "agent_structure.tmpl", p, f)
+	}
+	return s.redirectWith(c, "/agent/structures/"+p.Structure.SIRET, "Lien envoyé",
+		"Un lien de pré-création de compte administrateur a été envoyé à "+inv.Person.Email+".")
+}
