@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -688,4 +690,118 @@ func TestJobLeaseTakenOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// noNotice is a notifier of the jobs that sends nothing.
+type noNotice struct{}
+
+func (noNotice) DormancyWarning(context.Context, *directory.Person, time.Time, time.Time) error {
+	return nil
+}
+func (noNotice) AccountDisabled(context.Context, *directory.Person, directory.DisableCause, time.Time) error {
+	return nil
+}
+func (noNotice) ManagedAccountDisabled(context.Context, directory.Recipient, *directory.Person, directory.DisableCause, time.Time) error {
+	return nil
+}
+func (noNotice) EndWarning(context.Context, *directory.Person, *directory.Application, string, time.Time) error {
+	return nil
+}
+func (noNotice) HabilitationEnded(context.Context, *directory.Person, *directory.Application, string) error {
+	return nil
+}
+func (noNotice) InvitationReminder(context.Context, *directory.Invitation, *directory.Structure) error {
+	return nil
+}
+
+// The jobs find what is due by indexed searches: slapd's own trace shows
+// that each search's candidates are the few due entries, never every
+// account (a filter slapd cannot index gives every entry of the scope as
+// candidates, id=-1).
+func TestJobSearchesAreIndexed(t *testing.T) {
+	t.Parallel()
+	srv, err := slapd.Start(ctx, slapd.Config{Dir: t.TempDir(), Suffix: slapdtest.Suffix, ServicePassword: slapdtest.ServicePassword, LogLevel: "257"}) // stats and trace
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Stop() })
+	cfg := slapdtest.StoreConfig(srv, srv.Suffix)
+	clock := testkit.NewClock(time.Now())
+	cfg.Now = clock.Now
+	store := slapdtest.OpenStore(t, cfg)
+	w := &jobWorld{t: t, a: store, clock: clock, srv: srv}
+	mustStructure(t, store, testSIRET, "Accueil")
+	var recent []*directory.Person
+	for i := range 40 {
+		p := mustPerson(t, store, directory.NewPerson{FirstName: "Recent", LastName: "Index" + strings.Repeat("x", i+1), Role: directory.RoleCollaborateur, SIRET: testSIRET, Service: "Accueil"})
+		w.used(p)
+		recent = append(recent, p)
+	}
+	clock.Add(-200 * day) // the due ones were made long ago
+	usedLongAgo := mustPerson(t, store, directory.NewPerson{FirstName: "Ancien", LastName: "Index", Role: directory.RoleCollaborateur, SIRET: testSIRET, Service: "Accueil"})
+	w.used(usedLongAgo)
+	mustPerson(t, store, directory.NewPerson{FirstName: "Jamais", LastName: "Index", Role: directory.RoleCollaborateur, SIRET: testSIRET, Service: "Accueil"})
+	clock.Add(200 * day)
+	end, _ := directory.ParseDay("endDate", directory.Day(clock.Now().Add(3*day)))
+	if _, err := (directory.Accounts{Store: store, Notifier: noMail{}}).SetEndDate(ctx, &directory.Person{Role: directory.RoleAgent, State: directory.StateActive}, recent[0].Identifier, end); err == nil {
+		t.Fatal("an agent manages a collaborateur")
+	}
+	admin := mustPerson(t, store, directory.NewPerson{FirstName: "Admin", LastName: "Index", Role: directory.RoleAdministrateur, SIRET: testSIRET})
+	if _, err := (directory.Accounts{Store: store, Notifier: noMail{}}).SetEndDate(ctx, admin, recent[0].Identifier, end); err != nil {
+		t.Fatal(err)
+	}
+	mustInvite(t, store, "index.invite@example.fr", directory.RoleCollaborateur, "Accueil")
+	clock.Add(6 * day)
+
+	j := directory.Jobs{Store: store, Notifier: noNotice{}}
+	for _, run := range []func(context.Context, directory.Progress) (map[string]int, error){j.Dormancy, j.EndDates, j.InvitationReminders} {
+		if _, err := run(ctx, &memProgress{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv.Stop()
+	log, err := os.ReadFile(srv.LogPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"(authTimestamp<=", "(!(authTimestamp=*))", "(apexNextEnd<=", "(apexInvitationExpires<="} {
+		n, found := searchCandidates(string(log), f)
+		if !found {
+			t.Errorf("no search with %s in the trace", f)
+			continue
+		}
+		t.Logf("%s…: %d candidates", f, n)
+		if n < 0 || n > 3 {
+			t.Errorf("the search with %s had %d candidates among 40 accounts not due (-1: all)", f, n)
+		}
+	}
+}
+
+var (
+	srchLine       = regexp.MustCompile(`^\S+ (0x[0-9a-f]+) (conn=\d+ op=\d+) SRCH base=.* filter="(.*)"$`)
+	candidatesLine = regexp.MustCompile(`^\S+ (0x[0-9a-f]+) mdb_search_candidates: id=(-?\d+)`)
+)
+
+// searchCandidates reads slapd's trace for the last search whose filter
+// holds part: how many candidates its last pass over the database had (a
+// search makes one for referrals first), -1 for every entry of its scope.
+func searchCandidates(log, part string) (int, bool) {
+	n, found := 0, false
+	lines := strings.Split(log, "\n")
+	for i, l := range lines {
+		m := srchLine.FindStringSubmatch(l)
+		if m == nil || !strings.Contains(m[3], part) {
+			continue
+		}
+		for _, next := range lines[i+1:] {
+			if strings.Contains(next, m[2]+" SEARCH RESULT") {
+				break
+			}
+			if c := candidatesLine.FindStringSubmatch(next); c != nil && c[1] == m[1] {
+				n, _ = strconv.Atoi(c[2])
+				found = true
+			}
+		}
+	}
+	return n, found
 }
