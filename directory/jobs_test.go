@@ -717,7 +717,9 @@ func (noNotice) InvitationReminder(context.Context, *directory.Invitation, *dire
 // The jobs find what is due by indexed searches: slapd's own trace shows
 // that each search's candidates are the few due entries, never every
 // account (a filter slapd cannot index gives every entry of the scope as
-// candidates, id=-1).
+// candidates, id=-1). The accounts never used have no value to index
+// (authTimestamp absent): their search is bounded by the dormancy job's
+// cursor, and only its first run goes through them all.
 func TestJobSearchesAreIndexed(t *testing.T) {
 	t.Parallel()
 	srv, err := slapd.Start(ctx, slapd.Config{Dir: t.TempDir(), Suffix: slapdtest.Suffix, ServicePassword: slapdtest.ServicePassword, LogLevel: "257"}) // stats and trace
@@ -731,17 +733,21 @@ func TestJobSearchesAreIndexed(t *testing.T) {
 	store := slapdtest.OpenStore(t, cfg)
 	w := &jobWorld{t: t, a: store, clock: clock, srv: srv}
 	mustStructure(t, store, testSIRET, "Accueil")
+	// 40 accounts validated long ago and used today: none is due.
+	clock.Add(-300 * day)
 	var recent []*directory.Person
 	for i := range 40 {
-		p := mustPerson(t, store, directory.NewPerson{FirstName: "Recent", LastName: "Index" + strings.Repeat("x", i+1), Role: directory.RoleCollaborateur, SIRET: testSIRET, Service: "Accueil"})
-		w.used(p)
-		recent = append(recent, p)
+		recent = append(recent, mustPerson(t, store, directory.NewPerson{FirstName: "Recent", LastName: "Index" + strings.Repeat("x", i+1),
+			Role: directory.RoleCollaborateur, SIRET: testSIRET, Service: "Accueil"}))
 	}
-	clock.Add(-200 * day) // the due ones were made long ago
+	clock.Add(100 * day) // the due ones were made 200 days ago
 	usedLongAgo := mustPerson(t, store, directory.NewPerson{FirstName: "Ancien", LastName: "Index", Role: directory.RoleCollaborateur, SIRET: testSIRET, Service: "Accueil"})
 	w.used(usedLongAgo)
 	mustPerson(t, store, directory.NewPerson{FirstName: "Jamais", LastName: "Index", Role: directory.RoleCollaborateur, SIRET: testSIRET, Service: "Accueil"})
 	clock.Add(200 * day)
+	for _, p := range recent {
+		w.used(p)
+	}
 	end, _ := directory.ParseDay("endDate", directory.Day(clock.Now().Add(3*day)))
 	if _, err := (directory.Accounts{Store: store, Notifier: noMail{}}).SetEndDate(ctx, &directory.Person{Role: directory.RoleAgent, State: directory.StateActive}, recent[0].Identifier, end); err == nil {
 		t.Fatal("an agent manages a collaborateur")
@@ -754,10 +760,17 @@ func TestJobSearchesAreIndexed(t *testing.T) {
 	clock.Add(6 * day)
 
 	j := directory.Jobs{Store: store, Notifier: noNotice{}}
+	progress := &memProgress{}
 	for _, run := range []func(context.Context, directory.Progress) (map[string]int, error){j.Dormancy, j.EndDates, j.InvitationReminders} {
-		if _, err := run(ctx, &memProgress{}); err != nil {
+		if _, err := run(ctx, progress); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// The first run of the dormancy job goes through every account never
+	// used; the next ones start from its cursor.
+	clock.Add(time.Hour)
+	if _, err := j.Dormancy(ctx, progress); err != nil {
+		t.Fatal(err)
 	}
 	srv.Stop()
 	log, err := os.ReadFile(srv.LogPath())
@@ -765,15 +778,18 @@ func TestJobSearchesAreIndexed(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range []string{"(authTimestamp<=", "(!(authTimestamp=*))", "(apexNextEnd<=", "(apexInvitationExpires<="} {
-		n, found := searchCandidates(string(log), f)
-		if !found {
+		counts := searchCandidates(string(log), f)
+		if len(counts) == 0 {
 			t.Errorf("no search with %s in the trace", f)
 			continue
 		}
-		t.Logf("%s…: %d candidates", f, n)
-		if n < 0 || n > 3 {
+		t.Logf("%s…: %v candidates", f, counts)
+		if n := counts[len(counts)-1]; n < 0 || n > 3 {
 			t.Errorf("the search with %s had %d candidates among 40 accounts not due (-1: all)", f, n)
 		}
+	}
+	if counts := searchCandidates(string(log), "(!(authTimestamp=*))"); len(counts) != 2 || counts[0] < 40 {
+		t.Errorf("the searches of accounts never used had %v candidates: the first, without a cursor, should have had them all", counts)
 	}
 }
 
@@ -782,17 +798,19 @@ var (
 	candidatesLine = regexp.MustCompile(`^\S+ (0x[0-9a-f]+) mdb_search_candidates: id=(-?\d+)`)
 )
 
-// searchCandidates reads slapd's trace for the last search whose filter
-// holds part: how many candidates its last pass over the database had (a
-// search makes one for referrals first), -1 for every entry of its scope.
-func searchCandidates(log, part string) (int, bool) {
-	n, found := 0, false
+// searchCandidates reads slapd's trace for the searches whose filter
+// holds part: how many candidates the last pass over the database of each
+// had (a search makes one for referrals first), -1 for every entry of its
+// scope.
+func searchCandidates(log, part string) []int {
+	var counts []int
 	lines := strings.Split(log, "\n")
 	for i, l := range lines {
 		m := srchLine.FindStringSubmatch(l)
 		if m == nil || !strings.Contains(m[3], part) {
 			continue
 		}
+		n, found := 0, false
 		for _, next := range lines[i+1:] {
 			if strings.Contains(next, m[2]+" SEARCH RESULT") {
 				break
@@ -802,6 +820,9 @@ func searchCandidates(log, part string) (int, bool) {
 				found = true
 			}
 		}
+		if found {
+			counts = append(counts, n)
+		}
 	}
-	return n, found
+	return counts
 }
