@@ -312,14 +312,14 @@ func (s *Server) handleRevoke(c *gin.Context) error {
 // from the form of held habilitations (form=date), changes a held one's
 // end date (the fields habilitation and habilitationEndDate).
 func (s *Server) handleGrantForm(c *gin.Context) error {
-	profileField, dateField := "profile", "endDate"
+	profileField, dateField, choose := "profile", "endDate", "Choisissez le profil à attribuer."
 	change := c.PostForm("form") == "date"
 	if change {
-		profileField, dateField = "habilitation", "habilitationEndDate"
+		profileField, dateField, choose = "habilitation", "habilitationEndDate", "Choisissez l'habilitation dont la date de fin change."
 	}
 	app, profile, ok := strings.Cut(c.PostForm(profileField), "/")
 	if !ok || app == "" || profile == "" {
-		return s.accountFailed(c, invalidField(profileField, "Choisissez le profil."), profileField)
+		return s.accountFailed(c, invalidField(profileField, choose), profileField)
 	}
 	end, err := directory.ParseDay(dateField, c.PostForm(dateField))
 	if err != nil {
