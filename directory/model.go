@@ -309,6 +309,14 @@ type Habilitation struct {
 	EndDate     time.Time // when it is withdrawn; zero: never
 }
 
+// String is "application/profile", and its end date when it has one.
+func (h Habilitation) String() string {
+	if h.EndDate.IsZero() {
+		return h.Application + "/" + h.Profile
+	}
+	return h.Application + "/" + h.Profile + " (fin " + Day(h.EndDate) + ")"
+}
+
 func validSlug(s string) bool {
 	if s == "" || len(s) > 64 || s[0] == '-' || s[len(s)-1] == '-' {
 		return false
