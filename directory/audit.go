@@ -56,6 +56,16 @@ const (
 	ActionEndAccount         Action = "account.end"
 	ActionEndHabilitation    Action = "habilitation.end"
 	ActionInvitationReminder Action = "account.invitation_reminder"
+	// Reviews of habilitations (workflow_reviews.go): a line confirmed or
+	// withdrawn by a reviewer, in the history of the account concerned
+	// (detail: "application/profile review"); withdrawn or flagged at the
+	// deadline by the job (Actor empty, Source "apexd:reviews"); a mail to
+	// a reviewer, in the reviewer's history (detail: "review start" or
+	// "review reminder").
+	ActionReviewConfirm  Action = "habilitation.review_confirm"
+	ActionReviewWithdraw Action = "habilitation.review_withdraw"
+	ActionReviewFlag     Action = "habilitation.review_flag"
+	ActionReviewNotice   Action = "review.notice"
 )
 
 // Outcomes of an event besides the error names of eventOutcome.
@@ -133,6 +143,8 @@ func eventOutcome(err error) string {
 	}{
 		{ErrForbidden, OutcomeRefused},
 		{ErrAlreadyDecided, "already_decided"},
+		{errHabilitationGone, "already_withdrawn"},
+		{ErrReviewClosed, "review_closed"},
 		{ErrPasswordInHistory, "password_in_history"},
 		{ErrPasswordPolicy, "invalid_password"},
 		{ErrInvalid, "invalid"},

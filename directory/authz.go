@@ -88,3 +88,26 @@ func CanSeeHistory(actor, target *Person) bool {
 	}
 	return actor.isAgent() || target.Role != RoleAgent && actor.isAdminOf(target.SIRET)
 }
+
+// CanReview: who confirms or withdraws a habilitation in a review of
+// habilitations: those who could grant or withdraw it (CanHabilitate),
+// whatever the account's state now, so that the line of an account
+// disabled since the review started is decided too.
+func CanReview(actor, target *Person, application, profile string) bool {
+	if target == nil || !CanManage(actor, target) {
+		return false
+	}
+	return actor.isAgent() || actor.HasProfile(application, profile)
+}
+
+// isReviewer: the roles that review habilitations (administrators,
+// responsables, agents), active.
+func (p *Person) isReviewer() bool {
+	return p != nil && p.State == StateActive && p.Role != RoleCollaborateur && p.Role.Valid()
+}
+
+// CanSeeReviewProgress: a structure's progress in a review, reviewer by
+// reviewer: agents, and the structure's administrators.
+func CanSeeReviewProgress(actor *Person, siret string) bool {
+	return actor.isAgent() || actor.isAdminOf(siret)
+}

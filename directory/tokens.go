@@ -395,3 +395,10 @@ func endNotice(r endRecord) string { return fmt.Sprintf("v1 end %s %d", r.key, r
 
 // reminderNotice records the reminder sent for the invitation link that expires then.
 func reminderNotice(expires time.Time) string { return fmt.Sprintf("v1 reminder %d", expires.Unix()) }
+
+// reviewNotice records a mail of the review id sent to a reviewer: pass
+// is "start" or "reminder <seconds before the deadline>".
+func reviewNotice(id, pass string) string { return "v1 review " + id + " " + pass }
+
+// reviewNoticePrefix starts every review notice.
+const reviewNoticePrefix = "v1 review "

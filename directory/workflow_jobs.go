@@ -71,6 +71,10 @@ type Jobs struct {
 	// Log gets a line per mail that could not be sent (never an address
 	// nor a name: the account's request id).
 	Log *slog.Logger
+	// Review is when reviews of habilitations start and end, and
+	// ReviewNotifier mails their reviewers (workflow_reviews.go).
+	Review         ReviewPolicy
+	ReviewNotifier ReviewNotifier
 }
 
 // Names of the jobs, as the scheduler and the configuration know them.
