@@ -333,7 +333,7 @@ func servePprof(addr string, logger *slog.Logger) {
 // run once for the whole directory by whichever apexd holds its lease.
 func newScheduler(cfg *config.Config, store *directory.Store, notifier notify.Notifier, logger *slog.Logger) (*jobs.Scheduler, error) {
 	work := directory.Jobs{Store: store, Notifier: notifier, Audit: logger, Log: logger,
-		Policy: cfg.AccessPolicy(), AgentsMailbox: cfg.Mail.AgentsMailbox}
+		Policy: cfg.AccessPolicy(), AgentsMailbox: cfg.Mail.AgentsMailbox, Review: cfg.ReviewPolicy(), ReviewNotifier: notifier}
 	var list []jobs.Job
 	for _, j := range []struct {
 		name string
@@ -343,6 +343,7 @@ func newScheduler(cfg *config.Config, store *directory.Store, notifier notify.No
 		{directory.JobDormancy, cfg.Jobs.Dormancy, work.Dormancy},
 		{directory.JobEndDates, cfg.Jobs.EndDates, work.EndDates},
 		{directory.JobInvitationReminders, cfg.Jobs.InvitationReminders, work.InvitationReminders},
+		{directory.JobReviews, cfg.Jobs.Reviews, work.Reviews},
 	} {
 		if j.job.Enabled {
 			list = append(list, jobs.Job{Name: j.name, Interval: j.job.Interval, Run: j.run})

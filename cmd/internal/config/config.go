@@ -56,6 +56,7 @@ type Config struct {
 	Jobs     Jobs     `mapstructure:"jobs"`
 	Dormancy Dormancy `mapstructure:"dormancy"`
 	EndDates EndDates `mapstructure:"end_dates"`
+	Reviews  Reviews  `mapstructure:"reviews"`
 
 	// File is the configuration file that was read; empty when it was missing.
 	File string `mapstructure:"-"`
@@ -163,6 +164,7 @@ type Jobs struct {
 	Dormancy            Job           `mapstructure:"dormancy"`
 	EndDates            Job           `mapstructure:"end_dates"`
 	InvitationReminders Job           `mapstructure:"invitation_reminders"`
+	Reviews             Job           `mapstructure:"reviews"`
 }
 
 // Job is one scheduled job's switch and interval.
@@ -180,6 +182,22 @@ type Dormancy struct {
 // EndDates is when the end of an account or a habilitation is told.
 type EndDates struct {
 	Warning time.Duration `mapstructure:"warning"` // the person is mailed this long before
+}
+
+// Reviews is when the reviews of habilitations start, end and remind.
+type Reviews struct {
+	Period    time.Duration   `mapstructure:"period"`    // a review starts this long after the previous one started
+	Duration  time.Duration   `mapstructure:"duration"`  // from its start to its deadline
+	Reminders []time.Duration `mapstructure:"reminders"` // the reviewers with lines left are mailed this long before the deadline, each once
+	Mode      string          `mapstructure:"mode"`      // at the deadline, what is not confirmed is withdrawn ("withdraw") or flagged ("flag")
+}
+
+// ReviewPolicy is the directory's form of the reviews' settings.
+func (c *Config) ReviewPolicy() directory.ReviewPolicy {
+	return directory.ReviewPolicy{
+		Period: c.Reviews.Period, Duration: c.Reviews.Duration,
+		Reminders: append([]time.Duration{}, c.Reviews.Reminders...), Mode: directory.ReviewMode(c.Reviews.Mode),
+	}
 }
 
 // AccessPolicy is the directory's form of the dormancy, end date and
@@ -305,9 +323,15 @@ var defaults = []defaultValue{
 	{"jobs.end_dates.interval", time.Hour},
 	{"jobs.invitation_reminders.enabled", true},
 	{"jobs.invitation_reminders.interval", time.Hour},
+	{"jobs.reviews.enabled", true},
+	{"jobs.reviews.interval", time.Hour},
 	{"dormancy.after", directory.DefaultAccessPolicy.DormancyAfter},
 	{"dormancy.warnings", directory.DefaultAccessPolicy.DormancyWarnings},
 	{"end_dates.warning", directory.DefaultAccessPolicy.EndWarning},
+	{"reviews.period", directory.DefaultReviewPolicy.Period},
+	{"reviews.duration", directory.DefaultReviewPolicy.Duration},
+	{"reviews.reminders", directory.DefaultReviewPolicy.Reminders},
+	{"reviews.mode", string(directory.DefaultReviewPolicy.Mode)},
 }
 
 type defaultValue struct {
@@ -435,9 +459,12 @@ func (c *Config) LogValue() slog.Value {
 		slog.Group("jobs", "tick", c.Jobs.Tick.String(), "lease", c.Jobs.Lease.String(),
 			slog.Group("dormancy", "enabled", c.Jobs.Dormancy.Enabled, "interval", c.Jobs.Dormancy.Interval.String()),
 			slog.Group("end_dates", "enabled", c.Jobs.EndDates.Enabled, "interval", c.Jobs.EndDates.Interval.String()),
-			slog.Group("invitation_reminders", "enabled", c.Jobs.InvitationReminders.Enabled, "interval", c.Jobs.InvitationReminders.Interval.String())),
+			slog.Group("invitation_reminders", "enabled", c.Jobs.InvitationReminders.Enabled, "interval", c.Jobs.InvitationReminders.Interval.String()),
+			slog.Group("reviews", "enabled", c.Jobs.Reviews.Enabled, "interval", c.Jobs.Reviews.Interval.String())),
 		slog.Group("dormancy", "after", c.Dormancy.After.String(), "warnings", fmt.Sprint(c.Dormancy.Warnings)),
 		slog.Group("end_dates", "warning", c.EndDates.Warning.String()),
+		slog.Group("reviews", "period", c.Reviews.Period.String(), "duration", c.Reviews.Duration.String(),
+			"reminders", fmt.Sprint(c.Reviews.Reminders), "mode", c.Reviews.Mode),
 		slog.Group("mail",
 			"from", c.Mail.From, "outbox_dir", c.Mail.OutboxDir, "spool_dir", c.Mail.SpoolDir, "agents_mailbox", c.Mail.AgentsMailbox,
 			slog.Group("smtp", "host", c.Mail.SMTP.Host, "port", c.Mail.SMTP.Port, "tls", c.Mail.SMTP.TLS,

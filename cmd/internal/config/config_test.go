@@ -75,9 +75,11 @@ func TestDefaultsWhenFileIsMissing(t *testing.T) {
 		Jobs: Jobs{Tick: time.Minute, Lease: 2 * time.Minute,
 			Dormancy:            Job{Enabled: true, Interval: time.Hour},
 			EndDates:            Job{Enabled: true, Interval: time.Hour},
-			InvitationReminders: Job{Enabled: true, Interval: time.Hour}},
+			InvitationReminders: Job{Enabled: true, Interval: time.Hour},
+			Reviews:             Job{Enabled: true, Interval: time.Hour}},
 		Dormancy: Dormancy{After: 180 * 24 * time.Hour, Warnings: []time.Duration{15 * 24 * time.Hour, 24 * time.Hour}},
 		EndDates: EndDates{Warning: 7 * 24 * time.Hour},
+		Reviews:  Reviews{Period: 4380 * time.Hour, Duration: 30 * 24 * time.Hour, Reminders: []time.Duration{7 * 24 * time.Hour, 24 * time.Hour}, Mode: "withdraw"},
 	}
 	if !reflect.DeepEqual(*cfg, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", *cfg, want)

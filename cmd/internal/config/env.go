@@ -30,6 +30,8 @@ var hints = map[string]string{
 	"mail.smtp.password":         "the relay's password",
 	"mail.agents_mailbox":        "e.g. apex-partenaires@dgfip.finances.gouv.fr",
 	"dormancy.warnings":          "e.g. 360h,24h",
+	"reviews.reminders":          "e.g. 168h,24h",
+	"reviews.mode":               "withdraw or flag",
 	"sms.gateway.url":            "e.g. https://sms.example.fr/send",
 	"sms.gateway.method":         "POST, PUT or PATCH",
 	"sms.gateway.headers":        `a JSON object, e.g. {"Authorization": "Bearer KEY"}`,

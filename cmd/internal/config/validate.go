@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/dgfip/apex-partenaires/directory"
 	"github.com/dgfip/apex-partenaires/ldif"
 	"github.com/dgfip/apex-partenaires/notify"
 )
@@ -175,7 +176,7 @@ func (c *Config) accessProblems() problems {
 	if j.Lease < 3*time.Second {
 		p.add("jobs.lease", "must be a duration of 3s or more such as 2m (it is renewed every third of it), not %s", j.Lease)
 	}
-	for key, job := range map[string]Job{"dormancy": j.Dormancy, "end_dates": j.EndDates, "invitation_reminders": j.InvitationReminders} {
+	for key, job := range map[string]Job{"dormancy": j.Dormancy, "end_dates": j.EndDates, "invitation_reminders": j.InvitationReminders, "reviews": j.Reviews} {
 		if job.Interval <= 0 {
 			p.add("jobs."+key+".interval", "must be a positive duration such as 1h, not %s", job.Interval)
 		}
@@ -190,6 +191,21 @@ func (c *Config) accessProblems() problems {
 	}
 	if c.EndDates.Warning <= 0 {
 		p.add("end_dates.warning", "must be a positive duration such as 168h, not %s", c.EndDates.Warning)
+	}
+	r := c.Reviews
+	if r.Duration < 24*time.Hour {
+		p.add("reviews.duration", "must be a duration of a day or more such as 720h (30 days), not %s", r.Duration)
+	}
+	if r.Period < r.Duration {
+		p.add("reviews.period", "must be a duration no shorter than reviews.duration (%s), such as 4380h (6 months), not %s", r.Duration, r.Period)
+	}
+	for _, d := range r.Reminders {
+		if d <= 0 || d >= r.Duration {
+			p.add("reviews.reminders", "each must be a positive duration shorter than reviews.duration (%s), not %s", r.Duration, d)
+		}
+	}
+	if !directory.ReviewMode(r.Mode).Valid() {
+		p.add("reviews.mode", "must be withdraw or flag, not %q", r.Mode)
 	}
 	if m := c.Mail.AgentsMailbox; m != "" {
 		if a, err := mail.ParseAddress(m); err != nil || a.Address != m {
