@@ -360,7 +360,7 @@ func TestReviewCampaign(t *testing.T) {
 		t.Errorf("an administrator's list of structures: %v, want ErrForbidden", err)
 	}
 	var exported []string
-	if _, err := w.rv.Export(ctx, w.reload(w.agent), "", "", func(it directory.ReviewItem) error {
+	if _, err := w.rv.Export(ctx, w.reload(w.agent), "", "", func(*directory.Review) error { return nil }, func(it directory.ReviewItem) error {
 		exported = append(exported, it.Account+" "+it.Habilitation()+" "+string(it.State)+" "+it.DecidedBy)
 		return nil
 	}); err != nil {
@@ -371,7 +371,7 @@ func TestReviewCampaign(t *testing.T) {
 		!slices.Contains(exported, w.c2.Identifier+" ficoba/consultation gone ") {
 		t.Errorf("export: %q", exported)
 	}
-	if _, err := w.rv.Export(ctx, w.reload(w.admin), "", otherSIRET, func(directory.ReviewItem) error { return nil }); !errors.Is(err, directory.ErrForbidden) {
+	if _, err := w.rv.Export(ctx, w.reload(w.admin), "", otherSIRET, func(*directory.Review) error { return nil }, func(directory.ReviewItem) error { return nil }); !errors.Is(err, directory.ErrForbidden) {
 		t.Errorf("an administrator's export of another structure: %v, want ErrForbidden", err)
 	}
 }

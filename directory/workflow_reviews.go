@@ -125,8 +125,8 @@ func (rv Reviews) Lines(ctx context.Context, actor *Person, q ReviewLinesQuery) 
 	query := fold(strings.TrimSpace(q.Query))
 	var matching []ReviewItem
 	for _, it := range items {
-		out.Counts.add(it.shownState(), 1)
-		if q.State != "" && it.shownState() != q.State {
+		out.Counts.add(it.ShownState(), 1)
+		if q.State != "" && it.ShownState() != q.State {
 			continue
 		}
 		if query != "" && !strings.Contains(it.searchText(), query) {
@@ -142,9 +142,9 @@ func (rv Reviews) Lines(ctx context.Context, actor *Person, q ReviewLinesQuery) 
 	return out, nil
 }
 
-// shownState is the line's state as a reviewer sees it: a pending line
+// ShownState is the line's state as a reviewer sees it: a pending line
 // whose habilitation is gone is « déjà retirée ».
-func (it ReviewItem) shownState() LineState {
+func (it ReviewItem) ShownState() LineState {
 	if (it.State == LinePending || it.State == LineWithdrawing) && !it.Held {
 		if it.State == LineWithdrawing {
 			return LineWithdrawn
@@ -500,7 +500,7 @@ func (rv Reviews) Structure(ctx context.Context, actor *Person, review, siret st
 			target = l.snapshotPerson()
 		}
 		it := ReviewItem{ReviewLine: l, Held: p != nil && p.HasProfile(l.Application, l.Profile)}
-		state := it.shownState()
+		state := it.ShownState()
 		out.Structure.Counts.add(l.State, 1)
 		covered := false
 		for i, rp := range reviewers {
@@ -540,8 +540,9 @@ func (rv Reviews) Structure(ctx context.Context, actor *Person, review, siret st
 // structure's, siret), read one structure at a time, so that a national
 // review is never held whole in memory; another reviewer's are those in
 // their charge (siret empty or their own). Nothing is emitted before
-// every check passed. Errors: ErrForbidden, ErrNotFound, and emit's.
-func (rv Reviews) Export(ctx context.Context, actor *Person, review, siret string, emit func(ReviewItem) error) (*Review, error) {
+// every check passed: then start is called, once, before any line.
+// Errors: ErrForbidden, ErrNotFound, and start's and emit's.
+func (rv Reviews) Export(ctx context.Context, actor *Person, review, siret string, start func(*Review) error, emit func(ReviewItem) error) (*Review, error) {
 	if !actor.isReviewer() {
 		return nil, forbidden("export review")
 	}
@@ -558,6 +559,9 @@ func (rv Reviews) Export(ctx context.Context, actor *Person, review, siret strin
 		if err != nil {
 			return nil, err
 		}
+		if err := start(r); err != nil {
+			return r, err
+		}
 		for _, it := range items {
 			if err := emit(it); err != nil {
 				return r, err
@@ -572,6 +576,9 @@ func (rv Reviews) Export(ctx context.Context, actor *Person, review, siret strin
 	slices.SortFunc(sums, func(a, b StructureProgress) int { return strings.Compare(a.SIRET, b.SIRET) })
 	if siret != "" {
 		sums = slices.DeleteFunc(sums, func(s StructureProgress) bool { return s.SIRET != siret })
+	}
+	if err := start(r); err != nil {
+		return r, err
 	}
 	for _, s := range sums {
 		lines, err := rv.Store.reviewLines(ctx, r, eq("apexSiret", s.SIRET))

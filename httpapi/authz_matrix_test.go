@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -122,6 +123,9 @@ type authzFixture struct {
 	disabledDN       string
 	disabledSessions []string
 	n                atomic.Int64
+	// reviewLines are lines of the review the fixture starts, pending,
+	// each of a collaborateur of Comptabilité: one per decision.
+	reviewLines []string
 }
 
 func (f *authzFixture) next() int64 { return f.n.Add(1) }
@@ -340,6 +344,7 @@ func newAuthzFixture(t *testing.T) (*authzFixture, []string) {
 			t.Fatal(err)
 		}
 	}
+	f.startReview()
 	for _, c := range callers[1:] {
 		p := f.people[c]
 		f.tokens[c] = e.signIn(base+"/api/v1", p.Identifier, p.Email, password)
@@ -364,6 +369,40 @@ func newAuthzFixture(t *testing.T) (*authzFixture, []string) {
 		routes = append(routes, r.Method+" "+r.Path)
 	}
 	return f, routes
+}
+
+// startReview starts a review of habilitations whose lines include
+// those of collaborateurs of Comptabilité, kept for the decisions' rows.
+func (f *authzFixture) startReview() {
+	f.t.Helper()
+	var held []string
+	for range 8 {
+		held = append(held, f.grantedTarget().Identifier)
+	}
+	if _, err := (directory.Jobs{Store: f.e.store}).Reviews(ctx, &progressMem{}); err != nil {
+		f.t.Fatal(err)
+	}
+	admin, err := f.e.store.FindPerson(ctx, f.people[cAdmin].Identifier)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	page, err := directory.Reviews{Store: f.e.store}.Lines(ctx, admin, directory.ReviewLinesQuery{Size: 200})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for _, l := range page.Lines {
+		if slices.Contains(held, l.Account) {
+			f.reviewLines = append(f.reviewLines, l.ID)
+		}
+	}
+	if len(f.reviewLines) != len(held) {
+		f.t.Fatalf("%d review lines, want %d", len(f.reviewLines), len(held))
+	}
+}
+
+// reviewLine is a pending line of the review, a new one at each call.
+func (f *authzFixture) reviewLine() string {
+	return f.reviewLines[int(f.next())%len(f.reviewLines)]
 }
 
 // checkRows fails for a route without a row and a row without a route.
@@ -524,6 +563,14 @@ var apiRows = []apiRow{
 	{"PUT /api/v1/accounts/:identifier/end-date", only(200, cAdmin, cResp), func(f *authzFixture, _ string) apiCall {
 		return apiCall{path: "/accounts/" + f.target().Identifier + "/end-date", body: map[string]string{"endDate": inAMonth()}}
 	}},
+	{"GET /api/v1/reviews", anySession(200).but(cCollab, 403), at("/reviews")},
+	{"GET /api/v1/reviews/:review/lines", anySession(200).but(cCollab, 403), at("/reviews/current/lines")},
+	{"POST /api/v1/reviews/:review/decisions", only(200, cAdmin, cResp), func(f *authzFixture, _ string) apiCall {
+		return apiCall{path: "/reviews/current/decisions", body: map[string]any{"decision": "confirm", "lines": []string{f.reviewLine()}}}
+	}},
+	{"GET /api/v1/reviews/:review/structures", only(200, cAgent), at("/reviews/current/structures")},
+	{"GET /api/v1/reviews/:review/structures/:siret", only(200, cAdmin, cAgent), at("/reviews/current/structures/{siret}")},
+	{"GET /api/v1/reviews/:review/export", anySession(200).but(cCollab, 403), at("/reviews/current/export")},
 	{"POST /api/v1/captcha", public(201), at("/captcha")},
 	{"GET /api/v1/captcha/:file", public(200), func(f *authzFixture, _ string) apiCall {
 		id, _ := f.captcha()

@@ -40,6 +40,7 @@ func (s *Server) registerRoutes(e *gin.Engine) {
 	s.registerServiceRoutes(r)
 	s.registerStructureRoutes(r)
 	s.registerApplicationRoutes(r)
+	s.registerReviewRoutes(r)
 }
 
 func (s *Server) registerSignInRoutes(r groups) {
@@ -179,6 +180,15 @@ func (s *Server) registerApplicationRoutes(r groups) {
 
 	r.pagesSignedIn.GET("/agent/applications", s.page(s.handleApplicationsPage))
 	r.pagesSignedIn.POST("/agent/applications", s.checkCSRF, s.page(s.handleCreateApplicationForm))
+}
+
+func (s *Server) registerReviewRoutes(r groups) {
+	r.apiSignedIn.GET("/reviews", s.api(s.handleListReviews))
+	r.apiSignedIn.GET("/reviews/:review/lines", s.api(s.handleReviewLines))
+	r.apiSignedIn.POST("/reviews/:review/decisions", s.api(s.handleReviewDecision))
+	r.apiSignedIn.GET("/reviews/:review/structures", s.api(s.handleReviewStructures))
+	r.apiSignedIn.GET("/reviews/:review/structures/:siret", s.api(s.handleReviewStructure))
+	r.apiSignedIn.GET("/reviews/:review/export", s.api(s.handleReviewExport))
 }
 
 // registerOpsRoutes registers the probes and the static assets.

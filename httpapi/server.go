@@ -49,6 +49,9 @@ type Config struct {
 	// Collectors are more metrics served with the server's (the scheduled
 	// jobs'); may be nil.
 	Collectors []prometheus.Collector
+	// Reviews: the reviews of habilitations; on Accounts' store, with its
+	// audit log, when its Store is nil.
+	Reviews directory.Reviews
 }
 
 // Health is what the server reads of the directory beside the workflows:
@@ -66,6 +69,7 @@ type Server struct {
 	accounts     directory.Accounts
 	selfService  directory.SelfService
 	consultation directory.Consultation
+	reviews      directory.Reviews
 
 	health  Health
 	log     *slog.Logger
@@ -93,7 +97,11 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Reviews.Store == nil {
+		cfg.Reviews = directory.Reviews{Store: cfg.Accounts.Store, Audit: cfg.Accounts.Audit}
+	}
 	s := &Server{
+		reviews:      cfg.Reviews,
 		signIn:       cfg.SignIn,
 		accounts:     cfg.Accounts,
 		selfService:  cfg.SelfService,

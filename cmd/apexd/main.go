@@ -160,6 +160,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		// The client address of the abuse limits.
 		TrustedProxies: cfg.HTTP.TrustedProxies,
 		Consultation:   directory.Consultation{Store: store},
+		Reviews:        directory.Reviews{Store: store, Audit: logger},
 		Collectors:     scheduler.Collectors(),
 	})
 	if err != nil {
