@@ -189,6 +189,7 @@ type ReviewLinesQuery struct {
 // ReviewLinesPage is a page of the lines a reviewer may decide or see.
 type ReviewLinesPage struct {
 	Review *Review
+	Open   bool         // decisions are taken now
 	Counts ReviewCounts // of every line in the reviewer's charge, whatever the query
 	Lines  []ReviewItem // this page
 	Total  int          // lines matching the query, in all pages

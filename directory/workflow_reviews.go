@@ -117,7 +117,7 @@ func (rv Reviews) Lines(ctx context.Context, actor *Person, q ReviewLinesQuery) 
 	if err != nil {
 		return nil, err
 	}
-	out := &ReviewLinesPage{Review: r, Page: max(q.Page, 1), Size: q.Size}
+	out := &ReviewLinesPage{Review: r, Open: r.Open(rv.Store.now()), Page: max(q.Page, 1), Size: q.Size}
 	if out.Size <= 0 {
 		out.Size = 50
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -104,13 +105,36 @@ var pageSetups = map[string]pageSetup{
 	"/agent/structures":        {role: directory.RoleAgent},
 	"/agent/structures/:siret": {role: directory.RoleAgent, path: func(*a11yFixture, *directory.Person) string { return "/agent/structures/" + siret }},
 	"/agent/applications":      {role: directory.RoleAgent},
+	// A review of habilitations, started once for the three pages.
+	"/gestion/revue": {path: func(f *a11yFixture, _ *directory.Person) string { f.startReview(); return "/gestion/revue" }},
+	"/gestion/revue/structures": {role: directory.RoleAgent, path: func(f *a11yFixture, _ *directory.Person) string {
+		f.startReview()
+		return "/gestion/revue/structures"
+	}},
+	"/gestion/revue/structures/:siret": {role: directory.RoleAgent, path: func(f *a11yFixture, _ *directory.Person) string {
+		f.startReview()
+		return "/gestion/revue/structures/" + siret
+	}},
 }
 
 // a11yFixture is the data the pages are visited with.
 type a11yFixture struct {
-	e    *env
-	base string
-	app  string // an application to habilitate people to
+	e      *env
+	base   string
+	app    string // an application to habilitate people to
+	review *sync.Once
+}
+
+// startReview starts a review of habilitations, once, with the lines of
+// two collaborateurs (Alix Revuea and Alix Revueb).
+func (f *a11yFixture) startReview() {
+	f.review.Do(func() {
+		f.person(f.e.t, "Revuea", directory.RoleCollaborateur, "Comptabilité")
+		f.person(f.e.t, "Revueb", directory.RoleCollaborateur, "Comptabilité")
+		if _, err := (directory.Jobs{Store: f.e.store}).Reviews(ctx, &progressMem{}); err != nil {
+			f.e.t.Fatal(err)
+		}
+	})
 }
 
 // on is the fixture for a subtest: its env's helpers fail that subtest.
@@ -138,6 +162,9 @@ func isPage(path string) bool {
 			return false
 		}
 	}
+	if strings.HasSuffix(path, ".csv") { // a download
+		return false
+	}
 	switch path {
 	case "/metrics", "/healthz", "/readyz":
 		return false
@@ -161,7 +188,7 @@ func TestAccessibilityOfEveryPage(t *testing.T) {
 	b := startBrowser(t)
 	e := newEnv(t)
 	base, srv := e.server()
-	f := &a11yFixture{e: e, base: base, app: "ficoba"}
+	f := &a11yFixture{e: e, base: base, app: "ficoba", review: &sync.Once{}}
 	if err := e.store.CreateApplication(ctx, directory.Application{ID: f.app, Name: "FICOBA", Profiles: []string{"consultation"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -244,6 +271,21 @@ func TestAccessibilityOfEveryPage(t *testing.T) {
 			tb.open("/connexion/verification")
 			tb.click("Renvoyer un code", "/connexion/renvoyer")
 			wantText(t, tb, "#avis-message", "Un nouveau code de vérification vous a été envoyé par mail.")
+		}},
+	)
+	cases = append(cases,
+		a11yCase{name: "review: no line chosen", state: signedIn, show: func(t *testing.T, tb *tab) {
+			f.on(t).startReview()
+			tb.open("/gestion/revue")
+			eval[bool](tb, `document.querySelectorAll('input[name=line]').forEach((i) => i.remove()) === undefined`)
+			tb.click("Retirer toutes les habilitations à décider de cette page", "/gestion/revue")
+			wantText(t, tb, "#avis-message", "Aucune ligne n'a été traitée : choisissez « Confirmer » ou « Retirer » sur une ligne, ou pour toutes les lignes de la page.")
+		}},
+		a11yCase{name: "review: a line confirmed", state: signedIn, show: func(t *testing.T, tb *tab) {
+			f.on(t).startReview()
+			tb.open("/gestion/revue")
+			tb.click("Confirmer l'habilitation ficoba, profil consultation, de Alix Revuea", "/gestion/revue")
+			wantText(t, tb, "#avis-message", "1 habilitation confirmée.")
 		}},
 	)
 	for _, role := range []directory.Role{directory.RoleResponsable, directory.RoleCollaborateur, directory.RoleAgent} {

@@ -729,6 +729,9 @@ var pageRows = []pageRow{
 	{"POST /gestion/services", only(303, cAdmin, cOtherAdmin), post("/gestion/services", "name", "Nouveau")},
 	{"POST /gestion/services/renommer", only(303, cAdmin).but(cOtherAdmin, 404), post("/gestion/services/renommer", "service", renamedSvcA, "name", "Archivage renommé")},
 	{"POST /gestion/services/supprimer", only(303, cAdmin).but(cOtherAdmin, 404), post("/gestion/services/supprimer", "service", emptySvcA)},
+	{"POST /gestion/revue", only(303, cAdmin, cResp), func(f *authzFixture, _ string) (string, url.Values, *formClient) {
+		return "/gestion/revue", fields("confirm", f.reviewLine()), nil
+	}},
 	{"POST /agent/structures", only(303, cAgent), func(f *authzFixture, _ string) (string, url.Values, *formClient) {
 		return "/agent/structures", fields("siret", f.siret(), "name", "Nouvelle étude", "category", "Notaire"), nil
 	}},

@@ -16,10 +16,10 @@ import (
 
 // roleEntries are the entries of each role's home page, as the guide lists them.
 var roleEntries = map[directory.Role][]string{
-	directory.RoleAdministrateur: {"Gestion des comptes responsables et collaborateurs", "Gestion des services", "Consultation des comptes et services de la structure", "Gestion des données personnelles"},
-	directory.RoleResponsable:    {"Gestion des comptes collaborateurs", "Consultation des comptes et services de la structure", "Gestion des données personnelles"},
+	directory.RoleAdministrateur: {"Gestion des comptes responsables et collaborateurs", "Gestion des services", "Consultation des comptes et services de la structure", "Revue des habilitations", "Gestion des données personnelles"},
+	directory.RoleResponsable:    {"Gestion des comptes collaborateurs", "Consultation des comptes et services de la structure", "Revue des habilitations", "Gestion des données personnelles"},
 	directory.RoleCollaborateur:  {"Consultation des comptes et services de la structure", "Gestion des données personnelles"},
-	directory.RoleAgent:          {"Création des structures", "Validation des comptes administrateurs", "Habilitation des administrateurs aux applications", "Gestion des données personnelles"},
+	directory.RoleAgent:          {"Création des structures", "Validation des comptes administrateurs", "Habilitation des administrateurs aux applications", "Revue des habilitations", "Gestion des données personnelles"},
 }
 
 // grant creates a DGFiP application with one profile and habilitates p to it.

@@ -34,14 +34,15 @@ var homeLinks = map[string]string{
 	"Création des structures":                              "/agent/structures",
 	"Validation des comptes administrateurs":               "/gestion/demandes",
 	"Habilitation des administrateurs aux applications":    "/gestion/comptes",
+	"Revue des habilitations":                              "/gestion/revue",
 }
 
 // roleFunctions are the entries of each role's home screen, as the guide lists them.
 var roleFunctions = map[directory.Role][]string{
-	directory.RoleAdministrateur: {"Gestion des comptes responsables et collaborateurs", "Gestion des services", "Consultation des comptes et services de la structure", "Gestion des données personnelles"},
-	directory.RoleResponsable:    {"Gestion des comptes collaborateurs", "Consultation des comptes et services de la structure", "Gestion des données personnelles"},
+	directory.RoleAdministrateur: {"Gestion des comptes responsables et collaborateurs", "Gestion des services", "Consultation des comptes et services de la structure", "Revue des habilitations", "Gestion des données personnelles"},
+	directory.RoleResponsable:    {"Gestion des comptes collaborateurs", "Consultation des comptes et services de la structure", "Revue des habilitations", "Gestion des données personnelles"},
 	directory.RoleCollaborateur:  {"Consultation des comptes et services de la structure", "Gestion des données personnelles"},
-	directory.RoleAgent:          {"Création des structures", "Validation des comptes administrateurs", "Habilitation des administrateurs aux applications", "Gestion des données personnelles"},
+	directory.RoleAgent:          {"Création des structures", "Validation des comptes administrateurs", "Habilitation des administrateurs aux applications", "Revue des habilitations", "Gestion des données personnelles"},
 }
 
 func (s *Server) handleHome(c *gin.Context) error {

@@ -2,10 +2,14 @@ package httpapi
 
 import (
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -277,4 +281,361 @@ func csvCells(cells ...string) []string {
 		}
 	}
 	return cells
+}
+
+// ---- Pages ----
+
+// reviewRow is a line on the reviewer's page.
+type reviewRow struct {
+	ID          string
+	Name        string // the person's name, the row's header
+	Identifier  string
+	Role        string
+	Service     string
+	Structure   string // for agents: the structure's name and SIRET
+	Application string
+	Profile     string
+	State       string
+	Badge       string
+	Decided     string // « par X le … »
+	Decidable   bool
+}
+
+var lineBadges = map[directory.LineState]string{
+	directory.LinePending:   "fr-badge--info",
+	directory.LineConfirmed: "fr-badge--success",
+	directory.LineWithdrawn: "fr-badge--warning",
+	directory.LineGone:      "fr-badge--new",
+	directory.LineFlagged:   "fr-badge--error",
+}
+
+type stateOption struct {
+	Value, Label string
+	Selected     bool
+}
+
+type reviewPage struct {
+	base
+	formState
+	NoReview   bool // none opened yet
+	Review     reviewView
+	Open       bool
+	Flag       bool // the deadline only flags
+	Deadline   string
+	Agent      bool
+	Progress   string // the link to the structure's progress, for its administrators
+	Counts     directory.ReviewCounts
+	Query      string
+	State      string
+	States     []stateOption
+	Filtered   bool
+	Rows       []reviewRow
+	Decidable  int
+	Total      int
+	Page       int
+	PageCount  int
+	Pagination *pagination
+	Return     string // this page with its query, where the decisions come back to
+	Export     string
+}
+
+const reviewPageSize = 50
+
+// reviewPageQuery is the query of the reviewer's page.
+func reviewPageQuery(query, state string, n int) string {
+	v := url.Values{}
+	if query != "" {
+		v.Set("q", query)
+	}
+	if state != "" {
+		v.Set("etat", state)
+	}
+	if n > 1 {
+		v.Set("page", strconv.Itoa(n))
+	}
+	return v.Encode()
+}
+
+func reviewPageHref(query, state string, n int) string {
+	if q := reviewPageQuery(query, state, n); q != "" {
+		return "/gestion/revue?" + q
+	}
+	return "/gestion/revue"
+}
+
+// errNoReview: no review opened yet, or none where the link points.
+var errNoReview = &httpError{status: http.StatusNotFound, code: "not_found", message: "Aucune revue des habilitations n'est en cours : vous recevrez un mail quand la prochaine commencera."}
+
+func (s *Server) handleReviewPage(c *gin.Context) error {
+	noStore(c)
+	p, err := s.reviewPage(c, c.Request.URL.Query())
+	return s.showPage(c, "gestion_revue.tmpl", p, err)
+}
+
+// reviewPage builds the reviewer's page for the query of its address (q,
+// etat, page).
+func (s *Server) reviewPage(c *gin.Context, params url.Values) (*reviewPage, error) {
+	actor := account(c)
+	query := strings.TrimSpace(params.Get("q"))
+	if utf8.RuneCountInString(query) > maxSearchLength {
+		query = string([]rune(query)[:maxSearchLength])
+	}
+	state := directory.LineState(params.Get("etat"))
+	if !state.Valid() || state == directory.LineWithdrawing {
+		state = ""
+	}
+	n, ok := parseBounded(params.Get("page"), pageParam.min, pageParam.max)
+	if params.Get("page") == "" {
+		n, ok = 1, true
+	}
+	if !ok {
+		return nil, &httpError{status: http.StatusBadRequest, code: "invalid_request", message: pageParam.message()}
+	}
+	q := directory.ReviewLinesQuery{Query: query, State: state, Page: n, Size: reviewPageSize}
+	lp, err := s.reviews.Lines(c.Request.Context(), actor, q)
+	if errors.Is(err, directory.ErrNotFound) { // none opened yet: the page says so
+		return &reviewPage{base: s.base(c, "Revue des habilitations"), NoReview: true}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if last := max((lp.Total+lp.Size-1)/lp.Size, 1); lp.Page > last {
+		q.Page = last
+		if lp, err = s.reviews.Lines(c.Request.Context(), actor, q); err != nil {
+			return nil, err
+		}
+	}
+	r := lp.Review
+	p := &reviewPage{
+		base: s.base(c, "Revue des habilitations"), Review: newReviewView(r), Open: lp.Open,
+		Flag: r.Mode == directory.ReviewFlag, Deadline: parisTime(&r.Deadline), Agent: actor.Role == directory.RoleAgent,
+		Counts: lp.Counts, Query: query, State: string(state), Filtered: query != "" || state != "",
+		Total: lp.Total, Page: lp.Page, PageCount: max((lp.Total+lp.Size-1)/lp.Size, 1),
+		Return: reviewPageQuery(query, string(state), lp.Page), Export: "/gestion/revue/export.csv",
+	}
+	if directory.CanSeeReviewProgress(actor, actor.SIRET) && !p.Agent {
+		p.Progress = "/gestion/revue/structures/" + url.PathEscape(actor.SIRET)
+	}
+	p.States = []stateOption{{"", "Tous les états", state == ""}}
+	for _, st := range []directory.LineState{directory.LinePending, directory.LineConfirmed, directory.LineWithdrawn, directory.LineGone, directory.LineFlagged} {
+		p.States = append(p.States, stateOption{string(st), lineStateLabels[st], st == state})
+	}
+	for _, it := range lp.Lines {
+		row := reviewRow{ID: it.ID, Name: it.Name, Identifier: it.Account, Role: roleLabel(string(it.Role)), Service: it.Service,
+			Application: it.Application, Profile: it.Profile, State: lineStateLabels[it.ShownState()], Badge: lineBadges[it.ShownState()],
+			Decidable: it.Decidable && p.Open}
+		if row.Name == "" {
+			row.Name = it.Account
+		}
+		if p.Agent {
+			row.Structure = strings.TrimSpace(it.StructureName + " (SIRET " + it.SIRET + ")")
+		}
+		if !it.DecidedAt.IsZero() && it.ShownState() != directory.LineGone {
+			by := it.DecidedBy
+			if by == "" {
+				by = "la date limite"
+			}
+			row.Decided = "par " + by + " le " + parisTime(&it.DecidedAt)
+		}
+		if row.Decidable {
+			p.Decidable++
+		}
+		p.Rows = append(p.Rows, row)
+	}
+	p.Pagination = newPagination(lp.Page, lp.Size, lp.Total, func(n int) string { return reviewPageHref(query, string(state), n) })
+	if p.PageCount > 1 {
+		p.Title += " — page " + strconv.Itoa(p.Page) + " sur " + strconv.Itoa(p.PageCount)
+	}
+	return p, nil
+}
+
+// handleReviewForm takes the decisions of the reviewer's page: the button
+// pressed names the decision and its line (confirm=ID, withdraw=ID), or
+// every line of the page (all=confirm or all=withdraw, the page's lines
+// in "line").
+func (s *Server) handleReviewForm(c *gin.Context) error {
+	var d directory.ReviewDecision
+	var lines []string
+	switch {
+	case c.PostForm("confirm") != "":
+		d, lines = directory.DecisionConfirm, []string{c.PostForm("confirm")}
+	case c.PostForm("withdraw") != "":
+		d, lines = directory.DecisionWithdraw, []string{c.PostForm("withdraw")}
+	default:
+		d, lines = directory.ReviewDecision(c.PostForm("all")), c.PostFormArray("line")
+	}
+	// Back to the page the form was on (its search, its page number).
+	params, _ := url.ParseQuery(c.PostForm("retour"))
+	back := reviewPageHref(params.Get("q"), params.Get("etat"), 1)
+	if n, ok := parseBounded(params.Get("page"), 1, maxPage); ok {
+		back = reviewPageHref(params.Get("q"), params.Get("etat"), n)
+	}
+	res, err := s.reviews.Decide(c.Request.Context(), account(c), "", d, lines)
+	var message string
+	switch {
+	case errors.Is(err, directory.ErrInvalid):
+		message = "Aucune ligne n'a été traitée : choisissez « Confirmer » ou « Retirer » sur une ligne, ou pour toutes les lignes de la page."
+	case errors.Is(err, directory.ErrReviewClosed):
+		message = "La revue est close : sa date limite est passée, plus aucune décision n'est prise."
+	case err != nil:
+		return err
+	}
+	if message != "" {
+		p, perr := s.reviewPage(c, params)
+		if perr != nil {
+			return perr
+		}
+		kind, _ := classify(err)
+		return s.showFailed(c, "gestion_revue.tmpl", p, &formFailure{status: kind.status, errors: formErrors{},
+			notice: &notice{Kind: "error", Title: "La décision n'a pas été enregistrée", Message: message}})
+	}
+	var parts []string
+	for _, o := range []struct {
+		outcome directory.LineOutcome
+		one     string
+		many    string
+	}{
+		{directory.OutcomeConfirmed, "habilitation confirmée", "habilitations confirmées"},
+		{directory.OutcomeWithdrawn, "habilitation retirée", "habilitations retirées"},
+		{directory.OutcomeAlreadyWithdrawn, "habilitation déjà retirée entre-temps", "habilitations déjà retirées entre-temps"},
+		{directory.OutcomeAlreadyDecided, "ligne déjà traitée, laissée telle quelle", "lignes déjà traitées, laissées telles quelles"},
+	} {
+		switch n := res.Count(o.outcome); {
+		case n == 1:
+			parts = append(parts, "1 "+o.one)
+		case n > 1:
+			parts = append(parts, strconv.Itoa(n)+" "+o.many)
+		}
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "la décision est enregistrée")
+	}
+	return s.redirectWith(c, back, "Revue enregistrée", strings.Join(parts, ", ")+".")
+}
+
+func (s *Server) handleReviewExportPage(c *gin.Context) error {
+	err := s.writeReviewCSV(c, "", c.Query("siret"))
+	if errors.Is(err, directory.ErrNotFound) {
+		return errNoReview
+	}
+	return err
+}
+
+type progressRow struct {
+	Name, SIRET, Href string
+	Counts            directory.ReviewCounts
+}
+
+type reviewStructuresPage struct {
+	base
+	Notice     *notice
+	Review     reviewView
+	Deadline   string
+	Totals     directory.ReviewCounts
+	Query      string
+	Unfinished bool
+	Filtered   bool
+	Rows       []progressRow
+	Total      int
+	Page       int
+	PageCount  int
+	Pagination *pagination
+}
+
+func (s *Server) handleReviewStructuresPage(c *gin.Context) error {
+	noStore(c)
+	query := strings.TrimSpace(c.Query("q"))
+	if utf8.RuneCountInString(query) > maxSearchLength {
+		query = string([]rune(query)[:maxSearchLength])
+	}
+	unfinished := c.Query("restant") == "1"
+	n, err := pageParam.read(c)
+	if err != nil {
+		return &httpError{status: http.StatusBadRequest, code: "invalid_request", message: pageParam.message(), err: err}
+	}
+	q := directory.ReviewStructuresQuery{Query: query, Unfinished: unfinished, Page: n, Size: reviewPageSize}
+	sp, err := s.reviews.Structures(c.Request.Context(), account(c), q)
+	if errors.Is(err, directory.ErrNotFound) {
+		return errNoReview
+	}
+	if err != nil {
+		return err
+	}
+	if last := max((sp.Total+sp.Size-1)/sp.Size, 1); sp.Page > last {
+		q.Page = last
+		if sp, err = s.reviews.Structures(c.Request.Context(), account(c), q); err != nil {
+			return err
+		}
+	}
+	href := func(n int) string {
+		v := url.Values{}
+		if query != "" {
+			v.Set("q", query)
+		}
+		if unfinished {
+			v.Set("restant", "1")
+		}
+		if n > 1 {
+			v.Set("page", strconv.Itoa(n))
+		}
+		if len(v) == 0 {
+			return "/gestion/revue/structures"
+		}
+		return "/gestion/revue/structures?" + v.Encode()
+	}
+	p := reviewStructuresPage{base: s.base(c, "Avancement de la revue des habilitations"), Review: newReviewView(sp.Review),
+		Deadline: parisTime(&sp.Review.Deadline), Totals: sp.Totals, Query: query, Unfinished: unfinished, Filtered: query != "" || unfinished,
+		Total: sp.Total, Page: sp.Page, PageCount: max((sp.Total+sp.Size-1)/sp.Size, 1)}
+	for _, st := range sp.Structures {
+		p.Rows = append(p.Rows, progressRow{Name: st.Name, SIRET: st.SIRET, Counts: st.Counts, Href: "/gestion/revue/structures/" + url.PathEscape(st.SIRET)})
+	}
+	p.Pagination = newPagination(sp.Page, sp.Size, sp.Total, href)
+	if p.PageCount > 1 {
+		p.Title += " — page " + strconv.Itoa(p.Page) + " sur " + strconv.Itoa(p.PageCount)
+	}
+	s.render(c, http.StatusOK, "gestion_revue_structures.tmpl", p)
+	return nil
+}
+
+type reviewerRow struct {
+	Name, Role string
+	Counts     directory.ReviewCounts
+	Decided    int
+}
+
+type reviewStructurePage struct {
+	base
+	Notice    *notice
+	Review    reviewView
+	Deadline  string
+	Structure structureProgressView
+	Counts    directory.ReviewCounts
+	Reviewers []reviewerRow
+	Orphans   int
+	Agent     bool
+	Export    string
+}
+
+func (s *Server) handleReviewStructurePage(c *gin.Context) error {
+	noStore(c)
+	sr, err := s.reviews.Structure(c.Request.Context(), account(c), "", c.Param("siret"))
+	if errors.Is(err, directory.ErrNotFound) {
+		return errNoReview
+	}
+	if err != nil {
+		return err
+	}
+	p := reviewStructurePage{base: s.base(c, "Avancement de la revue : "+sr.Structure.Name), Review: newReviewView(sr.Review),
+		Deadline: parisTime(&sr.Review.Deadline), Structure: structureProgressView{SIRET: sr.Structure.SIRET, Name: sr.Structure.Name},
+		Counts: sr.Structure.Counts, Orphans: sr.Orphans, Agent: account(c).Role == directory.RoleAgent,
+		Export: "/gestion/revue/export.csv?siret=" + url.QueryEscape(sr.Structure.SIRET)}
+	for _, r := range sr.Reviewers {
+		name := r.Name
+		if r.Identifier != "" {
+			name += " (" + r.Identifier + ")"
+		}
+		p.Reviewers = append(p.Reviewers, reviewerRow{Name: name, Role: roleLabel(string(r.Role)), Counts: r.Counts, Decided: r.Decided})
+	}
+	s.render(c, http.StatusOK, "gestion_revue_structure.tmpl", p)
+	return nil
 }

@@ -189,6 +189,12 @@ func (s *Server) registerReviewRoutes(r groups) {
 	r.apiSignedIn.GET("/reviews/:review/structures", s.api(s.handleReviewStructures))
 	r.apiSignedIn.GET("/reviews/:review/structures/:siret", s.api(s.handleReviewStructure))
 	r.apiSignedIn.GET("/reviews/:review/export", s.api(s.handleReviewExport))
+
+	r.pagesSignedIn.GET("/gestion/revue", s.page(s.handleReviewPage))
+	r.pagesSignedIn.POST("/gestion/revue", s.checkCSRF, s.page(s.handleReviewForm))
+	r.pagesSignedIn.GET("/gestion/revue/export.csv", s.page(s.handleReviewExportPage))
+	r.pagesSignedIn.GET("/gestion/revue/structures", s.page(s.handleReviewStructuresPage))
+	r.pagesSignedIn.GET("/gestion/revue/structures/:siret", s.page(s.handleReviewStructurePage))
 }
 
 // registerOpsRoutes registers the probes and the static assets.
