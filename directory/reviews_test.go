@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-ldap/ldap/v3"
+
 	"github.com/dgfip/apex-partenaires/directory"
 	"github.com/dgfip/apex-partenaires/notify"
 )
@@ -90,11 +92,7 @@ func (w *reviewWorld) lines(reviewer *directory.Person) []string {
 	var out []string
 	for _, l := range page.Lines {
 		first, _, _ := strings.Cut(l.Name, " ")
-		state := string(l.State)
-		if !l.Held && l.State == directory.LinePending {
-			state = "gone"
-		}
-		out = append(out, first+" "+l.Habilitation()+" "+state)
+		out = append(out, first+" "+l.Habilitation()+" "+string(l.ShownState()))
 	}
 	slices.Sort(out)
 	return out
@@ -492,5 +490,62 @@ func TestReviewOnTwoInstancesDoesEachThingOnce(t *testing.T) {
 	}
 	if prog.Totals != (directory.ReviewCounts{Withdrawn: 20}) {
 		t.Errorf("totals %+v, want 20 withdrawn", prog.Totals)
+	}
+}
+
+// A withdrawal cut between the line's "withdrawing" and the habilitation's
+// withdrawal (apexd stopped) is finished by the job, once, in the name of
+// the reviewer who decided it; people never read the reviews' entries.
+func TestReviewWithdrawalCutHalfWayIsFinishedOnce(t *testing.T) {
+	t.Parallel()
+	w := newReviewWorld(t, directory.ReviewWithdraw)
+	w.at(time.Minute)
+	id := w.line(w.respP, w.c3, "consultation")
+	w.root(func(c *ldap.Conn) error {
+		entries, err := search(c, "ou=reviews,ou=system,"+w.srv.Suffix, "(cn="+id+")", "1.1")
+		if err != nil || len(entries) != 1 {
+			t.Fatalf("the line's entry: %v, %v", entries, err)
+		}
+		m := ldap.NewModifyRequest(entries[0].DN, nil)
+		m.Replace("apexReviewState", []string{"withdrawing"})
+		m.Replace("apexDecidedBy", []string{w.respP.Identifier})
+		m.Replace("apexDecidedAt", []string{w.clock.Now().UTC().Format("20060102150405Z")})
+		return c.Modify(m)
+	})
+	if got, want := w.lines(w.respP), []string{"Camille ficoba/consultation pending"}; !slices.Equal(got, want) {
+		t.Errorf("a line being withdrawn shows as %q, want %q", got, want)
+	}
+	for range 2 {
+		if res := w.at(time.Hour); res["withdrawn"] != 0 && res["withdrawn"] != 1 {
+			t.Fatalf("finishing: %v", res)
+		}
+	}
+	if w.holds(w.c3, "consultation") {
+		t.Error("the habilitation is still held")
+	}
+	if got := w.events(w.c3); !slices.Equal(got, []directory.Action{directory.ActionReviewWithdraw}) {
+		t.Errorf("history %v, want one withdrawal", got)
+	}
+	if got := w.lines(w.respP); !slices.Equal(got, []string{"Camille ficoba/consultation withdrawn"}) {
+		t.Errorf("lines %q", got)
+	}
+	if n := strings.Count(w.audit.String(), `"actor":"`+w.respP.Identifier+`","actor_role":"","action":"habilitation.review_withdraw"`); n != 1 {
+		t.Errorf("%d audit lines of the withdrawal in the reviewer's name, want 1:\n%s", n, w.audit.String())
+	}
+	if got := w.mailsTo(w.c3.Email); len(got) != 0 {
+		t.Errorf("a reviewer's withdrawal mailed %q (only the deadline's are)", got)
+	}
+	prog, err := w.rv.Structures(ctx, w.reload(w.agent), directory.ReviewStructuresQuery{Query: testSIRET})
+	if err != nil || prog.Structures[0].Counts.Withdrawn != 1 {
+		t.Errorf("the structure's counts: %+v, %v", prog, err)
+	}
+
+	// A reviewer bound to slapd reads nothing of the reviews.
+	conn := dial(t, w.srv.URL)
+	if err := conn.Bind(findDN(t, w.a, w.srv, "(uid="+w.admin.Identifier+")"), goodPassword); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := search(conn, "ou=reviews,ou=system,"+w.srv.Suffix, "(objectClass=*)", "*"); len(entries) != 0 {
+		t.Errorf("a person reads %d entries of the reviews", len(entries))
 	}
 }

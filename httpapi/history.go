@@ -145,6 +145,16 @@ func actionLabel(e directory.Event) string {
 		return "Retrait d'habilitation à sa date de fin : " + habilitationLabel(e.Detail)
 	case directory.ActionInvitationReminder:
 		return "Rappel de la création du compte, avec un nouveau lien"
+	case directory.ActionReviewConfirm, directory.ActionReviewWithdraw, directory.ActionReviewFlag:
+		what, _, _ := strings.Cut(e.Detail, " ")
+		verb := map[directory.Action]string{directory.ActionReviewConfirm: "confirmée", directory.ActionReviewWithdraw: "retirée",
+			directory.ActionReviewFlag: "non confirmée à la date limite, signalée"}[e.Action]
+		return "Revue des habilitations : " + habilitationLabel(what) + " " + verb
+	case directory.ActionReviewNotice:
+		if strings.HasSuffix(e.Detail, " reminder") {
+			return "Rappel de la revue des habilitations"
+		}
+		return "Début de la revue des habilitations"
 	case directory.ActionRevoke:
 		return "Retrait d'habilitation : " + strings.ReplaceAll(e.Detail, "/", ", profil ")
 	case directory.ActionResetPassword:

@@ -77,6 +77,9 @@ func TestReviewPages(t *testing.T) {
 		}
 	}
 
+	admin.get("/gestion/comptes/"+r.collabB.Identifier+"/historique").want(t, "the history of a line withdrawn", http.StatusOK,
+		"Revue des habilitations : ficoba, profil consultation retirée")
+
 	agentLine := confirmButton.FindStringSubmatch(agent.get("/gestion/revue").Body)
 	if agentLine == nil || !strings.Contains(agentLine[2], "Alice Revue") {
 		t.Fatalf("the agent's line: %q", agentLine)

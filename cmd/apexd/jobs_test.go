@@ -201,7 +201,7 @@ func TestJobsTwoApexdRunEachJobOnce(t *testing.T) {
 	conn := r.root()
 	defer conn.Close()
 	waitUntil(t, 30*time.Second, "every job ran", func() bool {
-		for _, job := range []string{directory.JobDormancy, directory.JobEndDates, directory.JobInvitationReminders} {
+		for _, job := range []string{directory.JobDormancy, directory.JobEndDates, directory.JobInvitationReminders, directory.JobReviews} {
 			if a.runs(t, job, "success")+b.runs(t, job, "success") == 0 {
 				return false
 			}
@@ -209,7 +209,7 @@ func TestJobsTwoApexdRunEachJobOnce(t *testing.T) {
 		return true
 	})
 	time.Sleep(time.Second) // ten more ticks of each: nothing must run again
-	for _, job := range []string{directory.JobDormancy, directory.JobEndDates, directory.JobInvitationReminders} {
+	for _, job := range []string{directory.JobDormancy, directory.JobEndDates, directory.JobInvitationReminders, directory.JobReviews} {
 		if na, nb := a.runs(t, job, "success"), b.runs(t, job, "success"); na+nb != 1 {
 			t.Errorf("%s ran %d times on a and %d on b, want once in all", job, na, nb)
 		}
