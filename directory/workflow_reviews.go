@@ -559,6 +559,11 @@ func (rv Reviews) Export(ctx context.Context, actor *Person, review, siret strin
 		if err != nil {
 			return nil, err
 		}
+		if st, err := rv.Store.FindStructure(ctx, actor.SIRET); err == nil {
+			for i := range items {
+				items[i].StructureName = st.Name
+			}
+		}
 		if err := start(r); err != nil {
 			return r, err
 		}

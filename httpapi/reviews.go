@@ -89,7 +89,7 @@ func (s *Server) handleListReviews(c *gin.Context) error {
 // lineStateParam reads the state a list of lines is filtered by.
 func lineStateParam(c *gin.Context) (directory.LineState, error) {
 	st := directory.LineState(c.Query("state"))
-	if st != "" && !st.Valid() {
+	if st != "" && (!st.Valid() || st == directory.LineWithdrawing) {
 		return "", &directory.InvalidError{Problems: []directory.Problem{{Field: "state",
 			Message: "L'état doit être pending, confirmed, withdrawn, gone ou flagged."}}}
 	}

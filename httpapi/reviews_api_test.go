@@ -189,7 +189,7 @@ func TestAPIReviews(t *testing.T) {
 		!strings.HasPrefix(csv, "\ufeffSIRET;Structure;Service;Identifiant;Nom;Rôle;Application;Profil;État;Décidé par;Décidé le\r\n") || len(rows) != 5 {
 		t.Fatalf("export: %d %q\n%s", res.StatusCode, res.Header.Get("Content-Type"), csv)
 	}
-	if !strings.Contains(csv, r.collabB.Identifier+";Camille Revue;Collaborateur;ficoba;consultation;Retirée;"+r.admin.Identifier+";") {
+	if !strings.Contains(csv, siret+";Étude Martin & Associés;Paie;"+r.collabB.Identifier+";Camille Revue;Collaborateur;ficoba;consultation;Retirée;"+r.admin.Identifier+";") {
 		t.Errorf("the withdrawn line in the export:\n%s", csv)
 	}
 	status, body = call(t, "GET", r.api+"/reviews/current/export?siret=44306184100047", admin, nil)
