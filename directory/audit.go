@@ -39,6 +39,9 @@ const (
 	ActionResetPassword     Action = "password.reset"
 	ActionChangePassword    Action = "password.change"
 	ActionUpdatePersonal    Action = "personal_data.update"
+	// Exports change nothing: their events are log lines only.
+	ActionExportAccounts      Action = "export.accounts"
+	ActionExportHabilitations Action = "export.habilitations"
 )
 
 // Outcomes of an event besides the error names of eventOutcome.

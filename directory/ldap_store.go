@@ -46,6 +46,8 @@ type Store struct {
 	resetLinkTTL  time.Duration
 	now           func() time.Time
 	listings      directoryCache
+	listSlots     chan struct{} // sorted searches of lists in progress (ldap_lists.go)
+	exportSlots   chan struct{} // exports in progress
 	urls          []string
 	preferred     atomic.Int64 // index in urls of the server that answered last
 
@@ -90,6 +92,8 @@ func NewStore(ctx context.Context, cfg StoreConfig) (*Store, error) {
 	}
 	s := &Store{cfg: cfg, base: cfg.BaseDN, system: cfg.SystemDN, signin: cfg.SignIn.withDefaults(), invitationTTL: cfg.InvitationTTL, resetLinkTTL: cfg.ResetLinkTTL, now: cfg.Now, limits: cfg.Limits.withDefaults()}
 	s.urls = strings.Fields(cfg.URL)
+	s.listSlots = make(chan struct{}, cfg.PoolSize)
+	s.exportSlots = make(chan struct{}, 2)
 	s.pool = newPool(cfg.PoolSize, s.dialService)
 	conn, err := s.pool.get(ctx)
 	if err != nil {
