@@ -281,6 +281,24 @@ func (s *Store) CheckSchema(ctx context.Context) error {
 			return fmt.Errorf("check schema: attribute type %s missing: load the new definitions of schema/apex.ldif: %w", want, ErrUnavailable)
 		}
 	}
+	// The management lists are sorted and paged by slapd (sssvlv).
+	var controls []string
+	err = s.read(ctx, "check schema", func(c *ldap.Conn) error {
+		res, err := c.Search(ldap.NewSearchRequest("", ldap.ScopeBaseObject, ldap.NeverDerefAliases,
+			1, 0, false, "(objectClass=*)", []string{"supportedControl"}, nil))
+		if err == nil && len(res.Entries) == 1 {
+			controls = res.Entries[0].GetAttributeValues("supportedControl")
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for _, oid := range []string{serverSortOID, vlvRequestOID} {
+		if !slices.Contains(controls, oid) {
+			return fmt.Errorf("check schema: the server offers no control %s: load the sssvlv overlay (docs/operations.md): %w", oid, ErrUnavailable)
+		}
+	}
 	for _, dn := range []string{s.structuresDN(), s.applicationsDN(), s.agentsDN(), s.identifiersDN()} {
 		if _, err := s.searchOne(ctx, "check schema", dn, ldap.ScopeBaseObject, "(objectClass=organizationalUnit)", []string{"1.1"}); err != nil {
 			return fmt.Errorf("check schema: %s: %w", dn, err)
