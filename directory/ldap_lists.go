@@ -10,13 +10,14 @@ import (
 	"github.com/go-ldap/ldap/v3"
 )
 
-// The management lists and the exports, sorted by slapd (sssvlv, see
-// ldif/config.ldif.tmpl and ldap_vlv.go): a page is one search with the
-// server-side sort and virtual list view controls, which answers that page
-// and the number of entries found, never the entries before it. The sort
-// itself reads every entry found, in slapd, and keeps their DNs and keys
-// until its connection closes: each sorted search has a connection of its
-// own, closed after it (docs/design.md, « Lists at national size »).
+// The management lists, sorted by slapd (sssvlv, see ldif/config.ldif.tmpl
+// and ldap_vlv.go): a page is one search with the server-side sort and
+// virtual list view controls, which answers that page and the number of
+// entries found, never the entries before it. The sort itself reads every
+// entry found, in slapd, and keeps their DNs and keys until its connection
+// closes: each sorted search has a connection of its own, closed after it.
+// The exports: a paged search, handed on a page at a time (docs/design.md,
+// « Lists at national size »).
 
 // listAttrs are what a management list reads of an account: never its mobile.
 var listAttrs = slices.DeleteFunc(slices.Clone(personAttrs), func(a string) bool { return a == "mobile" })
@@ -32,8 +33,9 @@ var (
 // what an export holds in memory.
 const exportPageSize = 250
 
-// sortedSearch is a search whose entries are sorted by keys.
-type sortedSearch struct {
+// listSearch is a search of a list or an export: sorted by keys when it
+// has any.
+type listSearch struct {
 	base   string
 	scope  int
 	filter string
@@ -41,16 +43,22 @@ type sortedSearch struct {
 	keys   []sortKey
 }
 
-func (q sortedSearch) request(s *Store, controls ...ldap.Control) *ldap.SearchRequest {
+func (q listSearch) request(s *Store, controls ...ldap.Control) *ldap.SearchRequest {
+	if len(q.keys) > 0 {
+		controls = append([]ldap.Control{serverSort{q.keys}}, controls...)
+	}
 	return ldap.NewSearchRequest(q.base, q.scope, ldap.NeverDerefAliases, 0, int(s.cfg.Timeout/time.Second), false,
-		q.filter, q.attrs, append([]ldap.Control{serverSort{q.keys}}, controls...))
+		q.filter, q.attrs, controls)
 }
 
-// sorting runs fn on a connection of its own, bound as the service and
-// closed after it, so that slapd forgets the sort fn made; slots bounds the
-// sorts this process runs at once. A read, it is tried once more when the
-// server could not be reached. Errors: ErrUnavailable, and fn's.
-func (s *Store) sorting(ctx context.Context, op string, slots chan struct{}, fn func(*ldap.Conn) error) error {
+// onItsOwn runs fn on a connection of its own, bound as the service and
+// closed after it: slapd forgets a sort when its connection closes (the
+// lists), and an export holds its connection as long as its client reads,
+// which a pooled one must not. slots bounds the calls this process runs at
+// once. fn is tried once more when the server could not be reached, but
+// only while retry says so (nil: always; an export, before its first
+// row). Errors: ErrUnavailable, and fn's.
+func (s *Store) onItsOwn(ctx context.Context, op string, slots chan struct{}, retry func() bool, fn func(*ldap.Conn) error) error {
 	select {
 	case slots <- struct{}{}:
 	case <-ctx.Done():
@@ -69,7 +77,7 @@ func (s *Store) sorting(ctx context.Context, op string, slots chan struct{}, fn 
 			err = translate(op, cutByServer(conn, fn(conn)))
 			conn.Close()
 		}
-		if !errors.Is(err, ErrUnavailable) {
+		if !errors.Is(err, ErrUnavailable) || retry != nil && !retry() {
 			break
 		}
 	}
@@ -77,9 +85,10 @@ func (s *Store) sorting(ctx context.Context, op string, slots chan struct{}, fn 
 }
 
 // sortedPage returns the entries of one page of q and how many entries q
-// finds in all. A page past the end is empty, with the total. Errors:
-// ErrNotFound when q's base does not exist, ErrUnavailable.
-func (s *Store) sortedPage(ctx context.Context, op string, q sortedSearch, page, size int) ([]*ldap.Entry, int, error) {
+// finds in all: one search with the server-side sort and VLV controls. A
+// page past the end is empty, with the total. Errors: ErrNotFound when q's
+// base does not exist, ErrUnavailable.
+func (s *Store) sortedPage(ctx context.Context, op string, q listSearch, page, size int) ([]*ldap.Entry, int, error) {
 	// VLV offsets are 32-bit; one past every list is past the end.
 	offset := 1<<31 - 1
 	if page-1 < (offset-1)/size {
@@ -87,7 +96,7 @@ func (s *Store) sortedPage(ctx context.Context, op string, q sortedSearch, page,
 	}
 	var entries []*ldap.Entry
 	var total int
-	err := s.sorting(ctx, op, s.listSlots, func(c *ldap.Conn) error {
+	err := s.onItsOwn(ctx, op, s.listSlots, nil, func(c *ldap.Conn) error {
 		res, err := c.Search(q.request(s, vlvRequest{offset: offset, after: size - 1}))
 		var controls []ldap.Control
 		if res != nil {
@@ -109,11 +118,14 @@ func (s *Store) sortedPage(ctx context.Context, op string, q sortedSearch, page,
 	return entries, total, err
 }
 
-// streamSorted hands each of q's entries to each, in order, a page of
-// exportPageSize at a time, as slapd sends them (the server-side sort with
-// the paged results control). It stops at each's first error.
-func (s *Store) streamSorted(ctx context.Context, op string, q sortedSearch, each func([]*ldap.Entry) error) error {
-	return s.sorting(ctx, op, s.exportSlots, func(c *ldap.Conn) error {
+// streamPaged hands q's entries to each, a page of exportPageSize at a
+// time, as slapd sends them (the paged results control), in the
+// directory's order. It stops at each's first error. A stream cut after
+// its first page is not started again: each has had rows it would get
+// twice.
+func (s *Store) streamPaged(ctx context.Context, op string, q listSearch, each func([]*ldap.Entry) error) error {
+	handed := false
+	return s.onItsOwn(ctx, op, s.exportSlots, func() bool { return !handed }, func(c *ldap.Conn) error {
 		paging := ldap.NewControlPaging(exportPageSize)
 		for {
 			if err := ctx.Err(); err != nil {
@@ -123,6 +135,7 @@ func (s *Store) streamSorted(ctx context.Context, op string, q sortedSearch, eac
 			if err != nil {
 				return err
 			}
+			handed = true
 			if err := each(res.Entries); err != nil {
 				return err
 			}
@@ -175,7 +188,7 @@ func (s *Store) accountsPage(ctx context.Context, scope accountScope, q AccountQ
 			filters = append(filters, personWord(w, k))
 		}
 	}
-	entries, total, err := s.sortedPage(ctx, "list accounts", sortedSearch{base, ldap.ScopeWholeSubtree, and(filters...), listAttrs, personOrder}, q.Page, q.Size)
+	entries, total, err := s.sortedPage(ctx, "list accounts", listSearch{base, ldap.ScopeWholeSubtree, and(filters...), listAttrs, personOrder}, q.Page, q.Size)
 	if errors.Is(err, ErrNotFound) {
 		return out, nil
 	}
@@ -217,7 +230,7 @@ func (s *Store) structuresPage(ctx context.Context, q ListQuery) (*StructurePage
 		}
 		filters = append(filters, or(terms...))
 	}
-	entries, total, err := s.sortedPage(ctx, "list structures", sortedSearch{s.structuresDN(), ldap.ScopeSingleLevel, and(filters...), structureAttrs, structureOrder}, q.Page, q.Size)
+	entries, total, err := s.sortedPage(ctx, "list structures", listSearch{s.structuresDN(), ldap.ScopeSingleLevel, and(filters...), structureAttrs, structureOrder}, q.Page, q.Size)
 	if err != nil {
 		return nil, err
 	}
@@ -253,12 +266,13 @@ func (s *Store) structureNames(ctx context.Context, sirets []string) (map[string
 	return names, nil
 }
 
-// exportAccounts hands each account of a structure to each, by name, as
-// slapd sends them. Errors: ErrUnavailable, each's.
+// exportAccounts hands each account of a structure to each, as slapd
+// sends them, in the directory's order. Errors: ErrNotFound (the
+// structure), ErrUnavailable, each's.
 func (s *Store) exportAccounts(ctx context.Context, siret string, each func(*ExportedAccount) error) error {
-	q := sortedSearch{s.structureDN(NormalizeSIRET(siret)), ldap.ScopeWholeSubtree, "(objectClass=apexPerson)",
-		append(slices.Clone(listAttrs), "apexKnownAddress"), personOrder}
-	return s.streamSorted(ctx, "export accounts", q, func(entries []*ldap.Entry) error {
+	q := listSearch{s.structureDN(NormalizeSIRET(siret)), ldap.ScopeWholeSubtree, "(objectClass=apexPerson)",
+		append(slices.Clone(listAttrs), "apexKnownAddress"), nil}
+	return s.streamPaged(ctx, "export accounts", q, func(entries []*ldap.Entry) error {
 		for _, e := range entries {
 			if err := each(s.exportedAccount(e)); err != nil {
 				return err
@@ -269,8 +283,8 @@ func (s *Store) exportAccounts(ctx context.Context, siret string, each func(*Exp
 }
 
 // exportHabilitations hands each habilitation to a profile of app to
-// each, by structure then name, as slapd sends them: one row per profile an
-// account holds. Errors: ErrUnavailable, each's.
+// each, as slapd sends them, in the directory's order: one row per profile
+// an account holds. Errors: ErrUnavailable, each's.
 func (s *Store) exportHabilitations(ctx context.Context, app *Application, each func(*ExportedHabilitation) error) error {
 	if len(app.Profiles) == 0 {
 		return nil
@@ -279,13 +293,12 @@ func (s *Store) exportHabilitations(ctx context.Context, app *Application, each 
 	for _, p := range app.Profiles {
 		profiles = append(profiles, eq("memberOf", s.profileDN(app.ID, p)))
 	}
-	q := sortedSearch{s.base, ldap.ScopeWholeSubtree, and("(objectClass=apexPerson)", or(profiles...)),
-		append(slices.Clone(listAttrs), "apexKnownAddress"),
-		[]sortKey{{"apexSiret", "numericStringOrderingMatch"}, {"apexSortKey", "caseExactOrderingMatch"}}}
+	q := listSearch{s.base, ldap.ScopeWholeSubtree, and("(objectClass=apexPerson)", or(profiles...)),
+		append(slices.Clone(listAttrs), "apexKnownAddress"), nil}
 	names := map[string]string{} // the structures' names of the page, and some before
-	return s.streamSorted(ctx, "export habilitations", q, func(entries []*ldap.Entry) error {
+	return s.streamPaged(ctx, "export habilitations", q, func(entries []*ldap.Entry) error {
 		if len(names) > 4*exportPageSize {
-			clear(names) // bounded: sorted by structure, the next rows need none of the old names
+			clear(names) // bounded: what this page needs is read again
 		}
 		var missing []string
 		for _, e := range entries {

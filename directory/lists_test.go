@@ -2,6 +2,7 @@ package directory_test
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/dgfip/apex-partenaires/directory"
+	"github.com/dgfip/apex-partenaires/directory/slapd"
 	"github.com/dgfip/apex-partenaires/directory/slapdtest"
 )
 
@@ -355,8 +357,9 @@ func TestExports(t *testing.T) {
 		rows = append(rows, row)
 		return nil
 	})
-	want := []string{"Adèle Admin " + admin.Email, "  invitee.export@example.fr", "Élodie Martin " + eli.Email + " ficoba/gestion",
-		"Zoé Martin " + zoe.Email + " ficoba/consultation ficoba/gestion @" + signedIn.UTC().Format(time.RFC3339)}
+	want := []string{"  invitee.export@example.fr", "Adèle Admin " + admin.Email, "Zoé Martin " + zoe.Email + " ficoba/consultation ficoba/gestion @" + signedIn.UTC().Format(time.RFC3339),
+		"Élodie Martin " + eli.Email + " ficoba/gestion"}
+	slices.Sort(rows) // in the directory's order
 	if err != nil || !slices.Equal(rows, want) {
 		t.Errorf("export: %v\n got %q\nwant %q", err, rows, want)
 	}
@@ -377,8 +380,9 @@ func TestExports(t *testing.T) {
 		rows = append(rows, app.Name+" "+h.Profile+" "+h.Account.FirstName+" "+h.StructureName)
 		return nil
 	})
-	want = []string{"FICOBA consultation Olga Étude " + otherSIRET, "FICOBA gestion Élodie Étude " + testSIRET,
-		"FICOBA consultation Zoé Étude " + testSIRET, "FICOBA gestion Zoé Étude " + testSIRET}
+	want = []string{"FICOBA consultation Olga Étude " + otherSIRET, "FICOBA consultation Zoé Étude " + testSIRET,
+		"FICOBA gestion Zoé Étude " + testSIRET, "FICOBA gestion Élodie Étude " + testSIRET}
+	slices.Sort(rows)
 	if err != nil || !slices.Equal(rows, want) {
 		t.Errorf("habilitations: %v\n got %q\nwant %q", err, rows, want)
 	}
@@ -473,5 +477,106 @@ func TestSlapdOrderingRulePutsAccentsLast(t *testing.T) {
 	}
 	if want := []string{"Edgar", "Zoé", "Élodie", "Émile"}; !slices.Equal(got, want) {
 		t.Errorf("slapd's order: %q, want %q", got, want)
+	}
+}
+
+// An export of many pages, read by a writer that keeps no row for long,
+// hands each account once, habilitated ones (dynlist at work on each page)
+// as the others.
+func TestExportOfManyPagesHandsEachAccountOnce(t *testing.T) {
+	t.Parallel()
+	store, srv := slapdtestStore(t)
+	admin := manyAccounts(t, store, srv, 3000)
+	acc := directory.Accounts{Store: store}
+	for round := range 5 {
+		seen := map[string]int{}
+		err := acc.ExportAccounts(ctx, admin, testSIRET, func(a *directory.ExportedAccount) error {
+			seen[a.LastName]++
+			if len(a.Habilitations) != 1 && a.LastName != "Admin" {
+				return fmt.Errorf("%s without its habilitation", a.LastName)
+			}
+			return nil
+		})
+		if err != nil || len(seen) != 3001 {
+			t.Fatalf("export %d: %d accounts, %v", round+1, len(seen), err)
+		}
+		for name, n := range seen {
+			if n != 1 {
+				t.Fatalf("export %d: %s %d times", round+1, name, n)
+			}
+		}
+	}
+}
+
+// manyAccounts adds an administrator and n submitted requests of
+// administrators to testSIRET, the requests as slapd's root (no
+// password: they are only read), each habilitated to ficoba.
+func manyAccounts(t *testing.T, store *directory.Store, srv *slapd.Server, n int) *directory.Person {
+	t.Helper()
+	mustStructure(t, store, testSIRET)
+	admin := mustPerson(t, store, directory.NewPerson{FirstName: "Adèle", LastName: "Admin", Email: "adele@example.fr", Role: directory.RoleAdministrateur, SIRET: testSIRET})
+	if err := store.CreateApplication(ctx, directory.Application{ID: "ficoba", Name: "FICOBA", Profiles: []string{"consultation"}}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := srv.DialRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var members []string
+	for i := range n {
+		last := fmt.Sprintf("Nom%05d", i)
+		req := ldap.NewAddRequest(fmt.Sprintf("apexRequestId=page%05d,ou=%s,ou=structures,%s", i, testSIRET, store.BaseDN()), nil)
+		req.Attribute("objectClass", []string{"inetOrgPerson", "apexPerson"})
+		req.Attribute("cn", []string{"Prénom " + last})
+		req.Attribute("sn", []string{last})
+		req.Attribute("mail", []string{fmt.Sprintf("page%05d@example.fr", i)})
+		req.Attribute("apexRole", []string{"administrateur"})
+		req.Attribute("apexAccountState", []string{"submitted"})
+		req.Attribute("apexSiret", []string{testSIRET})
+		req.Attribute("apexRequestId", []string{fmt.Sprintf("page%05d", i)})
+		req.Attribute("apexSortKey", []string{directory.SortKey(last, "Prénom")})
+		if err := conn.Add(req); err != nil {
+			t.Fatal(err)
+		}
+		members = append(members, req.DN)
+	}
+	profile := ldap.NewModifyRequest("cn=consultation,ou=ficoba,ou=applications,"+store.BaseDN(), nil)
+	profile.Add("member", members)
+	if err := conn.Modify(profile); err != nil {
+		t.Fatal(err)
+	}
+	return admin
+}
+
+// An export cut by the directory after its first page (slapd restarted)
+// fails, and hands no account twice: a stream is never started again once
+// its writer has rows, as a list's search is.
+func TestExportCutMidwayIsNotStartedAgain(t *testing.T) {
+	t.Parallel()
+	srv := slapdtest.Start(t)
+	store := slapdtest.OpenStore(t, slapdtest.StoreConfig(srv, slapdtest.NewBase(t, srv)))
+	admin := manyAccounts(t, store, srv, 600) // 3 pages
+	seen := map[string]int{}
+	restarted := false
+	err := directory.Accounts{Store: store}.ExportAccounts(ctx, admin, testSIRET, func(a *directory.ExportedAccount) error {
+		seen[a.LastName]++
+		if len(seen) == 250 && !restarted {
+			restarted = true
+			srv.Kill()
+			srv = slapdtest.Restart(t, srv)
+		}
+		return nil
+	})
+	if !errors.Is(err, directory.ErrUnavailable) {
+		t.Errorf("an export cut midway: %v, want ErrUnavailable", err)
+	}
+	for name, n := range seen {
+		if n != 1 {
+			t.Errorf("%s handed %d times", name, n)
+		}
+	}
+	if len(seen) != 250 {
+		t.Errorf("%d accounts handed, want the first page's 250", len(seen))
 	}
 }

@@ -64,10 +64,10 @@ func (a Accounts) Invitations(ctx context.Context, actor *Person, q ListQuery) (
 	return a.Managed(ctx, actor, AccountQuery{ListQuery: q, State: StateInvited})
 }
 
-// ExportAccounts hands each account of a structure to each, by name, as
-// the directory sends them (never all at once): to the administrators of
-// the structure (CanExportAccounts). The export is an event of the audit
-// trail, a log line only: it changes no account. Errors: ErrForbidden,
+// ExportAccounts hands each account of a structure to each, in the
+// directory's order, as it sends them (never all at once): to the
+// administrators of the structure (CanExportAccounts). The export is an
+// event of the audit trail, a log line only: it changes no account. Errors: ErrForbidden,
 // ErrNotFound (the structure), ErrUnavailable, each's.
 func (a Accounts) ExportAccounts(ctx context.Context, actor *Person, siret string, each func(*ExportedAccount) error) (err error) {
 	siret = NormalizeSIRET(siret)
@@ -85,8 +85,8 @@ func (a Accounts) ExportAccounts(ctx context.Context, actor *Person, siret strin
 }
 
 // ExportHabilitations hands each habilitation to a profile of an
-// application to each, by structure then name, as the directory sends
-// them: to agents (CanExportHabilitations). The export is an event of the
+// application to each, in the directory's order, as it sends them: to
+// agents (CanExportHabilitations). The export is an event of the
 // audit trail, a log line only. Errors: ErrForbidden, ErrNotFound (the
 // application), ErrUnavailable, each's.
 func (a Accounts) ExportHabilitations(ctx context.Context, actor *Person, application string, each func(*Application, *ExportedHabilitation) error) (err error) {

