@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/go-ldap/ldap/v3"
 
@@ -87,6 +88,7 @@ func writeLDIF(path, base, systemDN string, n, requests int, hash string) (*popu
 		w.WriteString("\n")
 	}
 	structuresDN := "ou=structures," + base
+	activeSince := time.Now().UTC().Format("20060102150405Z")
 	// person writes account k: a collaborateur of serviceDN, or an
 	// administrator of the structure when serviceDN is empty; invited, it
 	// has no name yet (the service's "-") and no password.
@@ -109,6 +111,11 @@ func writeLDIF(path, base, systemDN string, n, requests int, hash string) (*popu
 		}
 		if rdnAttr == "uid" {
 			attrs = append(attrs, "uid", uid)
+		}
+		if state == "active" {
+			// as the store sets it: otherwise the migration active-since
+			// writes every account at apexd's first start
+			attrs = append(attrs, "apexActiveSince", activeSince)
 		}
 		entry(dn, attrs...)
 		return dn
