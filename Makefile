@@ -210,20 +210,17 @@ clean:
 
 # The État's design system, served by apexd itself (no CDN). Its files are
 # committed under httpapi/static/dsfr so that a clone builds without npm;
-# this target refreshes them from the npm registry at the pinned version.
+# this target refreshes them from the npm registry at the pinned version,
+# keeping only what the pages use: core and the components whose fr-
+# classes the templates and the Go code of httpapi emit, dark theme and old
+# browsers' styles left out (httpapi/internal/assetgen), then writes the
+# gzip and brotli forms of the static files (go generate).
 DSFR_VERSION := 1.15.3
 DSFR_DIR     := httpapi/static/dsfr
 
 dsfr:
 	@set -e; tmp="$$(mktemp -d)"; trap 'rm -rf "$$tmp"' EXIT; \
 	(cd "$$tmp" && npm pack --silent @gouvfr/dsfr@$(DSFR_VERSION) >/dev/null && tar xzf gouvfr-dsfr-$(DSFR_VERSION).tgz); \
-	dist="$$tmp/package/dist"; rm -rf $(DSFR_DIR); mkdir -p $(DSFR_DIR)/fonts $(DSFR_DIR)/favicon; \
-	cp "$$dist/dsfr.min.css" "$$dist/dsfr.module.min.js" $(DSFR_DIR)/; \
-	cp "$$dist"/fonts/*.woff "$$dist"/fonts/*.woff2 $(DSFR_DIR)/fonts/; \
-	cp "$$dist/favicon/favicon.svg" "$$dist/favicon/favicon.ico" $(DSFR_DIR)/favicon/; \
-	for icon in $$(grep -o 'url(icons/[^)]*)' "$$dist/dsfr.min.css" | sed 's/^url(//; s/)$$//' | sort -u); do \
-		mkdir -p "$(DSFR_DIR)/$$(dirname $$icon)"; cp "$$dist/$$icon" "$(DSFR_DIR)/$$icon"; \
-	done; \
-	cp "$$tmp/package/LICENSE.md" $(DSFR_DIR)/LICENSE.md; \
-	echo "@gouvfr/dsfr $(DSFR_VERSION)" > $(DSFR_DIR)/VERSION; \
-	echo "DSFR $(DSFR_VERSION) copied into $(DSFR_DIR)"
+	$(GO) run ./httpapi/internal/assetgen dsfr -package "$$tmp/package" -source httpapi -out $(DSFR_DIR); \
+	$(GO) generate ./httpapi; \
+	echo "DSFR $(DSFR_VERSION) written into $(DSFR_DIR)"
