@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"image/png"
 	"io"
 	"io/fs"
 	"net/http"
@@ -331,5 +332,28 @@ func TestDSFRBundleStylesEveryClassUsed(t *testing.T) {
 		if !found {
 			t.Errorf("%s: no class %s… is in static/dsfr/dsfr.min.css: run make dsfr to add its component", strings.Join(files, ", "), prefix)
 		}
+	}
+}
+
+// The captcha is drawn at twice the size its page shows it, so that it
+// stays sharp on the screens of phones (2 or 3 pixels to a CSS pixel).
+func TestCaptchaDrawnAtTwiceItsSize(t *testing.T) {
+	t.Parallel()
+	base := newEnv(t).instance()
+	_, page := get(t, base+"/mot-de-passe/oublie")
+	m := regexp.MustCompile(`<img class="apex-captcha__image" src="([^"]+)" width="(\d+)" height="(\d+)"`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no captcha image with its size in the page:\n%s", page)
+	}
+	res, body := get(t, base+m[1])
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d", m[1], res.StatusCode)
+	}
+	img, err := png.DecodeConfig(strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w, h := strconv.Itoa(img.Width/2), strconv.Itoa(img.Height/2); img.Width%2 != 0 || img.Height%2 != 0 || w != m[2] || h != m[3] {
+		t.Errorf("the captcha is drawn %d×%d and shown %s×%s: want twice", img.Width, img.Height, m[2], m[3])
 	}
 }
