@@ -213,13 +213,17 @@ clean:
 # this target refreshes them from the npm registry at the pinned version,
 # keeping only what the pages use: core and the components whose fr-
 # classes the templates and the Go code of httpapi emit, dark theme and old
-# browsers' styles left out (httpapi/internal/assetgen), then writes the
-# gzip and brotli forms of the static files (go generate).
+# browsers' styles left out, each font's Latin subset beside it
+# (httpapi/internal/assetgen), then writes the gzip and brotli forms of the
+# static files (go generate).
 DSFR_VERSION := 1.15.3
 DSFR_DIR     := httpapi/static/dsfr
+# fontTools' pyftsubset, which makes the fonts' Latin subsets, from Debian.
+APT_FONTTOOLS := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends fonttools python3-brotli
 
 dsfr:
-	@set -e; tmp="$$(mktemp -d)"; trap 'rm -rf "$$tmp"' EXIT; \
+	@set -e; command -v pyftsubset >/dev/null || $(APT_FONTTOOLS) || { $(SUDO) apt-get update && $(APT_FONTTOOLS); }; \
+	tmp="$$(mktemp -d)"; trap 'rm -rf "$$tmp"' EXIT; \
 	(cd "$$tmp" && npm pack --silent @gouvfr/dsfr@$(DSFR_VERSION) >/dev/null && tar xzf gouvfr-dsfr-$(DSFR_VERSION).tgz); \
 	$(GO) run ./httpapi/internal/assetgen dsfr -package "$$tmp/package" -source httpapi -out $(DSFR_DIR); \
 	$(GO) generate ./httpapi; \

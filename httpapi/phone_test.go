@@ -62,6 +62,7 @@ func checkOnAPhone(t *testing.T, tb *tab) {
 	tb.waitLoaded()
 	tb.waitFor("the DSFR script", `document.documentElement.getAttribute('data-fr-js') === 'true'`)
 	withScripts := settledLayout(tb)
+	tb.screenshot("phone " + page)
 	checkWeight(t, tb, page)
 
 	// Without any script, as a phone shows the page before they run.

@@ -335,6 +335,35 @@ func TestDSFRBundleStylesEveryClassUsed(t *testing.T) {
 	}
 }
 
+// Every file a stylesheet names (fonts, icons) is embedded, where the
+// stylesheet's URL leads: they all share its version.
+func TestStylesheetsNameEmbeddedFiles(t *testing.T) {
+	t.Parallel()
+	urls := regexp.MustCompile(`url\(["']?([^"')]+)["']?\)`)
+	for _, sheet := range []string{"static/dsfr/dsfr.min.css", "static/apex.css"} {
+		css, err := os.ReadFile(sheet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, m := range urls.FindAllStringSubmatch(string(css), -1) {
+			if strings.HasPrefix(m[1], "data:") {
+				continue
+			}
+			n++
+			name := path.Join(path.Dir(sheet), m[1])
+			if strings.Contains(m[1], "//") || strings.HasPrefix(m[1], "/") || !strings.HasPrefix(name, "static/") {
+				t.Errorf("%s: url(%s) is not a static file beside it", sheet, m[1])
+			} else if _, err := os.Stat(name); err != nil {
+				t.Errorf("%s: url(%s): %v", sheet, m[1], err)
+			}
+		}
+		if sheet == "static/dsfr/dsfr.min.css" && n < 20 {
+			t.Errorf("%s names only %d files", sheet, n)
+		}
+	}
+}
+
 // The captcha is drawn at twice the size its page shows it, so that it
 // stays sharp on the screens of phones (2 or 3 pixels to a CSS pixel).
 func TestCaptchaDrawnAtTwiceItsSize(t *testing.T) {

@@ -4,7 +4,8 @@
 //
 // writes the part of the DSFR that the pages use, out of its npm package
 // unpacked in DIR (make dsfr fetches it): one stylesheet and one script,
-// the fonts and icons the stylesheet names, the favicon and the licence.
+// the fonts and icons the stylesheet names, each font's Latin subset (by
+// fontTools' pyftsubset), the favicon and the licence.
 //
 //	assetgen compress DIR
 //
@@ -22,6 +23,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -47,13 +49,14 @@ func run(args []string) error {
 		pkg := fs.String("package", "", "the unpacked npm package @gouvfr/dsfr (holds package.json and dist/)")
 		source := fs.String("source", "httpapi", "the folder whose templates/ and Go files emit the classes")
 		out := fs.String("out", "httpapi/static/dsfr", "where to write the bundle")
+		subsetter := fs.String("pyftsubset", "pyftsubset", "fontTools' subsetter, which makes the fonts' Latin subsets")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
 		if *pkg == "" {
 			return errors.New("dsfr: -package is required")
 		}
-		return writeDSFR(*pkg, *source, *out)
+		return writeDSFR(*pkg, *source, *out, *subsetter)
 	case "compress":
 		if len(args) != 2 {
 			return errors.New("usage: assetgen compress DIR")
@@ -64,7 +67,7 @@ func run(args []string) error {
 }
 
 // writeDSFR replaces out with the bundle of the classes that source uses.
-func writeDSFR(pkg, source, out string) error {
+func writeDSFR(pkg, source, out, subsetter string) error {
 	used, err := dsfr.Used(os.DirFS(source))
 	if err != nil {
 		return err
@@ -93,6 +96,19 @@ func writeDSFR(pkg, source, out string) error {
 		if err := write(filepath.Join(out, to), src); err != nil {
 			return err
 		}
+	}
+	// Each font's Latin subset, hinting kept (Windows renders with it).
+	err = b.SplitFonts(func(file string) (string, error) {
+		latin := strings.TrimSuffix(file, ".woff2") + "-latin.woff2"
+		cmd := exec.Command(subsetter, filepath.Join(dist, file), "--unicodes="+dsfr.Latin, "--flavor=woff2",
+			"--layout-features=*", "--output-file="+filepath.Join(out, latin))
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("%s: %w\n%s", subsetter, err, msg)
+		}
+		return latin, nil
+	})
+	if err != nil {
+		return err
 	}
 	// The version, and what of it the bundle holds.
 	version := fmt.Sprintf("@gouvfr/dsfr %s\nparts: %s\nunstyled: %s\n", b.Version, strings.Join(b.Parts, ", "), strings.Join(b.Unstyled, ", "))

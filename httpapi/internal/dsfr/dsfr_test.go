@@ -133,3 +133,40 @@ func TestBuild(t *testing.T) {
 		t.Errorf("JS:\n%s\nwant\n%s", js, wantJS)
 	}
 }
+
+func TestNotLatin(t *testing.T) {
+	got, err := notLatin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "U+0100-0130,U+0132-0151,U+0154-02BA,U+02BD-02C5,U+02C7-02D9,U+02DB,U+02DD-1FFF,U+2070-2073,U+2075-20AB,U+20AD-2121," +
+		"U+2123-2190,U+2192,U+2194-2211,U+2213-2214,U+2216-FEFE,U+FF00-FFFC,U+FFFE-10FFFF"
+	if got != want {
+		t.Errorf("notLatin:\n%s\nwant\n%s", got, want)
+	}
+}
+
+// Each WOFF2 font gets a face for its Latin subset and one for the rest.
+func TestSplitFonts(t *testing.T) {
+	b := &Bundle{CSS: "/*! banner */\n" + `@font-face{font-display:swap;font-family:M;src:url(fonts/M.woff2) format("woff2"),url(fonts/M.woff) format("woff")}` +
+		`@font-face{font-family:N;src:url(fonts/N.woff)}.fr-a{b:c}`}
+	var asked []string
+	err := b.SplitFonts(func(file string) (string, error) {
+		asked = append(asked, file)
+		return "fonts/M-latin.woff2", nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rest, _ := notLatin()
+	want := "/*! banner */\n" +
+		`@font-face{font-display:swap;font-family:M;src:url(fonts/M.woff2) format("woff2"),url(fonts/M.woff) format("woff");unicode-range:` + rest + `}` +
+		`@font-face{font-display:swap;font-family:M;src:url(fonts/M-latin.woff2) format("woff2"),url(fonts/M.woff) format("woff");unicode-range:` + Latin + `}` +
+		`@font-face{font-family:N;src:url(fonts/N.woff)}.fr-a{b:c}` + "\n"
+	if b.CSS != want {
+		t.Errorf("CSS:\n%s\nwant\n%s", b.CSS, want)
+	}
+	if !reflect.DeepEqual(asked, []string{"fonts/M.woff2"}) {
+		t.Errorf("subsets asked: %v", asked)
+	}
+}
