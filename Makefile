@@ -42,7 +42,7 @@ APEXD_IMAGE ?= apexd:local
 # harness terminate their containers themselves.
 CONTAINER_ENV := TESTCONTAINERS_RYUK_DISABLED=true APEX_TEST_DIRECTORY_IMAGE=$(LDAP_IMAGE) APEX_TEST_SERVICE_IMAGE=$(APEXD_IMAGE)
 
-.PHONY: all deps ldap-deps browser-deps npm-deps apache-deps docker-deps build run test test-container image image-base vet fmt-check fuzz bench clean dsfr
+.PHONY: all deps ldap-deps browser-deps npm-deps apache-deps docker-deps build run test test-container image image-base vet fmt-check fuzz bench lighthouse clean dsfr
 
 all: build
 
@@ -75,9 +75,11 @@ browser-deps:
 	fi
 
 # The test tools pinned in package-lock.json (axe-core, ldapts,
-# ldapauth-fork), into node_modules/, when missing or older than the lock file.
+# ldapauth-fork, lighthouse), into node_modules/, when missing or older than
+# the lock file.
 npm-deps:
 	@if [ -f node_modules/axe-core/axe.min.js ] && [ -f node_modules/ldapts/package.json ] && [ -f node_modules/ldapauth-fork/package.json ] \
+		&& [ -f node_modules/lighthouse/package.json ] \
 		&& [ ! package-lock.json -nt node_modules/.package-lock.json ]; then \
 		echo "node_modules is up to date"; \
 	else \
@@ -201,9 +203,20 @@ fuzz:
 	done
 
 # apexd against raw slapd, each pair in the same run, at BENCH_ACCOUNTS
-# accounts (100000 by default) and at a hundredth and a tenth of that.
+# accounts (100000 by default) and at a hundredth and a tenth of that; then
+# Lighthouse on every page.
 bench: ldap-deps build
 	$(GO) run ./cmd/apexbench
+	@$(MAKE) --no-print-directory lighthouse
+
+# Lighthouse (npm, pinned) in its mobile mode on every page of the router,
+# in the state where it renders, on Debian's Chromium, against the service
+# on loopback: fails when a page's median performance score over 3 runs is
+# under 90 or its accessibility under 100 (httpapi/lighthouse_test.go).
+# Scores follow the machine's load: run it on a quiet machine. About 15 to
+# 20 minutes.
+lighthouse: ldap-deps browser-deps npm-deps
+	$(GO) test -tags lighthouse -run '^TestLighthouse$$' -count=1 -timeout 90m -v ./httpapi
 
 clean:
 	rm -rf bin/ var/
