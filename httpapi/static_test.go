@@ -276,9 +276,15 @@ func templateFiles(t *testing.T) map[string]string {
 func TestTemplatesLinkStaticFilesByVersion(t *testing.T) {
 	t.Parallel()
 	inline := regexp.MustCompile(`(?i)\sstyle\s*=|<style[\s>]|<script(\s[^>]*)?>\s*[^<\s]|\son[a-z]+\s*=`)
+	asset := regexp.MustCompile(`\{\{\s*asset\s+"([^"]+)"\s*\}\}`)
 	for name, src := range templateFiles(t) {
 		if strings.Contains(src, "/static/") {
 			t.Errorf("%s links a static file by its address: use {{asset \"…\"}}", name)
+		}
+		for _, m := range asset.FindAllStringSubmatch(src, -1) {
+			if _, err := os.Stat(filepath.Join("static", m[1])); err != nil {
+				t.Errorf("%s: {{asset %q}}: %v", name, m[1], err)
+			}
 		}
 		if m := inline.FindString(src); m != "" {
 			t.Errorf("%s has inline style or script (%q), which the CSP forbids: put it in static/", name, m)
