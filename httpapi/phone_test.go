@@ -28,7 +28,7 @@ var phone = emulation.SetDeviceMetricsOverrideParams{Width: 412, Height: 823, De
 
 // pageBudget is the most that a page may transfer on a first visit (the
 // bodies, compressed: HTML, styles, scripts, fonts, images).
-const pageBudget = 300 << 10
+const pageBudget = 200 << 10
 
 // checkOnAPhone loads the page the tab shows again on a phone's screen,
 // with an empty cache, then once more without its scripts, and fails when
