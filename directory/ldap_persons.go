@@ -16,7 +16,7 @@ import (
 var personAttrs = []string{
 	"uid", "givenName", "sn", "mail", "mobile", "apexRole", "apexAccountState", "apexSiret", "apexService",
 	"apexRequestId", "apexRequestedBy", "apexRequestedAt", "apexDecidedBy", "apexDecidedAt", "apexRefusalReason",
-	"memberOf", "pwdAccountLockedTime", "pwdChangedTime",
+	"memberOf", "pwdAccountLockedTime", "pwdChangedTime", "authTimestamp", "apexActiveSince", "apexEnd", "apexNextEnd",
 }
 
 // invitedSurname stands for the surname of an invited account until its
@@ -164,6 +164,7 @@ func (s *Store) personEntryAttributes(n NewPerson, now time.Time) []ldap.Attribu
 		{Type: "apexAccountState", Vals: []string{string(n.State)}},
 		{Type: "apexRequestId", Vals: []string{n.RequestID}},
 		{Type: "apexRequestedAt", Vals: []string{ldapTime(now)}},
+		{Type: "apexSortKey", Vals: []string{personSortKey(n.FirstName, n.LastName, n.Email, n.State)}},
 	}
 	if n.FirstName != "" {
 		attrs = append(attrs, ldap.Attribute{Type: "givenName", Vals: []string{n.FirstName}})
@@ -179,6 +180,9 @@ func (s *Store) personEntryAttributes(n NewPerson, now time.Time) []ldap.Attribu
 	}
 	if n.RequestedBy != "" {
 		attrs = append(attrs, ldap.Attribute{Type: "apexRequestedBy", Vals: []string{n.RequestedBy}})
+	}
+	if n.State == StateActive {
+		attrs = append(attrs, ldap.Attribute{Type: "apexActiveSince", Vals: []string{ldapTime(now)}})
 	}
 	return attrs
 }
@@ -321,11 +325,12 @@ func (s *Store) UpdatePerson(ctx context.Context, identifier string, u PersonUpd
 	if err := u.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
-	e, err := s.personEntry(ctx, op, identifier, []string{"givenName", "sn", "apexSiret"})
+	e, err := s.personEntry(ctx, op, identifier, []string{"givenName", "sn", "apexSiret", "mail", "apexAccountState"})
 	if err != nil {
 		return nil, err
 	}
 	first, last := e.GetAttributeValue("givenName"), e.GetAttributeValue("sn")
+	email, state := e.GetAttributeValue("mail"), AccountState(e.GetAttributeValue("apexAccountState"))
 	req := ldap.NewModifyRequest(e.DN, nil)
 	if u.FirstName != nil {
 		first = *u.FirstName
@@ -340,6 +345,7 @@ func (s *Store) UpdatePerson(ctx context.Context, identifier string, u PersonUpd
 		req.Replace("displayName", []string{first + " " + last})
 	}
 	if u.Email != nil {
+		email = *u.Email
 		req.Replace("mail", []string{*u.Email})
 		req.Replace("apexMailKey", []string{s.mailKey(e.GetAttributeValue("apexSiret"), *u.Email)})
 	}
@@ -351,13 +357,17 @@ func (s *Store) UpdatePerson(ctx context.Context, identifier string, u PersonUpd
 		}
 	}
 	if u.State != nil {
+		state = *u.State
 		req.Replace("apexAccountState", []string{string(*u.State)})
 		if *u.State != StateActive { // as SetState
 			req.Replace("apexSession", nil)
 			req.Replace("apexReset", nil)
+		} else {
+			req.Replace("apexActiveSince", []string{ldapTime(s.now())})
 		}
 	}
 	if len(req.Changes) > 0 {
+		req.Replace("apexSortKey", []string{personSortKey(first, last, email, state)})
 		if err := s.do(ctx, op, func(c *ldap.Conn) error { return c.Modify(req) }); err != nil {
 			return nil, err
 		}
@@ -392,6 +402,11 @@ func (s *Store) setState(ctx context.Context, p *Person, from, to AccountState) 
 		if from == StateActive {
 			req.Replace("apexSession", nil)
 			req.Replace("apexReset", nil)
+		}
+		if to == StateActive {
+			// Dormancy counts from now: enabling a dormant account again
+			// must not let the next run disable it at once.
+			req.Replace("apexActiveSince", []string{ldapTime(s.now())})
 		}
 		return c.Modify(req)
 	})
@@ -430,7 +445,11 @@ func (s *Store) personFromEntry(e *ldap.Entry) *Person {
 		DecidedAt:     parseLDAPTime(e.GetAttributeValue("apexDecidedAt")),
 		RefusalReason: e.GetAttributeValue("apexRefusalReason"),
 		Locked:        e.GetAttributeValue("pwdAccountLockedTime") != "",
+		LastSignIn:    parseLDAPTime(e.GetAttributeValue("authTimestamp")),
+		ActiveSince:   parseLDAPTime(e.GetAttributeValue("apexActiveSince")),
 		dn:            e.DN,
+		ends:          e.GetAttributeValues("apexEnd"),
+		nextEnd:       e.GetAttributeValue("apexNextEnd"),
 	}
 	p.Service = s.serviceOf(e.DN)
 	if p.State == StateInvited {
@@ -445,6 +464,17 @@ func (s *Store) personFromEntry(e *ldap.Entry) *Person {
 		a, b := p.Habilitations[i], p.Habilitations[j]
 		return a.Application < b.Application || a.Application == b.Application && a.Profile < b.Profile
 	})
+	for _, r := range p.endRecords() {
+		if r.key == endAccount {
+			p.EndDate = r.end
+			continue
+		}
+		for i, h := range p.Habilitations {
+			if h.Application+"/"+h.Profile == r.key {
+				p.Habilitations[i].EndDate = r.end
+			}
+		}
+	}
 	return p
 }
 

@@ -19,6 +19,7 @@ type inviteRequest struct {
 	Email   string `json:"email"`
 	Role    string `json:"role"`
 	Service string `json:"service"`
+	EndDate string `json:"endDate"` // AAAA-MM-JJ: the account ends that day; optional
 }
 
 func (s *Server) handleInvite(c *gin.Context) error {
@@ -26,8 +27,12 @@ func (s *Server) handleInvite(c *gin.Context) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
+	end, err := directory.ParseDay("endDate", req.EndDate)
+	if err != nil {
+		return err
+	}
 	inv, err := s.accounts.Invite(c.Request.Context(), account(c), directory.NewInvitation{
-		Email: req.Email, Role: directory.Role(req.Role), SIRET: c.Param("siret"), Service: req.Service,
+		Email: req.Email, Role: directory.Role(req.Role), SIRET: c.Param("siret"), Service: req.Service, EndDate: end,
 	})
 	if err != nil {
 		return refine(err, directory.ErrConflict, http.StatusConflict, "email_taken", emailTakenInStructure)
@@ -45,6 +50,7 @@ type invitePage struct {
 	Email    string
 	Role     string
 	Service  string
+	EndDate  string // AAAA-MM-JJ, as typed
 }
 
 // invitableRoles are the roles actor may pre-create in their own structure.
@@ -100,15 +106,20 @@ func (s *Server) handleInviteForm(c *gin.Context) error {
 	if p.Fixed == "" {
 		p.Service = strings.TrimSpace(c.PostForm("service"))
 	}
-	inv, err := s.accounts.Invite(c.Request.Context(), actor, directory.NewInvitation{
-		Email: p.Email, Role: directory.Role(p.Role), SIRET: actor.SIRET, Service: p.Service,
-	})
+	p.EndDate = strings.TrimSpace(c.PostForm("endDate"))
+	end, err := directory.ParseDay("endDate", p.EndDate)
+	var inv *directory.Invitation
+	if err == nil {
+		inv, err = s.accounts.Invite(c.Request.Context(), actor, directory.NewInvitation{
+			Email: p.Email, Role: directory.Role(p.Role), SIRET: actor.SIRET, Service: p.Service, EndDate: end,
+		})
+	}
 	if err != nil {
 		err = refine(err, directory.ErrConflict, http.StatusConflict, "email_taken", emailTakenInStructure)
 		if errors.Is(err, directory.ErrNotFound) {
 			err = invalidField("service", "Ce service n'existe pas dans la structure.")
 		}
-		f, err := sortFormError(err, "email", "email", "role", "service")
+		f, err := sortFormError(err, "email", "email", "role", "service", "endDate")
 		if err != nil {
 			return err
 		}
@@ -386,8 +397,71 @@ func (s *Server) handleResendInvitationForm(c *gin.Context) error {
 		return s.showFailed(c, "gestion_comptes.tmpl", p, f)
 	}
 	back := "/gestion/comptes"
-	if r := c.PostForm("retour"); strings.HasPrefix(r, "/agent/structures/") && directory.CheckSIRET(strings.TrimPrefix(r, "/agent/structures/")) == nil {
-		back = r // the page of a structure, where agents resend the links of its administrators
+	if r := c.PostForm("retour"); r == "/gestion/invitations" ||
+		strings.HasPrefix(r, "/agent/structures/") && directory.CheckSIRET(strings.TrimPrefix(r, "/agent/structures/")) == nil {
+		back = r // the list of invitations, or the page of a structure, where agents resend the links of its administrators
 	}
 	return s.redirectWith(c, back, "Lien envoyé", "Un nouveau lien de pré-création a été envoyé par mail ; le précédent ne fonctionne plus.")
+}
+
+// The invitations sent whose form is not filled yet, among the accounts
+// the person manages: a list of its own, to send a link again.
+
+func (s *Server) handleListInvitations(c *gin.Context) error {
+	q, err := readListQuery(c)
+	if err != nil {
+		return err
+	}
+	page, err := s.accounts.Invitations(c.Request.Context(), account(c), q)
+	if err != nil {
+		return err
+	}
+	listJSON(c, "invitations", personViews(page.Accounts), page.Total, page.Page, page.Size)
+	return nil
+}
+
+type invitationsPage struct {
+	base
+	formState
+	Agent       bool
+	CanInvite   bool
+	List        listView
+	Invitations []personView
+	Structures  map[string]string // SIRET → name of the structures of the page, for agents
+}
+
+func (s *Server) invitationsPage(c *gin.Context) (*invitationsPage, error) {
+	ctx := c.Request.Context()
+	actor := account(c)
+	q, err := readListQuery(c)
+	if err != nil {
+		return nil, listPageError(err)
+	}
+	list, err := s.accounts.Invitations(ctx, actor, q)
+	if err != nil {
+		return nil, err
+	}
+	if last, past := pastTheEnd(q, list.Total); past {
+		q.Page = last
+		if list, err = s.accounts.Invitations(ctx, actor, q); err != nil {
+			return nil, err
+		}
+	}
+	p := &invitationsPage{base: s.base(c, "Invitations en attente"), Invitations: personViews(list.Accounts),
+		Agent: actor.Role == directory.RoleAgent, CanInvite: len(invitableRoles(actor)) > 0}
+	if p.Agent {
+		if p.Structures, err = s.pageStructureNames(c, list.Accounts); err != nil {
+			return nil, err
+		}
+	}
+	p.List = newListView("/gestion/invitations", q, nil, list.Total)
+	p.List.SearchName, p.List.SearchLabel, p.List.PagerLabel = "Rechercher une invitation", "Adresse mail", "Pagination des invitations"
+	p.Title = p.List.titled(p.Title)
+	return p, nil
+}
+
+func (s *Server) handleInvitationsPage(c *gin.Context) error {
+	noStore(c)
+	p, err := s.invitationsPage(c)
+	return s.showPage(c, "gestion_invitations.tmpl", p, err)
 }

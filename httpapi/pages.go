@@ -42,11 +42,13 @@ func pageFiles() ([]string, error) {
 
 // templateFuncs are the functions the templates call (labels.go).
 var templateFuncs = template.FuncMap{
-	"roleLabel":  roleLabel,
-	"stateLabel": stateLabel,
-	"stateBadge": stateBadge,
-	"personName": personName,
-	"parisTime":  parisTime,
+	"roleLabel":    roleLabel,
+	"stateLabel":   stateLabel,
+	"stateBadge":   stateBadge,
+	"personName":   personName,
+	"parisTime":    parisTime,
+	"dayLabel":     dayLabel,
+	"endDateField": endDateField,
 }
 
 // parsePages parses every page; their links to static files go through

@@ -40,6 +40,7 @@ func (s *Server) registerRoutes(e *gin.Engine) {
 	s.registerServiceRoutes(r)
 	s.registerStructureRoutes(r)
 	s.registerApplicationRoutes(r)
+	s.registerExportRoutes(r)
 }
 
 func (s *Server) registerSignInRoutes(r groups) {
@@ -104,6 +105,7 @@ func (s *Server) registerInvitationRoutes(r groups) {
 	r.api.GET("/invitations/:token", s.api(s.handleGetInvitation))
 	r.api.POST("/invitations/:token", s.api(s.handleSubmitInvitation))
 	r.apiSignedIn.POST("/requests/:id/resend", s.api(s.handleResendInvitation))
+	r.apiSignedIn.GET("/invitations", s.api(s.handleListInvitations))
 
 	r.pagesSignedIn.GET("/gestion/inviter", s.page(s.handleInvitePage))
 	r.pagesSignedIn.POST("/gestion/inviter", s.checkCSRF, s.page(s.handleInviteForm))
@@ -111,6 +113,7 @@ func (s *Server) registerInvitationRoutes(r groups) {
 	r.pages.GET("/creation/:token", s.page(s.handleCreationPage))
 	r.pages.POST("/creation/:token", s.checkCSRF, s.page(s.handleCreationForm))
 	r.pagesSignedIn.POST("/gestion/invitations/renvoyer", s.checkCSRF, s.page(s.handleResendInvitationForm))
+	r.pagesSignedIn.GET("/gestion/invitations", s.page(s.handleInvitationsPage))
 }
 
 func (s *Server) registerRequestRoutes(r groups) {
@@ -131,6 +134,7 @@ func (s *Server) registerAccountRoutes(r groups) {
 	r.apiSignedIn.DELETE("/accounts/:identifier", s.api(s.handleRemoveAccount))
 	r.apiSignedIn.PUT("/accounts/:identifier/habilitations/:application/:profile", s.api(s.handleGrant))
 	r.apiSignedIn.DELETE("/accounts/:identifier/habilitations/:application/:profile", s.api(s.handleRevoke))
+	r.apiSignedIn.PUT("/accounts/:identifier/end-date", s.api(s.handleSetEndDate))
 
 	r.pagesSignedIn.GET("/gestion/comptes", s.page(s.handleAccountsPage))
 	r.pagesSignedIn.GET("/gestion/comptes/:identifier", s.page(s.handleAccountPage))
@@ -139,6 +143,7 @@ func (s *Server) registerAccountRoutes(r groups) {
 	r.pagesSignedIn.POST("/gestion/comptes/:identifier/deplacer", s.checkCSRF, s.page(s.handleMoveForm))
 	r.pagesSignedIn.POST("/gestion/comptes/:identifier/habiliter", s.checkCSRF, s.page(s.handleGrantForm))
 	r.pagesSignedIn.POST("/gestion/comptes/:identifier/retirer", s.checkCSRF, s.page(s.handleRevokeForm))
+	r.pagesSignedIn.POST("/gestion/comptes/:identifier/date-de-fin", s.checkCSRF, s.page(s.handleSetEndDateForm))
 	r.pagesSignedIn.GET("/gestion/comptes/:identifier/suppression", s.page(s.handleRemovePage))
 	r.pagesSignedIn.POST("/gestion/comptes/:identifier/suppression", s.checkCSRF, s.page(s.handleRemoveForm))
 }
@@ -177,6 +182,14 @@ func (s *Server) registerApplicationRoutes(r groups) {
 
 	r.pagesSignedIn.GET("/agent/applications", s.page(s.handleApplicationsPage))
 	r.pagesSignedIn.POST("/agent/applications", s.checkCSRF, s.page(s.handleCreateApplicationForm))
+}
+
+func (s *Server) registerExportRoutes(r groups) {
+	r.apiSignedIn.GET("/structures/:siret/accounts.csv", s.api(s.handleExportAccounts))
+	r.apiSignedIn.GET("/applications/:application/habilitations.csv", s.api(s.handleExportHabilitations))
+
+	r.pagesSignedIn.GET("/gestion/comptes.csv", s.page(s.handleExportAccountsPage))
+	r.pagesSignedIn.GET("/agent/applications/:application/habilitations.csv", s.page(s.handleExportHabilitations))
 }
 
 // registerOpsRoutes registers the probes and the static assets.

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dgfip/apex-partenaires/directory"
 )
@@ -45,6 +46,9 @@ type Config struct {
 	TrustedProxies []string
 	// MailStats reports the mails sent and failed since start, for metrics; may be nil.
 	MailStats func() (sent, failed float64)
+	// Collectors are more metrics served with the server's (the scheduled
+	// jobs'); may be nil.
+	Collectors []prometheus.Collector
 }
 
 // Health is what the server reads of the directory beside the workflows:
@@ -103,7 +107,7 @@ func New(cfg Config) (*Server, error) {
 		log:          cfg.Logger,
 		pages:        pages,
 		assets:       static,
-		metrics:      newMetrics(cfg.Health, cfg.MailStats),
+		metrics:      newMetrics(cfg.Health, cfg.MailStats, cfg.Collectors...),
 		secure:       u.Scheme == "https",
 		names:        &displayCache{ttl: 10 * time.Second},
 	}
@@ -186,6 +190,9 @@ func isAPI(c *gin.Context) bool { return strings.HasPrefix(c.Request.URL.Path, "
 func (s *Server) recoverPanics(c *gin.Context) {
 	defer func() {
 		if r := recover(); r != nil {
+			if r == http.ErrAbortHandler {
+				panic(r) // a response cut on purpose (an export that failed midway): net/http closes the connection
+			}
 			s.log.Error("panic", "path", c.FullPath(), "panic", r)
 			c.Abort()
 			if isAPI(c) {
