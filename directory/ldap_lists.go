@@ -269,12 +269,11 @@ func (s *Store) structureNames(ctx context.Context, sirets []string) (map[string
 // exportAccounts hands each account of a structure to each, as slapd
 // sends them, in the directory's order. Errors: ErrNotFound (the
 // structure), ErrUnavailable, each's.
-func (s *Store) exportAccounts(ctx context.Context, siret string, each func(*ExportedAccount) error) error {
-	q := listSearch{s.structureDN(NormalizeSIRET(siret)), ldap.ScopeWholeSubtree, "(objectClass=apexPerson)",
-		append(slices.Clone(listAttrs), "apexKnownAddress"), nil}
+func (s *Store) exportAccounts(ctx context.Context, siret string, each func(*Person) error) error {
+	q := listSearch{s.structureDN(NormalizeSIRET(siret)), ldap.ScopeWholeSubtree, "(objectClass=apexPerson)", listAttrs, nil}
 	return s.streamPaged(ctx, "export accounts", q, func(entries []*ldap.Entry) error {
 		for _, e := range entries {
-			if err := each(s.exportedAccount(e)); err != nil {
+			if err := each(s.personFromEntry(e)); err != nil {
 				return err
 			}
 		}
@@ -293,8 +292,7 @@ func (s *Store) exportHabilitations(ctx context.Context, app *Application, each 
 	for _, p := range app.Profiles {
 		profiles = append(profiles, eq("memberOf", s.profileDN(app.ID, p)))
 	}
-	q := listSearch{s.base, ldap.ScopeWholeSubtree, and("(objectClass=apexPerson)", or(profiles...)),
-		append(slices.Clone(listAttrs), "apexKnownAddress"), nil}
+	q := listSearch{s.base, ldap.ScopeWholeSubtree, and("(objectClass=apexPerson)", or(profiles...)), listAttrs, nil}
 	names := map[string]string{} // the structures' names of the page, and some before
 	return s.streamPaged(ctx, "export habilitations", q, func(entries []*ldap.Entry) error {
 		if len(names) > 4*exportPageSize {
@@ -320,7 +318,7 @@ func (s *Store) exportHabilitations(ctx context.Context, app *Application, each 
 			missing = missing[n:]
 		}
 		for _, e := range entries {
-			account := s.exportedAccount(e)
+			account := s.personFromEntry(e)
 			for _, h := range account.Habilitations {
 				if h.Application != app.ID {
 					continue
@@ -332,21 +330,4 @@ func (s *Store) exportHabilitations(ctx context.Context, app *Application, each 
 		}
 		return nil
 	})
-}
-
-// exportedAccount is an account of an export, with its last sign-in: the
-// last use of the most recent of its known addresses (ldap_addresses.go),
-// which the modify that opens a session writes.
-func (s *Store) exportedAccount(e *ldap.Entry) *ExportedAccount {
-	a := &ExportedAccount{Person: *s.personFromEntry(e)}
-	var last int64
-	for _, v := range e.GetAttributeValues("apexKnownAddress") {
-		if k, ok := parseKnownAddress(v); ok && k.lastUse > last {
-			last = k.lastUse
-		}
-	}
-	if last > 0 {
-		a.LastSignIn = time.Unix(last, 0).UTC()
-	}
-	return a
 }

@@ -284,6 +284,9 @@ func (s *Store) migrateActiveSince(ctx context.Context, m migrating) error {
 		},
 		func(*ldap.Entry, *ldap.ModifyRequest) { n++ })
 	m.log.Info("début d'activité des comptes actifs", "accounts", n)
+	return err
+}
+
 // migrateSortKeys gives every person and structure stored before
 // apexSortKey its key (lists.go), which the management lists sort by. The
 // modify deletes each value the key was computed from and adds it back (a

@@ -2,7 +2,6 @@ package directory
 
 import (
 	"strings"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -99,18 +98,11 @@ type StructurePage struct {
 	Size       int
 }
 
-// ExportedAccount is a row of an export: an account and when it last
-// signed in (zero when never, or before the service noted it).
-type ExportedAccount struct {
-	Person
-	LastSignIn time.Time
-}
-
 // ExportedHabilitation is a row of an application's habilitations: a
 // profile, the account that holds it and the name of its structure.
 type ExportedHabilitation struct {
 	Profile       string
-	Account       ExportedAccount
+	Account       Person
 	StructureName string
 }
 

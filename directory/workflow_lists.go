@@ -69,7 +69,7 @@ func (a Accounts) Invitations(ctx context.Context, actor *Person, q ListQuery) (
 // administrators of the structure (CanExportAccounts). The export is an
 // event of the audit trail, a log line only: it changes no account. Errors: ErrForbidden,
 // ErrNotFound (the structure), ErrUnavailable, each's.
-func (a Accounts) ExportAccounts(ctx context.Context, actor *Person, siret string, each func(*ExportedAccount) error) (err error) {
+func (a Accounts) ExportAccounts(ctx context.Context, actor *Person, siret string, each func(*Person) error) (err error) {
 	siret = NormalizeSIRET(siret)
 	ev := newEvent(ctx, actor, ActionExportAccounts)
 	ev.Structure = siret
@@ -78,7 +78,7 @@ func (a Accounts) ExportAccounts(ctx context.Context, actor *Person, siret strin
 	if !CanExportAccounts(actor, siret) {
 		return forbidden("export accounts")
 	}
-	return a.Store.exportAccounts(ctx, siret, func(e *ExportedAccount) error {
+	return a.Store.exportAccounts(ctx, siret, func(e *Person) error {
 		n++
 		return each(e)
 	})

@@ -126,7 +126,7 @@ func (s *Server) exportAccounts(c *gin.Context, siret string) error {
 	names := newApplicationNames(apps)
 	e := s.newCSVExport(c, "comptes-"+siret+"-"+exportDate()+".csv",
 		"Identifiant", "Prénom", "Nom", "Adresse mail", "Rôle", "Service", "État", "Habilitations", "Dernière connexion")
-	err = s.accounts.ExportAccounts(ctx, actor, siret, func(a *directory.ExportedAccount) error {
+	err = s.accounts.ExportAccounts(ctx, actor, siret, func(a *directory.Person) error {
 		var habilitations []string
 		for _, h := range a.Habilitations {
 			habilitations = append(habilitations, names.of(h.Application)+" ("+h.Profile+")")
