@@ -111,3 +111,9 @@ func (p *Person) isReviewer() bool {
 func CanSeeReviewProgress(actor *Person, siret string) bool {
 	return actor.isAgent() || actor.isAdminOf(siret)
 }
+
+// CanExportAccounts: the administrators of the structure export its accounts.
+func CanExportAccounts(actor *Person, siret string) bool { return actor.isAdminOf(siret) }
+
+// CanExportHabilitations: agents export the habilitations of an application.
+func CanExportHabilitations(actor *Person) bool { return actor.isAgent() }

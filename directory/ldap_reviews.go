@@ -403,3 +403,17 @@ func (s *Store) activeStructurePersons(ctx context.Context, siret string) ([]Per
 	active := AccountState(StateActive)
 	return s.ListPersons(ctx, PersonFilter{SIRET: &siret, State: &active})
 }
+
+// reviewStructures returns every structure, for the opening of a review
+// (one search under ou=structures, paged by the server).
+func (s *Store) reviewStructures(ctx context.Context) ([]Structure, error) {
+	entries, err := s.searchAll(ctx, "review structures", s.structuresDN(), ldap.ScopeSingleLevel, "(objectClass=apexStructure)", structureAttrs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Structure, len(entries))
+	for i, e := range entries {
+		out[i] = *structureFromEntry(e)
+	}
+	return out, nil
+}

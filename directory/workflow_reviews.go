@@ -699,7 +699,7 @@ func (j Jobs) startReview(ctx context.Context, now time.Time, pol ReviewPolicy) 
 // twice is refused the second time, so an opening stopped half way and
 // done again writes each once.
 func (j Jobs) openReview(ctx context.Context, res jobResult, r *Review, progress Progress) error {
-	structures, err := j.Store.listStructures(ctx)
+	structures, err := j.Store.reviewStructures(ctx)
 	if err != nil {
 		return err
 	}

@@ -1,9 +1,7 @@
 package httpapi
 
 import (
-	"encoding/csv"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -222,65 +220,29 @@ var lineStateLabels = map[directory.LineState]string{
 var csvHeader = []string{"SIRET", "Structure", "Service", "Identifiant", "Nom", "Rôle", "Application", "Profil", "État", "Décidé par", "Décidé le"}
 
 // writeReviewCSV streams the lines of a review that the actor may read as
-// CSV (separator ";", UTF-8 with a BOM, for spreadsheets set to French),
-// line by line as the directory hands them: nothing is written before
-// every check passed, so a refusal is the usual error; an error once
-// lines were sent cuts the file short, and is logged.
+// an export (exports.go: « ; », UTF-8 with a BOM), structure by structure
+// as the directory hands them: nothing is written before every check
+// passed, so a refusal is answered as usual.
 func (s *Server) writeReviewCSV(c *gin.Context, review, siret string) error {
-	var w *csv.Writer
-	rows := 0
-	start := func(r *directory.Review) error {
-		c.Header("Content-Type", "text/csv; charset=utf-8")
-		c.Header("Content-Disposition", fmt.Sprintf(`attachment; filename="revue-habilitations-%s.csv"`, r.ID))
-		noStore(c)
-		c.Status(http.StatusOK)
-		if _, err := c.Writer.WriteString("\ufeff"); err != nil {
-			return err
-		}
-		w = csv.NewWriter(c.Writer)
-		w.Comma = ';'
-		w.UseCRLF = true
-		return w.Write(csvHeader)
-	}
-	r, err := s.reviews.Export(c.Request.Context(), account(c), review, siret, start, func(it directory.ReviewItem) error {
+	var e *csvExport
+	_, err := s.reviews.Export(c.Request.Context(), account(c), review, siret, func(r *directory.Review) error {
+		e = s.newCSVExport(c, "revue-habilitations-"+r.ID+".csv", csvHeader...)
+		return nil
+	}, func(it directory.ReviewItem) error {
 		decidedAt, decidedBy := "", it.DecidedBy
 		if !it.DecidedAt.IsZero() && it.State != directory.LineGone {
-			decidedAt = parisTime(&it.DecidedAt)
+			decidedAt = csvTime(it.DecidedAt)
 			if decidedBy == "" {
 				decidedBy = "(date limite)"
 			}
 		}
-		if err := w.Write(csvCells(it.SIRET, it.StructureName, it.Service, it.Account, it.Name, roleLabel(string(it.Role)),
-			it.Application, it.Profile, lineStateLabels[it.ShownState()], decidedBy, decidedAt)); err != nil {
-			return err
-		}
-		if rows++; rows%200 == 0 {
-			w.Flush()
-		}
-		return w.Error()
+		return e.row(it.SIRET, it.StructureName, it.Service, it.Account, it.Name, roleLabel(string(it.Role)),
+			it.Application, it.Profile, lineStateLabels[it.ShownState()], decidedBy, decidedAt)
 	})
-	if w == nil {
-		return err // nothing sent: the usual answer
+	if e == nil {
+		return err
 	}
-	w.Flush()
-	if err == nil {
-		err = w.Error()
-	}
-	if err != nil {
-		s.log.Error("export de revue interrompu", "review", r.ID, "error", err.Error())
-		c.Abort()
-	}
-	return nil
-}
-
-// csvCells guards each cell from being read as a formula by a spreadsheet.
-func csvCells(cells ...string) []string {
-	for i, v := range cells {
-		if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
-			cells[i] = "'" + v
-		}
-	}
-	return cells
+	return e.finish(err)
 }
 
 // ---- Pages ----
