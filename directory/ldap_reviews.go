@@ -70,7 +70,8 @@ func reviewLineID(account, application, profile string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-var reviewAttrs = []string{"description", "apexReviewStart", "apexReviewDeadline", "apexReviewMode", "apexReviewState", "apexReviewDone"}
+var reviewAttrs = []string{"description", "apexReviewStart", "apexReviewDeadline", "apexReviewMode", "apexReviewState", "apexReviewDone",
+	"apexReviewPending", "apexReviewConfirmed", "apexReviewWithdrawn", "apexReviewGone", "apexReviewFlagged"}
 
 func (s *Store) reviewFromEntry(e *ldap.Entry) Review {
 	return Review{
@@ -79,6 +80,7 @@ func (s *Store) reviewFromEntry(e *ldap.Entry) Review {
 		Deadline: parseLDAPTime(e.GetAttributeValue("apexReviewDeadline")),
 		Mode:     ReviewMode(e.GetAttributeValue("apexReviewMode")),
 		State:    ReviewState(e.GetAttributeValue("apexReviewState")),
+		Totals:   countsFromEntry(e),
 		dn:       e.DN,
 		done:     e.GetAttributeValues("apexReviewDone"),
 	}
@@ -361,6 +363,7 @@ func (s *Store) putSummary(ctx context.Context, r *Review, siret, name string, c
 		if name != "" {
 			req.Attribute("apexLabel", []string{name})
 		}
+		req.Attribute("apexSortKey", []string{structureSortKey(name)})
 		for i, a := range countAttrs {
 			req.Attribute(a, []string{strconv.Itoa(v[i])})
 		}
@@ -378,12 +381,19 @@ func (s *Store) putSummary(ctx context.Context, r *Review, siret, name string, c
 	})
 }
 
-// countSummary adds delta to a structure's counts, in one modify that
-// slapd applies atomically (increments), whatever other decisions do
-// meanwhile.
+// countSummary adds delta to a structure's counts and to the review's
+// totals, each in one modify that slapd applies atomically (increments),
+// whatever other decisions do meanwhile.
 func (s *Store) countSummary(ctx context.Context, r *Review, siret string, delta ReviewCounts) error {
+	if err := s.incrementCounts(ctx, reviewSummaryDN(r, siret), delta); err != nil {
+		return err
+	}
+	return s.incrementCounts(ctx, r.dn, delta)
+}
+
+func (s *Store) incrementCounts(ctx context.Context, dn string, delta ReviewCounts) error {
 	v := delta.values()
-	req := ldap.NewModifyRequest(reviewSummaryDN(r, siret), nil)
+	req := ldap.NewModifyRequest(dn, nil)
 	for i, a := range countAttrs {
 		if v[i] != 0 {
 			req.Increment(a, strconv.Itoa(v[i]))
@@ -393,6 +403,69 @@ func (s *Store) countSummary(ctx context.Context, r *Review, siret string, delta
 		return nil
 	}
 	return s.do(ctx, "count review lines", func(c *ldap.Conn) error { return c.Modify(req) })
+}
+
+// setReviewTotals writes a review's totals whole: the job, once the
+// summaries are whole (at the opening, before anyone decides; at the
+// deadline, once decisions are closed).
+func (s *Store) setReviewTotals(ctx context.Context, r *Review, c ReviewCounts) error {
+	v := c.values()
+	err := s.do(ctx, "write review totals", func(conn *ldap.Conn) error {
+		req := ldap.NewModifyRequest(r.dn, nil)
+		for i, a := range countAttrs {
+			req.Replace(a, []string{strconv.Itoa(v[i])})
+		}
+		return conn.Modify(req)
+	})
+	if err == nil {
+		r.Totals = c
+	}
+	return err
+}
+
+// summedCounts are the totals of summaries.
+func summedCounts(sums []StructureProgress) ReviewCounts {
+	var t [5]int
+	for _, s := range sums {
+		for i, n := range s.Counts.values() {
+			t[i] += n
+		}
+	}
+	return ReviewCounts{Pending: t[0], Confirmed: t[1], Withdrawn: t[2], Gone: t[3], Flagged: t[4]}
+}
+
+// summaryOrder sorts a review's structures by name, then SIRET.
+var summaryOrder = []sortKey{{"apexSortKey", "caseExactOrderingMatch"}, {"apexSiret", "numericStringOrderingMatch"}}
+
+// summariesPage returns a page of a review's structures, sorted by name in
+// slapd (a VLV page, as the management lists): each word of query found
+// in the name (accents and case aside) or the SIRET; with unfinished, only
+// those with lines left.
+func (s *Store) summariesPage(ctx context.Context, r *Review, query string, unfinished bool, page, size int) ([]StructureProgress, int, error) {
+	filters := []string{"(objectClass=apexReviewSummary)"}
+	for _, w := range strings.Fields(query) {
+		k := SortKey(w)
+		if k == "" {
+			continue
+		}
+		terms := []string{contains("apexSortKey", k)}
+		if digitsOnly(w) {
+			terms = append(terms, contains("apexSiret", w))
+		}
+		filters = append(filters, or(terms...))
+	}
+	if unfinished {
+		filters = append(filters, "(apexReviewPending>=1)")
+	}
+	entries, total, err := s.sortedPage(ctx, "review structures", listSearch{r.dn, ldap.ScopeSingleLevel, and(filters...), reviewSummaryAttrs, summaryOrder}, page, size)
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]StructureProgress, len(entries))
+	for i, e := range entries {
+		out[i] = StructureProgress{SIRET: e.GetAttributeValue("apexSiret"), Name: e.GetAttributeValue("apexLabel"), Counts: countsFromEntry(e)}
+	}
+	return out, total, nil
 }
 
 // ---- What the job reads ----

@@ -85,6 +85,9 @@ type Review struct {
 	Deadline time.Time
 	Mode     ReviewMode
 	State    ReviewState
+	// Totals are its lines counted by state, kept by each decision (exact
+	// once it closed).
+	Totals ReviewCounts
 
 	dn   string
 	done []string // apexReviewDone's values: the job's passes that ran through

@@ -549,3 +549,56 @@ func TestReviewWithdrawalCutHalfWayIsFinishedOnce(t *testing.T) {
 		t.Errorf("a person reads %d entries of the reviews", len(entries))
 	}
 }
+
+// The agents' progress: structures sorted by name, searched (accents and
+// case aside, or by SIRET), only those with lines left, paged by slapd;
+// the review's totals kept by each decision.
+func TestReviewProgressSearchAndPage(t *testing.T) {
+	t.Parallel()
+	w := newReviewWorld(t, directory.ReviewWithdraw)
+	const third = "55203253400646"
+	if err := w.a.CreateStructure(ctx, directory.Structure{SIRET: third, Name: "Caisse Émeraude & Fils", Category: "Caisse de retraite"}); err != nil {
+		t.Fatal(err)
+	}
+	caissier := mustPerson(t, w.a, directory.NewPerson{FirstName: "Carl", LastName: "Caisse", Email: "carl.caisse@example.fr",
+		Role: directory.RoleAdministrateur, SIRET: third})
+	if err := w.a.AddHabilitation(ctx, caissier.Identifier, "ficoba", "consultation"); err != nil {
+		t.Fatal(err)
+	}
+	w.at(time.Minute)
+	// Nothing left in the other structure.
+	if _, err := w.rv.Decide(ctx, w.reload(w.otherAdmin), "", directory.DecisionConfirm, []string{w.line(w.otherAdmin, w.otherCollab, "consultation")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.rv.Decide(ctx, w.reload(w.agent), "", directory.DecisionWithdraw, []string{w.line(w.agent, w.otherAdmin, "consultation")}); err != nil {
+		t.Fatal(err)
+	}
+	agent := w.reload(w.agent)
+	for _, tc := range []struct {
+		q     directory.ReviewStructuresQuery
+		want  []string
+		total int
+	}{
+		{directory.ReviewStructuresQuery{}, []string{third, otherSIRET, testSIRET}, 3},
+		{directory.ReviewStructuresQuery{Query: "ÉMERAUDE & fils"}, []string{third}, 1},
+		{directory.ReviewStructuresQuery{Query: "443061841"}, []string{otherSIRET}, 1},
+		{directory.ReviewStructuresQuery{Query: "*)(objectClass=*"}, nil, 0},
+		{directory.ReviewStructuresQuery{Unfinished: true}, []string{third, testSIRET}, 2},
+		{directory.ReviewStructuresQuery{Size: 2, Page: 2}, []string{testSIRET}, 3},
+	} {
+		page, err := w.rv.Structures(ctx, agent, tc.q)
+		if err != nil {
+			t.Fatalf("%+v: %v", tc.q, err)
+		}
+		var got []string
+		for _, st := range page.Structures {
+			got = append(got, st.SIRET)
+		}
+		if !slices.Equal(got, tc.want) || page.Total != tc.total {
+			t.Errorf("%+v: %q (total %d), want %q (total %d)", tc.q, got, page.Total, tc.want, tc.total)
+		}
+		if want := (directory.ReviewCounts{Pending: 9, Confirmed: 1, Withdrawn: 1}); page.Totals != want {
+			t.Errorf("%+v: totals %+v, want %+v", tc.q, page.Totals, want)
+		}
+	}
+}

@@ -403,7 +403,8 @@ func withdrawLine(ctx context.Context, s *Store, r *Review, l *ReviewLine, p *Pe
 
 // Structures returns a page of the structures of a review with their
 // counts, and the review's totals: to agents. The counts are the
-// summaries', kept by each decision: the list never reads the lines.
+// summaries' and the review's, kept by each decision: the list never
+// reads the lines, and slapd sorts and pages it.
 // Errors: ErrForbidden, ErrNotFound.
 func (rv Reviews) Structures(ctx context.Context, actor *Person, q ReviewStructuresQuery) (*ReviewStructuresPage, error) {
 	if !actor.isAgent() {
@@ -413,42 +414,14 @@ func (rv Reviews) Structures(ctx context.Context, actor *Person, q ReviewStructu
 	if err != nil {
 		return nil, err
 	}
-	all, err := rv.Store.summaries(ctx, r)
-	if err != nil {
-		return nil, err
-	}
-	out := &ReviewStructuresPage{Review: r, Page: max(q.Page, 1), Size: q.Size}
+	out := &ReviewStructuresPage{Review: r, Totals: r.Totals, Page: max(q.Page, 1), Size: q.Size}
 	if out.Size <= 0 {
 		out.Size = 50
 	}
 	out.Size = min(out.Size, 200)
-	query := fold(strings.TrimSpace(q.Query))
-	var matching []StructureProgress
-	for _, s := range all {
-		v := s.Counts.values()
-		t := out.Totals.values()
-		for i := range v {
-			t[i] += v[i]
-		}
-		out.Totals = ReviewCounts{Pending: t[0], Confirmed: t[1], Withdrawn: t[2], Gone: t[3], Flagged: t[4]}
-		if q.Unfinished && s.Counts.Pending <= 0 {
-			continue
-		}
-		if query != "" && !strings.Contains(fold(s.SIRET+" "+s.Name), query) {
-			continue
-		}
-		matching = append(matching, s)
-	}
-	slices.SortFunc(matching, func(a, b StructureProgress) int {
-		if n := strings.Compare(fold(a.Name), fold(b.Name)); n != 0 {
-			return n
-		}
-		return strings.Compare(a.SIRET, b.SIRET)
-	})
-	out.Total = len(matching)
-	if out.Page-1 < (len(matching)+out.Size-1)/out.Size {
-		from := (out.Page - 1) * out.Size
-		out.Structures = matching[from:min(from+out.Size, len(matching))]
+	out.Structures, out.Total, err = rv.Store.summariesPage(ctx, r, strings.TrimSpace(q.Query), q.Unfinished, out.Page, out.Size)
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -743,6 +716,13 @@ func (j Jobs) openReview(ctx context.Context, res jobResult, r *Review, progress
 			return err
 		}
 	}
+	sums, err := j.Store.summaries(ctx, r)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	if err := j.Store.setReviewTotals(ctx, r, summedCounts(sums)); err != nil {
+		return err
+	}
 	if err := j.Store.setReviewState(ctx, r, ReviewOpening, ReviewOpen); err != nil && !lostRace(err) {
 		return err
 	}
@@ -984,6 +964,7 @@ func (j Jobs) closeReview(ctx context.Context, res jobResult, r *Review) error {
 	if err != nil {
 		return err
 	}
+	final := make([]StructureProgress, 0, len(sums))
 	for _, s := range sums {
 		lines, err := j.Store.reviewLines(ctx, r, eq("apexSiret", s.SIRET))
 		if err != nil {
@@ -1023,6 +1004,10 @@ func (j Jobs) closeReview(ctx context.Context, res jobResult, r *Review) error {
 				return err
 			}
 		}
+		final = append(final, StructureProgress{SIRET: s.SIRET, Counts: counts})
+	}
+	if err := j.Store.setReviewTotals(ctx, r, summedCounts(final)); err != nil {
+		return err
 	}
 	if err := j.Store.setReviewState(ctx, r, ReviewClosing, ReviewClosed); err != nil && !lostRace(err) {
 		return err
