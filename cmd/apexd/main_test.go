@@ -184,7 +184,7 @@ func TestServiceWithEmbeddedDirectoryAndOutbox(t *testing.T) {
 	}
 	var code string
 	for deadline := time.Now().Add(10 * time.Second); code == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		entries, _ := notify.ListOutbox(env["APEX_MAIL_OUTBOX_DIR"])
+		entries := codeMails(env["APEX_MAIL_OUTBOX_DIR"])
 		if len(entries) > 0 {
 			m, err := notify.ReadOutbox(env["APEX_MAIL_OUTBOX_DIR"], entries[len(entries)-1].Name)
 			if err != nil {
