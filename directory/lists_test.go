@@ -427,15 +427,7 @@ func TestMigrateSortKeys(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	errs := make(chan error, 2)
-	for _, s := range []*directory.Store{a, b} {
-		go func() { errs <- s.Migrate(ctx, nil, nil) }()
-	}
-	for range 2 {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
-	}
+	migrateTogether(t, a, b)
 	got := map[string]bool{}
 	entries, err := search(conn, a.BaseDN(), "(apexSortKey=*)", "apexSortKey")
 	if err != nil {
@@ -481,15 +473,7 @@ func TestMigrateDisplayNames(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	errs := make(chan error, 2)
-	for _, s := range []*directory.Store{a, b} {
-		go func() { errs <- s.Migrate(ctx, nil, nil) }()
-	}
-	for range 2 {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
-	}
+	migrateTogether(t, a, b)
 	entries, err := search(conn, a.BaseDN(), "(&(displayName=*)(givenName=*))", "displayName")
 	if err != nil {
 		t.Fatal(err)
@@ -501,6 +485,21 @@ func TestMigrateDisplayNames(t *testing.T) {
 	slices.Sort(got)
 	if want := []string{"Adèle Admin", "Jean-Luc D'Arc"}; !slices.Equal(got, want) {
 		t.Errorf("display names after the migration: %q, want %q", got, want)
+	}
+}
+
+// migrateTogether runs the migrations of every store at the same moment,
+// as apexd instances started together do.
+func migrateTogether(t *testing.T, stores ...*directory.Store) {
+	t.Helper()
+	errs := make(chan error, len(stores))
+	for _, s := range stores {
+		go func() { errs <- s.Migrate(ctx, nil, nil) }()
+	}
+	for range stores {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
