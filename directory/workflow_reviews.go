@@ -1051,7 +1051,16 @@ func (j Jobs) closeLine(ctx context.Context, res jobResult, r *Review, l *Review
 	}
 	err := j.Store.swapLineState(ctx, r, l, LinePending, LineWithdrawing, "", now)
 	if lostRace(err) {
-		return nil
+		// Another instance (or a decision under way at the deadline) came
+		// first: a withdrawal it has not finished is finished here too
+		// (each step is idempotent or a compare-and-swap), so that every
+		// line this run read is in its final state when its structure is
+		// counted again.
+		cur, rerr := j.Store.reviewLine(ctx, r, l.ID)
+		if rerr != nil || cur.State != LineWithdrawing {
+			return nil
+		}
+		return j.withdrawn(ctx, res, r, cur, p)
 	}
 	if err != nil {
 		return err
