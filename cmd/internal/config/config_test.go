@@ -472,4 +472,15 @@ dormancy:
 	if err := cfg.Validate(); err != nil {
 		t.Errorf("Validate: %v", err)
 	}
+	t.Setenv("APEX_REVIEWS_REMINDERS", "72h,12h")
+	t.Setenv("APEX_REVIEWS_MODE", "flag")
+	t.Setenv("APEX_REVIEWS_PERIOD", "2190h")
+	cfg = mustLoad(t, path)
+	if rp := cfg.ReviewPolicy(); rp.Period != 2190*time.Hour || rp.Duration != 720*time.Hour || rp.Mode != directory.ReviewFlag ||
+		!slices.Equal(rp.Reminders, []time.Duration{72 * time.Hour, 12 * time.Hour}) {
+		t.Errorf("review policy: %+v", rp)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
 }
