@@ -1,12 +1,15 @@
 package httpapi_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dgfip/apex-partenaires/directory"
 )
 
 var (
@@ -108,4 +111,48 @@ func TestReviewPages(t *testing.T) {
 		t.Errorf("the agent's closed page lacks the administrator's line:\n%s", mainText(closed.Body))
 	}
 	agent.post("/gestion/revue", url.Values{"confirm": {agentLine[1]}}).want(t, "a decision after the deadline", http.StatusConflict, "La revue est close")
+}
+
+// A reviewer's lines by pages of 50: the page's buttons decide that page's
+// lines only, and the form comes back to the page it was sent from.
+func TestReviewPagesByPages(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	if err := e.store.CreateApplication(ctx, directory.Application{ID: "ficoba", Name: "FICOBA", Profiles: []string{"consultation"}}); err != nil {
+		t.Fatal(err)
+	}
+	grant := func(p *directory.Person) {
+		if err := e.store.AddHabilitation(ctx, p.Identifier, "ficoba", "consultation"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	admin := e.person("Alice", "Pages", directory.RoleAdministrateur, "")
+	grant(admin)
+	for i := range 52 {
+		grant(e.person("Paul", fmt.Sprintf("Page%c%c", 'a'+i/26, 'a'+i%26), directory.RoleCollaborateur, "Comptabilité"))
+	}
+	if _, err := (directory.Jobs{Store: e.store}).Reviews(ctx, &progressMem{}); err != nil {
+		t.Fatal(err)
+	}
+	base := e.instance()
+	c := newFormClient(t, base).signIn(e, admin)
+	first := c.get("/gestion/revue")
+	first.want(t, "page 1", http.StatusOK, "52 lignes — page 1 sur 2", `href="/gestion/revue?page=2"`)
+	if n := len(pageLines.FindAllString(first.Body, -1)); n != 50 {
+		t.Errorf("page 1: %d lines to decide, want 50", n)
+	}
+	second := c.get("/gestion/revue?page=2")
+	lines := pageLines.FindAllStringSubmatch(second.Body, -1)
+	if len(lines) != 2 {
+		t.Fatalf("page 2: %d lines to decide, want 2", len(lines))
+	}
+	form := url.Values{"all": {"confirm"}, "retour": {"page=2"}}
+	for _, l := range lines {
+		form.Add("line", l[1])
+	}
+	c.post("/gestion/revue", form).redirect(t, "confirm page 2", "/gestion/revue?page=2")
+	c.get("/gestion/revue?page=2").want(t, "page 2 after", http.StatusOK, "2 habilitations confirmées.")
+	if n := len(pageLines.FindAllString(c.get("/gestion/revue").Body, -1)); n != 50 {
+		t.Errorf("page 1 after deciding page 2: %d lines to decide, want 50", n)
+	}
 }
