@@ -597,6 +597,12 @@ func (noMail) Refused(context.Context, *directory.Person) error  { return nil }
 func (noMail) Habilitated(context.Context, *directory.Person, *directory.Application, string) error {
 	return nil
 }
+func (noMail) RenewalLink(context.Context, *directory.Person, string, time.Duration, *directory.Person) error {
+	return nil
+}
+func (noMail) MailChangeRequested(context.Context, *directory.Person, *directory.MailChange, *directory.Person) error {
+	return nil
+}
 
 // A job's lease: one holder at a time, taken again once it ran through
 // and its interval passed, or once its holder's lease expired (the run

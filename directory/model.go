@@ -115,12 +115,31 @@ type Person struct {
 	ActiveSince time.Time
 	// EndDate is when the account ends (it is then disabled); zero: never.
 	EndDate time.Time
+	// PasswordChangedAt is when the password was last set (ppolicy's
+	// pwdChangedTime): chosen in the form, renewed or changed.
+	PasswordChangedAt time.Time
+	// InvitationExpires is when the link of a pending invitation stops
+	// working; InvitationExpired, that it had when the account was read.
+	InvitationExpires time.Time
+	InvitationExpired bool
+	// PendingEmail is a new mail address waiting for its confirmation by
+	// a code or a link sent to it, until PendingEmailExpires; Email stays
+	// the account's address, where every mail goes, until then.
+	// PendingEmailBy is the identifier of the manager who set it, "" when
+	// the person did.
+	PendingEmail        string
+	PendingEmailExpires time.Time
+	PendingEmailBy      string
 
 	dn string // the entry's DN when it was read; "" for a person not read from the directory
 	// ends and nextEnd are apexEnd's and apexNextEnd's values as read, for
 	// the compare-and-swap of a change of end dates (ldap_ends.go).
 	ends    []string
 	nextEnd string
+	// lockedAt is ppolicy's pwdAccountLockedTime as read, "" when unset;
+	// mailChange, apexMailChange as read, for its compare-and-swap.
+	lockedAt   string
+	mailChange string
 	// session is the stored value of the session the account was read with
 	// (SignIn.Session): the one a password change keeps.
 	session string

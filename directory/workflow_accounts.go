@@ -20,6 +20,13 @@ type LifecycleNotifier interface {
 	Refused(ctx context.Context, p *Person) error
 	// Habilitated tells an account it was given a profile (guide 2).
 	Habilitated(ctx context.Context, p *Person, app *Application, profile string) error
+	// RenewalLink mails p a password renewal link, valid for validFor,
+	// that by (who helps the account) asked for.
+	RenewalLink(ctx context.Context, p *Person, token string, validFor time.Duration, by *Person) error
+	// MailChangeRequested mails the new address of p its code and link,
+	// and tells p's address that a new one waits for its confirmation; by
+	// is who set it, nil when the person did.
+	MailChangeRequested(ctx context.Context, p *Person, change *MailChange, by *Person) error
 }
 
 // Accounts is the account lifecycle, each step checked against who asks

@@ -63,6 +63,13 @@ var pageSetups = map[string]pageSetup{
 		return "/mot-de-passe/renouveler/" + f.e.resetLink(f.base, p)
 	}},
 
+	// A live confirmation link of a new address, from its mail.
+	"/adresse-mail/confirmer/:token": {state: anonymous, path: func(f *a11yFixture, _ *directory.Person) string {
+		p := f.e.person("Alix", "Adresse", directory.RoleCollaborateur, "Comptabilité")
+		token, _ := f.e.newEmailOf(f.base+"/api/v1", p, uniqueEmail("a11y.adresse"))
+		return "/adresse-mail/confirmer/" + token
+	}},
+
 	"/consultation/:siret": {path: func(*a11yFixture, *directory.Person) string { return "/consultation/" + siret }},
 	// A colleague with a mobile, habilitated to an application.
 	"/consultation/compte/:identifier": {path: func(f *a11yFixture, _ *directory.Person) string {

@@ -465,6 +465,11 @@ var apiRows = []apiRow{
 		}
 		return apiCall{path: "/me/password", body: map[string]string{"current": current, "new": next}}
 	}},
+	// Nothing waits on the callers' accounts, and no link is known: the
+	// e-mail change has tests of its own (mail_change_test.go).
+	{"POST /api/v1/me/email/confirm", anySession(404).changesNothing(), with("/me/email/confirm", map[string]string{"code": "123456"})},
+	{"GET /api/v1/email-confirmations/:token", public(404), at("/email-confirmations/inconnu")},
+	{"POST /api/v1/email-confirmations/:token", public(404), with("/email-confirmations/inconnu", map[string]string{"password": password})},
 	{"GET /api/v1/invitations/:token", public(200), func(f *authzFixture, _ string) apiCall {
 		return apiCall{path: "/invitations/" + f.invited().Token}
 	}},
@@ -706,6 +711,8 @@ var pageRows = []pageRow{
 	{"POST /donnees-personnelles/enregistrer", anySession(200), func(f *authzFixture, c string) (string, url.Values, *formClient) {
 		return "/donnees-personnelles/enregistrer", f.personalData(c), nil
 	}},
+	{"POST /donnees-personnelles/adresse-mail", anySession(404).changesNothing(), post("/donnees-personnelles/adresse-mail", "code", "123456")},
+	{"POST /adresse-mail/confirmer/:token", public(404), post("/adresse-mail/confirmer/inconnu", "password", password)},
 	{"POST /donnees-personnelles/mot-de-passe", anySession(200), func(f *authzFixture, c string) (string, url.Values, *formClient) {
 		current, next := password, f.newPassword()
 		if p := f.people[c]; p != nil && c != cDisabled {

@@ -145,6 +145,19 @@ func actionLabel(e directory.Event) string {
 		return "Retrait d'habilitation à sa date de fin : " + habilitationLabel(e.Detail)
 	case directory.ActionInvitationReminder:
 		return "Rappel de la création du compte, avec un nouveau lien"
+	case directory.ActionUnlock:
+		return "Déblocage du compte"
+	case directory.ActionSendRenewalLink:
+		return "Envoi d'un lien de renouvellement du mot de passe"
+	case directory.ActionCorrectEmail:
+		return "Correction de l'adresse mail, en attente de confirmation"
+	case directory.ActionConfirmEmail:
+		if e.Detail == "link" {
+			return "Confirmation de la nouvelle adresse mail, par le lien reçu"
+		}
+		return "Confirmation de la nouvelle adresse mail, par le code reçu"
+	case directory.ActionCancelInvitation:
+		return "Annulation de l'invitation"
 	case directory.ActionRevoke:
 		return "Retrait d'habilitation : " + strings.ReplaceAll(e.Detail, "/", ", profil ")
 	case directory.ActionResetPassword:
@@ -171,6 +184,7 @@ func habilitationLabel(key string) string { return strings.ReplaceAll(key, "/", 
 
 var personalFieldLabels = map[string]string{
 	"firstName": "prénom", "lastName": "nom", "email": "adresse mail", "mobile": "numéro de téléphone portable",
+	"pendingEmail": "nouvelle adresse mail, en attente de confirmation",
 }
 
 // outcomeLabel says in French how an attempt ended.

@@ -63,6 +63,6 @@ func (s *Server) handleMe(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	c.JSON(http.StatusOK, view)
+	c.JSON(http.StatusOK, newMeView(view, account(c)))
 	return nil
 }

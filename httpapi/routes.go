@@ -82,10 +82,16 @@ func (s *Server) registerForgottenPasswordRoutes(r groups) {
 func (s *Server) registerPersonalDataRoutes(r groups) {
 	r.apiSignedIn.PATCH("/me", s.api(s.handleUpdateMe))
 	r.apiSignedIn.PUT("/me/password", s.api(s.handleChangePassword))
+	r.apiSignedIn.POST("/me/email/confirm", s.api(s.handleConfirmEmail))
+	r.api.GET("/email-confirmations/:token", s.api(s.handleGetMailChange))
+	r.api.POST("/email-confirmations/:token", s.api(s.handleConfirmMailLink))
 
 	r.pagesSignedIn.GET("/donnees-personnelles", s.page(s.handlePersonalDataPage))
 	r.pagesSignedIn.POST("/donnees-personnelles", s.checkCSRF, s.page(s.handlePersonalDataForm))
 	r.pagesSignedIn.POST("/donnees-personnelles/enregistrer", s.checkCSRF, s.page(s.handlePersonalDataSave))
+	r.pagesSignedIn.POST("/donnees-personnelles/adresse-mail", s.checkCSRF, s.page(s.handleConfirmEmailForm))
+	r.pages.GET("/adresse-mail/confirmer/:token", s.page(s.handleMailLinkPage))
+	r.pages.POST("/adresse-mail/confirmer/:token", s.checkCSRF, s.page(s.handleMailLinkForm))
 	r.pagesSignedIn.GET("/donnees-personnelles/mot-de-passe", s.page(s.handleChangePasswordPage))
 	r.pagesSignedIn.POST("/donnees-personnelles/mot-de-passe", s.checkCSRF, s.page(s.handleChangePasswordForm))
 }

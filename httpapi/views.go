@@ -72,6 +72,14 @@ func newAccountView(p *directory.Person, st *directory.Structure) accountView {
 type meView struct {
 	accountView
 	Mobile string `json:"mobile,omitempty"`
+	// PendingEmail is a new address waiting for its confirmation, until
+	// PendingEmailExpires; email stays the account's until then.
+	PendingEmail        string     `json:"pendingEmail,omitempty"`
+	PendingEmailExpires *time.Time `json:"pendingEmailExpires,omitempty"`
+}
+
+func newMeView(v accountView, p *directory.Person) meView {
+	return meView{accountView: v, Mobile: p.Mobile, PendingEmail: p.PendingEmail, PendingEmailExpires: timeOrNil(p.PendingEmailExpires)}
 }
 
 // personView is an account as its managers see it: never its mobile.
@@ -98,6 +106,8 @@ type personView struct {
 	LastSignIn  *time.Time `json:"lastSignIn,omitempty"`
 	ActiveSince *time.Time `json:"activeSince,omitempty"`
 	EndDate     string     `json:"endDate,omitempty"`
+	// PendingEmail: a new address waiting for its owner's confirmation.
+	PendingEmail string `json:"pendingEmail,omitempty"`
 }
 
 func newPersonView(p *directory.Person) personView {
@@ -108,6 +118,7 @@ func newPersonView(p *directory.Person) personView {
 		RequestedAt: timeOrNil(p.RequestedAt), DecidedAt: timeOrNil(p.DecidedAt),
 		Habilitations: newHabilitationViews(p.Habilitations),
 		LastSignIn:    timeOrNil(p.LastSignIn), ActiveSince: timeOrNil(p.ActiveSince), EndDate: directory.Day(p.EndDate),
+		PendingEmail: p.PendingEmail,
 	}
 }
 

@@ -45,6 +45,8 @@ var (
 	emailChangedOld = mustMailTemplate[EmailChangedOldData]("email_changed_old")
 	emailChangedNew = mustMailTemplate[EmailChangedNewData]("email_changed_new")
 	mobileChanged   = mustMailTemplate[MobileChangedData]("mobile_changed")
+	mailChangeNew   = mustMailTemplate[MailChangeNewData]("mail_change_new")
+	mailChangeOld   = mustMailTemplate[MailChangeOldData]("mail_change_old")
 
 	mobileChecked = mustMailTemplate[MobileCheckedData]("mobile_checked")
 
