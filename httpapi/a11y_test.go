@@ -253,6 +253,38 @@ func TestAccessibilityOfEveryPage(t *testing.T) {
 			wantText(t, tb, "#avis-message", "Un nouveau code de vérification vous a été envoyé par mail.")
 		}},
 	)
+	// The helpdesk: a locked account whose corrected address waits, the
+	// correction's error, and the link of a correction (password asked).
+	cases = append(cases,
+		a11yCase{name: "helpdesk: a locked account, its corrected address waiting", state: signedIn, show: func(t *testing.T, tb *tab) {
+			fe := f.on(t).e
+			p := fe.person("Alix", "Bloquée", directory.RoleCollaborateur, "Comptabilité")
+			fe.lockBySignIn(base+"/api/v1", p)
+			session := fe.signIn(base+"/api/v1", tb.person.Identifier, tb.person.Email, password)
+			if status, body := call(t, "POST", base+"/api/v1/accounts/"+p.Identifier+"/email", session, map[string]string{"email": uniqueEmail("a11y.corrige")}); status != http.StatusAccepted {
+				t.Fatalf("correct the mail: %d %v", status, body)
+			}
+			tb.open("/gestion/comptes/" + p.Identifier)
+			wantText(t, tb, "#titre-assistance", "Assistance")
+			tb.fill("#email", tb.person.Email)
+			tb.click("Envoyer le lien de confirmation", "/gestion/comptes/"+p.Identifier+"/adresse-mail")
+			wantText(t, tb, "#email-erreur", "Cette adresse mail est déjà utilisée dans cette structure. Saisissez-en une autre.")
+		}},
+		a11yCase{name: "the link of a manager's correction", state: anonymous, show: func(t *testing.T, tb *tab) {
+			fe := f.on(t).e
+			admin := fe.person("Alix", "Admin", directory.RoleAdministrateur, "")
+			p := fe.person("Alix", "Corrigée", directory.RoleCollaborateur, "Comptabilité")
+			next := uniqueEmail("a11y.lien")
+			session := fe.signIn(base+"/api/v1", admin.Identifier, admin.Email, password)
+			if status, body := call(t, "POST", base+"/api/v1/accounts/"+p.Identifier+"/email", session, map[string]string{"email": next}); status != http.StatusAccepted {
+				t.Fatalf("correct the mail: %d %v", status, body)
+			}
+			token, _ := fe.mailChangeMail(next, 1)
+			tb.open("/adresse-mail/confirmer/" + token)
+			tb.click("Confirmer cette adresse mail", "/adresse-mail/confirmer/"+token)
+			wantText(t, tb, "#password-erreur", "Saisissez le mot de passe de votre compte pour confirmer cette adresse mail.")
+		}},
+	)
 	for _, role := range []directory.Role{directory.RoleResponsable, directory.RoleCollaborateur, directory.RoleAgent} {
 		cases = append(cases, a11yCase{"home of the role " + string(role), signedIn, openHome,
 			func(t *testing.T) *directory.Person { return f.person(t, "Page", role, serviceOf(role)) }})

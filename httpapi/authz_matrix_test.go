@@ -529,6 +529,20 @@ var apiRows = []apiRow{
 	{"PUT /api/v1/accounts/:identifier/end-date", only(200, cAdmin, cResp), func(f *authzFixture, _ string) apiCall {
 		return apiCall{path: "/accounts/" + f.target().Identifier + "/end-date", body: map[string]string{"endDate": inAMonth()}}
 	}},
+	// The helpdesk: those who manage the account, and agents.
+	{"GET /api/v1/accounts/:identifier/status", only(200, cAdmin, cOtherResp, cAgent), at("/accounts/{colleague}/status")},
+	{"POST /api/v1/accounts/:identifier/unlock", only(200, cAdmin, cResp, cAgent), func(f *authzFixture, _ string) apiCall {
+		return apiCall{path: "/accounts/" + f.target().Identifier + "/unlock"}
+	}},
+	{"POST /api/v1/accounts/:identifier/renewal-link", only(202, cAdmin, cResp, cAgent), func(f *authzFixture, _ string) apiCall {
+		return apiCall{path: "/accounts/" + f.target().Identifier + "/renewal-link"}
+	}},
+	{"POST /api/v1/accounts/:identifier/email", only(202, cAdmin, cResp, cAgent), func(f *authzFixture, _ string) apiCall {
+		return apiCall{path: "/accounts/" + f.target().Identifier + "/email", body: map[string]string{"email": f.email("corrige")}}
+	}},
+	{"POST /api/v1/requests/:id/cancel", only(204, cAdmin, cResp, cAgent), func(f *authzFixture, _ string) apiCall {
+		return apiCall{path: "/requests/" + f.invited().Person.RequestID + "/cancel"}
+	}},
 	{"POST /api/v1/captcha", public(201), at("/captcha")},
 	{"GET /api/v1/captcha/:file", public(200), func(f *authzFixture, _ string) apiCall {
 		id, _ := f.captcha()
@@ -677,6 +691,14 @@ var pageRows = []pageRow{
 			return onTarget((*authzFixture).target, "date-de-fin", "accountEndDate", inAMonth())(f, c)
 		}},
 	{"POST /gestion/comptes/:identifier/suppression", only(303, cAdmin, cResp), onTarget((*authzFixture).target, "suppression")},
+	{"POST /gestion/comptes/:identifier/debloquer", only(303, cAdmin, cResp, cAgent), onTarget((*authzFixture).target, "debloquer")},
+	{"POST /gestion/comptes/:identifier/lien-de-renouvellement", only(303, cAdmin, cResp, cAgent), onTarget((*authzFixture).target, "lien-de-renouvellement")},
+	{"POST /gestion/comptes/:identifier/adresse-mail", only(303, cAdmin, cResp, cAgent), func(f *authzFixture, c string) (string, url.Values, *formClient) {
+		return onTarget((*authzFixture).target, "adresse-mail", "email", f.email("corrige"))(f, c)
+	}},
+	{"POST /gestion/invitations/annuler", only(303, cAdmin, cResp, cAgent), func(f *authzFixture, _ string) (string, url.Values, *formClient) {
+		return "/gestion/invitations/annuler", fields("request", f.invited().Person.RequestID), nil
+	}},
 	// The form invites into the poster's own structure (and a responsable's
 	// own service): Comptabilité does not exist in B.
 	{"POST /gestion/inviter", only(303, cAdmin, cResp, cOtherResp).but(cOtherAdmin, 422), func(f *authzFixture, _ string) (string, url.Values, *formClient) {

@@ -37,6 +37,7 @@ func (s *Server) registerRoutes(e *gin.Engine) {
 	s.registerRequestRoutes(r)
 	s.registerAccountRoutes(r)
 	s.registerHistoryRoutes(r)
+	s.registerHelpdeskRoutes(r)
 	s.registerServiceRoutes(r)
 	s.registerStructureRoutes(r)
 	s.registerApplicationRoutes(r)
@@ -149,6 +150,19 @@ func (s *Server) registerAccountRoutes(r groups) {
 	r.pagesSignedIn.POST("/gestion/comptes/:identifier/date-de-fin", s.checkCSRF, s.page(s.handleSetEndDateForm))
 	r.pagesSignedIn.GET("/gestion/comptes/:identifier/suppression", s.page(s.handleRemovePage))
 	r.pagesSignedIn.POST("/gestion/comptes/:identifier/suppression", s.checkCSRF, s.page(s.handleRemoveForm))
+}
+
+func (s *Server) registerHelpdeskRoutes(r groups) {
+	r.apiSignedIn.GET("/accounts/:identifier/status", s.api(s.handleAccountStatus))
+	r.apiSignedIn.POST("/accounts/:identifier/unlock", s.api(s.handleUnlock))
+	r.apiSignedIn.POST("/accounts/:identifier/renewal-link", s.api(s.handleSendRenewalLink))
+	r.apiSignedIn.POST("/accounts/:identifier/email", s.api(s.handleCorrectEmail))
+	r.apiSignedIn.POST("/requests/:id/cancel", s.api(s.handleCancelInvitation))
+
+	r.pagesSignedIn.POST("/gestion/comptes/:identifier/debloquer", s.checkCSRF, s.page(s.handleUnlockForm))
+	r.pagesSignedIn.POST("/gestion/comptes/:identifier/lien-de-renouvellement", s.checkCSRF, s.page(s.handleRenewalLinkForm))
+	r.pagesSignedIn.POST("/gestion/comptes/:identifier/adresse-mail", s.checkCSRF, s.page(s.handleCorrectEmailForm))
+	r.pagesSignedIn.POST("/gestion/invitations/annuler", s.checkCSRF, s.page(s.handleCancelInvitationForm))
 }
 
 func (s *Server) registerHistoryRoutes(r groups) {

@@ -108,6 +108,8 @@ type personView struct {
 	EndDate     string     `json:"endDate,omitempty"`
 	// PendingEmail: a new address waiting for its owner's confirmation.
 	PendingEmail string `json:"pendingEmail,omitempty"`
+	// InvitationExpired: an invitation whose link expired (« Invitation expirée »).
+	InvitationExpired bool `json:"invitationExpired,omitempty"`
 }
 
 func newPersonView(p *directory.Person) personView {
