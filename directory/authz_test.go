@@ -41,6 +41,9 @@ func (n *recordingNotifier) Refused(_ context.Context, p *directory.Person) erro
 func (n *recordingNotifier) Habilitated(_ context.Context, p *directory.Person, app *directory.Application, profile string) error {
 	return n.add("habilitated " + p.Identifier + " " + app.ID + "/" + profile)
 }
+func (n *recordingNotifier) RequestSubmitted(_ context.Context, to directory.Recipient, p *directory.Person, _ *directory.Structure) error {
+	return n.add("request submitted " + p.RequestID + " to " + to.Email)
+}
 func (n *recordingNotifier) RenewalLink(_ context.Context, p *directory.Person, _ string, _ time.Duration, by *directory.Person) error {
 	return n.add("renewal link " + p.Email + " by " + by.Identifier)
 }

@@ -597,6 +597,9 @@ func (noMail) Refused(context.Context, *directory.Person) error  { return nil }
 func (noMail) Habilitated(context.Context, *directory.Person, *directory.Application, string) error {
 	return nil
 }
+func (noMail) RequestSubmitted(context.Context, directory.Recipient, *directory.Person, *directory.Structure) error {
+	return nil
+}
 func (noMail) RenewalLink(context.Context, *directory.Person, string, time.Duration, *directory.Person) error {
 	return nil
 }

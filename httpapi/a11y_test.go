@@ -270,6 +270,15 @@ func TestAccessibilityOfEveryPage(t *testing.T) {
 			tb.click("Envoyer le lien de confirmation", "/gestion/comptes/"+p.Identifier+"/adresse-mail")
 			wantText(t, tb, "#email-erreur", "Cette adresse mail est déjà utilisée dans cette structure. Saisissez-en une autre.")
 		}},
+		// (An expired invitation's badge differs from the others by its
+		// colour and text only: moving the shared clock would end the tabs'
+		// sessions.)
+		a11yCase{name: "home with requests waiting", state: signedIn, show: func(t *testing.T, tb *tab) {
+			fe := f.on(t).e
+			lcSubmittedRequest(fe, "Alix", "Attente")
+			tb.open("/")
+			wantText(t, tb, "#demandes-en-attente a", "Voir les demandes à valider")
+		}},
 		a11yCase{name: "the link of a manager's correction", state: anonymous, show: func(t *testing.T, tb *tab) {
 			fe := f.on(t).e
 			admin := fe.person("Alix", "Admin", directory.RoleAdministrateur, "")

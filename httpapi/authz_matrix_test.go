@@ -492,6 +492,7 @@ var apiRows = []apiRow{
 	}},
 	{"GET /api/v1/structures/:siret/directory", anySession(200).but(cOtherAdmin, 403), at("/structures/{siret}/directory")},
 	{"GET /api/v1/requests", anySession(200).but(cCollab, 403), at("/requests")},
+	{"GET /api/v1/requests/count", anySession(200).but(cCollab, 403), at("/requests/count")},
 	{"POST /api/v1/requests/:id/approve", only(200, cAdmin, cResp), func(f *authzFixture, _ string) apiCall {
 		return apiCall{path: "/requests/" + f.submitted() + "/approve"}
 	}},

@@ -122,6 +122,7 @@ func (s *Server) registerInvitationRoutes(r groups) {
 
 func (s *Server) registerRequestRoutes(r groups) {
 	r.apiSignedIn.GET("/requests", s.api(s.handleListRequests))
+	r.apiSignedIn.GET("/requests/count", s.api(s.handleWaitingRequests))
 	r.apiSignedIn.POST("/requests/:id/approve", s.api(s.handleApprove))
 	r.apiSignedIn.POST("/requests/:id/refuse", s.api(s.handleRefuse))
 

@@ -120,7 +120,7 @@ func newPersonView(p *directory.Person) personView {
 		RequestedAt: timeOrNil(p.RequestedAt), DecidedAt: timeOrNil(p.DecidedAt),
 		Habilitations: newHabilitationViews(p.Habilitations),
 		LastSignIn:    timeOrNil(p.LastSignIn), ActiveSince: timeOrNil(p.ActiveSince), EndDate: directory.Day(p.EndDate),
-		PendingEmail: p.PendingEmail,
+		PendingEmail: p.PendingEmail, InvitationExpired: p.InvitationExpired,
 	}
 }
 

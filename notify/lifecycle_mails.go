@@ -114,3 +114,40 @@ func (Mails) Habilitated(to string, d HabilitatedData) (Message, error) {
 	}
 	return habilitated.render(to, d, problems)
 }
+
+// RequestSubmittedData is the data of the mail telling one who may decide
+// a request that its form was just sent.
+type RequestSubmittedData struct {
+	FirstName     string // greets the decider; empty for a shared mailbox
+	Name          string // the requester's first and last names
+	Role          string // the requested role
+	StructureName string
+	SIRET         string
+	Service       string // the requested service; empty for an administrator
+	PublicURL     string // the service's address: the requests' page is linked
+}
+
+// RoleLabel is the role in French: « collaborateur », « responsable de service », « administrateur ».
+func (d RequestSubmittedData) RoleLabel() string {
+	if d.Role == "responsable" {
+		return "responsable de service"
+	}
+	return d.Role
+}
+
+// RequestsURL is the page of the requests to decide.
+func (d RequestSubmittedData) RequestsURL() string {
+	return strings.TrimRight(d.PublicURL, "/") + "/gestion/demandes"
+}
+
+// RequestSubmitted renders, for the decider to, the mail of a request waiting.
+func (Mails) RequestSubmitted(to string, d RequestSubmittedData) (Message, error) {
+	var problems []string
+	if strings.TrimSpace(d.Name) == "" {
+		problems = append(problems, "no requester")
+	}
+	if strings.TrimSpace(d.StructureName) == "" || d.SIRET == "" {
+		problems = append(problems, "no structure")
+	}
+	return requestSubmitted.render(to, d, checkLinkURL(problems, d.PublicURL))
+}

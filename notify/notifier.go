@@ -121,6 +121,22 @@ func (n Notifier) Habilitated(ctx context.Context, p *directory.Person, app *dir
 	return n.Mailer.Send(ctx, m)
 }
 
+// RequestSubmitted mails to, who may decide it, that the request of p
+// waits for its decision.
+func (n Notifier) RequestSubmitted(ctx context.Context, to directory.Recipient, p *directory.Person, st *directory.Structure) error {
+	if p == nil || st == nil {
+		return errors.New("notify: request submitted: no request or no structure")
+	}
+	m, err := n.Mails.RequestSubmitted(to.Email, RequestSubmittedData{
+		FirstName: to.FirstName, Name: strings.TrimSpace(p.FirstName + " " + p.LastName), Role: string(p.Role),
+		StructureName: st.Name, SIRET: st.SIRET, Service: p.Service, PublicURL: n.PublicURL,
+	})
+	if err != nil {
+		return err
+	}
+	return n.Mailer.Send(ctx, m)
+}
+
 // ResetCode sends a password renewal's security code by SMS to the
 // account's mobile (guide section 5). Its errors name neither the number
 // nor the code.

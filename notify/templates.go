@@ -40,6 +40,8 @@ var (
 	refused     = mustMailTemplate[RefusedData]("refused")
 	habilitated = mustMailTemplate[HabilitatedData]("habilitated")
 
+	requestSubmitted = mustMailTemplate[RequestSubmittedData]("request_submitted")
+
 	resetLink       = mustMailTemplate[ResetLinkData]("reset_link")
 	passwordChanged = mustMailTemplate[PasswordChangedData]("password_changed")
 	emailChangedOld = mustMailTemplate[EmailChangedOldData]("email_changed_old")
