@@ -38,7 +38,7 @@ func (n *recordingNotifier) Approved(_ context.Context, p *directory.Person) err
 func (n *recordingNotifier) Refused(_ context.Context, p *directory.Person) error {
 	return n.add("refused " + p.Email)
 }
-func (n *recordingNotifier) Habilitated(_ context.Context, p *directory.Person, app *directory.Application, profile string) error {
+func (n *recordingNotifier) Habilitated(_ context.Context, p *directory.Person, app *directory.Application, profile string, _ *directory.Person) error {
 	return n.add("habilitated " + p.Identifier + " " + app.ID + "/" + profile)
 }
 func (n *recordingNotifier) RequestSubmitted(_ context.Context, to directory.Recipient, p *directory.Person, _ *directory.Structure) error {

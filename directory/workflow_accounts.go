@@ -18,8 +18,9 @@ type LifecycleNotifier interface {
 	Approved(ctx context.Context, p *Person) error
 	// Refused carries the reasons of a refusal.
 	Refused(ctx context.Context, p *Person) error
-	// Habilitated tells an account it was given a profile (guide 2).
-	Habilitated(ctx context.Context, p *Person, app *Application, profile string) error
+	// Habilitated tells an account it was given a profile (guide 2), and
+	// by whom (nil when unknown: the back office).
+	Habilitated(ctx context.Context, p *Person, app *Application, profile string, by *Person) error
 	// RequestSubmitted tells to, who may decide it, that the request of p
 	// (its form just sent) waits for a decision.
 	RequestSubmitted(ctx context.Context, to Recipient, p *Person, structure *Structure) error
@@ -395,7 +396,7 @@ func (a Accounts) GrantUntil(ctx context.Context, actor *Person, identifier, app
 	if err := a.Store.grant(ctx, target, application, profile); err != nil {
 		return err
 	}
-	return a.Notifier.Habilitated(ctx, target, app, profile)
+	return a.Notifier.Habilitated(ctx, target, app, profile, actor)
 }
 
 // Revoke withdraws a profile, and its end date. Errors: ErrForbidden, ErrNotFound.

@@ -273,6 +273,12 @@ func TestAccessibilityOfEveryPage(t *testing.T) {
 		// (An expired invitation's badge differs from the others by its
 		// colour and text only: moving the shared clock would end the tabs'
 		// sessions.)
+		a11yCase{name: "page refused (403)", state: signedIn, show: func(t *testing.T, tb *tab) {
+			tb.openStatus("/gestion/comptes")
+			wantText(t, tb, "h1", "Accès refusé")
+		}, who: func(t *testing.T) *directory.Person {
+			return f.person(t, "Refusé", directory.RoleCollaborateur, "Comptabilité")
+		}},
 		a11yCase{name: "home with requests waiting", state: signedIn, show: func(t *testing.T, tb *tab) {
 			fe := f.on(t).e
 			lcSubmittedRequest(fe, "Alix", "Attente")

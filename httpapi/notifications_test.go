@@ -76,3 +76,26 @@ func TestExpiredInvitationShownAsExpired(t *testing.T) {
 	page.redirect(t, "cancel", "/gestion/comptes")
 	wantNotIn(t, "cancelled invitation", c.get("/gestion/comptes"), invited)
 }
+
+// A page refused says what to do: whom to ask, by the person's role, and
+// a link home.
+func TestForbiddenPageSaysWhatToDo(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	base, _ := e.server()
+	for _, c := range []struct {
+		role    directory.Role
+		service string
+		path    string
+		ask     string
+	}{
+		{directory.RoleCollaborateur, "Comptabilité", "/gestion/comptes", "adressez-vous au responsable de votre service ou à l'administrateur de votre structure."},
+		{directory.RoleResponsable, "Comptabilité", "/gestion/services", "adressez-vous à l'administrateur de votre structure."},
+		{directory.RoleAdministrateur, "", "/agent/structures", "adressez-vous à votre interlocuteur à la DGFiP."},
+	} {
+		p := e.person("Refusé", "Accès", c.role, c.service)
+		page := newFormClient(t, base).signIn(e, p).get(c.path)
+		wantStatus(t, string(c.role), page, http.StatusForbidden)
+		wantIn(t, string(c.role), page, "<h1>Accès refusé</h1>", c.ask, `<a class="fr-btn" href="/">Retour à la page d'accueil</a>`)
+	}
+}

@@ -154,22 +154,30 @@ func (s *Server) accountView(c *gin.Context, viewer, p *directory.Person) (accou
 	}
 	v := newAccountView(p, st)
 	if len(v.Habilitations) > 0 {
-		cached, err := s.names.get("applications", func() (any, error) {
-			apps, err := s.consultation.Applications(ctx, viewer)
-			if err != nil {
-				return nil, err
-			}
-			return newApplicationNames(apps), nil
-		})
+		names, err := s.applicationNames(c, viewer)
 		if err != nil {
 			return accountView{}, err
 		}
-		names := cached.(applicationNames)
 		for i, h := range v.Habilitations {
 			v.Habilitations[i].ApplicationName = names.of(h.Application)
 		}
 	}
 	return v, nil
+}
+
+// applicationNames reads the applications' names, from the display cache.
+func (s *Server) applicationNames(c *gin.Context, viewer *directory.Person) (applicationNames, error) {
+	cached, err := s.names.get("applications", func() (any, error) {
+		apps, err := s.consultation.Applications(c.Request.Context(), viewer)
+		if err != nil {
+			return nil, err
+		}
+		return newApplicationNames(apps), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return cached.(applicationNames), nil
 }
 
 // applicationNames are the names of the DGFiP applications, by id.

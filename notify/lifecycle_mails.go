@@ -96,8 +96,34 @@ func (Mails) Refused(to string, d RefusedData) (Message, error) {
 type HabilitatedData struct {
 	FirstName       string // greets the person; may be empty
 	Identifier      string // the account's identifier, which the application takes
+	Role            string // the account's role; may be empty
+	Service         string // the account's service; may be empty
 	ApplicationName string // e.g. FICOBA
 	Profile         string // e.g. consultation
+	// GrantedBy names who gave it, as managerName writes it (« Jean
+	// Durand (administrateur de votre structure) »); empty: the DGFiP.
+	GrantedBy string
+}
+
+// RoleLabel is the account's role, and its service: « collaborateur du
+// service Comptabilité ».
+func (d HabilitatedData) RoleLabel() string {
+	role := d.Role
+	if role == "responsable" {
+		role = "responsable de service"
+	}
+	if role != "" && d.Service != "" && d.Role != "administrateur" && d.Role != "agent" {
+		return role + " du service " + d.Service
+	}
+	return role
+}
+
+// GrantedByLabel is who gave the habilitation, « la DGFiP » when unknown.
+func (d HabilitatedData) GrantedByLabel() string {
+	if d.GrantedBy == "" {
+		return "la DGFiP"
+	}
+	return d.GrantedBy
 }
 
 // Habilitated renders the mail of a new habilitation for the address to.

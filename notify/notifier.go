@@ -104,17 +104,24 @@ func (n Notifier) Refused(ctx context.Context, p *directory.Person) error {
 	return n.Mailer.Send(ctx, m)
 }
 
-// Habilitated tells an account it was given a profile of an application.
-func (n Notifier) Habilitated(ctx context.Context, p *directory.Person, app *directory.Application, profile string) error {
+// Habilitated tells an account it was given a profile of an application,
+// and by whom (nil: the back office, « la DGFiP »).
+func (n Notifier) Habilitated(ctx context.Context, p *directory.Person, app *directory.Application, profile string, by *directory.Person) error {
 	if p == nil || app == nil {
 		return errors.New("notify: habilitated: no account or no application")
 	}
-	m, err := n.Mails.Habilitated(p.Email, HabilitatedData{
+	d := HabilitatedData{
 		FirstName:       p.FirstName,
 		Identifier:      p.Identifier,
+		Role:            string(p.Role),
+		Service:         p.Service,
 		ApplicationName: app.Name,
 		Profile:         profile,
-	})
+	}
+	if by != nil {
+		d.GrantedBy = managerName(by)
+	}
+	m, err := n.Mails.Habilitated(p.Email, d)
 	if err != nil {
 		return err
 	}
