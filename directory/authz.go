@@ -99,3 +99,9 @@ func CanHelp(actor, target *Person) bool {
 	}
 	return actor.isAgent() || CanManage(actor, target)
 }
+
+// CanExportAccounts: the administrators of the structure export its accounts.
+func CanExportAccounts(actor *Person, siret string) bool { return actor.isAdminOf(siret) }
+
+// CanExportHabilitations: agents export the habilitations of an application.
+func CanExportHabilitations(actor *Person) bool { return actor.isAgent() }

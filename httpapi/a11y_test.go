@@ -13,6 +13,7 @@ import (
 
 	"github.com/dgfip/apex-partenaires/directory"
 	"github.com/dgfip/apex-partenaires/directory/testkit"
+	"github.com/dgfip/apex-partenaires/httpapi"
 )
 
 // The accessibility test runs axe-core (npm, pinned in package.json, installed
@@ -108,6 +109,12 @@ var pageSetups = map[string]pageSetup{
 		}
 		return "/gestion/comptes/" + p.Identifier + "/historique"
 	}},
+	"/gestion/invitations": {path: func(f *a11yFixture, _ *directory.Person) string {
+		if _, err := f.e.store.CreateInvitation(ctx, directory.NewInvitation{Email: uniqueEmail("a11y.invitation"), Role: directory.RoleCollaborateur, SIRET: siret, Service: "Comptabilité"}); err != nil {
+			f.e.t.Fatal(err)
+		}
+		return "/gestion/invitations"
+	}},
 	"/agent/structures":        {role: directory.RoleAgent},
 	"/agent/structures/:siret": {role: directory.RoleAgent, path: func(*a11yFixture, *directory.Person) string { return "/agent/structures/" + siret }},
 	"/agent/applications":      {role: directory.RoleAgent},
@@ -156,10 +163,54 @@ func isPage(path string) bool {
 type a11yCase struct {
 	name  string
 	state pageState
-	show  func(t *testing.T, tb *tab) // from the state, brings the tab to the page
+	// path is the address of a page that a route serves, from the fixture
+	// and the person signed in (nil when anonymous). Nil for the states
+	// that actions bring about: show brings the tab there from the state.
+	path func(t *testing.T, p *directory.Person) string
+	show func(t *testing.T, tb *tab)
 	// who signs in (signedIn); nil: an administrator habilitated to an
 	// application, one for all such pages
 	who func(t *testing.T) *directory.Person
+}
+
+// pageCases are the pages the router serves, read from the router itself,
+// each with its state and its path, and the home page of every role.
+func pageCases(t *testing.T, f *a11yFixture, srv *httpapi.Server) []a11yCase {
+	t.Helper()
+	var cases []a11yCase
+	for _, r := range srv.Routes() {
+		if r.Method != http.MethodGet || !isPage(r.Path) || strings.HasSuffix(r.Path, ".csv") {
+			continue // the exports are downloads, not pages (exports_test.go)
+		}
+		route, setup := r.Path, pageSetups[r.Path]
+		if strings.ContainsAny(route, ":*") && setup.path == nil {
+			t.Errorf("the page route %s has a path parameter and no path in pageSetups (a11y_test.go): add one", route)
+			continue
+		}
+		var who func(t *testing.T) *directory.Person
+		if setup.role != "" {
+			who = func(t *testing.T) *directory.Person { return f.person(t, "Page", setup.role, serviceOf(setup.role)) }
+		}
+		cases = append(cases, a11yCase{name: "GET " + route, state: setup.state, who: who, path: func(t *testing.T, p *directory.Person) string {
+			if setup.path != nil {
+				return setup.path(f.on(t), p)
+			}
+			return route
+		}})
+	}
+	if len(cases) < 3 {
+		t.Fatalf("only %d page routes found: %v", len(cases), srv.Routes())
+	}
+	home := func(*testing.T, *directory.Person) string { return "/" }
+	for _, role := range []directory.Role{directory.RoleResponsable, directory.RoleCollaborateur, directory.RoleAgent} {
+		cases = append(cases, a11yCase{name: "home of the role " + string(role), state: signedIn, path: home,
+			who: func(t *testing.T) *directory.Person { return f.person(t, "Page", role, serviceOf(role)) }})
+	}
+	cases = append(cases, a11yCase{name: "home without habilitation", state: signedIn, path: home,
+		who: func(t *testing.T) *directory.Person {
+			return f.e.on(t).person("Alix", "Page", directory.RoleAdministrateur, "")
+		}})
+	return cases
 }
 
 func TestAccessibilityOfEveryPage(t *testing.T) {
@@ -173,35 +224,8 @@ func TestAccessibilityOfEveryPage(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Every page the router serves, read from the router itself.
-	var cases []a11yCase
-	for _, r := range srv.Routes() {
-		if r.Method != http.MethodGet || !isPage(r.Path) {
-			continue
-		}
-		route, setup := r.Path, pageSetups[r.Path]
-		if strings.ContainsAny(route, ":*") && setup.path == nil {
-			t.Errorf("the page route %s has a path parameter and no path in pageSetups (a11y_test.go): add one", route)
-			continue
-		}
-		var who func(t *testing.T) *directory.Person
-		if setup.role != "" {
-			who = func(t *testing.T) *directory.Person { return f.person(t, "Page", setup.role, serviceOf(setup.role)) }
-		}
-		cases = append(cases, a11yCase{name: "GET " + route, state: setup.state, who: who, show: func(t *testing.T, tb *tab) {
-			path := route
-			if setup.path != nil {
-				path = setup.path(f.on(t), tb.person)
-			}
-			status := tb.openStatus(path)
-			if got := tb.path(); status != http.StatusOK || got != path {
-				t.Fatalf("GET %s showed %s with the status %d: give the page its setup in pageSetups (a11y_test.go)", path, got, status)
-			}
-		}})
-	}
-	if len(cases) < 3 {
-		t.Fatalf("only %d page routes found: %v", len(cases), srv.Routes())
-	}
+	// Every page the router serves, and each role's home page.
+	cases := pageCases(t, f, srv)
 
 	// The states that no route shows by itself.
 	cases = append(cases,
@@ -300,15 +324,35 @@ func TestAccessibilityOfEveryPage(t *testing.T) {
 			wantText(t, tb, "#password-erreur", "Saisissez le mot de passe de votre compte pour confirmer cette adresse mail.")
 		}},
 	)
-	for _, role := range []directory.Role{directory.RoleResponsable, directory.RoleCollaborateur, directory.RoleAgent} {
-		cases = append(cases, a11yCase{"home of the role " + string(role), signedIn, openHome,
-			func(t *testing.T) *directory.Person { return f.person(t, "Page", role, serviceOf(role)) }})
+	// The lists searched and paged: the search box with its filters, the
+	// pager, a search that finds nothing.
+	for _, l := range []struct {
+		name, path string
+		role       directory.Role
+		want       string
+	}{
+		{"accounts, second page", "/gestion/comptes?size=1&page=2", directory.RoleAdministrateur, "nav.fr-pagination"},
+		{"accounts, filtered", "/gestion/comptes?q=Liste&state=active&role=collaborateur&service=Comptabilit%C3%A9", directory.RoleAdministrateur, "#table-comptes"},
+		{"accounts, nothing found", "/gestion/comptes?q=introuvable", directory.RoleAdministrateur, "#aucun-compte"},
+		{"administrators, second page", "/gestion/comptes?size=1&page=2", directory.RoleAgent, "nav.fr-pagination"},
+		{"structures, searched", "/agent/structures?q=" + siret, directory.RoleAgent, "#table-structures"},
+		{"requests, nothing found", "/gestion/demandes?q=introuvable", directory.RoleAdministrateur, "#aucune-demande"},
+	} {
+		cases = append(cases, a11yCase{name: "list: " + l.name, state: signedIn,
+			who: func(t *testing.T) *directory.Person { return f.person(t, "Page", l.role, serviceOf(l.role)) },
+			show: func(t *testing.T, tb *tab) {
+				for _, last := range []string{"Liste", "Listee"} { // two more accounts of each list, for pages of one
+					f.person(t, last, directory.RoleCollaborateur, "Comptabilité")
+					f.person(t, last, directory.RoleAdministrateur, "")
+				}
+				if status := tb.openStatus(l.path); status != http.StatusOK {
+					t.Fatalf("GET %s: %d", l.path, status)
+				}
+				if n := eval[int](tb, `document.querySelectorAll(`+jsString(l.want)+`).length`); n != 1 {
+					t.Fatalf("GET %s: no %s", l.path, l.want)
+				}
+			}})
 	}
-	cases = append(cases, a11yCase{"home without habilitation", signedIn, openHome,
-		func(t *testing.T) *directory.Person {
-			return e.on(t).person("Alix", "Page", directory.RoleAdministrateur, "")
-		}})
-
 	// One tab per state, its pages one after the other: a tab's first page
 	// costs a cold cache (the DSFR's stylesheet), the next ones do not.
 	for _, state := range []pageState{anonymous, afterPassword, signedIn} {
@@ -342,15 +386,23 @@ func TestAccessibilityOfEveryPage(t *testing.T) {
 						}
 						tb.person = admin
 					}
-					c.show(t, tb)
+					if c.path == nil {
+						c.show(t, tb)
+						checkAccessibility(t, tb, axe, c.name)
+						return
+					}
+					path := c.path(t, tb.person)
+					status := tb.openStatus(path)
+					if got := tb.path(); status != http.StatusOK || got != path {
+						t.Fatalf("GET %s showed %s with the status %d: give the page its setup in pageSetups (a11y_test.go)", path, got, status)
+					}
 					checkAccessibility(t, tb, axe, c.name)
+					checkOnAPhone(t, tb)
 				})
 			}
 		})
 	}
 }
-
-func openHome(t *testing.T, tb *tab) { tb.open("/") }
 
 // serviceOf is the service of the test structure a person of this role belongs to.
 func serviceOf(role directory.Role) string {
