@@ -40,10 +40,24 @@ func TestHomeCountsWaitingRequests(t *testing.T) {
 	wantStatus(t, "collaborateur", page, http.StatusOK)
 	wantNotIn(t, "collaborateur", page, `id="demandes-en-attente"`)
 
+	// An administrator's request waits for the agents, not for the structure.
+	agent, err := e.store.CreatePerson(ctx, directory.NewPerson{FirstName: "Agathe", LastName: "Compte", Email: uniqueEmail("agent"),
+		Role: directory.RoleAgent, State: directory.StateActive}, password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := e.store.CreateInvitation(ctx, directory.NewInvitation{Email: uniqueEmail("admin"), Role: directory.RoleAdministrateur, SIRET: siret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (directory.Accounts{Store: e.store}).SubmitInvitation(ctx, inv.Token, directory.PreCreation{FirstName: "Nouvel", LastName: "Admin", Password: password}); err != nil {
+		t.Fatal(err)
+	}
+	wantIn(t, "agent", home(agent), "1 demande de compte attend votre validation.")
 	for _, c := range []struct {
 		p    *directory.Person
 		want float64
-	}{{admin, 2}, {resp, 2}, {otherResp, 0}} {
+	}{{admin, 2}, {resp, 2}, {otherResp, 0}, {agent, 1}} {
 		session := e.signIn(api, c.p.Identifier, c.p.Email, password)
 		if status, body := call(t, "GET", api+"/requests/count", session, nil); status != http.StatusOK || body["waiting"] != c.want {
 			t.Errorf("%s: GET /requests/count: %d %v, want %v", c.p.Identifier, status, body, c.want)
