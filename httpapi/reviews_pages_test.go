@@ -81,7 +81,7 @@ func TestReviewPages(t *testing.T) {
 	}
 
 	admin.get("/gestion/comptes/"+r.collabB.Identifier+"/historique").want(t, "the history of a line withdrawn", http.StatusOK,
-		"Revue des habilitations : ficoba, profil consultation retirée")
+		"Revue des habilitations : FICOBA, profil consultation retirée")
 
 	agentLine := confirmButton.FindStringSubmatch(agent.get("/gestion/revue").Body)
 	if agentLine == nil || !strings.Contains(agentLine[2], "Alice Revue") {
