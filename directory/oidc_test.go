@@ -24,7 +24,9 @@ import (
 // the tests of the package share: each test names its applications apart.
 var oidcApps atomic.Int64
 
-func oidcAppID(prefix string) string { return fmt.Sprintf("%s-%d-%d", prefix, time.Now().UnixNano()%1e6, oidcApps.Add(1)) }
+func oidcAppID(prefix string) string {
+	return fmt.Sprintf("%s-%d-%d", prefix, time.Now().UnixNano()%1e6, oidcApps.Add(1))
+}
 
 // challengeOf is the S256 code_challenge of a verifier.
 func challengeOf(verifier string) string {

@@ -154,6 +154,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		// The client address of the abuse limits.
 		TrustedProxies: cfg.HTTP.TrustedProxies,
 		Consultation:   directory.Consultation{Store: store},
+		// The OpenID provider of DGFiP applications.
+		OIDC: directory.OIDC{Store: store, Audit: logger, Policy: cfg.OIDC.Policy()},
 	})
 	if err != nil {
 		logger.Error("service HTTP", "error", err.Error())
@@ -285,6 +287,7 @@ func banner(cfg *config.Config, server *slapd.Server, url string, acc *demo.Acco
 		}
 	}
 	fmt.Fprintf(&b, "\nMon espace APEX Partenaires : %s/connexion\n", strings.TrimSuffix(cfg.HTTP.PublicURL, "/"))
+	fmt.Fprintf(&b, "Fournisseur OpenID Connect des applications DGFiP : %s/.well-known/openid-configuration\n", strings.TrimSuffix(cfg.HTTP.PublicURL, "/"))
 	if cfg.Mail.SMTP.Host == "" {
 		fmt.Fprintf(&b, "Les mails (dont le code de vérification) arrivent dans %s : bin/apexctl outbox show last\n", cfg.Mail.OutboxDir)
 	}

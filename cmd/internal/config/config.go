@@ -48,6 +48,7 @@ type Config struct {
 	HTTP HTTP `mapstructure:"http"`
 	LDAP LDAP `mapstructure:"ldap"`
 	Auth Auth `mapstructure:"auth"`
+	OIDC OIDC `mapstructure:"oidc"`
 	Mail Mail `mapstructure:"mail"`
 	SMS  SMS  `mapstructure:"sms"`
 	// Limits are the abuse limits, each "MAX/WINDOW" or "off".
@@ -130,6 +131,17 @@ type Auth struct {
 // Policy is the directory's form of the sign-in policy.
 func (a Auth) Policy() directory.SignInPolicy {
 	return directory.SignInPolicy{CodeTTL: a.CodeTTL, CodeAttempts: a.CodeAttempts, SessionIdle: a.SessionIdle}
+}
+
+// OIDC is the OpenID provider's: the lives of the tokens it issues.
+type OIDC struct {
+	IDTokenTTL     time.Duration `mapstructure:"id_token_ttl"`
+	AccessTokenTTL time.Duration `mapstructure:"access_token_ttl"`
+}
+
+// Policy is the directory's form of it.
+func (o OIDC) Policy() directory.OIDCPolicy {
+	return directory.OIDCPolicy{IDTokenTTL: o.IDTokenTTL, AccessTokenTTL: o.AccessTokenTTL}
 }
 
 // Limits are the abuse limits (see directory.LimitPolicy), counted in the
@@ -224,6 +236,8 @@ var defaults = []defaultValue{
 	{"auth.session_idle", 30 * time.Minute},
 	{"auth.reset_link_ttl", time.Hour},
 	{"auth.invitation_ttl", 7 * 24 * time.Hour},
+	{"oidc.id_token_ttl", 5 * time.Minute},
+	{"oidc.access_token_ttl", 5 * time.Minute},
 	{"mail.from", "APEX Partenaires <no-reply@apex.dgfip.gouv.fr>"},
 	{"mail.smtp.host", ""},
 	{"mail.smtp.port", 25},
@@ -369,6 +383,7 @@ func (c *Config) LogValue() slog.Value {
 			"ca_file", c.LDAP.CAFile, "start_tls", c.LDAP.StartTLS),
 		slog.Group("auth", "code_ttl", c.Auth.CodeTTL.String(), "code_attempts", c.Auth.CodeAttempts, "session_idle", c.Auth.SessionIdle.String(),
 			"reset_link_ttl", c.Auth.ResetLinkTTL.String(), "invitation_ttl", c.Auth.InvitationTTL.String()),
+		slog.Group("oidc", "id_token_ttl", c.OIDC.IDTokenTTL.String(), "access_token_ttl", c.OIDC.AccessTokenTTL.String()),
 		slog.Group("mail",
 			"from", c.Mail.From, "outbox_dir", c.Mail.OutboxDir, "spool_dir", c.Mail.SpoolDir,
 			slog.Group("smtp", "host", c.Mail.SMTP.Host, "port", c.Mail.SMTP.Port, "tls", c.Mail.SMTP.TLS,
