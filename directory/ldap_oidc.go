@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
@@ -225,10 +227,30 @@ func (s *Store) oidcKeys(ctx context.Context) ([]OIDCKey, []string, error) {
 	return nil, nil, fmt.Errorf("%s: %s: %w", op, s.oidcKeysDN(), ErrUnavailable)
 }
 
+// parsedOIDCKeys remembers the keys parsed, by their stored value, which
+// never changes (a retirement is a new value): parsing an RSA key costs
+// a third of a millisecond, and every token issued reads the keys. The
+// values of keys long gone are forgotten past parsedOIDCKeysMax.
+var (
+	parsedOIDCKeys  sync.Map
+	parsedOIDCCount atomic.Int64
+)
+
+const parsedOIDCKeysMax = 64
+
 func parseOIDCKeys(values []string) []OIDCKey {
 	var keys []OIDCKey
 	for _, v := range values {
+		if k, ok := parsedOIDCKeys.Load(v); ok {
+			keys = append(keys, k.(OIDCKey))
+			continue
+		}
 		if k, ok := parseOIDCKeyRecord(v); ok {
+			if parsedOIDCCount.Add(1) > parsedOIDCKeysMax {
+				parsedOIDCKeys.Clear()
+				parsedOIDCCount.Store(1)
+			}
+			parsedOIDCKeys.Store(v, k)
 			keys = append(keys, k)
 		}
 	}
