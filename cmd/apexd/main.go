@@ -32,6 +32,10 @@ import (
 )
 
 func main() {
+	// The OpenID provider's library logs to slog's default: its lines too
+	// are JSON on stderr (error names and descriptions, never a code nor a
+	// token).
+	slog.SetDefault(slog.New(slog.NewJSONHandler(os.Stderr, nil)))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
