@@ -50,6 +50,15 @@ func (o OIDC) AuthenticateClient(ctx context.Context, id, secret string) error {
 	return err
 }
 
+// Admit counts an authorization request in its client address's limit,
+// before it is stored: each one lives in the directory until answered or
+// expired. Errors: ErrRateLimited (a *LimitError).
+func (o OIDC) Admit(ctx context.Context) error {
+	s := o.Store
+	_, err := s.takeLimits(ctx, "authorize", limitKeys(s.addressKey(ctx, LimitAuthorizeAddress, s.limits.AuthorizeAddress)))
+	return err
+}
+
 // Begin stores a new sign-in request of an application, checked by
 // OIDCRequest.Validate, and gives it its id. Errors: ErrInvalid (an
 // *OIDCRequestError), ErrNotFound (the application).

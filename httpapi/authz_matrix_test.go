@@ -306,7 +306,7 @@ func newAuthzFixture(t *testing.T) (*authzFixture, []string) {
 	// have tests of their own, and are off here.
 	off := directory.Limit{Max: -1}
 	e.cfg.Limits = directory.LimitPolicy{SignInIdentifier: off, SignInAddress: off, CodeAddress: off,
-		CaptchaAddress: off, ResetIdentifier: off, ResetAddress: off, InvitationAccount: off}
+		CaptchaAddress: off, ResetIdentifier: off, ResetAddress: off, InvitationAccount: off, AuthorizeAddress: off}
 	base, srv := e.server()
 	f := &authzFixture{t: t, e: e, slapd: slapdtest.Shared(t), base: base,
 		people: map[string]*directory.Person{}, tokens: map[string]string{}, pw: map[string]string{}}

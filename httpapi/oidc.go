@@ -57,7 +57,14 @@ func (s *Server) handleOIDCLogin(c *gin.Context) error {
 	id := c.Query("id")
 	req, step, err := s.oidcFlow.Continue(ctx, id, account(c))
 	if errors.Is(err, directory.ErrNotFound) {
+		pending := s.pendingOIDC(c)
 		s.setCookie(c, oidcCookie, "", "/", -1, http.SameSiteLaxMode)
+		if account(c) != nil && pending == id {
+			// Just signed in for a request that expired meanwhile: the
+			// sign-in stands, in the espace.
+			c.Redirect(http.StatusSeeOther, "/")
+			return nil
+		}
 		return errOIDCRequestGone
 	}
 	if err != nil {

@@ -327,6 +327,19 @@ func TestOIDCCodeFlow(t *testing.T) {
 		b.get(rp.url + "/login?max_age=86400")
 		rp.wantSignedIn(t, p, "gestion")
 	})
+	t.Run("a request gone", func(t *testing.T) {
+		gone := strings.Repeat("A", 43)
+		res, body := b.step(base + "/oidc/login?id=" + gone)
+		if res.StatusCode != http.StatusBadRequest || !strings.Contains(html.UnescapeString(mainText(body)), "Cette demande de connexion n'est plus valable") {
+			t.Errorf("%d\n%s", res.StatusCode, mainText(body))
+		}
+		// Signed in for it, as the sign-in's pages lead there: home.
+		u, _ := url.Parse(base + "/")
+		b.jar.SetCookies(u, []*http.Cookie{{Name: "apex_oidc", Value: gone, Path: "/"}})
+		if res, _ := b.step(base + "/oidc/login?id=" + gone); res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/" {
+			t.Errorf("after a sign-in for a request gone: %d to %q, want home", res.StatusCode, res.Header.Get("Location"))
+		}
+	})
 	t.Run("the discovery document", func(t *testing.T) {
 		res, body := get(t, base+"/.well-known/openid-configuration")
 		var d map[string]any
@@ -457,11 +470,47 @@ func TestOIDCCodeFlow(t *testing.T) {
 		if res, _ := b.get(base + "/"); res.Request.URL.Path != "/connexion" {
 			t.Errorf("confirmed, the session lives on: at %s", res.Request.URL)
 		}
+		// Without any parameter: confirmed, then the sign-in page.
+		b.signedIn(e, base, p)
+		res, body = b.get(base + "/oidc/end_session")
+		m = csrfFieldPattern.FindStringSubmatch(body)
+		if res.StatusCode != http.StatusOK || m == nil {
+			t.Fatalf("a logout without parameters: %d at %s", res.StatusCode, res.Request.URL)
+		}
+		if res, _ = b.do(b.single, http.MethodPost, base+"/oidc/deconnexion", url.Values{"csrf": {m[1]}}); res.Header.Get("Location") != base+"/connexion" {
+			t.Errorf("a logout without parameters ends at %q", res.Header.Get("Location"))
+		}
 		res, _ = b.step(base + "/oidc/end_session?client_id=" + rp.id + "&post_logout_redirect_uri=" + url.QueryEscape("https://attaquant.example/"))
 		if res.StatusCode != http.StatusBadRequest || res.Header.Get("Location") != "" {
 			t.Errorf("a logout to an address not registered: %d to %q", res.StatusCode, res.Header.Get("Location"))
 		}
 	})
+}
+
+// Each authorization request is kept in the directory until answered or
+// expired: they count per client address, and past the limit the browser
+// gets a page, the application nothing.
+func TestOIDCAuthorizeLimit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.cfg.Limits.AuthorizeAddress = directory.Limit{Max: 2, Window: 15 * time.Minute}
+	base, srv := e.server()
+	rp := newRelyingParty(t, e, base, "lecture")
+	b := newOIDCBrowser(t)
+	for i := range 3 {
+		to, _ := rp.authURL(nil)
+		res, body := b.step(to)
+		switch {
+		case i < 2 && res.StatusCode != http.StatusFound:
+			t.Fatalf("authorization %d: %d", i+1, res.StatusCode)
+		case i == 2 && (res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Location") != "" || res.Header.Get("Retry-After") == "" ||
+			!strings.Contains(mainText(body), "Trop de tentatives. Réessayez dans 15 minutes.")):
+			t.Errorf("past the limit: %d to %q, Retry-After %q\n%s", res.StatusCode, res.Header.Get("Location"), res.Header.Get("Retry-After"), mainText(body))
+		}
+	}
+	if m := scrape(t, srv); !strings.Contains(m, `apex_rate_limited_total{limit="authorize_address"} 1`) {
+		t.Error("the refusal is not counted")
+	}
 }
 
 func mustJSON(v any) string {

@@ -130,8 +130,9 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // CheckAuthorize checks, before the library sees an authorization
 // request, that it names a known application and one of its redirect
 // URIs exactly: anything else is answered here, never redirected (an
-// open redirect otherwise). Errors: ErrUnknownClient, ErrRedirectURI,
-// the directory's.
+// open redirect otherwise); and counts it in its client address's limit.
+// Errors: ErrUnknownClient, ErrRedirectURI, ErrRateLimited, the
+// directory's.
 func (p *Provider) CheckAuthorize(r *http.Request) error {
 	if err := r.ParseForm(); err != nil {
 		return fmt.Errorf("%w: %w", ErrRedirectURI, err)
@@ -146,7 +147,7 @@ func (p *Provider) CheckAuthorize(r *http.Request) error {
 	if uri := r.Form.Get("redirect_uri"); uri == "" || !slices.Contains(app.RedirectURIs, uri) {
 		return ErrRedirectURI
 	}
-	return nil
+	return p.flow.Admit(r.Context())
 }
 
 // Discovery serves the discovery document: what the library describes,

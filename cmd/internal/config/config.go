@@ -155,6 +155,7 @@ type Limits struct {
 	ResetIdentifier       directory.Limit `mapstructure:"reset_identifier"`
 	ResetAddress          directory.Limit `mapstructure:"reset_address"`
 	InvitationAccount     directory.Limit `mapstructure:"invitation_account"`
+	AuthorizeAddress      directory.Limit `mapstructure:"authorize_address"`
 }
 
 // Policy is the directory's form of the limits.
@@ -260,6 +261,7 @@ var defaults = []defaultValue{
 	{"limits.reset_identifier", directory.DefaultLimits.ResetIdentifier.String()},
 	{"limits.reset_address", directory.DefaultLimits.ResetAddress.String()},
 	{"limits.invitation_account", directory.DefaultLimits.InvitationAccount.String()},
+	{"limits.authorize_address", directory.DefaultLimits.AuthorizeAddress.String()},
 }
 
 type defaultValue struct {
