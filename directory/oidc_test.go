@@ -130,8 +130,13 @@ func TestOIDCRequestAcrossInstances(t *testing.T) {
 	if err := b.SaveCode(ctx, r.ID, a.NewCode(r.ID)); !errors.Is(err, directory.ErrNotFound) {
 		t.Errorf("a second code for one request: %v", err)
 	}
-	if err := a.SaveCode(ctx, r.ID, b.NewCode(f.begin(t, f.request(f.app)).ID)); err != nil && !errors.Is(err, directory.ErrNotFound) {
-		t.Fatal(err)
+	// A code names its request: one minted for another is never saved.
+	other := f.begin(t, f.request(f.app))
+	if _, step, err := b.Continue(ctx, other.ID, p); err != nil || step != directory.OIDCDone {
+		t.Fatal(step, err)
+	}
+	if err := a.SaveCode(ctx, other.ID, a.NewCode(r.ID)); !errors.Is(err, directory.ErrNotFound) {
+		t.Errorf("the code of another request: %v", err)
 	}
 	ex, err := b.Exchange(ctx, code)
 	if err != nil || ex.Subject != f.person.Identifier || ex.CodeChallenge != r.CodeChallenge || ex.Nonce != "n-1" || ex.RedirectURI != r.RedirectURI {
@@ -489,11 +494,49 @@ func TestOIDCClientSecret(t *testing.T) {
 	if err := o.AuthenticateClient(c, f.app, secret); err != nil {
 		t.Errorf("after 12 wrong secrets, the right one: %v (locked out?)", err)
 	}
+	// Wrong secrets count in the address's sign-in limit: past it, not
+	// even the right one is checked.
+	limited := oidcLimited(t, 3)
+	lc := directory.WithClientAddress(ctx, "198.51.100.8")
+	if _, err := limited.store.CreateClient(ctx, limited.app, secret); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := limited.oidc.AuthenticateClient(lc, limited.app, fmt.Sprintf("Wrong-Secret-%02d!", i)); !errors.Is(err, directory.ErrInvalidCredentials) {
+			t.Fatalf("wrong secret %d: %v", i, err)
+		}
+	}
+	if err := limited.oidc.AuthenticateClient(lc, limited.app, secret); !errors.Is(err, directory.ErrRateLimited) {
+		t.Errorf("past the limit, the right secret: %v, want ErrRateLimited", err)
+	}
+	if err := limited.oidc.AuthenticateClient(directory.WithClientAddress(ctx, "198.51.100.9"), limited.app, secret); err != nil {
+		t.Errorf("from another address: %v", err)
+	}
 	for _, tc := range [][2]string{{f.other, secret}, {f.app, ""}, {"a*)(cn=*", secret}} {
 		if err := o.AuthenticateClient(c, tc[0], tc[1]); !errors.Is(err, directory.ErrInvalidCredentials) {
 			t.Errorf("client %q, secret %q: %v", tc[0], tc[1], err)
 		}
 	}
+}
+
+// oidcLimited is a store whose sign-in limit per address is max failures,
+// with an application of its own.
+type limitedOIDC struct {
+	store *directory.Store
+	oidc  directory.OIDC
+	app   string
+}
+
+func oidcLimited(t *testing.T, max int) limitedOIDC {
+	t.Helper()
+	cfg, _ := clockedConfig(t, slapdtest.Shared(t))
+	cfg.Limits.SignInAddress = directory.Limit{Max: max, Window: 15 * time.Minute}
+	store := slapdtest.OpenStore(t, cfg)
+	app := oidcAppID("limitee")
+	if err := store.CreateApplication(ctx, directory.Application{ID: app, Name: "Limitée", Profiles: []string{"p"}}); err != nil {
+		t.Fatal(err)
+	}
+	return limitedOIDC{store: store, oidc: directory.OIDC{Store: store}, app: app}
 }
 
 // Only the service reads the requests and the keys: an application's bind

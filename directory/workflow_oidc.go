@@ -34,18 +34,29 @@ func (o OIDC) Client(ctx context.Context, id string) (*Application, error) {
 
 // AuthenticateClient checks an application's client secret: the password
 // of its bind account, which slapd checks. Wrong secrets count in the
-// client address's sign-in limit, as wrong passwords do; a right one gives
-// its count back. Errors: ErrInvalidCredentials, ErrRateLimited.
+// client address's sign-in limit, as wrong passwords do, over which none
+// is checked. Each guess spends a code, which only a sign-in gives, so no
+// burst of guesses outruns the count: a failure is counted after the bind,
+// and a right secret costs one read, not the two writes of counting first.
+// Errors: ErrInvalidCredentials, ErrRateLimited.
 func (o OIDC) AuthenticateClient(ctx context.Context, id, secret string) error {
 	const op = "authenticate client"
 	s := o.Store
-	slots, err := s.takeLimits(ctx, op, limitKeys(s.addressKey(ctx, LimitSignInAddress, s.limits.SignInAddress)))
+	keys := limitKeys(s.addressKey(ctx, LimitSignInAddress, s.limits.SignInAddress))
+	counted, err := s.readLimits(ctx, op, keys)
 	if err != nil {
 		return err
 	}
+	for _, k := range keys {
+		if le := over(k, counted[s.limitCN(k)], s.now()); le != nil {
+			return fmt.Errorf("%s: %w", op, le)
+		}
+	}
 	err = s.checkClientSecret(ctx, op, id, secret)
-	if !errors.Is(err, ErrInvalidCredentials) {
-		s.releaseLimits(ctx, op, slots)
+	if errors.Is(err, ErrInvalidCredentials) {
+		if _, lerr := s.takeLimits(ctx, op, keys); lerr != nil && !errors.Is(lerr, ErrRateLimited) {
+			return lerr
+		}
 	}
 	return err
 }
