@@ -26,7 +26,7 @@ import (
 //	ou=clients,ou=system,SUFFIX
 //	  cn=APP                         the bind account of an application, its OpenID client
 //	ou=oidc,ou=system,SUFFIX
-//	  cn=SHA256(ID)                  a pending OpenID Connect sign-in
+//	  cn=TREE.SHA256(ID)             a pending OpenID Connect sign-in
 //	cn=oidc-keys,ou=system,SUFFIX    the keys that sign the provider's tokens
 
 func rdn(attr, value string) string {
@@ -89,9 +89,9 @@ func (s *Store) clientDN(app string) string {
 
 func (s *Store) oidcRequestsDN() string { return "ou=oidc," + s.system }
 
-// oidcRequestDN names a sign-in request by the hash of its id (see tokens.go).
-func (s *Store) oidcRequestDN(idHash string) string {
-	return rdn("cn", idHash) + "," + s.oidcRequestsDN()
+// oidcRequestDN names a sign-in request by its cn, oidcCN (tokens.go).
+func (s *Store) oidcRequestDN(cn string) string {
+	return rdn("cn", cn) + "," + s.oidcRequestsDN()
 }
 
 func (s *Store) oidcKeysDN() string { return "cn=oidc-keys," + s.system }

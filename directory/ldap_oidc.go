@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,7 +21,7 @@ import (
 // signs with the same keys:
 //
 //	ou=oidc,ou=system,SUFFIX
-//	  cn=SHA256(ID)   applicationProcess; description "v1 {request as JSON}"
+//	  cn=TREE.SHA256(ID)   applicationProcess; description "v1 {request as JSON}"
 //	cn=oidc-keys,ou=system,SUFFIX
 //	                  applicationProcess + apexOidcKeyring; apexOidcKey, one value per key
 //
@@ -46,9 +47,9 @@ func (s *Store) createOIDCRequest(ctx context.Context, r *OIDCRequest) error {
 	r.Created = s.now().Truncate(time.Second)
 	r.Expires = r.Created.Add(oidcRequestTTL)
 	add := func(c *ldap.Conn) error {
-		req := ldap.NewAddRequest(s.oidcRequestDN(hashHex(r.ID)), nil)
+		req := ldap.NewAddRequest(s.oidcRequestDN(s.oidcCN(r.ID)), nil)
 		req.Attribute("objectClass", []string{"applicationProcess"})
-		req.Attribute("cn", []string{hashHex(r.ID)})
+		req.Attribute("cn", []string{s.oidcCN(r.ID)})
 		req.Attribute("description", []string{oidcRequestRecord(r)})
 		return c.Add(req)
 	}
@@ -77,14 +78,15 @@ func (s *Store) createOIDCContainer(ctx context.Context) error {
 	return err
 }
 
-// purgeOIDCRequests deletes up to oidcPurgeMax expired requests, from a
-// sample of the entries (slapd lists them in the order of their random
-// names). Housekeeping: a failure stops nothing.
+// purgeOIDCRequests deletes up to oidcPurgeMax expired requests of this
+// store's tree, from a sample of them (slapd lists them in the order of
+// their random names). Housekeeping: a failure stops nothing.
 func (s *Store) purgeOIDCRequests(ctx context.Context) {
 	now := s.now()
 	s.do(ctx, "purge oidc requests", func(c *ldap.Conn) error {
 		res, err := c.Search(ldap.NewSearchRequest(s.oidcRequestsDN(), ldap.ScopeSingleLevel, ldap.NeverDerefAliases,
-			oidcPurgeScan, int(s.cfg.Timeout/time.Second), false, "(objectClass=applicationProcess)", []string{"description"}, nil))
+			oidcPurgeScan, int(s.cfg.Timeout/time.Second), false, and("(objectClass=applicationProcess)", startsWith("cn", s.limitTree()+".")),
+			[]string{"description"}, nil))
 		if err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) {
 			return err
 		}
@@ -112,7 +114,7 @@ func (s *Store) oidcRequest(ctx context.Context, id string) (*OIDCRequest, strin
 	if !validCaptchaID(id) {
 		return nil, "", fmt.Errorf("%s: %w", op, ErrNotFound)
 	}
-	r, raw, err := s.oidcRequestByHash(ctx, op, hashHex(id))
+	r, raw, err := s.oidcRequestByCN(ctx, op, s.oidcCN(id))
 	if err != nil {
 		return nil, "", err
 	}
@@ -120,8 +122,8 @@ func (s *Store) oidcRequest(ctx context.Context, id string) (*OIDCRequest, strin
 	return r, raw, nil
 }
 
-func (s *Store) oidcRequestByHash(ctx context.Context, op, idHash string) (*OIDCRequest, string, error) {
-	e, err := s.searchOne(ctx, op, s.oidcRequestDN(idHash), ldap.ScopeBaseObject, "(objectClass=applicationProcess)", []string{"description"})
+func (s *Store) oidcRequestByCN(ctx context.Context, op, cn string) (*OIDCRequest, string, error) {
+	e, err := s.searchOne(ctx, op, s.oidcRequestDN(cn), ldap.ScopeBaseObject, "(objectClass=applicationProcess)", []string{"description"})
 	if err != nil {
 		return nil, "", err
 	}
@@ -138,7 +140,7 @@ func (s *Store) oidcRequestByHash(ctx context.Context, op, idHash string) (*OIDC
 // ErrNotFound when the request is gone.
 func (s *Store) swapOIDCRequest(ctx context.Context, op string, r *OIDCRequest, raw string) error {
 	return s.do(ctx, op, func(c *ldap.Conn) error {
-		req := ldap.NewModifyRequest(s.oidcRequestDN(hashHex(r.ID)), nil)
+		req := ldap.NewModifyRequest(s.oidcRequestDN(s.oidcCN(r.ID)), nil)
 		req.Delete("description", []string{raw})
 		req.Add("description", []string{oidcRequestRecord(r)})
 		return c.Modify(req)
@@ -150,11 +152,11 @@ func (s *Store) swapOIDCRequest(ctx context.Context, op string, r *OIDCRequest, 
 // expired or spent.
 func (s *Store) takeOIDCCode(ctx context.Context, code string) (*OIDCRequest, error) {
 	const op = "take oidc code"
-	idHash := oidcCodeRequest(code)
-	if idHash == "" {
+	cn := oidcCodeRequest(code)
+	if cn == "" || !strings.HasPrefix(cn, s.limitTree()+".") {
 		return nil, fmt.Errorf("%s: %w", op, ErrNotFound)
 	}
-	r, _, err := s.oidcRequestByHash(ctx, op, idHash)
+	r, _, err := s.oidcRequestByCN(ctx, op, cn)
 	if err != nil {
 		return nil, err
 	}
@@ -163,7 +165,7 @@ func (s *Store) takeOIDCCode(ctx context.Context, code string) (*OIDCRequest, er
 	}
 	// The record holds this code and no other, ever: the delete that
 	// succeeds is the one use of it.
-	err = s.do(ctx, op, func(c *ldap.Conn) error { return c.Del(ldap.NewDelRequest(s.oidcRequestDN(idHash), nil)) })
+	err = s.do(ctx, op, func(c *ldap.Conn) error { return c.Del(ldap.NewDelRequest(s.oidcRequestDN(cn), nil)) })
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +178,7 @@ func (s *Store) deleteOIDCRequest(ctx context.Context, id string) error {
 		return nil
 	}
 	err := s.do(ctx, "delete oidc request", func(c *ldap.Conn) error {
-		return c.Del(ldap.NewDelRequest(s.oidcRequestDN(hashHex(id)), nil))
+		return c.Del(ldap.NewDelRequest(s.oidcRequestDN(s.oidcCN(id)), nil))
 	})
 	if errors.Is(err, ErrNotFound) {
 		return nil

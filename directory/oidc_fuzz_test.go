@@ -66,7 +66,7 @@ func FuzzOIDCRequestRecord(f *testing.F) {
 		if got, ok := parseOIDCRequestRecord(raw); ok && (got.ClientID == "" || got.Expires.IsZero()) {
 			t.Fatalf("%q read as a request: %+v", raw, got)
 		}
-		if oidcCodeRequest(raw) != "" && (len(raw) != 64+1+43 || raw[64] != '.') {
+		if cn := oidcCodeRequest(raw); cn != "" && (len(raw) != 16+1+64+1+43 || raw[16] != '.' || raw[81] != '.' || cn != raw[:81]) {
 			t.Fatalf("%q taken for a code", raw)
 		}
 	})

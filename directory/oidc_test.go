@@ -189,7 +189,8 @@ func TestOIDCCodeWorksOnce(t *testing.T) {
 	if wins.Load() != 1 {
 		t.Errorf("%d exchanges of one code passed, want 1", wins.Load())
 	}
-	for _, forged := range []string{"", code + "x", strings.Repeat("0", 64) + "." + strings.Repeat("A", 43), strings.ToUpper(code)} {
+	for _, forged := range []string{"", code + "x", code[:17] + strings.Repeat("0", 64) + "." + strings.Repeat("A", 43), strings.ToUpper(code),
+		strings.Repeat("0", 16) + code[16:]} {
 		if _, err := f.oidc(f.a).Exchange(ctx, forged); !errors.Is(err, directory.ErrNotFound) {
 			t.Errorf("code %q: %v", forged, err)
 		}
@@ -647,5 +648,57 @@ func TestMigrateClientPolicy(t *testing.T) {
 	}
 	if got := rootRead(t, srv, dn, "pwdPolicySubentry"); len(got) != 1 || !strings.HasPrefix(got[0], "cn=system,ou=policies,") {
 		t.Errorf("after the migration: pwdPolicySubentry %q", got)
+	}
+}
+
+// Each store purges the expired requests of its own tree only: two trees
+// on one server share ou=oidc, and a store's clock says nothing of the
+// other tree's requests. On a slapd of its own, so that the purge's
+// sample holds only this test's requests.
+func TestOIDCPurgeKeepsOtherTrees(t *testing.T) {
+	t.Parallel()
+	srv := slapdtest.Start(t)
+	cfgA, clockA := clockedConfig(t, srv)
+	cfgB, _ := clockedConfig(t, srv)
+	a, b := directory.OIDC{Store: slapdtest.OpenStore(t, cfgA)}, directory.OIDC{Store: slapdtest.OpenStore(t, cfgB)}
+	begin := func(o directory.OIDC) string {
+		t.Helper()
+		r, err := o.Begin(ctx, directory.OIDCRequest{ClientID: "app", RedirectURI: "https://app.example.fr/retour", Scopes: []string{"openid"},
+			ResponseType: "code", CodeChallenge: challengeOf("v"), CodeChallengeMethod: "S256"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.ID
+	}
+	for _, o := range []directory.OIDC{a, b} {
+		if err := o.Store.CreateApplication(ctx, directory.Application{ID: "app", Name: "App", Profiles: []string{"p"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := begin(a)
+	other := begin(b)
+	clockA.Add(2 * time.Hour)
+	begin(a) // purges
+	entries := func() int {
+		conn, err := srv.DialRoot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		res, err := conn.Search(ldap.NewSearchRequest("ou=oidc,ou=system,"+srv.Suffix, ldap.ScopeSingleLevel, ldap.NeverDerefAliases, 0, 0, false,
+			"(objectClass=applicationProcess)", []string{"1.1"}, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(res.Entries)
+	}
+	if _, err := b.Request(ctx, other); err != nil {
+		t.Errorf("a request of another tree, purged by a store whose clock is ahead: %v", err)
+	}
+	if n := entries(); n != 2 {
+		t.Errorf("%d requests left, want the other tree's and the new one (the expired one purged)", n)
+	}
+	if _, err := a.Request(ctx, old); !errors.Is(err, directory.ErrNotFound) {
+		t.Errorf("the expired request: %v", err)
 	}
 }

@@ -336,11 +336,16 @@ func NewRequestID() string {
 	return strings.ToLower(base32.StdEncoding.EncodeToString(b))
 }
 
-// An OpenID Connect sign-in request (ou=oidc,ou=system) is named by the
-// hash of its id, a random token, and its record is the description of
-// its entry: "v1 " and the request as compact JSON. Its code is
-// "<hash of the id>.<random>": it names the entry it belongs to, and the
-// record keeps the code's hash.
+// An OpenID Connect sign-in request (ou=oidc,ou=system) is named
+// "<tree>.<hash of its id>", its id a random token and its tree the first
+// digits of the hash of the store's base (as the limits' counters are), so
+// that a store purges the requests of its own tree only, whatever the
+// clocks of other trees' stores on the same server. Its record is the
+// description of its entry: "v1 " and the request as compact JSON. Its
+// code is "<its entry's cn>.<random>": it names the entry it belongs to,
+// and the record keeps the code's hash.
+
+func (s *Store) oidcCN(id string) string { return s.limitTree() + "." + hashHex(id) }
 
 func oidcRequestRecord(r *OIDCRequest) string {
 	raw, _ := json.Marshal(r)
@@ -359,19 +364,29 @@ func parseOIDCRequestRecord(s string) (*OIDCRequest, bool) {
 	return &r, true
 }
 
-// newOIDCCode is a code for the request of this id.
-func newOIDCCode(id string) string { return hashHex(id) + "." + randomToken() }
+// newOIDCCode is a code for the request named cn.
+func newOIDCCode(cn string) string { return cn + "." + randomToken() }
 
-// oidcCodeRequest reads the hash of the request id a code names, or "".
+// oidcCodeRequest reads the cn of the request a code names, or "".
 func oidcCodeRequest(code string) string {
-	h, secret, ok := strings.Cut(code, ".")
-	if !ok || len(h) != 64 || !validCaptchaID(secret) {
+	i := strings.LastIndexByte(code, '.')
+	if i < 0 || !validCaptchaID(code[i+1:]) {
 		return ""
 	}
-	if _, err := hex.DecodeString(h); err != nil || strings.ToLower(h) != h {
+	tree, hash, ok := strings.Cut(code[:i], ".")
+	if !ok || len(tree) != 16 || len(hash) != 64 || !lowerHex(tree) || !lowerHex(hash) {
 		return ""
 	}
-	return h
+	return code[:i]
+}
+
+func lowerHex(s string) bool {
+	for i := range len(s) {
+		if !(s[i] >= '0' && s[i] <= '9' || s[i] >= 'a' && s[i] <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // oidcKeyRecord is a signing key of the provider (apexOidcKey): its id,

@@ -171,7 +171,7 @@ func sessionStart(p *Person) time.Time {
 
 // NewCode is a new authorization code for the request of this id; it
 // works once SaveCode has kept it.
-func (o OIDC) NewCode(id string) string { return newOIDCCode(id) }
+func (o OIDC) NewCode(id string) string { return newOIDCCode(o.Store.oidcCN(id)) }
 
 // SaveCode keeps the code issued for a request that names its person,
 // valid two minutes. A request gets one code: a second one is refused.
@@ -182,7 +182,7 @@ func (o OIDC) SaveCode(ctx context.Context, id, code string) error {
 	if err != nil {
 		return err
 	}
-	if !r.Done() || r.CodeHash != "" || oidcCodeRequest(code) != hashHex(id) {
+	if !r.Done() || r.CodeHash != "" || oidcCodeRequest(code) != o.Store.oidcCN(id) {
 		return fmt.Errorf("%s: %w", op, ErrNotFound)
 	}
 	r.CodeHash = hashHex(code)
