@@ -662,3 +662,52 @@ func TestOIDCInTheBrowser(t *testing.T) {
 	visit(first.url+"/login", base, "/connexion")
 	visit(base+"/", base, "/connexion")
 }
+
+// Agents give an application its addresses on its page, change them, and
+// add a profile; a refused address is said beside its field and changes
+// nothing.
+func TestApplicationPages(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	base := e.instance()
+	agent := e.person("Agathe", "Pages", directory.RoleAgent, "")
+	c := newFormClient(t, base).signIn(e, agent)
+	c.post("/agent/applications", url.Values{"id": {"hopsis"}, "name": {"HOPSIS"}, "profiles": {"lecture"},
+		"redirectUris": {"https://hopsis.example.fr/retour\r\n\r\nhttp://127.0.0.1:8443/cb"}, "homeUrl": {"https://hopsis.example.fr/"}}).
+		redirect(t, "declare", "/agent/applications")
+	app, err := e.store.FindApplication(ctx, "hopsis")
+	if err != nil || strings.Join(app.RedirectURIs, " ") != "https://hopsis.example.fr/retour http://127.0.0.1:8443/cb" || app.HomeURL != "https://hopsis.example.fr/" {
+		t.Fatalf("declared: %+v %v", app, err)
+	}
+	c.get("/agent/applications/hopsis").want(t, "its page", http.StatusOK, "https://hopsis.example.fr/retour", "http://127.0.0.1:8443/cb")
+	c.post("/agent/applications/hopsis", url.Values{"name": {"HOPSIS"}, "redirectUris": {"http://hopsis.example.fr/retour"}, "homeUrl": {""}}).
+		want(t, "an http address", http.StatusUnprocessableEntity, "doit commencer par https://", `aria-invalid="true"`)
+	if app, _ := e.store.FindApplication(ctx, "hopsis"); len(app.RedirectURIs) != 2 || app.HomeURL == "" {
+		t.Errorf("a refused change changed %+v", app)
+	}
+	c.post("/agent/applications/hopsis", url.Values{"name": {"HOPSIS"}, "redirectUris": {"https://hopsis.example.fr/nouveau"}, "homeUrl": {""}}).
+		redirect(t, "change", "/agent/applications/hopsis")
+	c.post("/agent/applications/hopsis/profils", url.Values{"profile": {"gestion"}}).redirect(t, "add a profile", "/agent/applications/hopsis")
+	c.post("/agent/applications/hopsis/profils", url.Values{"profile": {"gestion"}}).want(t, "a profile twice", http.StatusConflict, "Ce profil existe déjà")
+	app, err = e.store.FindApplication(ctx, "hopsis")
+	if err != nil || strings.Join(app.RedirectURIs, " ") != "https://hopsis.example.fr/nouveau" || app.HomeURL != "" || strings.Join(app.Profiles, ",") != "gestion,lecture" {
+		t.Errorf("after the changes: %+v %v", app, err)
+	}
+	// The same through the API.
+	token := e.signIn(base+"/api/v1", agent.Identifier, agent.Email, password)
+	status, body := call(t, "PATCH", base+"/api/v1/applications/hopsis", token, map[string]any{"redirectUris": []string{"https://hopsis.example.fr/api", "ftp://x/"}})
+	if field, _ := errorDetail(body); status != http.StatusUnprocessableEntity || errorCode(body) != "invalid_request" || field != "redirectUris" {
+		t.Errorf("PATCH with an ftp address: %d %v", status, body)
+	}
+	status, body = call(t, "PATCH", base+"/api/v1/applications/hopsis", token, map[string]any{"redirectUris": []string{"https://hopsis.example.fr/api"}, "homeUrl": "https://hopsis.example.fr/"})
+	if uris, _ := body["redirectUris"].([]any); status != http.StatusOK || len(uris) != 1 || body["homeUrl"] != "https://hopsis.example.fr/" || body["name"] != "HOPSIS" {
+		t.Errorf("PATCH: %d %v", status, body)
+	}
+	status, body = call(t, "POST", base+"/api/v1/applications/hopsis/profiles", token, map[string]string{"profile": "export"})
+	if profiles, _ := body["profiles"].([]any); status != http.StatusCreated || len(profiles) != 3 {
+		t.Errorf("POST a profile: %d %v", status, body)
+	}
+	if status, body = call(t, "POST", base+"/api/v1/applications/hopsis/profiles", token, map[string]string{"profile": "export"}); status != http.StatusConflict || errorCode(body) != "profile_exists" {
+		t.Errorf("POST a profile twice: %d %v", status, body)
+	}
+}
