@@ -34,9 +34,14 @@ func (s *Store) CreateInvitation(ctx context.Context, n NewInvitation) (*Invitat
 		}
 	}
 	dn := rdn("apexRequestId", requestID) + "," + s.personParentDN(n.Role, n.SIRET, n.Service)
+	attrs = append(attrs, ldap.Attribute{Type: "apexInvitation", Vals: []string{rec.String()}},
+		ldap.Attribute{Type: "apexInvitationExpires", Vals: []string{ldapTime(rec.expires)}})
+	if !n.EndDate.IsZero() {
+		attrs = append(attrs, endAttributes([]endRecord{{key: endAccount, end: n.EndDate.UTC().Truncate(time.Second)}})...)
+	}
 	err := s.do(ctx, op, func(c *ldap.Conn) error {
 		req := ldap.NewAddRequest(dn, nil)
-		req.Attributes = append(attrs, ldap.Attribute{Type: "apexInvitation", Vals: []string{rec.String()}})
+		req.Attributes = attrs
 		return c.Add(req)
 	})
 	if err != nil {
@@ -61,6 +66,7 @@ func (s *Store) reissueInvitation(ctx context.Context, requestID string) (*Invit
 	e, err = s.writeRequest(ctx, op, e, StateInvited, func(c *ldap.Conn, dn string) error {
 		req := ldap.NewModifyRequest(dn, []ldap.Control{assertion{eq("apexAccountState", string(StateInvited))}})
 		req.Replace("apexInvitation", []string{rec.String()})
+		req.Replace("apexInvitationExpires", []string{ldapTime(rec.expires)})
 		return c.Modify(req)
 	})
 	if err != nil {
@@ -211,6 +217,7 @@ func (s *Store) submitInvitation(ctx context.Context, token string, f PreCreatio
 	err = s.do(ctx, op, func(c *ldap.Conn) error {
 		req := ldap.NewModifyRequest(e.DN, []ldap.Control{ldap.NewControlBeheraPasswordPolicy()})
 		req.Delete("apexInvitation", []string{stored})
+		req.Replace("apexInvitationExpires", nil)
 		req.Delete("apexAccountState", []string{string(StateInvited)})
 		req.Add("apexAccountState", []string{string(StateSubmitted)})
 		req.Replace("givenName", []string{f.FirstName})
@@ -264,6 +271,7 @@ func (s *Store) approveRequest(ctx context.Context, requestID, decidedBy string)
 			req.Add("apexAccountState", []string{string(StateActive)})
 			req.Replace("apexDecidedBy", []string{decidedBy})
 			req.Replace("apexDecidedAt", []string{ldapTime(s.now())})
+			req.Replace("apexActiveSince", []string{ldapTime(s.now())})
 			return c.Modify(req)
 		})
 		if errors.Is(err, ErrConflict) {

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dgfip/apex-partenaires/directory"
 	"github.com/dgfip/apex-partenaires/httpapi/oidc"
@@ -50,6 +51,9 @@ type Config struct {
 	// of DGFiP applications (httpapi/oidc), with PublicURL as its issuer:
 	// the discovery document and the endpoints under /oidc.
 	OIDC directory.OIDC
+	// Collectors are more metrics served with the server's (the scheduled
+	// jobs'); may be nil.
+	Collectors []prometheus.Collector
 }
 
 // Health is what the server reads of the directory beside the workflows:
@@ -104,7 +108,7 @@ func New(cfg Config) (*Server, error) {
 		health:       cfg.Health,
 		log:          cfg.Logger,
 		pages:        pages,
-		metrics:      newMetrics(cfg.Health, cfg.MailStats),
+		metrics:      newMetrics(cfg.Health, cfg.MailStats, cfg.Collectors...),
 		secure:       u.Scheme == "https",
 		names:        &displayCache{ttl: 10 * time.Second},
 	}
