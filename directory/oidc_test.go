@@ -381,6 +381,45 @@ func TestOIDCUser(t *testing.T) {
 	}
 }
 
+// A habilitation whose end date has come opens the application no more,
+// and is no claim, though the end-date job has not withdrawn it yet (it
+// runs every hour).
+func TestOIDCHabilitationEnded(t *testing.T) {
+	t.Parallel()
+	f := newOIDCFixture(t)
+	o := f.oidc(f.a)
+	acc := directory.Accounts{Store: f.a, Notifier: noMail{}}
+	admin := mustPerson(t, f.a, directory.NewPerson{FirstName: "Ada", LastName: "Admin", Role: directory.RoleAdministrateur, SIRET: testSIRET})
+	for _, profile := range []string{"consultation", "gestion"} { // an administrator grants the profiles it holds
+		if err := f.a.AddHabilitation(ctx, admin.Identifier, f.app, profile); err != nil {
+			t.Fatal(err)
+		}
+	}
+	admin, _ = f.a.FindPerson(ctx, admin.Identifier)
+	ending := mustPerson(t, f.a, directory.NewPerson{FirstName: "Fanny", LastName: "Fin", Role: directory.RoleCollaborateur, SIRET: testSIRET, Service: "Comptabilité"})
+	y, m, d := f.clock.Now().In(time.FixedZone("", 0)).Date()
+	end := time.Date(y, m, d+2, 0, 0, 0, 0, time.UTC)
+	for _, h := range []struct{ who, profile string }{{ending.Identifier, "consultation"}, {f.person.Identifier, "gestion"}} {
+		if err := acc.GrantUntil(ctx, admin, h.who, f.app, h.profile, end); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if u, err := o.User(ctx, f.person.Identifier, f.app); err != nil || strings.Join(u.Profiles, ",") != "consultation,gestion" {
+		t.Fatalf("before the end: %+v %v", u, err)
+	}
+	f.clock.Add(end.Sub(f.clock.Now()) + time.Minute)
+	if u, err := o.User(ctx, f.person.Identifier, f.app); err != nil || strings.Join(u.Profiles, ",") != "consultation" {
+		t.Errorf("a profile ended: %+v %v, want consultation only", u, err)
+	}
+	if _, err := o.User(ctx, ending.Identifier, f.app); !errors.Is(err, directory.ErrForbidden) {
+		t.Errorf("its only profile ended: %v, want ErrForbidden", err)
+	}
+	r := f.begin(t, f.request(f.app))
+	if _, step, err := o.Continue(ctx, r.ID, f.signedIn(t, ending)); err != nil || step != directory.OIDCAccessDenied {
+		t.Errorf("signing in with its only profile ended: %v %v, want access denied", step, err)
+	}
+}
+
 // Every instance signs with the same key, made by the first that needs it;
 // a rotation keeps the old key published until its tokens have expired.
 // On a slapd of its own: the keys live in ou=system, which the package's

@@ -123,7 +123,7 @@ func (o OIDC) Continue(ctx context.Context, id string, p *Person) (*OIDCRequest,
 	ev.about(p)
 	ev.Detail = r.ClientID
 	defer func() { recordEvent(ctx, s, o.Audit, ev, err) }()
-	if !slices.ContainsFunc(p.Habilitations, func(h Habilitation) bool { return h.Application == r.ClientID }) {
+	if len(profilesOf(p, r.ClientID, o.Now())) == 0 {
 		err = forbidden("sign in to " + r.ClientID)
 		if derr := s.deleteOIDCRequest(ctx, id); derr != nil {
 			return nil, 0, derr
@@ -218,12 +218,7 @@ func (o OIDC) User(ctx context.Context, subject, app string) (*OIDCUser, error) 
 	if err != nil {
 		return nil, err
 	}
-	u := &OIDCUser{Person: p}
-	for _, h := range p.Habilitations {
-		if h.Application == app {
-			u.Profiles = append(u.Profiles, h.Profile)
-		}
-	}
+	u := &OIDCUser{Person: p, Profiles: profilesOf(p, app, o.Now())}
 	if p.State != StateActive || len(u.Profiles) == 0 {
 		return nil, forbidden(op)
 	}
@@ -234,6 +229,19 @@ func (o OIDC) User(ctx context.Context, subject, app string) (*OIDCUser, error) 
 		}
 	}
 	return u, nil
+}
+
+// profilesOf are the profiles of app that p holds at now: a habilitation
+// whose end date has come opens the application no more, though the
+// end-date job, which runs every hour, may not have withdrawn it yet.
+func profilesOf(p *Person, app string, now time.Time) []string {
+	var profiles []string
+	for _, h := range p.Habilitations {
+		if h.Application == app && (h.EndDate.IsZero() || now.Before(h.EndDate)) {
+			profiles = append(profiles, h.Profile)
+		}
+	}
+	return profiles
 }
 
 // SigningKeys returns the key that signs, and the keys to publish: that
