@@ -191,6 +191,33 @@ func TestOIDCCodeFlow(t *testing.T) {
 			t.Errorf("a wrong code_verifier: %v, want invalid_grant", err)
 		}
 	})
+	t.Run("a code is its application's, for its redirect URI", func(t *testing.T) {
+		exchange := func(client, redirect, code, verifier string) (int, string, bool) {
+			req, _ := http.NewRequest(http.MethodPost, base+"/oidc/token", strings.NewReader(url.Values{
+				"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirect}, "code_verifier": {verifier}}.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.SetBasicAuth(client, rpSecret)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			var body struct {
+				Error   string `json:"error"`
+				IDToken string `json:"id_token"`
+			}
+			json.NewDecoder(res.Body).Decode(&body)
+			return res.StatusCode, body.Error, body.IDToken != ""
+		}
+		code, verifier := b.codeFor(rp)
+		if status, e, tokens := exchange(other.id, rp.url+"/callback", code, verifier); tokens || status != http.StatusBadRequest || e != "invalid_grant" {
+			t.Errorf("another application exchanges the code: %d %q, tokens %v", status, e, tokens)
+		}
+		code, verifier = b.codeFor(rp)
+		if status, e, tokens := exchange(rp.id, rp.url+"/ailleurs", code, verifier); tokens || status != http.StatusBadRequest || e != "invalid_grant" {
+			t.Errorf("the code with another redirect_uri: %d %q, tokens %v", status, e, tokens)
+		}
+	})
 	t.Run("a wrong client secret is 401", func(t *testing.T) {
 		var code string
 		for _, secret := range []string{"Wrong-Secret-2026!", ""} {
