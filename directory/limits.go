@@ -60,6 +60,9 @@ type LimitPolicy struct {
 	ResetIdentifier       Limit // renewal requests (captcha solved) per identifier: 5 per hour
 	ResetAddress          Limit // renewal requests (captcha solved) per client address: 20 per hour
 	InvitationAccount     Limit // pre-creation links sent, first or again, per account: 100 per hour
+	// OpenID Connect authorization requests per client address, each kept
+	// in the directory until answered or expired: 1000 per 15 minutes.
+	AuthorizeAddress Limit
 }
 
 // DefaultLimits is the policy used for every limit left at its zero value.
@@ -78,6 +81,7 @@ var DefaultLimits = LimitPolicy{
 	ResetIdentifier:       Limit{5, time.Hour},
 	ResetAddress:          Limit{20, time.Hour},
 	InvitationAccount:     Limit{100, time.Hour},
+	AuthorizeAddress:      Limit{1000, 15 * time.Minute},
 }
 
 func (p LimitPolicy) withDefaults() LimitPolicy {
@@ -87,7 +91,7 @@ func (p LimitPolicy) withDefaults() LimitPolicy {
 		{&p.SignInAddress, &d.SignInAddress},
 		{&p.CodeAddress, &d.CodeAddress}, {&p.CaptchaAddress, &d.CaptchaAddress},
 		{&p.ResetIdentifier, &d.ResetIdentifier}, {&p.ResetAddress, &d.ResetAddress},
-		{&p.InvitationAccount, &d.InvitationAccount},
+		{&p.InvitationAccount, &d.InvitationAccount}, {&p.AuthorizeAddress, &d.AuthorizeAddress},
 	} {
 		if l.got.Max == 0 {
 			l.got.Max = l.def.Max
@@ -109,11 +113,12 @@ const (
 	LimitResetIdentifier       = "reset_identifier"
 	LimitResetAddress          = "reset_address"
 	LimitInvitationAccount     = "invitation_account"
+	LimitAuthorizeAddress      = "authorize_address"
 )
 
 // LimitNames lists every limit's name.
 var LimitNames = []string{LimitSignInIdentifier, LimitSignInIdentifierKnown, LimitSignInAddress, LimitCodeAddress,
-	LimitCaptchaAddress, LimitResetIdentifier, LimitResetAddress, LimitInvitationAccount}
+	LimitCaptchaAddress, LimitResetIdentifier, LimitResetAddress, LimitInvitationAccount, LimitAuthorizeAddress}
 
 // LimitError is the answer to a request over a limit. It matches
 // ErrRateLimited; over a sign-in limit per identifier, ErrAccountLocked too.
