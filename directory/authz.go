@@ -45,6 +45,15 @@ func CanManage(actor, target *Person) bool {
 	return target != nil && target.Role != RoleAgent && CanInvite(actor, target.Role, target.SIRET, target.Service)
 }
 
+// CanChooseService says whether the invitee of invited may put its
+// request in that service when filling the form: its own, or one where
+// whoever invited (inviter, nil when gone) could have invited it. So the
+// request stays in the inviter's reach: a responsable's invitation is for
+// their service, an administrator's for any service of the structure.
+func CanChooseService(inviter, invited *Person, service string) bool {
+	return service == invited.Service || CanInvite(inviter, invited.Role, invited.SIRET, service)
+}
+
 // CanHabilitate says whether actor may grant or withdraw that profile to
 // target: agents habilitate administrators; administrators and responsables
 // the accounts they manage, with profiles they hold themselves.

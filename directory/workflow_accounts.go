@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 )
 
 // LifecycleNotifier mails what the account lifecycle tells people (guide
@@ -183,9 +184,15 @@ func (a Accounts) Invitation(ctx context.Context, token string) (*InvitationForm
 		return nil, err
 	}
 	if p.Role.InService() {
-		if form.Services, err = a.Store.ListServices(ctx, p.SIRET); err != nil {
+		services, err := a.Store.ListServices(ctx, p.SIRET)
+		if err != nil {
 			return nil, err
 		}
+		inviter, err := a.inviter(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		form.Services = slices.DeleteFunc(services, func(sv Service) bool { return !CanChooseService(inviter, p, sv.Name) })
 	}
 	return form, nil
 }
@@ -194,16 +201,58 @@ func (a Accounts) Invitation(ctx context.Context, token string) (*InvitationForm
 // anything: the summary page shows only a form that would pass. Errors:
 // those of SubmitInvitation.
 func (a Accounts) CheckInvitation(ctx context.Context, token string, f PreCreation) error {
+	if err := a.holdService(ctx, "check pre-creation", token, &f); err != nil {
+		return err
+	}
 	return a.Store.checkPreCreation(ctx, token, f)
 }
 
 // SubmitInvitation records the form of an invitation's link: names,
 // mobile, service and the password, which slapd hashes and checks. The
-// request then waits for its decision, and the link is spent. Errors:
+// request then waits for its decision, and the link is spent. The service
+// is the invitation's unless CanChooseService allows another; left empty
+// where there is no other to choose, it is the invitation's. Errors:
 // ErrInvalid (every problem listed), ErrPasswordPolicy, ErrInvalidToken,
 // ErrTokenExpired.
 func (a Accounts) SubmitInvitation(ctx context.Context, token string, f PreCreation) (*Person, error) {
+	if err := a.holdService(ctx, "submit pre-creation", token, &f); err != nil {
+		return nil, err
+	}
 	return a.Store.submitInvitation(ctx, token, f)
+}
+
+// holdService keeps the invitee of a link's invitation to the services
+// CanChooseService allows. Errors: ErrInvalid, and those of the link.
+func (a Accounts) holdService(ctx context.Context, op, token string, f *PreCreation) error {
+	p, err := a.Store.findInvitation(ctx, token)
+	if err != nil {
+		return err
+	}
+	service := strings.TrimSpace(f.Service)
+	if !p.Role.InService() || service == p.Service {
+		return nil
+	}
+	inviter, err := a.inviter(ctx, p)
+	if err != nil {
+		return err
+	}
+	switch {
+	case service == "" && !inviter.isAdminOf(p.SIRET):
+		f.Service = p.Service // no other to choose: the invitation's
+	case service != "" && !CanChooseService(inviter, p, service):
+		return fmt.Errorf("%s: %w", op, &InvalidError{[]Problem{{"service",
+			"Votre compte est rattaché au service « " + p.Service + " » par la personne qui vous a invité : vous ne pouvez pas en choisir un autre."}}})
+	}
+	return nil
+}
+
+// inviter reads who invited p, nil when that account is gone.
+func (a Accounts) inviter(ctx context.Context, p *Person) (*Person, error) {
+	inviter, err := a.Store.FindPerson(ctx, p.RequestedBy)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	return inviter, err
 }
 
 // Requests lists the submitted requests that actor may decide.
