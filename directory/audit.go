@@ -27,6 +27,7 @@ const (
 	ActionDeleteService     Action = "service.delete"
 	ActionCreateApplication Action = "application.create"
 	ActionInvite            Action = "account.invite"
+	ActionInviteBulk        Action = "account.invite_bulk" // a file of invitations, each row an ActionInvite of its own
 	ActionResendInvitation  Action = "account.resend_invitation"
 	ActionApprove           Action = "account.approve"
 	ActionRefuse            Action = "account.refuse"

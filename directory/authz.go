@@ -38,6 +38,13 @@ func CanInvite(actor *Person, role Role, siret, service string) bool {
 	return false
 }
 
+// CanInviteInBulk: those who may invite someone into the structure
+// (CanInvite) may send it a file of invitations: its administrators, its
+// responsables (into their service), agents (its administrators).
+func CanInviteInBulk(actor *Person, siret string) bool {
+	return CanInvite(actor, RoleAdministrateur, siret, "") || actor != nil && CanInvite(actor, RoleCollaborateur, siret, actor.Service)
+}
+
 // CanManage says whether actor decides the requests of target and manages
 // the account (disable, enable, remove, send the link again): the same
 // people who could have invited it.

@@ -60,6 +60,7 @@ type LimitPolicy struct {
 	ResetIdentifier       Limit // renewal requests (captcha solved) per identifier: 5 per hour
 	ResetAddress          Limit // renewal requests (captcha solved) per client address: 20 per hour
 	InvitationAccount     Limit // pre-creation links sent, first or again, per account: 100 per hour
+	InvitationBulk        Limit // rows invited by bulk invitations, per account: 5,000 per 24 hours
 }
 
 // DefaultLimits is the policy used for every limit left at its zero value.
@@ -78,6 +79,7 @@ var DefaultLimits = LimitPolicy{
 	ResetIdentifier:       Limit{5, time.Hour},
 	ResetAddress:          Limit{20, time.Hour},
 	InvitationAccount:     Limit{100, time.Hour},
+	InvitationBulk:        Limit{5000, 24 * time.Hour},
 }
 
 func (p LimitPolicy) withDefaults() LimitPolicy {
@@ -87,7 +89,7 @@ func (p LimitPolicy) withDefaults() LimitPolicy {
 		{&p.SignInAddress, &d.SignInAddress},
 		{&p.CodeAddress, &d.CodeAddress}, {&p.CaptchaAddress, &d.CaptchaAddress},
 		{&p.ResetIdentifier, &d.ResetIdentifier}, {&p.ResetAddress, &d.ResetAddress},
-		{&p.InvitationAccount, &d.InvitationAccount},
+		{&p.InvitationAccount, &d.InvitationAccount}, {&p.InvitationBulk, &d.InvitationBulk},
 	} {
 		if l.got.Max == 0 {
 			l.got.Max = l.def.Max
@@ -109,11 +111,12 @@ const (
 	LimitResetIdentifier       = "reset_identifier"
 	LimitResetAddress          = "reset_address"
 	LimitInvitationAccount     = "invitation_account"
+	LimitInvitationBulk        = "invitation_bulk"
 )
 
 // LimitNames lists every limit's name.
 var LimitNames = []string{LimitSignInIdentifier, LimitSignInIdentifierKnown, LimitSignInAddress, LimitCodeAddress,
-	LimitCaptchaAddress, LimitResetIdentifier, LimitResetAddress, LimitInvitationAccount}
+	LimitCaptchaAddress, LimitResetIdentifier, LimitResetAddress, LimitInvitationAccount, LimitInvitationBulk}
 
 // LimitError is the answer to a request over a limit. It matches
 // ErrRateLimited; over a sign-in limit per identifier, ErrAccountLocked too.

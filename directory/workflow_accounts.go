@@ -115,8 +115,16 @@ func (a Accounts) DeleteService(ctx context.Context, actor *Person, siret, name 
 
 // Invite pre-creates an account and mails its link. Errors: ErrForbidden,
 // ErrInvalid, ErrNotFound (structure, service), ErrConflict (mail used),
-// ErrRateLimited (the actor's invitation limit).
-func (a Accounts) Invite(ctx context.Context, actor *Person, n NewInvitation) (_ *Invitation, err error) {
+// ErrRateLimited (the actor's invitation limit); when the invitation was
+// made but its mail failed, the invitation comes back with the error.
+func (a Accounts) Invite(ctx context.Context, actor *Person, n NewInvitation) (*Invitation, error) {
+	return a.invite(ctx, actor, n, nil, a.takeInvitation)
+}
+
+// invite is Invite, the structure read already when st is not nil, the
+// link counted in its limit by take.
+func (a Accounts) invite(ctx context.Context, actor *Person, n NewInvitation, st *Structure,
+	take func(ctx context.Context, op string, actor *Person) error) (_ *Invitation, err error) {
 	const op = "invite"
 	ev := newEvent(ctx, actor, ActionInvite)
 	ev.Structure, ev.Service, ev.Detail = NormalizeSIRET(n.SIRET), n.Service, string(n.Role)
@@ -127,11 +135,12 @@ func (a Accounts) Invite(ctx context.Context, actor *Person, n NewInvitation) (_
 	if !CanInvite(actor, n.Role, n.SIRET, n.Service) {
 		return nil, forbidden(op)
 	}
-	st, err := a.Store.FindStructure(ctx, n.SIRET)
-	if err != nil {
-		return nil, err
+	if st == nil {
+		if st, err = a.Store.FindStructure(ctx, n.SIRET); err != nil {
+			return nil, err
+		}
 	}
-	if err := a.takeInvitation(ctx, op, actor); err != nil {
+	if err := take(ctx, op, actor); err != nil {
 		return nil, err
 	}
 	n.RequestedBy = actor.Identifier
@@ -141,7 +150,7 @@ func (a Accounts) Invite(ctx context.Context, actor *Person, n NewInvitation) (_
 	}
 	ev.keepOn(inv.Person)
 	if err := a.Notifier.Invitation(ctx, inv, st); err != nil {
-		return nil, fmt.Errorf("%s: mail the link: %w", op, err)
+		return inv, fmt.Errorf("%s: mail the link: %w", op, err) // made, not mailed
 	}
 	return inv, nil
 }

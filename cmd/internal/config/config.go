@@ -143,6 +143,7 @@ type Limits struct {
 	ResetIdentifier       directory.Limit `mapstructure:"reset_identifier"`
 	ResetAddress          directory.Limit `mapstructure:"reset_address"`
 	InvitationAccount     directory.Limit `mapstructure:"invitation_account"`
+	InvitationBulk        directory.Limit `mapstructure:"invitation_bulk"`
 }
 
 // Policy is the directory's form of the limits.
@@ -246,6 +247,7 @@ var defaults = []defaultValue{
 	{"limits.reset_identifier", directory.DefaultLimits.ResetIdentifier.String()},
 	{"limits.reset_address", directory.DefaultLimits.ResetAddress.String()},
 	{"limits.invitation_account", directory.DefaultLimits.InvitationAccount.String()},
+	{"limits.invitation_bulk", directory.DefaultLimits.InvitationBulk.String()},
 }
 
 type defaultValue struct {
