@@ -369,6 +369,50 @@ func TestBulkInvitationLimit(t *testing.T) {
 	if _, err := b.acc.Invite(ctx, b.admin, directory.NewInvitation{Email: "une@example.fr", Role: directory.RoleCollaborateur, SIRET: testSIRET, Service: "Accueil"}); err != nil {
 		t.Errorf("an invitation one by one, after a file: %v", err)
 	}
+	// The same file within the hour: the 3 are invited already, the 2
+	// others still wait.
+	r, err = b.acc.InviteBulk(ctx, b.admin, testSIRET, rows, nil)
+	if err != nil || r.Count(directory.BulkAlreadyInvited) != 3 || r.Count(directory.BulkLimitReached) != 2 {
+		t.Errorf("the same file within the hour: %v, %v", codes(r), err)
+	}
+}
+
+// The rows a run counted and did not invite (it stopped: here its lease
+// ended and another run took the structure) are given back to the limit.
+func TestBulkInvitationGivesBackUnusedRows(t *testing.T) {
+	t.Parallel()
+	cfg, clock := clockedConfig(t, slapdtest.Shared(t))
+	cfg.Limits.InvitationBulk = directory.Limit{Max: 6, Window: time.Hour}
+	a, other := slapdtest.OpenStore(t, cfg), slapdtest.OpenStore(t, cfg)
+	mustStructure(t, a, testSIRET, "Accueil")
+	mustStructure(t, a, otherSIRET, "Accueil")
+	admin := mustPerson(t, a, directory.NewPerson{FirstName: "Adam", LastName: "Rendu", Role: directory.RoleAgent})
+	accA, accB := directory.Accounts{Store: a, Notifier: &recordingNotifier{}}, directory.Accounts{Store: other, Notifier: &recordingNotifier{}}
+	file := func(prefix string, n int) []directory.BulkRow {
+		var rows []directory.BulkRow
+		for i := range n {
+			rows = append(rows, directory.BulkRow{Line: i + 1, Email: fmt.Sprintf("%s%d@example.fr", prefix, i)})
+		}
+		return rows
+	}
+	// 6 rows counted; 2 invited before the lease ends and another run
+	// takes the structure (that one, in the same window, finds no room).
+	r, err := accA.InviteBulk(ctx, admin, testSIRET, file("rendu", 6), func(done, total int) {
+		if done == 2 {
+			clock.Add(5 * time.Minute)
+			if r, err := accB.InviteBulk(ctx, admin, testSIRET, file("autre", 1), nil); err != nil || r.Count(directory.BulkLimitReached) != 1 {
+				t.Errorf("a run while the limit is full: %v, %v", r, err)
+			}
+		}
+	})
+	if err != nil || r.Invited() != 2 || r.Count(directory.BulkNotDone) != 4 {
+		t.Fatalf("the run that stopped: %v, %v", codes(r), err)
+	}
+	// The 4 given back: a file of 5 in another structure invites 4.
+	r, err = accB.InviteBulk(ctx, admin, otherSIRET, file("ailleurs", 5), nil)
+	if err != nil || r.Invited() != 4 || r.Count(directory.BulkLimitReached) != 1 {
+		t.Errorf("after the rows given back: %v, %v", codes(r), err)
+	}
 }
 
 // One bulk invitation runs at a time in a structure, across instances; a
@@ -460,4 +504,58 @@ func TestBulkInvitationOneAtATime(t *testing.T) {
 			t.Errorf("%s: %d invitations", row.Email, n)
 		}
 	}
+}
+
+// Runs in several structures at once, by one agent, share its limit: the
+// rows counted never pass it, whatever the interleaving.
+func TestBulkInvitationLimitAcrossRuns(t *testing.T) {
+	t.Parallel()
+	b := newBulkEnv(t, func(c *directory.StoreConfig) { c.Limits.InvitationBulk = directory.Limit{Max: 20, Window: time.Hour} })
+	agent := mustPerson(t, b.store, directory.NewPerson{FirstName: "Agathe", LastName: "Course", Role: directory.RoleAgent})
+	var wg sync.WaitGroup
+	invited := make([]int, 5)
+	for i := range invited {
+		st := luhnSIRET(i)
+		mustStructure(t, b.store, st)
+		wg.Go(func() {
+			var rows []directory.BulkRow
+			for j := range 10 {
+				rows = append(rows, directory.BulkRow{Line: j + 1, Email: fmt.Sprintf("partage%d.%d@example.fr", i, j)})
+			}
+			r, err := b.acc.InviteBulk(ctx, agent, st, rows, nil)
+			if err != nil {
+				t.Errorf("run %d: %v", i, err)
+				return
+			}
+			invited[i] = r.Invited()
+		})
+	}
+	wg.Wait()
+	if total := invited[0] + invited[1] + invited[2] + invited[3] + invited[4]; total != 20 {
+		t.Errorf("5 runs of 10 rows under a limit of 20 invited %v, %d in all", invited, total)
+	}
+}
+
+// luhnSIRET is a valid SIRET of its own for each i: a Luhn key on the
+// SIREN and on the whole.
+func luhnSIRET(i int) string {
+	key := func(digits string) string {
+		for d := '0'; d <= '9'; d++ {
+			s, sum := digits+string(d), 0
+			for k := range len(s) {
+				n := int(s[len(s)-1-k] - '0')
+				if k%2 == 1 {
+					if n *= 2; n > 9 {
+						n -= 9
+					}
+				}
+				sum += n
+			}
+			if sum%10 == 0 {
+				return s
+			}
+		}
+		panic("unreachable")
+	}
+	return key(key(fmt.Sprintf("8%07d", 4200+i)) + "0001")
 }

@@ -17,6 +17,13 @@ import (
 // ErrNotFound when the structure or service does not exist, ErrConflict
 // when the mail is already used by a request of the structure not refused.
 func (s *Store) CreateInvitation(ctx context.Context, n NewInvitation) (*Invitation, error) {
+	return s.createInvitation(ctx, n, nil)
+}
+
+// createInvitation is CreateInvitation; keep, when not nil, gives the
+// first value of the account's history (its audit event, the invitation
+// itself), which the add writes with the entry.
+func (s *Store) createInvitation(ctx context.Context, n NewInvitation, keep func(p *Person) string) (*Invitation, error) {
 	const op = "invite"
 	if err := n.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
@@ -33,10 +40,15 @@ func (s *Store) CreateInvitation(ctx context.Context, n NewInvitation) (*Invitat
 			attrs[i].Vals = []string{n.Email} // until the form gives the names
 		}
 	}
+	attrs = append(attrs, ldap.Attribute{Type: "apexInvitation", Vals: []string{rec.String()}})
+	if keep != nil {
+		attrs = append(attrs, ldap.Attribute{Type: "apexHistory", Vals: []string{keep(&Person{
+			RequestID: requestID, Email: n.Email, Role: n.Role, State: StateInvited, SIRET: n.SIRET, Service: n.Service})}})
+	}
 	dn := rdn("apexRequestId", requestID) + "," + s.personParentDN(n.Role, n.SIRET, n.Service)
 	err := s.do(ctx, op, func(c *ldap.Conn) error {
 		req := ldap.NewAddRequest(dn, nil)
-		req.Attributes = append(attrs, ldap.Attribute{Type: "apexInvitation", Vals: []string{rec.String()}})
+		req.Attributes = attrs
 		return c.Add(req)
 	})
 	if err != nil {

@@ -144,13 +144,21 @@ func (a Accounts) invite(ctx context.Context, actor *Person, n NewInvitation, st
 		return nil, err
 	}
 	n.RequestedBy = actor.Identifier
-	inv, err := a.Store.CreateInvitation(ctx, n)
+	// The add writes the event into the new account's history: one write.
+	inv, err := a.Store.createInvitation(ctx, n, func(p *Person) string {
+		ev.about(p)
+		ev.At, ev.Outcome = a.Store.now().UTC(), OutcomeSuccess
+		return ev.record(0)
+	})
 	if err != nil {
 		return nil, err
 	}
-	ev.keepOn(inv.Person)
+	ev.about(inv.Person)
+	ev.kept = true
 	if err := a.Notifier.Invitation(ctx, inv, st); err != nil {
-		return inv, fmt.Errorf("%s: mail the link: %w", op, err) // made, not mailed
+		err = fmt.Errorf("%s: mail the link: %w", op, err) // made, not mailed: the log says so
+		ev.Outcome = eventOutcome(err)
+		return inv, err
 	}
 	return inv, nil
 }

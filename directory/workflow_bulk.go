@@ -75,6 +75,22 @@ func (a Accounts) InviteBulk(ctx context.Context, actor *Person, siret string, r
 			ready = append(ready, i)
 		}
 	}
+	// The rows are counted in actor's invitation_bulk limit at once, as
+	// many as it has room for; the others wait for its next window. Those
+	// counted and not invited are given back at the end.
+	allowed, giveBack, err := a.takeBulkRows(ctx, op, actor, len(ready))
+	var le *LimitError
+	switch {
+	case errors.As(err, &le):
+		b.stopAt(ready, BulkLimitReached, err)
+		ready = nil
+	case err != nil:
+		return nil, err
+	case allowed < len(ready):
+		b.stopAt(ready[allowed:], BulkLimitReached, giveBack.over)
+		ready = ready[:allowed]
+	}
+	defer func() { giveBack.unused(ctx, op, b.report.Invited()) }()
 	if progress == nil {
 		progress = func(int, int) {}
 	}
@@ -89,8 +105,7 @@ func (a Accounts) InviteBulk(ctx context.Context, actor *Person, siret string, r
 			b.stopAt(ready[done:], BulkNotDone, stop)
 			break
 		}
-		inv, err := a.invite(rowCtx, actor, b.invitations[i], b.structure, a.takeBulkRow)
-		var le *LimitError
+		inv, err := a.invite(rowCtx, actor, b.invitations[i], b.structure, counted)
 		switch {
 		case err == nil:
 			row.Code, row.Message, row.RequestID = BulkInvited, "Invitation envoyée.", inv.Person.RequestID
@@ -100,8 +115,6 @@ func (a Accounts) InviteBulk(ctx context.Context, actor *Person, siret string, r
 			b.stopAt(ready[done+1:], BulkNotDone, err)
 		case errors.Is(err, ErrConflict): // invited meanwhile, outside this run
 			row.Code, row.Message = BulkAlreadyInvited, "Déjà invitée : une invitation à cette adresse vient d'être faite dans la structure."
-		case errors.As(err, &le):
-			b.stopAt(ready[done:], BulkLimitReached, err)
 		default:
 			b.stopAt(ready[done:], BulkNotDone, err)
 		}
@@ -129,11 +142,40 @@ func (a Accounts) bulkStop(ctx context.Context, op string, lease *limitSlot, ren
 	return nil
 }
 
-// takeBulkRow counts a row of a bulk invitation in actor's invitation_bulk limit.
-func (a Accounts) takeBulkRow(ctx context.Context, op string, actor *Person) error {
-	l := a.Store.limits.InvitationBulk
-	_, err := a.Store.takeLimits(ctx, op, limitKeys(identifierKey(LimitInvitationBulk, l, actor.Identifier)))
-	return err
+// counted is the limit of a row that takeBulkRows counted already.
+func counted(context.Context, string, *Person) error { return nil }
+
+// bulkSlots are the rows of a run counted in its invitation_bulk limit.
+type bulkSlots struct {
+	store *Store
+	slot  limitSlot
+	taken int
+	over  *LimitError // for the rows left out: when the window ends
+}
+
+// takeBulkRows counts n rows in actor's invitation_bulk limit at once:
+// how many may be invited now (n, when the limit is off).
+func (a Accounts) takeBulkRows(ctx context.Context, op string, actor *Person, n int) (int, *bulkSlots, error) {
+	keys := limitKeys(identifierKey(LimitInvitationBulk, a.Store.limits.InvitationBulk, actor.Identifier))
+	if len(keys) == 0 || n == 0 {
+		return n, &bulkSlots{}, nil
+	}
+	slot, taken, err := a.Store.takeLimitSlots(ctx, op, keys[0], n)
+	if err != nil {
+		return 0, nil, err
+	}
+	wait := time.Second
+	if ends, err := time.Parse(generalizedTime, slot.expires); err == nil && ends.Sub(a.Store.now()) > wait {
+		wait = ends.Sub(a.Store.now()).Round(time.Second)
+	}
+	return taken, &bulkSlots{store: a.Store, slot: slot, taken: taken, over: &LimitError{Limit: LimitInvitationBulk, RetryAfter: wait}}, nil
+}
+
+// unused gives back the rows counted and not invited.
+func (s *bulkSlots) unused(ctx context.Context, op string, invited int) {
+	if s != nil && s.store != nil {
+		s.store.giveBackSlots(ctx, op, s.slot, s.taken-invited)
+	}
 }
 
 // bulkCheck is a bulk invitation checked: its structure, each row's
