@@ -54,11 +54,44 @@ func (s *Store) createInvitation(ctx context.Context, n NewInvitation, keep func
 	if err != nil {
 		return nil, err
 	}
+	if err := s.yieldToEarlier(ctx, op, n.SIRET, n.Email, dn); err != nil {
+		return nil, err
+	}
 	p, err := s.FindPersonByRequest(ctx, requestID)
 	if err != nil {
 		return nil, err
 	}
 	return &Invitation{Person: p, Token: token, ExpiresAt: rec.expires}, nil
+}
+
+// yieldToEarlier keeps a mail unique in its structure where the unique
+// overlay cannot: it searches before the write, so two adds of one mail at
+// the same moment both pass it. Once added, the entry dn looks for the
+// others that hold its mail key; when one was written before it (a
+// smaller entryCSN: slapd orders its writes), it is deleted and the
+// invitation is ErrConflict. Writes are one after the other, so the later
+// of two always sees the earlier, and only the first stays. A failed read
+// leaves the entry, as the overlay did.
+func (s *Store) yieldToEarlier(ctx context.Context, op, siret, email, dn string) error {
+	entries, err := s.searchFew(ctx, op, s.structureDN(siret), ldap.ScopeWholeSubtree,
+		and("(objectClass=apexPerson)", eq("apexMailKey", s.mailKey(siret, email)), not(eq("apexAccountState", string(StateRefused)))),
+		[]string{"entryCSN"}, 0)
+	if err != nil {
+		return nil
+	}
+	mine := ""
+	for _, e := range entries {
+		if sameDN(e.DN, dn) {
+			mine = e.GetAttributeValue("entryCSN")
+		}
+	}
+	for _, e := range entries {
+		if csn := e.GetAttributeValue("entryCSN"); !sameDN(e.DN, dn) && mine != "" && csn != "" && csn < mine {
+			s.do(context.WithoutCancel(ctx), op, func(c *ldap.Conn) error { return c.Del(ldap.NewDelRequest(dn, nil)) })
+			return fmt.Errorf("%s: the mail was invited meanwhile: %w", op, ErrConflict)
+		}
+	}
+	return nil
 }
 
 // reissueInvitation gives an invited account a new link in place of the old

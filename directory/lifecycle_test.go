@@ -388,3 +388,40 @@ func TestInviteeKeepsTheResponsablesService(t *testing.T) {
 		t.Errorf("an administrator's invitation into Paie: %+v, %v", p, err)
 	}
 }
+
+// Invitations of one address into one structure at the same moment, on
+// two instances (a double click, a file and a form): exactly one is made,
+// the others are ErrConflict, whatever the interleaving. The unique
+// overlay alone let several through (it checks before the write).
+func TestInvitationsOfOneMailAtOnce(t *testing.T) {
+	t.Parallel()
+	a, b, _ := twoInstances(t)
+	mustStructure(t, a, testSIRET, "Accueil")
+	for round := range 20 {
+		email := fmt.Sprintf("course%d@example.fr", round)
+		var wg sync.WaitGroup
+		errs := make([]error, 8)
+		for i := range errs {
+			store := []*directory.Store{a, b}[i%2]
+			wg.Go(func() {
+				_, errs[i] = store.CreateInvitation(ctx, directory.NewInvitation{Email: email, Role: directory.RoleCollaborateur, SIRET: testSIRET, Service: "Accueil"})
+			})
+		}
+		wg.Wait()
+		made := 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				made++
+			case !errors.Is(err, directory.ErrConflict):
+				t.Errorf("round %d: %v, want ErrConflict", round, err)
+			}
+		}
+		if made != 1 {
+			t.Errorf("round %d: %d invitations of %s made, want 1", round, made, email)
+		}
+		if p, err := a.FindPersonByEmail(ctx, testSIRET, email); err != nil || p.State != directory.StateInvited {
+			t.Errorf("round %d: the invitation kept: %+v, %v", round, p, err)
+		}
+	}
+}
