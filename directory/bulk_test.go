@@ -559,3 +559,34 @@ func luhnSIRET(i int) string {
 	}
 	return key(key(fmt.Sprintf("8%07d", 4200+i)) + "0001")
 }
+
+// Any bytes read as a file: rows, or one problem on the file; never a
+// panic, never more than MaxBulkRows rows, lines in order.
+func FuzzReadBulkCSV(f *testing.F) {
+	for _, seed := range []string{
+		"\ufeffAdresse mail;Rôle;Service\r\na@example.fr;collaborateur;Paie\r\n",
+		"sep=,\nemail,role\n\"a@example.fr\",\"responsable\"\n",
+		"a@example.fr;\"x\"\"y\";Paie;;\r\n;;\r\n\r\n",
+		"\"unterminated\n", "Comptabilit\xe9", "", "sep=;", "email\n@\n",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, file string) {
+		rows, err := directory.ReadBulkCSV(strings.NewReader(file))
+		if err != nil {
+			var ie *directory.InvalidError
+			if !errors.As(err, &ie) || len(ie.Problems) != 1 || ie.Problems[0].Field != "file" {
+				t.Fatalf("%q: %v", file, err)
+			}
+			return
+		}
+		if len(rows) == 0 || len(rows) > directory.MaxBulkRows {
+			t.Fatalf("%q: %d rows", file, len(rows))
+		}
+		for i, r := range rows {
+			if r.Line < 1 || i > 0 && r.Line <= rows[i-1].Line {
+				t.Fatalf("%q: lines %+v", file, rows)
+			}
+		}
+	})
+}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -262,8 +263,8 @@ func TestBulkInvitationPages(t *testing.T) {
 	// rows after the third are padding, each refused.
 	var file strings.Builder
 	file.WriteString("\ufeffAdresse mail;Rôle;Service\r\n")
-	fmt.Fprintf(&file, "%s;Collaborateur;Comptabilité\r\n%s;responsable;\"Comptabilité\"\r\npas-une-adresse;collaborateur;Comptabilité\r\n%s;collaborateur;Comptabilité\r\n",
-		a, b, strings.ToUpper(a))
+	fmt.Fprintf(&file, "%s;Collaborateur;Comptabilité\r\n%s;responsable;\"Comptabilité\"\r\npas-une-adresse;collaborateur;Comptabilité\r\n%s;collaborateur;Comptabilité\r\n"+
+		"=1+1;collaborateur;@Comptabilité\r\n", a, b, strings.ToUpper(a))
 	for file.Len() < 300<<10 {
 		fmt.Fprintf(&file, "%s;collaborateur;%s\r\n", a, strings.Repeat("Comptabilité générale ", 4))
 	}
@@ -307,7 +308,8 @@ func TestBulkInvitationPages(t *testing.T) {
 	}
 	result := string(csvResult)
 	for _, want := range []string{"\ufeffLigne;Adresse mail;Rôle;Service;Résultat;Code;Motif\r\n", "2;" + a + ";Collaborateur;Comptabilité;Invitée;invited;Invitation envoyée.\r\n",
-		"4;pas-une-adresse;collaborateur;Comptabilité;Refusée;invalid_email;L'adresse mail n'est pas valide.\r\n"} {
+		"4;pas-une-adresse;collaborateur;Comptabilité;Refusée;invalid_email;L'adresse mail n'est pas valide.\r\n",
+		"6;'=1+1;collaborateur;'@Comptabilité;Refusée;invalid_email;"} { // no formula for a spreadsheet
 		if !strings.Contains(result, want) {
 			t.Errorf("the result lacks %q:\n%.600s", want, result)
 		}
@@ -541,4 +543,75 @@ func TestBulkInvitationLeftThenSentAgain(t *testing.T) {
 			t.Errorf("%s got %d invitation mails, want 1", addr, n)
 		}
 	}
+}
+
+// FuzzBulkBodies sends any file, of any size, to the bulk invitation's
+// form (to preview or to confirm it, with a good CSRF field) and the same
+// bytes to its API route as CSV and as JSON: never a 500, nothing over
+// the bound taken (413), and no file left in $TMPDIR.
+func FuzzBulkBodies(f *testing.F) {
+	for _, seed := range []string{
+		"\ufeffAdresse mail;Rôle;Service\r\nfuzz@example.fr;administrateur;\r\n",
+		"email,role\n\"a@example.fr\",\"x\"\"y\"\n", "Comptabilit\xe9", "", "\"", "sep=;\n;;\n",
+		`[{"email":"fuzz@example.fr"}]`,
+	} {
+		for _, pad := range []uint16{0, 5000, 40000} {
+			f.Add("verifier", []byte(seed), pad)
+			f.Add("confirmer", []byte(seed), pad)
+		}
+	}
+	rig := newBodyRig(f)
+	page := httptest.NewRecorder()
+	req := httptest.NewRequest("GET", "/gestion/inviter/fichier", nil)
+	req.AddCookie(&http.Cookie{Name: "apex_session", Value: rig.token})
+	rig.handler.ServeHTTP(page, req)
+	m := csrfFieldPattern.FindStringSubmatch(page.Body.String())
+	if m == nil {
+		f.Fatalf("no CSRF field on the upload form: %d", page.Code)
+	}
+	csrf := m[1]
+	tmp := f.TempDir()
+	f.Setenv("TMPDIR", tmp) // after the rig: the package's slapd must not start in it
+	f.Fuzz(func(t *testing.T, action string, content []byte, pad uint16) {
+		content = append(bytes.Clone(content), bytes.Repeat([]byte("a"), int(pad)*64)...) // up to 4 MiB
+		var body bytes.Buffer
+		w := multipart.NewWriter(&body)
+		w.WriteField("csrf", csrf)
+		w.WriteField("action", action)
+		w.WriteField("siret", siret)
+		if action == "confirmer" {
+			w.WriteField("contenu", string(content))
+		} else {
+			fw, _ := w.CreateFormFile("fichier", "fuzz.csv")
+			fw.Write(content)
+		}
+		w.Close()
+		for _, r := range []struct{ path, contentType string }{
+			{"/gestion/inviter/fichier", w.FormDataContentType()},
+			{"/api/v1/structures/" + siret + "/invitations/bulk?dryRun=true", "text/csv"},
+			{"/api/v1/structures/" + siret + "/invitations/bulk", "application/json"},
+		} {
+			sent := content
+			if r.contentType == w.FormDataContentType() {
+				sent = body.Bytes()
+			}
+			req := httptest.NewRequest("POST", r.path, bytes.NewReader(sent))
+			req.Header.Set("Content-Type", r.contentType)
+			req.AddCookie(&http.Cookie{Name: "apex_session", Value: rig.token})
+			if strings.HasPrefix(r.path, "/api/") {
+				req.Header.Set("Authorization", "Bearer "+rig.token)
+			}
+			rec := httptest.NewRecorder()
+			rig.handler.ServeHTTP(rec, req)
+			switch {
+			case rec.Code >= 500:
+				t.Fatalf("%s, %d bytes: %d\n%.300s", r.path, len(sent), rec.Code, rec.Body.String())
+			case len(sent) > 2<<20+64<<10 && rec.Code != http.StatusRequestEntityTooLarge:
+				t.Fatalf("%s, %d bytes: %d, want 413", r.path, len(sent), rec.Code)
+			}
+			if left := uploads(t, tmp); len(left) > 0 {
+				t.Fatalf("%s: left %v", r.path, left)
+			}
+		}
+	})
 }
