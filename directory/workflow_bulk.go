@@ -44,11 +44,13 @@ func (a Accounts) CheckBulk(ctx context.Context, actor *Person, siret string, ro
 // InviteBulk checks the rows as CheckBulk does, then invites those that
 // pass, one after the other, each as Invite does (its event, its mail),
 // telling progress after each; the others come back with their problem.
-// One bulk invitation runs at a time in a structure, on every instance. A
-// run stops at the first row it cannot try (the limit reached, the
-// directory or the mail unavailable, ctx done): that row and the rest
-// come back with their reason, and sending the file again invites them.
-// Errors: those of CheckBulk, ErrBulkRunning.
+// One bulk invitation runs at a time in a structure, on every instance.
+// The rows past actor's invitation_bulk limit wait (BulkLimitReached). A
+// run stops at the first row it cannot try (the directory or the mail
+// unavailable, ctx done, its lease on the structure lost): that row and
+// the rest come back BulkNotDone, and sending the file again invites
+// them. Once progress is first told, the run ends with its report and no
+// error. Errors: those of CheckBulk, ErrBulkRunning.
 func (a Accounts) InviteBulk(ctx context.Context, actor *Person, siret string, rows []BulkRow, progress BulkProgress) (_ *BulkReport, err error) {
 	const op = "bulk invitation"
 	siret = NormalizeSIRET(siret)
@@ -223,6 +225,9 @@ func (a Accounts) checkBulk(ctx context.Context, op string, actor *Person, siret
 	case len(rows) > MaxBulkRows:
 		return nil, fmt.Errorf("%s: %w", op, bulkFileError("Le fichier compte %s lignes à inviter : %s au plus par envoi. Découpez-le en plusieurs fichiers.",
 			frenchNumber(len(rows)), frenchNumber(MaxBulkRows)))
+	}
+	if CheckSIRET(siret) != nil {
+		return nil, fmt.Errorf("%s: structure %q: %w", op, siret, ErrNotFound)
 	}
 	st, err := a.Store.FindStructure(ctx, siret)
 	if err != nil {

@@ -365,8 +365,10 @@ func TestBulkInvitationPagesByRole(t *testing.T) {
 	c.get("/gestion/inviter/fichier?siret="+siret).want(t, "an agent's form", http.StatusOK, `id="siret" name="siret" value="`+siret+`"`)
 	adm := uniqueEmail("agent.admin")
 	content := "Adresse mail\r\n" + adm + "\r\n"
-	c.postFile("/gestion/inviter/fichier", url.Values{"action": {"verifier"}, "siret": {"44306184100039"}}, "admins.csv", []byte(content)).
-		want(t, "an unknown structure", http.StatusUnprocessableEntity, "Aucune structure de l'annuaire ne porte ce SIRET.")
+	for _, unknown := range []string{"44306184100039", "", "123"} {
+		c.postFile("/gestion/inviter/fichier", url.Values{"action": {"verifier"}, "siret": {unknown}}, "admins.csv", []byte(content)).
+			want(t, "an unknown structure "+unknown, http.StatusUnprocessableEntity, "Aucune structure de l'annuaire ne porte ce SIRET.")
+	}
 	c.postFile("/gestion/inviter/fichier", url.Values{"action": {"verifier"}, "siret": {siret}}, "admins.csv", []byte(content)).
 		want(t, "an agent's preview", http.StatusOK, "1 ligne prête à être invitée", "Inviter 1 personne", `name="siret" value="`+siret+`"`)
 	c.postFile("/gestion/inviter/fichier", url.Values{"action": {"confirmer"}, "siret": {siret}, "contenu": {content}}, "", nil).
