@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
@@ -300,7 +301,24 @@ func TestACLsDefenceInDepth(t *testing.T) {
 	if _, err := store.CreateSession(directory.WithClientAddress(ctx, "192.0.2.2"), bob.Identifier); err != nil { // and a known address
 		t.Fatal(err)
 	}
-	if _, err := store.LoginWithCode(ctx, bob.Identifier, goodPassword); err != nil {
+	if _, err := store.LoginWithCode(ctx, bob.Identifier, goodPassword); err != nil { // and its last use
+		t.Fatal(err)
+	}
+	// An end date, of the account and of a habilitation, and a notice.
+	manager := mustPerson(t, store, directory.NewPerson{FirstName: "Manon", LastName: "Defense", Role: directory.RoleAdministrateur, SIRET: testSIRET})
+	if err := store.AddHabilitation(ctx, manager.Identifier, "ficoba", "consultation"); err != nil {
+		t.Fatal(err)
+	}
+	manager, _ = store.FindPerson(ctx, manager.Identifier)
+	soon, _ := directory.ParseDay("endDate", directory.Day(time.Now().Add(72*time.Hour)))
+	acc := directory.Accounts{Store: store, Notifier: noMail{}}
+	if _, err := acc.SetEndDate(ctx, manager, alice.Identifier, soon); err != nil {
+		t.Fatal(err)
+	}
+	if err := acc.GrantUntil(ctx, manager, alice.Identifier, "ficoba", "consultation", soon); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (directory.Jobs{Store: store, Notifier: noNotice{}}).EndDates(ctx, &memProgress{}); err != nil {
 		t.Fatal(err)
 	}
 	aliceDN := findDN(t, store, srv, eqFilter("uid", alice.Identifier))
@@ -423,7 +441,8 @@ func TestACLsDefenceInDepth(t *testing.T) {
 
 		t.Run(id.name+" reads no mobile but its own and none of the service's secrets", func(t *testing.T) {
 			conn := bound(t, id.dn, pw)
-			secrets := []string{"mobile", "apexSession", "apexLoginCode", "apexInvitation", "apexReset", "apexKnownAddress", "apexMailKey", "userPassword", "pwdHistory"}
+			secrets := []string{"mobile", "apexSession", "apexLoginCode", "apexInvitation", "apexReset", "apexKnownAddress", "apexMailKey", "userPassword", "pwdHistory",
+				"authTimestamp", "apexActiveSince", "apexEnd", "apexNextEnd", "apexNotice", "apexInvitationExpires"}
 			// A person sees nothing above its own entry: the base itself is
 			// then "no such object", and the search finds nothing.
 			visible := func(filter string, attrs ...string) []*ldap.Entry {
@@ -447,7 +466,8 @@ func TestACLsDefenceInDepth(t *testing.T) {
 			}
 			// Nor can it learn them by a filter: an attribute it may not
 			// read matches nothing.
-			for _, f := range []string{"(mobile=*)", "(mobile=+33622222222)", "(apexSession=*)", "(apexLoginCode=*)", "(apexKnownAddress=*)", "(apexMailKey=*)"} {
+			for _, f := range []string{"(mobile=*)", "(mobile=+33622222222)", "(apexSession=*)", "(apexLoginCode=*)", "(apexKnownAddress=*)", "(apexMailKey=*)",
+				"(authTimestamp=*)", "(apexActiveSince=*)", "(apexEnd=*)", "(apexNextEnd=*)", "(apexNotice=*)"} {
 				found := visible(f, "1.1")
 				for _, e := range found {
 					if f == "(mobile=*)" && strings.EqualFold(e.DN, id.self) {

@@ -40,6 +40,23 @@ const (
 	ActionResetPassword     Action = "password.reset"
 	ActionChangePassword    Action = "password.change"
 	ActionUpdatePersonal    Action = "personal_data.update"
+	// An account's end date set, changed or removed (detail: the day, or
+	// empty); a held habilitation's (detail: "application/profile day").
+	ActionSetEndDate         Action = "account.end_date"
+	ActionSetHabilitationEnd Action = "habilitation.end_date"
+	// What the scheduled jobs do (workflow_jobs.go), by no one (Actor is
+	// empty, Source "apexd:<job>"): a dormancy warning mailed (detail: the
+	// day of the disabling announced), an account disabled for dormancy,
+	// an end date's warning mailed (detail: "account day" or
+	// "application/profile day"), an account disabled or a habilitation
+	// withdrawn at its end date, an invitation's reminder mailed with a new
+	// link.
+	ActionDormancyWarning    Action = "account.dormancy_warning"
+	ActionDormancyDisable    Action = "account.dormancy_disable"
+	ActionEndWarning         Action = "account.end_warning"
+	ActionEndAccount         Action = "account.end"
+	ActionEndHabilitation    Action = "habilitation.end"
+	ActionInvitationReminder Action = "account.invitation_reminder"
 )
 
 // Outcomes of an event besides the error names of eventOutcome.

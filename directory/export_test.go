@@ -34,8 +34,9 @@ func SetLimitTries(n int) (restore func()) {
 
 // OnRequestWrite makes s call f between the read of a request and the
 // write that decides it (op "approve", "refuse", "reissue invitation"),
-// and before an approval names its entry ("approve: rename"), so that a
-// test can put another change there.
+// before an approval names its entry ("approve: rename"), and between the
+// read of a job's lease and its take ("take job"), so that a test can put
+// another change there.
 func OnRequestWrite(s *Store, f func(op string)) { s.onRequestWrite = f }
 
 // What only the tests use of the store: fixtures, and shortcuts past the

@@ -12,8 +12,9 @@ type NewInvitation struct {
 	Email       string
 	Role        Role // not agent: agents are created by apexctl
 	SIRET       string
-	Service     string // required for responsables and collaborateurs
-	RequestedBy string // identifier of who invites
+	Service     string    // required for responsables and collaborateurs
+	RequestedBy string    // identifier of who invites
+	EndDate     time.Time // when the account ends; zero: never (see ParseDay)
 }
 
 // Validate checks an invitation and lists every problem.

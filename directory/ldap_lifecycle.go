@@ -40,12 +40,16 @@ func (s *Store) createInvitation(ctx context.Context, n NewInvitation, keep func
 			attrs[i].Vals = []string{n.Email} // until the form gives the names
 		}
 	}
-	attrs = append(attrs, ldap.Attribute{Type: "apexInvitation", Vals: []string{rec.String()}})
+	attrs = append(attrs, ldap.Attribute{Type: "apexInvitation", Vals: []string{rec.String()}},
+		ldap.Attribute{Type: "apexInvitationExpires", Vals: []string{ldapTime(rec.expires)}})
 	if keep != nil {
 		attrs = append(attrs, ldap.Attribute{Type: "apexHistory", Vals: []string{keep(&Person{
 			RequestID: requestID, Email: n.Email, Role: n.Role, State: StateInvited, SIRET: n.SIRET, Service: n.Service})}})
 	}
 	dn := rdn("apexRequestId", requestID) + "," + s.personParentDN(n.Role, n.SIRET, n.Service)
+	if !n.EndDate.IsZero() {
+		attrs = append(attrs, endAttributes([]endRecord{{key: endAccount, end: n.EndDate.UTC().Truncate(time.Second)}})...)
+	}
 	err := s.do(ctx, op, func(c *ldap.Conn) error {
 		req := ldap.NewAddRequest(dn, nil)
 		req.Attributes = attrs
@@ -106,6 +110,7 @@ func (s *Store) reissueInvitation(ctx context.Context, requestID string) (*Invit
 	e, err = s.writeRequest(ctx, op, e, StateInvited, func(c *ldap.Conn, dn string) error {
 		req := ldap.NewModifyRequest(dn, []ldap.Control{assertion{eq("apexAccountState", string(StateInvited))}})
 		req.Replace("apexInvitation", []string{rec.String()})
+		req.Replace("apexInvitationExpires", []string{ldapTime(rec.expires)})
 		return c.Modify(req)
 	})
 	if err != nil {
@@ -256,6 +261,7 @@ func (s *Store) submitInvitation(ctx context.Context, token string, f PreCreatio
 	err = s.do(ctx, op, func(c *ldap.Conn) error {
 		req := ldap.NewModifyRequest(e.DN, []ldap.Control{ldap.NewControlBeheraPasswordPolicy()})
 		req.Delete("apexInvitation", []string{stored})
+		req.Replace("apexInvitationExpires", nil)
 		req.Delete("apexAccountState", []string{string(StateInvited)})
 		req.Add("apexAccountState", []string{string(StateSubmitted)})
 		req.Replace("givenName", []string{f.FirstName})
@@ -309,6 +315,7 @@ func (s *Store) approveRequest(ctx context.Context, requestID, decidedBy string)
 			req.Add("apexAccountState", []string{string(StateActive)})
 			req.Replace("apexDecidedBy", []string{decidedBy})
 			req.Replace("apexDecidedAt", []string{ldapTime(s.now())})
+			req.Replace("apexActiveSince", []string{ldapTime(s.now())})
 			return c.Modify(req)
 		})
 		if errors.Is(err, ErrConflict) {

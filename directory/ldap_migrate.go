@@ -36,6 +36,7 @@ import (
 var migrations = []migration{
 	{"mail-keys", (*Store).migrateMailKeys},
 	{"mobile-numbers", (*Store).migrateMobiles},
+	{"active-since", (*Store).migrateActiveSince},
 }
 
 type migration struct {
@@ -256,5 +257,30 @@ func (s *Store) migrateMobiles(ctx context.Context, m migrating) error {
 			}
 		})
 	m.log.Info("numéros de portable vérifiés", "corrected", corrected, "removed", removed, "mails_not_sent", unsent)
+	return err
+}
+
+// migrateActiveSince gives every active account stored before
+// apexActiveSince its start of activity: now. Dormancy counts from it
+// when the account has not been used since (its binds were not recorded
+// before this version either), so that no account is found dormant on
+// the day the last use starts being recorded: each gets a whole period.
+// The add fails when a value was set meanwhile (an enabling).
+func (s *Store) migrateActiveSince(ctx context.Context, m migrating) error {
+	const op = "migrate active since"
+	now := ldapTime(s.now())
+	n := 0
+	err := s.migrateEntries(ctx, op, and("(objectClass=apexPerson)", eq("apexAccountState", string(StateActive)), "(!(apexActiveSince=*))"),
+		[]string{"apexActiveSince"},
+		func(e *ldap.Entry) *ldap.ModifyRequest {
+			if e.GetAttributeValue("apexActiveSince") != "" {
+				return nil
+			}
+			req := ldap.NewModifyRequest(e.DN, nil)
+			req.Add("apexActiveSince", []string{now})
+			return req
+		},
+		func(*ldap.Entry, *ldap.ModifyRequest) { n++ })
+	m.log.Info("début d'activité des comptes actifs", "accounts", n)
 	return err
 }

@@ -16,7 +16,7 @@ import (
 var personAttrs = []string{
 	"uid", "givenName", "sn", "mail", "mobile", "apexRole", "apexAccountState", "apexSiret", "apexService",
 	"apexRequestId", "apexRequestedBy", "apexRequestedAt", "apexDecidedBy", "apexDecidedAt", "apexRefusalReason",
-	"memberOf", "pwdAccountLockedTime", "pwdChangedTime",
+	"memberOf", "pwdAccountLockedTime", "pwdChangedTime", "authTimestamp", "apexActiveSince", "apexEnd", "apexNextEnd",
 }
 
 // invitedSurname stands for the surname of an invited account until its
@@ -179,6 +179,9 @@ func (s *Store) personEntryAttributes(n NewPerson, now time.Time) []ldap.Attribu
 	}
 	if n.RequestedBy != "" {
 		attrs = append(attrs, ldap.Attribute{Type: "apexRequestedBy", Vals: []string{n.RequestedBy}})
+	}
+	if n.State == StateActive {
+		attrs = append(attrs, ldap.Attribute{Type: "apexActiveSince", Vals: []string{ldapTime(now)}})
 	}
 	return attrs
 }
@@ -355,6 +358,8 @@ func (s *Store) UpdatePerson(ctx context.Context, identifier string, u PersonUpd
 		if *u.State != StateActive { // as SetState
 			req.Replace("apexSession", nil)
 			req.Replace("apexReset", nil)
+		} else {
+			req.Replace("apexActiveSince", []string{ldapTime(s.now())})
 		}
 	}
 	if len(req.Changes) > 0 {
@@ -393,6 +398,11 @@ func (s *Store) setState(ctx context.Context, p *Person, from, to AccountState) 
 			req.Replace("apexSession", nil)
 			req.Replace("apexReset", nil)
 		}
+		if to == StateActive {
+			// Dormancy counts from now: enabling a dormant account again
+			// must not let the next run disable it at once.
+			req.Replace("apexActiveSince", []string{ldapTime(s.now())})
+		}
 		return c.Modify(req)
 	})
 }
@@ -430,7 +440,11 @@ func (s *Store) personFromEntry(e *ldap.Entry) *Person {
 		DecidedAt:     parseLDAPTime(e.GetAttributeValue("apexDecidedAt")),
 		RefusalReason: e.GetAttributeValue("apexRefusalReason"),
 		Locked:        e.GetAttributeValue("pwdAccountLockedTime") != "",
+		LastSignIn:    parseLDAPTime(e.GetAttributeValue("authTimestamp")),
+		ActiveSince:   parseLDAPTime(e.GetAttributeValue("apexActiveSince")),
 		dn:            e.DN,
+		ends:          e.GetAttributeValues("apexEnd"),
+		nextEnd:       e.GetAttributeValue("apexNextEnd"),
 	}
 	p.Service = s.serviceOf(e.DN)
 	if p.State == StateInvited {
@@ -445,6 +459,17 @@ func (s *Store) personFromEntry(e *ldap.Entry) *Person {
 		a, b := p.Habilitations[i], p.Habilitations[j]
 		return a.Application < b.Application || a.Application == b.Application && a.Profile < b.Profile
 	})
+	for _, r := range p.endRecords() {
+		if r.key == endAccount {
+			p.EndDate = r.end
+			continue
+		}
+		for i, h := range p.Habilitations {
+			if h.Application+"/"+h.Profile == r.key {
+				p.Habilitations[i].EndDate = r.end
+			}
+		}
+	}
 	return p
 }
 

@@ -99,6 +99,9 @@ func NewStore(ctx context.Context, cfg StoreConfig) (*Store, error) {
 	return s, nil
 }
 
+// Now is the store's clock (StoreConfig.Now).
+func (s *Store) Now() time.Time { return s.now() }
+
 // Close closes the pooled connections.
 func (s *Store) Close() { s.pool.close() }
 

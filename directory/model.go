@@ -105,8 +105,22 @@ type Person struct {
 	RefusalReason string
 	Locked        bool // locked by the password policy after repeated failures
 	Habilitations []Habilitation
+	// LastSignIn is the account's last successful bind, a sign-in to the
+	// espace or a bind by a DGFiP application (slapd's authTimestamp,
+	// written at most once an hour); zero when none was recorded.
+	LastSignIn time.Time
+	// ActiveSince is when the account last became active (validated,
+	// created active, enabled again): dormancy counts from it when the
+	// account was not used since.
+	ActiveSince time.Time
+	// EndDate is when the account ends (it is then disabled); zero: never.
+	EndDate time.Time
 
 	dn string // the entry's DN when it was read; "" for a person not read from the directory
+	// ends and nextEnd are apexEnd's and apexNextEnd's values as read, for
+	// the compare-and-swap of a change of end dates (ldap_ends.go).
+	ends    []string
+	nextEnd string
 	// session is the stored value of the session the account was read with
 	// (SignIn.Session): the one a password change keeps.
 	session string
@@ -125,6 +139,16 @@ func (p *Person) HasProfile(application, profile string) bool {
 		}
 	}
 	return false
+}
+
+// habilitationEnd is the end date of a habilitation the person holds; zero: none.
+func (p *Person) habilitationEnd(application, profile string) time.Time {
+	for _, h := range p.Habilitations {
+		if h.Application == application && h.Profile == profile {
+			return h.EndDate
+		}
+	}
+	return time.Time{}
 }
 
 // NewPerson is what creating an account needs.
@@ -282,6 +306,15 @@ func (a *Application) Validate() error {
 type Habilitation struct {
 	Application string
 	Profile     string
+	EndDate     time.Time // when it is withdrawn; zero: never
+}
+
+// String is "application/profile", and its end date when it has one.
+func (h Habilitation) String() string {
+	if h.EndDate.IsZero() {
+		return h.Application + "/" + h.Profile
+	}
+	return h.Application + "/" + h.Profile + " (fin " + Day(h.EndDate) + ")"
 }
 
 func validSlug(s string) bool {

@@ -332,3 +332,66 @@ func NewRequestID() string {
 	rand.Read(b)
 	return strings.ToLower(base32.StdEncoding.EncodeToString(b))
 }
+
+// endRecord is an end date of an account or of one of its habilitations
+// (apexEnd, see ldap_ends.go): key is endAccount or "<application>/<profile>".
+type endRecord struct {
+	key string
+	end time.Time
+}
+
+// endAccount is the key of the account's own end date.
+const endAccount = "account"
+
+func (r endRecord) String() string { return fmt.Sprintf("v1 %s %d", r.key, r.end.Unix()) }
+
+func parseEndRecord(s string) (endRecord, bool) {
+	f := strings.Fields(s)
+	if len(f) != 3 || f[0] != "v1" || f[1] == "" {
+		return endRecord{}, false
+	}
+	t, err := strconv.ParseInt(f[2], 10, 64)
+	return endRecord{key: f[1], end: time.Unix(t, 0).UTC()}, err == nil
+}
+
+// The notices (apexNotice): one value per mail that must go once, added by
+// the modify that records it, so that a second add of the same value, by
+// another instance or a later run, fails. Each names what it is about, so
+// that a new cause (a new last use, a new end date, a new link) is told again.
+
+// dormancyNotice records a dormancy warning sent for the last use basis,
+// stage before the deadline; deadline is the disabling it announced.
+type dormancyNotice struct {
+	basis    time.Time
+	stage    time.Duration
+	deadline time.Time
+}
+
+func (n dormancyNotice) String() string {
+	return fmt.Sprintf("%s %d %d", dormancyNoticePrefix(n.basis), int64(n.stage/time.Second), n.deadline.Unix())
+}
+
+// dormancyNoticePrefix starts the dormancy notices of a last use basis.
+func dormancyNoticePrefix(basis time.Time) string { return fmt.Sprintf("v1 dormancy %d", basis.Unix()) }
+
+func parseDormancyNotice(s string) (dormancyNotice, bool) {
+	f := strings.Fields(s)
+	if len(f) != 5 || f[0] != "v1" || f[1] != "dormancy" {
+		return dormancyNotice{}, false
+	}
+	var n [3]int64
+	for i := range n {
+		v, err := strconv.ParseInt(f[2+i], 10, 64)
+		if err != nil {
+			return dormancyNotice{}, false
+		}
+		n[i] = v
+	}
+	return dormancyNotice{basis: time.Unix(n[0], 0).UTC(), stage: time.Duration(n[1]) * time.Second, deadline: time.Unix(n[2], 0).UTC()}, true
+}
+
+// endNotice records the warning sent before the end r.
+func endNotice(r endRecord) string { return fmt.Sprintf("v1 end %s %d", r.key, r.end.Unix()) }
+
+// reminderNotice records the reminder sent for the invitation link that expires then.
+func reminderNotice(expires time.Time) string { return fmt.Sprintf("v1 reminder %d", expires.Unix()) }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"time"
 )
 
 // LifecycleNotifier mails what the account lifecycle tells people (guide
@@ -130,6 +131,9 @@ func (a Accounts) invite(ctx context.Context, actor *Person, n NewInvitation, st
 	ev.Structure, ev.Service, ev.Detail = NormalizeSIRET(n.SIRET), n.Service, string(n.Role)
 	defer a.record(ctx, ev, &err)
 	if err := n.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	if err := checkEndDate("endDate", n.EndDate, a.Store.now()); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	if !CanInvite(actor, n.Role, n.SIRET, n.Service) {
@@ -362,16 +366,43 @@ func (a Accounts) CreateApplication(ctx context.Context, actor *Person, app Appl
 	return a.Store.FindApplication(ctx, app.ID)
 }
 
-// Grant habilitates an account to a profile and mails it. Errors:
-// ErrForbidden, ErrNotFound (account, application or profile).
-func (a Accounts) Grant(ctx context.Context, actor *Person, identifier, application, profile string) (err error) {
+// Grant habilitates an account to a profile, without an end date, and
+// mails it. Errors: those of GrantUntil.
+func (a Accounts) Grant(ctx context.Context, actor *Person, identifier, application, profile string) error {
+	return a.GrantUntil(ctx, actor, identifier, application, profile, time.Time{})
+}
+
+// GrantUntil habilitates an account to a profile until end (zero: no end
+// date), and mails it. On a profile the account holds, it sets the end
+// date only (no mail). Errors: ErrForbidden, ErrNotFound (account,
+// application or profile), ErrInvalid (an end date not after today).
+func (a Accounts) GrantUntil(ctx context.Context, actor *Person, identifier, application, profile string, end time.Time) (err error) {
 	ev := newEvent(ctx, actor, ActionGrant)
 	defer a.record(ctx, ev, &err)
 	target, app, err := a.habilitation(ctx, "grant", actor, ev, identifier, application, profile)
 	if err != nil {
 		return err
 	}
-	if target.HasProfile(application, profile) {
+	key := endKey(application, profile)
+	if !end.IsZero() {
+		ev.Detail = key + " " + Day(end)
+	}
+	held := target.HasProfile(application, profile)
+	if held {
+		ev.Action = ActionSetHabilitationEnd
+		if current := target.habilitationEnd(application, profile); current.Equal(end) {
+			return nil
+		}
+	}
+	if err := checkEndDate("endDate", end, a.Store.now()); err != nil {
+		return fmt.Errorf("grant: %w", err)
+	}
+	// The end date first: a habilitation must never be held without the
+	// end date it was given.
+	if err := a.Store.setEnd(ctx, target, key, end); err != nil {
+		return err
+	}
+	if held {
 		return nil
 	}
 	if err := a.Store.grant(ctx, target, application, profile); err != nil {
@@ -380,7 +411,7 @@ func (a Accounts) Grant(ctx context.Context, actor *Person, identifier, applicat
 	return a.Notifier.Habilitated(ctx, target, app, profile)
 }
 
-// Revoke withdraws a profile. Errors: ErrForbidden, ErrNotFound.
+// Revoke withdraws a profile, and its end date. Errors: ErrForbidden, ErrNotFound.
 func (a Accounts) Revoke(ctx context.Context, actor *Person, identifier, application, profile string) (err error) {
 	ev := newEvent(ctx, actor, ActionRevoke)
 	defer a.record(ctx, ev, &err)
@@ -388,7 +419,37 @@ func (a Accounts) Revoke(ctx context.Context, actor *Person, identifier, applica
 	if err != nil {
 		return err
 	}
-	return a.Store.revoke(ctx, target, application, profile)
+	if err := a.Store.revoke(ctx, target, application, profile); err != nil {
+		return err
+	}
+	// The habilitation is gone; an end record left by a failure here is
+	// harmless: the end-date job drops the records of profiles not held,
+	// and a new grant rewrites it.
+	a.Store.setEnd(ctx, target, endKey(application, profile), time.Time{})
+	return nil
+}
+
+// SetEndDate sets the day a validated account ends (it is then
+// disabled), or removes it when end is zero: those who manage the account.
+// Errors: ErrForbidden, ErrNotFound, ErrInvalid (a day not after today).
+func (a Accounts) SetEndDate(ctx context.Context, actor *Person, identifier string, end time.Time) (_ *Person, err error) {
+	const op = "set end date"
+	ev := newEvent(ctx, actor, ActionSetEndDate)
+	ev.Detail = Day(end)
+	defer a.record(ctx, ev, &err)
+	target, err := concerning(ctx, op, ev, actor, identifier, a.Store.FindPerson, CanManage)
+	if err != nil {
+		return nil, err
+	}
+	if !target.EndDate.Equal(end) {
+		if err := checkEndDate("endDate", end, a.Store.now()); err != nil {
+			return nil, fmt.Errorf("%s: %w", op, err)
+		}
+		if err := a.Store.setEnd(ctx, target, endAccount, end); err != nil {
+			return nil, err
+		}
+	}
+	return a.Store.FindPerson(ctx, target.Identifier)
 }
 
 // habilitation reads the account, the application and its profile of a

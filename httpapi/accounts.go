@@ -73,6 +73,7 @@ type accountPage struct {
 	Habilitations []habilitationRow
 	Grantable     []grantable // nil: it cannot be habilitated now
 	CanHabilitate bool
+	CanChangeEnd  bool // a habilitation whose end date the actor may change
 	CanSeeHistory bool
 }
 
@@ -80,6 +81,7 @@ type habilitationRow struct {
 	Application     string
 	ApplicationName string
 	Profile         string
+	EndDate         string // AAAA-MM-JJ; "" for none
 	CanRevoke       bool
 }
 
@@ -126,7 +128,8 @@ func (s *Server) accountPage(c *gin.Context) (*accountPage, error) {
 	names := newApplicationNames(apps)
 	for _, h := range target.Habilitations {
 		p.Habilitations = append(p.Habilitations, habilitationRow{Application: h.Application, ApplicationName: names.of(h.Application), Profile: h.Profile,
-			CanRevoke: directory.CanHabilitate(actor, target, h.Application, h.Profile)})
+			EndDate: directory.Day(h.EndDate), CanRevoke: directory.CanHabilitate(actor, target, h.Application, h.Profile)})
+		p.CanChangeEnd = p.CanChangeEnd || p.Habilitations[len(p.Habilitations)-1].CanRevoke
 	}
 	// Agents hand out any profile; the others only those they hold.
 	var offer []directory.Habilitation
@@ -222,12 +225,79 @@ func (s *Server) handleMoveForm(c *gin.Context) error {
 	return s.redirectWith(c, s.accountURL(p.Identifier), "Compte déplacé", "Le compte de "+p.FirstName+" "+p.LastName+" est maintenant dans le service "+p.Service+".")
 }
 
+// endDateRequest is the body of the API's end dates: a day as
+// AAAA-MM-JJ, at whose start, Paris time, access ends; empty or absent:
+// no end date.
+type endDateRequest struct {
+	EndDate string `json:"endDate"`
+}
+
 func (s *Server) handleGrant(c *gin.Context) error {
-	if err := s.accounts.Grant(c.Request.Context(), account(c), c.Param("identifier"), c.Param("application"), c.Param("profile")); err != nil {
+	var req endDateRequest
+	if err := decodeOptional(c, &req); err != nil {
+		return err
+	}
+	end, err := directory.ParseDay("endDate", req.EndDate)
+	if err != nil {
+		return err
+	}
+	if err := s.accounts.GrantUntil(c.Request.Context(), account(c), c.Param("identifier"), c.Param("application"), c.Param("profile"), end); err != nil {
 		return err
 	}
 	c.Status(http.StatusNoContent)
 	return nil
+}
+
+func (s *Server) handleSetEndDate(c *gin.Context) error {
+	var req endDateRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	end, err := directory.ParseDay("endDate", req.EndDate)
+	if err != nil {
+		return err
+	}
+	p, err := s.accounts.SetEndDate(c.Request.Context(), account(c), c.Param("identifier"), end)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, newPersonView(p))
+	return nil
+}
+
+// asField files the problems of err about the domain's field under the
+// form's field instead: a page with several end dates names each apart.
+func asField(err error, field, formField string) error {
+	var ie *directory.InvalidError
+	if !errors.As(err, &ie) {
+		return err
+	}
+	renamed := &directory.InvalidError{}
+	for _, p := range ie.Problems {
+		if p.Field == field {
+			p.Field = formField
+		}
+		renamed.Problems = append(renamed.Problems, p)
+	}
+	return renamed
+}
+
+// handleSetEndDateForm sets or removes the account's end date (the
+// field accountEndDate, empty for none).
+func (s *Server) handleSetEndDateForm(c *gin.Context) error {
+	const field = "accountEndDate"
+	end, err := directory.ParseDay(field, c.PostForm(field))
+	if err == nil {
+		var p *directory.Person
+		if p, err = s.accounts.SetEndDate(c.Request.Context(), account(c), c.Param("identifier"), end); err == nil {
+			if end.IsZero() {
+				return s.redirectWith(c, s.accountURL(p.Identifier), "Date de fin retirée", "Le compte de "+p.FirstName+" "+p.LastName+" n'a plus de date de fin.")
+			}
+			return s.redirectWith(c, s.accountURL(p.Identifier), "Date de fin enregistrée",
+				"Le compte de "+p.FirstName+" "+p.LastName+" prend fin le "+dayLabel(directory.Day(end))+" : il sera alors désactivé. Son titulaire en est averti par mail une semaine avant.")
+		}
+	}
+	return s.accountFailed(c, asField(err, "endDate", field), field)
 }
 
 func (s *Server) handleRevoke(c *gin.Context) error {
@@ -238,17 +308,40 @@ func (s *Server) handleRevoke(c *gin.Context) error {
 	return nil
 }
 
+// handleGrantForm grants a profile (the fields profile and endDate), or,
+// from the form of held habilitations (form=date), changes a held one's
+// end date (the fields habilitation and habilitationEndDate).
 func (s *Server) handleGrantForm(c *gin.Context) error {
-	app, profile, ok := strings.Cut(c.PostForm("profile"), "/")
+	profileField, dateField, choose := "profile", "endDate", "Choisissez le profil à attribuer."
+	change := c.PostForm("form") == "date"
+	if change {
+		profileField, dateField, choose = "habilitation", "habilitationEndDate", "Choisissez l'habilitation dont la date de fin change."
+	}
+	app, profile, ok := strings.Cut(c.PostForm(profileField), "/")
 	if !ok || app == "" || profile == "" {
-		return s.accountFailed(c, invalidField("profile", "Choisissez le profil à attribuer."), "profile")
+		return s.accountFailed(c, invalidField(profileField, choose), profileField)
+	}
+	end, err := directory.ParseDay(dateField, c.PostForm(dateField))
+	if err != nil {
+		return s.accountFailed(c, err, dateField)
 	}
 	identifier := c.Param("identifier")
-	if err := s.accounts.Grant(c.Request.Context(), account(c), identifier, app, profile); err != nil {
-		return s.accountFailed(c, err, "profile")
+	if err := s.accounts.GrantUntil(c.Request.Context(), account(c), identifier, app, profile, end); err != nil {
+		return s.accountFailed(c, asField(err, "endDate", dateField), profileField, dateField)
+	}
+	what := "Le profil " + profile + " de l'application " + s.applicationName(c, app)
+	ends := ""
+	if !end.IsZero() {
+		ends = " ; il sera retiré le " + dayLabel(directory.Day(end))
+	}
+	if change {
+		if end.IsZero() {
+			return s.redirectWith(c, s.accountURL(identifier), "Date de fin retirée", what+" n'a plus de date de fin.")
+		}
+		return s.redirectWith(c, s.accountURL(identifier), "Date de fin modifiée", what+" reste attribué"+ends+".")
 	}
 	return s.redirectWith(c, s.accountURL(identifier), "Habilitation attribuée",
-		"Le profil "+profile+" de l'application "+s.applicationName(c, app)+" est attribué ; le titulaire du compte en est informé par mail.")
+		what+" est attribué"+ends+" ; le titulaire du compte en est informé par mail.")
 }
 
 // applicationName is the name of an application for a notice, its id when it cannot be read.

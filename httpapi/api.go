@@ -40,6 +40,20 @@ func decode(c *gin.Context, v any) error {
 	return nil
 }
 
+// decodeOptional is decode for a body the request may leave out: an
+// empty one leaves v as it is.
+func decodeOptional(c *gin.Context, v any) error {
+	raw, err := io.ReadAll(io.LimitReader(c.Request.Body, maxBody+1))
+	if err != nil {
+		return fmt.Errorf("%w: %v", errBadRequest, err)
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil
+	}
+	c.Request.Body = io.NopCloser(bytes.NewReader(raw))
+	return decode(c, v)
+}
+
 // required lists the fields left empty, as an invalid-input error.
 func required(fields ...[2]string) error {
 	var problems []directory.Problem

@@ -528,6 +528,9 @@ var apiRows = []apiRow{
 	{"DELETE /api/v1/accounts/:identifier/habilitations/:application/:profile", only(204, cAdmin, cResp), func(f *authzFixture, _ string) apiCall {
 		return apiCall{path: "/accounts/" + f.grantedTarget().Identifier + "/habilitations/ficoba/consultation"}
 	}},
+	{"PUT /api/v1/accounts/:identifier/end-date", only(200, cAdmin, cResp), func(f *authzFixture, _ string) apiCall {
+		return apiCall{path: "/accounts/" + f.target().Identifier + "/end-date", body: map[string]string{"endDate": inAMonth()}}
+	}},
 	{"POST /api/v1/captcha", public(201), at("/captcha")},
 	{"GET /api/v1/captcha/:file", public(200), func(f *authzFixture, _ string) apiCall {
 		id, _ := f.captcha()
@@ -540,6 +543,9 @@ var apiRows = []apiRow{
 	{"POST /api/v1/password/forgot/:reset/verify", public(401), with("/password/forgot/inconnu/verify", map[string]string{"code": "123456"})},
 	{"POST /api/v1/password/reset", public(404), with("/password/reset", map[string]string{"token": "inconnu", "password": "Matrice-999-Ab!"})},
 }
+
+// inAMonth is an end date a month away, AAAA-MM-JJ.
+func inAMonth() string { return time.Now().AddDate(0, 1, 0).Format("2006-01-02") }
 
 // do sends one API call as caller: the caller's session as a Bearer token,
 // and a JSON content type on every write (what the API asks of writes, so
@@ -668,6 +674,10 @@ var pageRows = []pageRow{
 	{"POST /gestion/comptes/:identifier/habiliter", only(303, cAdmin, cResp), onTarget((*authzFixture).target, "habiliter", "profile", "ficoba/consultation")},
 	{"POST /gestion/comptes/:identifier/retirer", only(303, cAdmin, cResp),
 		onTarget((*authzFixture).grantedTarget, "retirer", "application", "ficoba", "profile", "consultation")},
+	{"POST /gestion/comptes/:identifier/date-de-fin", only(303, cAdmin, cResp),
+		func(f *authzFixture, c string) (string, url.Values, *formClient) {
+			return onTarget((*authzFixture).target, "date-de-fin", "accountEndDate", inAMonth())(f, c)
+		}},
 	{"POST /gestion/comptes/:identifier/suppression", only(303, cAdmin, cResp), onTarget((*authzFixture).target, "suppression")},
 	// The form invites into the poster's own structure (and a responsable's
 	// own service): Comptabilité does not exist in B.

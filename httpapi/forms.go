@@ -197,3 +197,14 @@ func (s *Server) redirectWith(c *gin.Context, to, title, message string) error {
 	c.Redirect(http.StatusSeeOther, to)
 	return nil
 }
+
+// dateField is what the partial "endDateInput" shows: an optional end
+// date's input, its label and hint, its value and its problems.
+type dateField struct {
+	Name, Label, Hint, Value string
+	Errors                   []string
+}
+
+func endDateField(name, label, hint, value string, errors []string) dateField {
+	return dateField{Name: name, Label: label, Hint: hint, Value: value, Errors: errors}
+}

@@ -81,6 +81,9 @@ func (s *Server) handleHistoryPage(c *gin.Context) error {
 			At: parisTime(&e.At), Actor: e.Actor, Action: actionLabel(e), Source: e.Source,
 			Outcome: outcomeLabel(e.Outcome), Success: e.Outcome == directory.OutcomeSuccess,
 		}
+		if job, ok := strings.CutPrefix(e.Source, "apexd:"); ok && e.Actor == "" {
+			row.Actor, row.Source = "APEX Partenaires", "tâche planifiée ("+job+")"
+		}
 		if e.ActorRole != "" {
 			row.Role = roleLabel(string(e.ActorRole))
 		}
@@ -110,7 +113,38 @@ func actionLabel(e directory.Event) string {
 	case directory.ActionRemove:
 		return "Suppression du compte"
 	case directory.ActionGrant:
-		return "Habilitation : " + strings.ReplaceAll(e.Detail, "/", ", profil ")
+		what, day, _ := strings.Cut(e.Detail, " ")
+		if day != "" {
+			return "Habilitation : " + habilitationLabel(what) + " (fin le " + dayLabel(day) + ")"
+		}
+		return "Habilitation : " + habilitationLabel(what)
+	case directory.ActionSetHabilitationEnd:
+		what, day, _ := strings.Cut(e.Detail, " ")
+		if day == "" {
+			return "Date de fin d'habilitation retirée : " + habilitationLabel(what)
+		}
+		return "Date de fin d'habilitation : " + habilitationLabel(what) + ", le " + dayLabel(day)
+	case directory.ActionSetEndDate:
+		if e.Detail == "" {
+			return "Date de fin du compte retirée"
+		}
+		return "Date de fin du compte : " + dayLabel(e.Detail)
+	case directory.ActionDormancyWarning:
+		return "Avertissement d'inactivité : désactivation prévue le " + dayLabel(e.Detail)
+	case directory.ActionDormancyDisable:
+		return "Désactivation pour inactivité (dernière utilisation le " + dayLabel(e.Detail) + ")"
+	case directory.ActionEndWarning:
+		what, day, _ := strings.Cut(e.Detail, " ")
+		if what == "account" {
+			return "Avertissement : fin du compte le " + dayLabel(day)
+		}
+		return "Avertissement : fin de l'habilitation " + habilitationLabel(what) + " le " + dayLabel(day)
+	case directory.ActionEndAccount:
+		return "Désactivation à la date de fin du compte"
+	case directory.ActionEndHabilitation:
+		return "Retrait d'habilitation à sa date de fin : " + habilitationLabel(e.Detail)
+	case directory.ActionInvitationReminder:
+		return "Rappel de la création du compte, avec un nouveau lien"
 	case directory.ActionRevoke:
 		return "Retrait d'habilitation : " + strings.ReplaceAll(e.Detail, "/", ", profil ")
 	case directory.ActionResetPassword:
@@ -131,6 +165,9 @@ func actionLabel(e directory.Event) string {
 	}
 	return string(e.Action)
 }
+
+// habilitationLabel writes "application/profile" as the history says it.
+func habilitationLabel(key string) string { return strings.ReplaceAll(key, "/", ", profil ") }
 
 var personalFieldLabels = map[string]string{
 	"firstName": "prénom", "lastName": "nom", "email": "adresse mail", "mobile": "numéro de téléphone portable",

@@ -19,6 +19,7 @@ type inviteRequest struct {
 	Email   string `json:"email"`
 	Role    string `json:"role"`
 	Service string `json:"service"`
+	EndDate string `json:"endDate"` // AAAA-MM-JJ: the account ends that day; optional
 }
 
 func (s *Server) handleInvite(c *gin.Context) error {
@@ -26,8 +27,12 @@ func (s *Server) handleInvite(c *gin.Context) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
+	end, err := directory.ParseDay("endDate", req.EndDate)
+	if err != nil {
+		return err
+	}
 	inv, err := s.accounts.Invite(c.Request.Context(), account(c), directory.NewInvitation{
-		Email: req.Email, Role: directory.Role(req.Role), SIRET: c.Param("siret"), Service: req.Service,
+		Email: req.Email, Role: directory.Role(req.Role), SIRET: c.Param("siret"), Service: req.Service, EndDate: end,
 	})
 	if err != nil {
 		return refine(err, directory.ErrConflict, http.StatusConflict, "email_taken", emailTakenInStructure)
@@ -45,6 +50,7 @@ type invitePage struct {
 	Email    string
 	Role     string
 	Service  string
+	EndDate  string // AAAA-MM-JJ, as typed
 }
 
 // invitableRoles are the roles actor may pre-create in their own structure.
@@ -100,15 +106,20 @@ func (s *Server) handleInviteForm(c *gin.Context) error {
 	if p.Fixed == "" {
 		p.Service = strings.TrimSpace(c.PostForm("service"))
 	}
-	inv, err := s.accounts.Invite(c.Request.Context(), actor, directory.NewInvitation{
-		Email: p.Email, Role: directory.Role(p.Role), SIRET: actor.SIRET, Service: p.Service,
-	})
+	p.EndDate = strings.TrimSpace(c.PostForm("endDate"))
+	end, err := directory.ParseDay("endDate", p.EndDate)
+	var inv *directory.Invitation
+	if err == nil {
+		inv, err = s.accounts.Invite(c.Request.Context(), actor, directory.NewInvitation{
+			Email: p.Email, Role: directory.Role(p.Role), SIRET: actor.SIRET, Service: p.Service, EndDate: end,
+		})
+	}
 	if err != nil {
 		err = refine(err, directory.ErrConflict, http.StatusConflict, "email_taken", emailTakenInStructure)
 		if errors.Is(err, directory.ErrNotFound) {
 			err = invalidField("service", "Ce service n'existe pas dans la structure.")
 		}
-		f, err := sortFormError(err, "email", "email", "role", "service")
+		f, err := sortFormError(err, "email", "email", "role", "service", "endDate")
 		if err != nil {
 			return err
 		}

@@ -101,3 +101,12 @@ func displayMobile(e164 string) string {
 	}
 	return e164
 }
+
+// dayLabel writes an end date (AAAA-MM-JJ) as French pages do: « 31/01/2027 »; "" for none.
+func dayLabel(day string) string {
+	t, err := time.Parse("2006-01-02", day)
+	if err != nil {
+		return ""
+	}
+	return t.Format("02/01/2006")
+}

@@ -22,7 +22,7 @@ type metrics struct {
 	limited  *prometheus.CounterVec
 }
 
-func newMetrics(health Health, mailStats func() (sent, failed float64)) *metrics {
+func newMetrics(health Health, mailStats func() (sent, failed float64), more ...prometheus.Collector) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -56,6 +56,7 @@ func newMetrics(health Health, mailStats func() (sent, failed float64)) *metrics
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "apex_mails_failed_total", Help: "Mails given up after their retries (kept in the failed folder)."},
 				func() float64 { _, failed := mailStats(); return failed }))
 	}
+	m.registry.MustRegister(more...)
 	// The outcomes exist from the start, so that a rate can be computed at once.
 	for _, step := range []string{"password", "code"} {
 		m.signIns.WithLabelValues(step, "success")

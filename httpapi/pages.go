@@ -50,11 +50,13 @@ func pageFiles() ([]string, error) {
 
 // templateFuncs are the functions the templates call (labels.go).
 var templateFuncs = template.FuncMap{
-	"roleLabel":  roleLabel,
-	"stateLabel": stateLabel,
-	"stateBadge": stateBadge,
-	"personName": personName,
-	"parisTime":  parisTime,
+	"roleLabel":    roleLabel,
+	"stateLabel":   stateLabel,
+	"stateBadge":   stateBadge,
+	"personName":   personName,
+	"parisTime":    parisTime,
+	"dayLabel":     dayLabel,
+	"endDateField": endDateField,
 }
 
 func parsePages() (*pages, error) {

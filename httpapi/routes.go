@@ -139,6 +139,7 @@ func (s *Server) registerAccountRoutes(r groups) {
 	r.apiSignedIn.DELETE("/accounts/:identifier", s.api(s.handleRemoveAccount))
 	r.apiSignedIn.PUT("/accounts/:identifier/habilitations/:application/:profile", s.api(s.handleGrant))
 	r.apiSignedIn.DELETE("/accounts/:identifier/habilitations/:application/:profile", s.api(s.handleRevoke))
+	r.apiSignedIn.PUT("/accounts/:identifier/end-date", s.api(s.handleSetEndDate))
 
 	r.pagesSignedIn.GET("/gestion/comptes", s.page(s.handleAccountsPage))
 	r.pagesSignedIn.GET("/gestion/comptes/:identifier", s.page(s.handleAccountPage))
@@ -147,6 +148,7 @@ func (s *Server) registerAccountRoutes(r groups) {
 	r.pagesSignedIn.POST("/gestion/comptes/:identifier/deplacer", s.checkCSRF, s.page(s.handleMoveForm))
 	r.pagesSignedIn.POST("/gestion/comptes/:identifier/habiliter", s.checkCSRF, s.page(s.handleGrantForm))
 	r.pagesSignedIn.POST("/gestion/comptes/:identifier/retirer", s.checkCSRF, s.page(s.handleRevokeForm))
+	r.pagesSignedIn.POST("/gestion/comptes/:identifier/date-de-fin", s.checkCSRF, s.page(s.handleSetEndDateForm))
 	r.pagesSignedIn.GET("/gestion/comptes/:identifier/suppression", s.page(s.handleRemovePage))
 	r.pagesSignedIn.POST("/gestion/comptes/:identifier/suppression", s.checkCSRF, s.page(s.handleRemoveForm))
 }

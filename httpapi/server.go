@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dgfip/apex-partenaires/directory"
 )
@@ -45,6 +46,9 @@ type Config struct {
 	TrustedProxies []string
 	// MailStats reports the mails sent and failed since start, for metrics; may be nil.
 	MailStats func() (sent, failed float64)
+	// Collectors are more metrics served with the server's (the scheduled
+	// jobs'); may be nil.
+	Collectors []prometheus.Collector
 }
 
 // Health is what the server reads of the directory beside the workflows:
@@ -97,7 +101,7 @@ func New(cfg Config) (*Server, error) {
 		health:       cfg.Health,
 		log:          cfg.Logger,
 		pages:        pages,
-		metrics:      newMetrics(cfg.Health, cfg.MailStats),
+		metrics:      newMetrics(cfg.Health, cfg.MailStats, cfg.Collectors...),
 		secure:       u.Scheme == "https",
 		names:        &displayCache{ttl: 10 * time.Second},
 	}

@@ -129,6 +129,7 @@ type structurePage struct {
 	Structure      structureView
 	Administrators []personView
 	Email          string
+	EndDate        string // AAAA-MM-JJ, as typed
 }
 
 func (s *Server) structurePage(c *gin.Context) (*structurePage, error) {
@@ -160,13 +161,17 @@ func (s *Server) handleInviteAdministratorForm(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	p.Email = strings.TrimSpace(c.PostForm("email"))
-	inv, err := s.accounts.Invite(c.Request.Context(), account(c), directory.NewInvitation{
-		Email: p.Email, Role: directory.RoleAdministrateur, SIRET: p.Structure.SIRET,
-	})
+	p.Email, p.EndDate = strings.TrimSpace(c.PostForm("email")), strings.TrimSpace(c.PostForm("endDate"))
+	end, err := directory.ParseDay("endDate", p.EndDate)
+	var inv *directory.Invitation
+	if err == nil {
+		inv, err = s.accounts.Invite(c.Request.Context(), account(c), directory.NewInvitation{
+			Email: p.Email, Role: directory.RoleAdministrateur, SIRET: p.Structure.SIRET, EndDate: end,
+		})
+	}
 	if err != nil {
 		err = refine(err, directory.ErrConflict, http.StatusConflict, "email_taken", emailTakenInStructure)
-		f, err := sortFormError(err, "email", "email")
+		f, err := sortFormError(err, "email", "email", "endDate")
 		if err != nil {
 			return err
 		}

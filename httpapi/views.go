@@ -22,6 +22,9 @@ type accountView struct {
 	Structure     *structureView     `json:"structure"`
 	Service       string             `json:"service,omitempty"`
 	Habilitations []habilitationView `json:"habilitations"`
+	// LastSignIn is the account's last sign-in to the espace or bind by a
+	// DGFiP application, at the hour; absent when none was recorded.
+	LastSignIn *time.Time `json:"lastSignIn,omitempty"`
 }
 
 type structureView struct {
@@ -34,18 +37,33 @@ type habilitationView struct {
 	Application     string `json:"application"`
 	ApplicationName string `json:"applicationName"`
 	Profile         string `json:"profile"`
+	EndDate         string `json:"endDate,omitempty"` // AAAA-MM-JJ: withdrawn that day
+}
+
+func newHabilitationViews(hs []directory.Habilitation) []habilitationView {
+	out := []habilitationView{}
+	for _, h := range hs {
+		out = append(out, habilitationView{Application: h.Application, ApplicationName: h.Application, Profile: h.Profile, EndDate: directory.Day(h.EndDate)})
+	}
+	return out
+}
+
+// timeOrNil is t, or nil when it is zero: an absent field.
+func timeOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }
 
 func newAccountView(p *directory.Person, st *directory.Structure) accountView {
 	v := accountView{
 		Identifier: p.Identifier, FirstName: p.FirstName, LastName: p.LastName, Email: p.Email,
-		Role: string(p.Role), Service: p.Service, Habilitations: []habilitationView{},
+		Role: string(p.Role), Service: p.Service, Habilitations: newHabilitationViews(p.Habilitations),
+		LastSignIn: timeOrNil(p.LastSignIn),
 	}
 	if st != nil {
 		v.Structure = &structureView{SIRET: st.SIRET, Name: st.Name, Category: st.Category}
-	}
-	for _, h := range p.Habilitations {
-		v.Habilitations = append(v.Habilitations, habilitationView{Application: h.Application, ApplicationName: h.Application, Profile: h.Profile})
 	}
 	return v
 }
@@ -73,25 +91,24 @@ type personView struct {
 	DecidedAt     *time.Time         `json:"decidedAt,omitempty"`
 	RefusalReason string             `json:"refusalReason,omitempty"`
 	Habilitations []habilitationView `json:"habilitations"`
+	// LastSignIn: the account's last use, as accountView's; ActiveSince:
+	// when it last became active (validated, enabled again), from which
+	// dormancy counts when it was not used since; EndDate: the day it ends
+	// (AAAA-MM-JJ), when it has one.
+	LastSignIn  *time.Time `json:"lastSignIn,omitempty"`
+	ActiveSince *time.Time `json:"activeSince,omitempty"`
+	EndDate     string     `json:"endDate,omitempty"`
 }
 
 func newPersonView(p *directory.Person) personView {
-	v := personView{
+	return personView{
 		Identifier: p.Identifier, RequestID: p.RequestID, FirstName: p.FirstName, LastName: p.LastName,
 		Email: p.Email, Role: string(p.Role), State: string(p.State), SIRET: p.SIRET, Service: p.Service,
 		RequestedBy: p.RequestedBy, DecidedBy: p.DecidedBy, RefusalReason: p.RefusalReason,
-		Habilitations: []habilitationView{},
+		RequestedAt: timeOrNil(p.RequestedAt), DecidedAt: timeOrNil(p.DecidedAt),
+		Habilitations: newHabilitationViews(p.Habilitations),
+		LastSignIn:    timeOrNil(p.LastSignIn), ActiveSince: timeOrNil(p.ActiveSince), EndDate: directory.Day(p.EndDate),
 	}
-	if !p.RequestedAt.IsZero() {
-		v.RequestedAt = &p.RequestedAt
-	}
-	if !p.DecidedAt.IsZero() {
-		v.DecidedAt = &p.DecidedAt
-	}
-	for _, h := range p.Habilitations {
-		v.Habilitations = append(v.Habilitations, habilitationView{Application: h.Application, ApplicationName: h.Application, Profile: h.Profile})
-	}
-	return v
 }
 
 func personViews(ps []directory.Person) []personView {

@@ -42,3 +42,14 @@ func frenchDateTime(t time.Time) string {
 	}
 	return day + " " + frenchMonths[t.Month()-1] + " " + strconv.Itoa(t.Year()) + " à " + t.Format("15:04")
 }
+
+// frenchDate writes the day of t in Paris time: « 1er mars 2026 », « 4
+// décembre 2026 ».
+func frenchDate(t time.Time) string {
+	t = t.In(paris)
+	day := strconv.Itoa(t.Day())
+	if t.Day() == 1 {
+		day = "1er"
+	}
+	return day + " " + frenchMonths[t.Month()-1] + " " + strconv.Itoa(t.Year())
+}

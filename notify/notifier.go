@@ -12,7 +12,8 @@ import (
 // Notifier renders the mails and SMS of the directory's workflows and
 // hands them to a Mailer (in apexd and apexctl, a Queue) or an SMSSender.
 // It implements directory.Notifier, directory.LifecycleNotifier,
-// directory.SelfServiceNotifier and directory.MigrationNotifier.
+// directory.SelfServiceNotifier, directory.MigrationNotifier and
+// directory.AccessNotifier.
 type Notifier struct {
 	Mailer    Mailer
 	Mails     Mails
@@ -26,6 +27,7 @@ var (
 	_ directory.LifecycleNotifier   = Notifier{}
 	_ directory.SelfServiceNotifier = Notifier{}
 	_ directory.MigrationNotifier   = Notifier{}
+	_ directory.AccessNotifier      = Notifier{}
 )
 
 func (n Notifier) now() time.Time {
@@ -254,6 +256,99 @@ func (n Notifier) MobileChecked(ctx context.Context, p *directory.Person, oldMob
 		Mobile:     p.Mobile,
 		OldMobile:  oldMobile,
 		PublicURL:  n.PublicURL,
+	})
+	if err != nil {
+		return err
+	}
+	return n.Mailer.Send(ctx, m)
+}
+
+// DormancyWarning mails an account that it will be disabled at deadline
+// unless it is used.
+func (n Notifier) DormancyWarning(ctx context.Context, p *directory.Person, lastUse, deadline time.Time) error {
+	if p == nil {
+		return errors.New("notify: dormancy warning: no account")
+	}
+	m, err := n.Mails.DormancyWarning(p.Email, DormancyWarningData{
+		FirstName: p.FirstName, Identifier: p.Identifier, LastUse: lastUse, Deadline: deadline, PublicURL: n.PublicURL,
+	})
+	if err != nil {
+		return err
+	}
+	return n.Mailer.Send(ctx, m)
+}
+
+// AccountDisabled mails an account that a job disabled it.
+func (n Notifier) AccountDisabled(ctx context.Context, p *directory.Person, cause directory.DisableCause, lastUse time.Time) error {
+	if p == nil {
+		return errors.New("notify: account disabled: no account")
+	}
+	m, err := n.Mails.AccountDisabled(p.Email, AccountDisabledData{
+		FirstName: p.FirstName, Identifier: p.Identifier, Role: string(p.Role), Cause: string(cause), LastUse: lastUse,
+	})
+	if err != nil {
+		return err
+	}
+	return n.Mailer.Send(ctx, m)
+}
+
+// ManagedAccountDisabled mails one who manages p (or the agents' mailbox)
+// that a job disabled p's account.
+func (n Notifier) ManagedAccountDisabled(ctx context.Context, to directory.Recipient, p *directory.Person, cause directory.DisableCause, lastUse time.Time) error {
+	if p == nil {
+		return errors.New("notify: managed account disabled: no account")
+	}
+	m, err := n.Mails.ManagedAccountDisabled(to.Email, ManagedAccountDisabledData{
+		FirstName: to.FirstName, Name: strings.TrimSpace(p.FirstName + " " + p.LastName), Identifier: p.Identifier,
+		Role: string(p.Role), Structure: p.SIRET, Cause: string(cause), LastUse: lastUse, PublicURL: n.PublicURL,
+	})
+	if err != nil {
+		return err
+	}
+	return n.Mailer.Send(ctx, m)
+}
+
+// EndWarning mails an account that it (app nil), or its habilitation to
+// the application's profile, ends at end.
+func (n Notifier) EndWarning(ctx context.Context, p *directory.Person, app *directory.Application, profile string, end time.Time) error {
+	if p == nil {
+		return errors.New("notify: end warning: no account")
+	}
+	d := EndWarningData{FirstName: p.FirstName, Identifier: p.Identifier, Role: string(p.Role), End: end}
+	if app != nil {
+		d.ApplicationName, d.Profile = app.Name, profile
+	}
+	m, err := n.Mails.EndWarning(p.Email, d)
+	if err != nil {
+		return err
+	}
+	return n.Mailer.Send(ctx, m)
+}
+
+// HabilitationEnded mails an account that its habilitation to the
+// application's profile was withdrawn at its end date.
+func (n Notifier) HabilitationEnded(ctx context.Context, p *directory.Person, app *directory.Application, profile string) error {
+	if p == nil || app == nil {
+		return errors.New("notify: habilitation ended: no account or no application")
+	}
+	m, err := n.Mails.HabilitationEnded(p.Email, HabilitationEndedData{
+		FirstName: p.FirstName, Identifier: p.Identifier, Role: string(p.Role), ApplicationName: app.Name, Profile: profile,
+	})
+	if err != nil {
+		return err
+	}
+	return n.Mailer.Send(ctx, m)
+}
+
+// InvitationReminder mails an invitee the new link of an invitation that
+// expires soon.
+func (n Notifier) InvitationReminder(ctx context.Context, inv *directory.Invitation, st *directory.Structure) error {
+	if inv == nil || inv.Person == nil || st == nil {
+		return errors.New("notify: invitation reminder: no invitation or no structure")
+	}
+	m, err := n.Mails.InvitationReminder(inv.Person.Email, InvitationData{
+		Role: string(inv.Person.Role), StructureName: st.Name, SIRET: st.SIRET, Service: inv.Person.Service,
+		PublicURL: n.PublicURL, Token: inv.Token, ExpiresAt: inv.ExpiresAt,
 	})
 	if err != nil {
 		return err

@@ -24,7 +24,7 @@ import (
 //
 // Adding a mail: its two files, a data struct and a method of Mails in the
 // file of its family (signin_mails.go, lifecycle_mails.go,
-// selfservice_mails.go, migration_mails.go), and a variable below.
+// selfservice_mails.go, migration_mails.go, access_mails.go), and a variable below.
 
 //go:embed templates/*.tmpl
 var templateFS embed.FS
@@ -47,6 +47,13 @@ var (
 	mobileChanged   = mustMailTemplate[MobileChangedData]("mobile_changed")
 
 	mobileChecked = mustMailTemplate[MobileCheckedData]("mobile_checked")
+
+	dormancyWarning        = mustMailTemplate[DormancyWarningData]("dormancy_warning")
+	accountDisabled        = mustMailTemplate[AccountDisabledData]("account_disabled")
+	managedAccountDisabled = mustMailTemplate[ManagedAccountDisabledData]("managed_account_disabled")
+	endWarning             = mustMailTemplate[EndWarningData]("end_warning")
+	habilitationEnded      = mustMailTemplate[HabilitationEndedData]("habilitation_ended")
+	invitationReminder     = mustMailTemplate[InvitationData]("invitation_reminder")
 )
 
 // Mails renders the mails of APEX Partenaires into Messages. The zero value

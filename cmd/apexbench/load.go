@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/go-ldap/ldap/v3"
 
@@ -82,6 +83,7 @@ func writeLDIF(path, base, systemDN string, n, requests int, hash string) (*popu
 		w.WriteString("\n")
 	}
 	structuresDN := "ou=structures," + base
+	activeSince := time.Now().UTC().Format("20060102150405Z")
 	person := func(k int, siretStr, serviceDN, parentDN string, state, rdnAttr, rdnValue string, extra ...string) string {
 		uid := benchUID(k)
 		dn := rdnAttr + "=" + ldap.EscapeDN(rdnValue) + "," + parentDN
@@ -92,6 +94,11 @@ func writeLDIF(path, base, systemDN string, n, requests int, hash string) (*popu
 			"apexSiret", siretStr, "apexService", serviceDN, "apexRequestId", fmt.Sprintf("req%d", k), "userPassword", hash}
 		if rdnAttr == "uid" {
 			attrs = append(attrs, "uid", uid)
+		}
+		if state == "active" {
+			// as the store sets it: otherwise the migration active-since
+			// writes every account at apexd's first start
+			attrs = append(attrs, "apexActiveSince", activeSince)
 		}
 		entry(dn, append(attrs, extra...)...)
 		return dn

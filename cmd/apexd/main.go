@@ -28,6 +28,7 @@ import (
 	"github.com/dgfip/apex-partenaires/directory"
 	"github.com/dgfip/apex-partenaires/directory/slapd"
 	"github.com/dgfip/apex-partenaires/httpapi"
+	"github.com/dgfip/apex-partenaires/jobs"
 	"github.com/dgfip/apex-partenaires/notify"
 )
 
@@ -140,6 +141,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		logger.Error("migration de l'annuaire impossible", "error", err.Error())
 		return 1
 	}
+	scheduler, err := newScheduler(cfg, store, notifier, logger)
+	if err != nil {
+		logger.Error("tâches planifiées", "error", err.Error())
+		return 1
+	}
 	api, err := httpapi.New(httpapi.Config{
 		PublicURL: cfg.HTTP.PublicURL,
 		Health:    store,
@@ -154,6 +160,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		// The client address of the abuse limits.
 		TrustedProxies: cfg.HTTP.TrustedProxies,
 		Consultation:   directory.Consultation{Store: store},
+		Collectors:     scheduler.Collectors(),
 	})
 	if err != nil {
 		logger.Error("service HTTP", "error", err.Error())
@@ -182,6 +189,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	served := make(chan error, 2)
 	go func() { served <- httpServer.Serve(listener) }()
+	// The scheduled jobs, each once for the whole directory. They stop
+	// (freeing their lease for another instance) before the store closes.
+	jobsCtx, stopJobs := context.WithCancel(ctx)
+	jobsDone := make(chan struct{})
+	go func() {
+		defer close(jobsDone)
+		scheduler.Run(jobsCtx)
+	}()
+	defer func() {
+		stopJobs()
+		<-jobsDone
+	}()
 	// The metrics on a listener of their own, never on the service's port.
 	var metricsServer *http.Server
 	if metricsListener != nil {
@@ -308,4 +327,29 @@ func servePprof(addr string, logger *slog.Logger) {
 	if err := srv.ListenAndServe(); err != nil {
 		logger.Warn("pprof arrêté", "error", err.Error())
 	}
+}
+
+// newScheduler builds the scheduler of the jobs switched on in cfg, each
+// run once for the whole directory by whichever apexd holds its lease.
+func newScheduler(cfg *config.Config, store *directory.Store, notifier notify.Notifier, logger *slog.Logger) (*jobs.Scheduler, error) {
+	work := directory.Jobs{Store: store, Notifier: notifier, Audit: logger, Log: logger,
+		Policy: cfg.AccessPolicy(), AgentsMailbox: cfg.Mail.AgentsMailbox}
+	var list []jobs.Job
+	for _, j := range []struct {
+		name string
+		job  config.Job
+		run  func(context.Context, directory.Progress) (map[string]int, error)
+	}{
+		{directory.JobDormancy, cfg.Jobs.Dormancy, work.Dormancy},
+		{directory.JobEndDates, cfg.Jobs.EndDates, work.EndDates},
+		{directory.JobInvitationReminders, cfg.Jobs.InvitationReminders, work.InvitationReminders},
+	} {
+		if j.job.Enabled {
+			list = append(list, jobs.Job{Name: j.name, Interval: j.job.Interval, Run: j.run})
+		}
+	}
+	if cfg.Jobs.Dormancy.Enabled && cfg.Mail.AgentsMailbox == "" {
+		logger.Warn("mail.agents_mailbox vide : la désactivation d'un administrateur inutilisé n'est signalée à aucun agent")
+	}
+	return jobs.New(jobs.Config{Store: store, Jobs: list, Tick: cfg.Jobs.Tick, Lease: cfg.Jobs.Lease, Log: logger})
 }

@@ -137,7 +137,7 @@ func ExampleRun_demo() {
 	// cathy.noel-px responsable []
 	// sylvie.dalembert-px collaborateur [ficoba/consultation]
 	// cn=demo-app,ou=clients,ou=system,dc=apex,dc=dgfip,dc=gouv,dc=fr
-	// marie.martin2-px Ressources humaines [{ficoba gestion}]
+	// marie.martin2-px Ressources humaines [ficoba/gestion]
 }
 
 // apexd beside the directory: the sign-in of the API, its code read from

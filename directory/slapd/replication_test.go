@@ -186,6 +186,18 @@ func TestReplicationWritesThroughOneReadsThroughTheOther(t *testing.T) {
 	if _, err := storeB.Authenticate(ctx, p.Identifier, personPassword); err != nil {
 		t.Errorf("bind through B with the password set through A: %v", err)
 	}
+	// The bind's last use, written by B's lastbind overlay, reaches A: the
+	// dormancy job reads the same last use whichever provider it reads.
+	eventually(t, "the last use on A", func() error {
+		got, err := storeA.FindPerson(ctx, p.Identifier)
+		if err != nil {
+			return err
+		}
+		if got.LastSignIn.IsZero() {
+			return errors.New("no last use yet")
+		}
+		return nil
+	})
 
 	// Written through B, read through A: a service rename moves the account
 	// and refint moves its habilitation.

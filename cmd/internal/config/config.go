@@ -52,6 +52,10 @@ type Config struct {
 	SMS  SMS  `mapstructure:"sms"`
 	// Limits are the abuse limits, each "MAX/WINDOW" or "off".
 	Limits Limits `mapstructure:"limits"`
+	// Jobs are the scheduled jobs, run once for the whole directory.
+	Jobs     Jobs     `mapstructure:"jobs"`
+	Dormancy Dormancy `mapstructure:"dormancy"`
+	EndDates EndDates `mapstructure:"end_dates"`
 
 	// File is the configuration file that was read; empty when it was missing.
 	File string `mapstructure:"-"`
@@ -125,6 +129,9 @@ type Auth struct {
 	SessionIdle   time.Duration `mapstructure:"session_idle"`   // a session ends after this much inactivity
 	ResetLinkTTL  time.Duration `mapstructure:"reset_link_ttl"` // life of a password renewal link, mailed to an account without a mobile
 	InvitationTTL time.Duration `mapstructure:"invitation_ttl"` // life of a pre-creation link
+	// InvitationReminder: how long before its link expires an invitee is
+	// reminded, once, with a new link (jobs.invitation_reminders).
+	InvitationReminder time.Duration `mapstructure:"invitation_reminder"`
 }
 
 // Policy is the directory's form of the sign-in policy.
@@ -149,6 +156,44 @@ type Limits struct {
 // Policy is the directory's form of the limits.
 func (l Limits) Policy() directory.LimitPolicy { return directory.LimitPolicy(l) }
 
+// Jobs are the scheduled jobs of apexd: each runs once for the whole
+// directory, by the instance that holds its lease.
+type Jobs struct {
+	Tick                time.Duration `mapstructure:"tick"`  // how often each apexd looks for a due job
+	Lease               time.Duration `mapstructure:"lease"` // how long a lease lasts unless renewed; another instance takes over after
+	Dormancy            Job           `mapstructure:"dormancy"`
+	EndDates            Job           `mapstructure:"end_dates"`
+	InvitationReminders Job           `mapstructure:"invitation_reminders"`
+}
+
+// Job is one scheduled job's switch and interval.
+type Job struct {
+	Enabled  bool          `mapstructure:"enabled"`
+	Interval time.Duration `mapstructure:"interval"` // how long after it ran through it runs again
+}
+
+// Dormancy is when an unused account is disabled.
+type Dormancy struct {
+	After    time.Duration   `mapstructure:"after"`    // unused this long: disabled
+	Warnings []time.Duration `mapstructure:"warnings"` // the person is mailed this long before, each once
+}
+
+// EndDates is when the end of an account or a habilitation is told.
+type EndDates struct {
+	Warning time.Duration `mapstructure:"warning"` // the person is mailed this long before
+}
+
+// AccessPolicy is the directory's form of the dormancy, end date and
+// reminder settings.
+func (c *Config) AccessPolicy() directory.AccessPolicy {
+	return directory.AccessPolicy{
+		DormancyAfter:    c.Dormancy.After,
+		DormancyWarnings: slices.Clone(c.Dormancy.Warnings),
+		EndWarning:       c.EndDates.Warning,
+		ReminderBefore:   c.Auth.InvitationReminder,
+	}
+}
+
 // Mail says how mails leave: by SMTP when Mail.SMTP.Host is set, otherwise
 // as files in OutboxDir.
 type Mail struct {
@@ -156,6 +201,10 @@ type Mail struct {
 	SMTP      SMTP   `mapstructure:"smtp"`
 	OutboxDir string `mapstructure:"outbox_dir"`
 	SpoolDir  string `mapstructure:"spool_dir"` // mails accepted and not sent yet; those given up on go to <outbox_dir>/failed
+	// AgentsMailbox is the DGFiP agents' shared mailbox, told of what
+	// concerns administrators (an administrator's account disabled by a
+	// job); empty: nobody is told.
+	AgentsMailbox string `mapstructure:"agents_mailbox"`
 }
 
 // SMTP is the relay that sends mails.
@@ -225,6 +274,7 @@ var defaults = []defaultValue{
 	{"auth.session_idle", 30 * time.Minute},
 	{"auth.reset_link_ttl", time.Hour},
 	{"auth.invitation_ttl", 7 * 24 * time.Hour},
+	{"auth.invitation_reminder", directory.DefaultAccessPolicy.ReminderBefore},
 	{"mail.from", "APEX Partenaires <no-reply@apex.dgfip.gouv.fr>"},
 	{"mail.smtp.host", ""},
 	{"mail.smtp.port", 25},
@@ -233,6 +283,7 @@ var defaults = []defaultValue{
 	{"mail.smtp.password", ""},
 	{"mail.outbox_dir", "var/outbox"},
 	{"mail.spool_dir", "var/mail-spool"},
+	{"mail.agents_mailbox", ""},
 	{"sms.gateway.url", ""},
 	{"sms.gateway.method", http.MethodPost},
 	{"sms.gateway.headers", map[string]string{}},
@@ -248,6 +299,17 @@ var defaults = []defaultValue{
 	{"limits.reset_address", directory.DefaultLimits.ResetAddress.String()},
 	{"limits.invitation_account", directory.DefaultLimits.InvitationAccount.String()},
 	{"limits.invitation_bulk", directory.DefaultLimits.InvitationBulk.String()},
+	{"jobs.tick", time.Minute},
+	{"jobs.lease", 2 * time.Minute},
+	{"jobs.dormancy.enabled", true},
+	{"jobs.dormancy.interval", time.Hour},
+	{"jobs.end_dates.enabled", true},
+	{"jobs.end_dates.interval", time.Hour},
+	{"jobs.invitation_reminders.enabled", true},
+	{"jobs.invitation_reminders.interval", time.Hour},
+	{"dormancy.after", directory.DefaultAccessPolicy.DormancyAfter},
+	{"dormancy.warnings", directory.DefaultAccessPolicy.DormancyWarnings},
+	{"end_dates.warning", directory.DefaultAccessPolicy.EndWarning},
 }
 
 type defaultValue struct {
@@ -370,9 +432,16 @@ func (c *Config) LogValue() slog.Value {
 			"pool_size", c.LDAP.PoolSize, "timeout", c.LDAP.Timeout.String(), "log_level", c.LDAP.LogLevel,
 			"ca_file", c.LDAP.CAFile, "start_tls", c.LDAP.StartTLS),
 		slog.Group("auth", "code_ttl", c.Auth.CodeTTL.String(), "code_attempts", c.Auth.CodeAttempts, "session_idle", c.Auth.SessionIdle.String(),
-			"reset_link_ttl", c.Auth.ResetLinkTTL.String(), "invitation_ttl", c.Auth.InvitationTTL.String()),
+			"reset_link_ttl", c.Auth.ResetLinkTTL.String(), "invitation_ttl", c.Auth.InvitationTTL.String(),
+			"invitation_reminder", c.Auth.InvitationReminder.String()),
+		slog.Group("jobs", "tick", c.Jobs.Tick.String(), "lease", c.Jobs.Lease.String(),
+			slog.Group("dormancy", "enabled", c.Jobs.Dormancy.Enabled, "interval", c.Jobs.Dormancy.Interval.String()),
+			slog.Group("end_dates", "enabled", c.Jobs.EndDates.Enabled, "interval", c.Jobs.EndDates.Interval.String()),
+			slog.Group("invitation_reminders", "enabled", c.Jobs.InvitationReminders.Enabled, "interval", c.Jobs.InvitationReminders.Interval.String())),
+		slog.Group("dormancy", "after", c.Dormancy.After.String(), "warnings", fmt.Sprint(c.Dormancy.Warnings)),
+		slog.Group("end_dates", "warning", c.EndDates.Warning.String()),
 		slog.Group("mail",
-			"from", c.Mail.From, "outbox_dir", c.Mail.OutboxDir, "spool_dir", c.Mail.SpoolDir,
+			"from", c.Mail.From, "outbox_dir", c.Mail.OutboxDir, "spool_dir", c.Mail.SpoolDir, "agents_mailbox", c.Mail.AgentsMailbox,
 			slog.Group("smtp", "host", c.Mail.SMTP.Host, "port", c.Mail.SMTP.Port, "tls", c.Mail.SMTP.TLS,
 				"username", c.Mail.SMTP.Username, "password", mask(c.Mail.SMTP.Password))),
 		slog.Group("sms",

@@ -59,7 +59,8 @@ func TestDefaultsWhenFileIsMissing(t *testing.T) {
 			Timeout:        10 * time.Second,
 			LogLevel:       "stats",
 		},
-		Auth: Auth{CodeTTL: 10 * time.Minute, CodeAttempts: 5, SessionIdle: 30 * time.Minute, ResetLinkTTL: time.Hour, InvitationTTL: 7 * 24 * time.Hour},
+		Auth: Auth{CodeTTL: 10 * time.Minute, CodeAttempts: 5, SessionIdle: 30 * time.Minute, ResetLinkTTL: time.Hour, InvitationTTL: 7 * 24 * time.Hour,
+			InvitationReminder: 48 * time.Hour},
 		Mail: Mail{
 			From:      "APEX Partenaires <no-reply@apex.dgfip.gouv.fr>",
 			SMTP:      SMTP{Port: 25, TLS: "none"},
@@ -71,6 +72,12 @@ func TestDefaultsWhenFileIsMissing(t *testing.T) {
 			OutboxDir: "var/sms-outbox",
 		},
 		Limits: Limits(directory.DefaultLimits),
+		Jobs: Jobs{Tick: time.Minute, Lease: 2 * time.Minute,
+			Dormancy:            Job{Enabled: true, Interval: time.Hour},
+			EndDates:            Job{Enabled: true, Interval: time.Hour},
+			InvitationReminders: Job{Enabled: true, Interval: time.Hour}},
+		Dormancy: Dormancy{After: 180 * 24 * time.Hour, Warnings: []time.Duration{15 * 24 * time.Hour, 24 * time.Hour}},
+		EndDates: EndDates{Warning: 7 * 24 * time.Hour},
 	}
 	if !reflect.DeepEqual(*cfg, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", *cfg, want)
@@ -430,5 +437,37 @@ limits:
 	cfg = mustLoad(t, filepath.Join(t.TempDir(), "absent.yaml"))
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "http.trusted_proxies") {
 		t.Errorf("a trusted proxy that is no address: %v", err)
+	}
+}
+
+// The scheduled jobs' keys, nested two deep and one a list of durations,
+// from the file and from variables, reach the Config and the policy.
+func TestJobKeysFromFileAndEnv(t *testing.T) {
+	clearEnv(t)
+	path := mustWrite(t, "config.yaml", `
+jobs:
+  lease: 30s
+  dormancy:
+    enabled: false
+dormancy:
+  after: 2160h
+  warnings: [168h, 24h]
+`)
+	t.Setenv("APEX_JOBS_END_DATES_INTERVAL", "15m")
+	t.Setenv("APEX_END_DATES_WARNING", "72h")
+	cfg := mustLoad(t, path)
+	if cfg.Jobs.Lease != 30*time.Second || cfg.Jobs.Dormancy.Enabled || !cfg.Jobs.EndDates.Enabled || cfg.Jobs.EndDates.Interval != 15*time.Minute {
+		t.Errorf("jobs: %+v", cfg.Jobs)
+	}
+	pol := cfg.AccessPolicy()
+	if pol.DormancyAfter != 90*24*time.Hour || !slices.Equal(pol.DormancyWarnings, []time.Duration{7 * 24 * time.Hour, 24 * time.Hour}) || pol.EndWarning != 72*time.Hour {
+		t.Errorf("policy: %+v", pol)
+	}
+	t.Setenv("APEX_DORMANCY_WARNINGS", "720h,48h")
+	if cfg = mustLoad(t, path); !slices.Equal(cfg.Dormancy.Warnings, []time.Duration{720 * time.Hour, 48 * time.Hour}) {
+		t.Errorf("APEX_DORMANCY_WARNINGS: %v", cfg.Dormancy.Warnings)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
 	}
 }

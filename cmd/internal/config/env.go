@@ -28,6 +28,8 @@ var hints = map[string]string{
 	"mail.smtp.tls":              "none, starttls or tls",
 	"mail.smtp.username":         "e.g. apex",
 	"mail.smtp.password":         "the relay's password",
+	"mail.agents_mailbox":        "e.g. apex-partenaires@dgfip.finances.gouv.fr",
+	"dormancy.warnings":          "e.g. 360h,24h",
 	"sms.gateway.url":            "e.g. https://sms.example.fr/send",
 	"sms.gateway.method":         "POST, PUT or PATCH",
 	"sms.gateway.headers":        `a JSON object, e.g. {"Authorization": "Bearer KEY"}`,

@@ -24,7 +24,7 @@ import (
 // none left to find, since Load reads each with directory.ParseLimit and
 // refuses a bad one, naming its key.
 func (c *Config) Validate() error {
-	all := slices.Concat(c.HTTP.problems(), c.LDAP.problems(), c.Auth.problems(), c.Mail.problems(), c.SMS.problems())
+	all := slices.Concat(c.HTTP.problems(), c.LDAP.problems(), c.Auth.problems(), c.Mail.problems(), c.SMS.problems(), c.accessProblems())
 	if len(all) == 0 {
 		return nil
 	}
@@ -159,6 +159,44 @@ func (a Auth) problems() problems {
 	if a.ResetLinkTTL < time.Minute {
 		p.add("auth.reset_link_ttl", "must be a duration of a minute or more such as 1h, not %s", a.ResetLinkTTL)
 	}
+	if a.InvitationReminder <= 0 || a.InvitationReminder >= a.InvitationTTL {
+		p.add("auth.invitation_reminder", "must be a positive duration shorter than auth.invitation_ttl (%s), such as 48h, not %s", a.InvitationTTL, a.InvitationReminder)
+	}
+	return p
+}
+
+// accessProblems are those of the scheduled jobs and of what they apply.
+func (c *Config) accessProblems() problems {
+	var p problems
+	j := c.Jobs
+	if j.Tick <= 0 {
+		p.add("jobs.tick", "must be a positive duration such as 1m, not %s", j.Tick)
+	}
+	if j.Lease < 3*time.Second {
+		p.add("jobs.lease", "must be a duration of 3s or more such as 2m (it is renewed every third of it), not %s", j.Lease)
+	}
+	for key, job := range map[string]Job{"dormancy": j.Dormancy, "end_dates": j.EndDates, "invitation_reminders": j.InvitationReminders} {
+		if job.Interval <= 0 {
+			p.add("jobs."+key+".interval", "must be a positive duration such as 1h, not %s", job.Interval)
+		}
+	}
+	if c.Dormancy.After < 24*time.Hour {
+		p.add("dormancy.after", "must be a duration of a day or more such as 4320h (180 days), not %s", c.Dormancy.After)
+	}
+	for _, w := range c.Dormancy.Warnings {
+		if w <= 0 || w >= c.Dormancy.After {
+			p.add("dormancy.warnings", "each must be a positive duration shorter than dormancy.after (%s), not %s", c.Dormancy.After, w)
+		}
+	}
+	if c.EndDates.Warning <= 0 {
+		p.add("end_dates.warning", "must be a positive duration such as 168h, not %s", c.EndDates.Warning)
+	}
+	if m := c.Mail.AgentsMailbox; m != "" {
+		if a, err := mail.ParseAddress(m); err != nil || a.Address != m {
+			p.add("mail.agents_mailbox", "%q is not a mail address", m)
+		}
+	}
+	slices.Sort(p) // the map's order
 	return p
 }
 
