@@ -1,6 +1,8 @@
 package directory_test
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -589,4 +591,77 @@ func FuzzReadBulkCSV(f *testing.F) {
 			}
 		}
 	})
+}
+
+// failingMail fails the invitation mail of one address.
+type failingMail struct {
+	recordingNotifier
+	fail string
+}
+
+func (n *failingMail) Invitation(ctx context.Context, inv *directory.Invitation, st *directory.Structure) error {
+	if inv.Person.Email == n.fail {
+		return errors.New("spool full")
+	}
+	return n.recordingNotifier.Invitation(ctx, inv, st)
+}
+
+// A row invited whose mail cannot be queued is mail_failed (its
+// invitation made, its request id given, its event a failure); the run
+// stops there, the rows after it not done and given back to the limit;
+// the same file again invites those, and not the row already made.
+func TestBulkInvitationMailFails(t *testing.T) {
+	t.Parallel()
+	b := newBulkEnv(t, func(c *directory.StoreConfig) { c.Limits.InvitationBulk = directory.Limit{Max: 4, Window: time.Hour} })
+	mails := &failingMail{fail: "panne1@example.fr"}
+	b.acc.Notifier = mails
+	logs := &testkit.LogBuffer{}
+	b.acc.Audit = slog.New(slog.NewJSONHandler(logs, nil))
+	var rows []directory.BulkRow
+	for i := range 4 {
+		rows = append(rows, directory.BulkRow{Line: i + 2, Email: fmt.Sprintf("panne%d@example.fr", i), Role: "collaborateur", Service: "Accueil"})
+	}
+	r, err := b.acc.InviteBulk(ctx, b.admin, testSIRET, rows, nil)
+	want := map[string]string{"panne0@example.fr": directory.BulkInvited, "panne1@example.fr": directory.BulkMailFailed,
+		"panne2@example.fr": directory.BulkNotDone, "panne3@example.fr": directory.BulkNotDone}
+	if err != nil || !maps(codes(r), want) || r.Invited() != 2 {
+		t.Fatalf("the run: %v, %v", codes(r), err)
+	}
+	failed := r.Rows[1]
+	p, err := b.store.FindPersonByEmail(ctx, testSIRET, "panne1@example.fr")
+	if err != nil || p.State != directory.StateInvited || failed.RequestID != p.RequestID ||
+		!strings.Contains(failed.Message, "envoyez le lien à nouveau") {
+		t.Errorf("the row whose mail failed: %+v; its account %+v, %v", failed, p, err)
+	} else if outcomes := inviteOutcomes(t, logs.String(), p.RequestID); len(outcomes) != 1 || outcomes[0] == directory.OutcomeSuccess {
+		t.Errorf("its audit events' outcomes: %v, want one failure:\n%s", outcomes, logs)
+	}
+	if _, err := b.store.FindPersonByEmail(ctx, testSIRET, "panne2@example.fr"); !errors.Is(err, directory.ErrNotFound) {
+		t.Errorf("a row not done was invited: %v", err)
+	}
+	// The mail works again; the 2 rows not done were given back: the limit
+	// of 4 has room for them.
+	mails.fail = ""
+	again, err := b.acc.InviteBulk(ctx, b.admin, testSIRET, rows, nil)
+	want = map[string]string{"panne0@example.fr": directory.BulkAlreadyInvited, "panne1@example.fr": directory.BulkAlreadyInvited,
+		"panne2@example.fr": directory.BulkInvited, "panne3@example.fr": directory.BulkInvited}
+	if err != nil || !maps(codes(again), want) {
+		t.Errorf("the same file again: %v, %v", codes(again), err)
+	}
+}
+
+// inviteOutcomes are the outcomes of the invitation events of the
+// account of requestID in an audit log.
+func inviteOutcomes(t *testing.T, log, requestID string) []string {
+	t.Helper()
+	var out []string
+	for _, line := range strings.Split(strings.TrimSpace(log), "\n") {
+		var ev struct{ Action, Account, Outcome string }
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("%v: %s", err, line)
+		}
+		if ev.Action == "account.invite" && ev.Account == requestID {
+			out = append(out, ev.Outcome)
+		}
+	}
+	return out
 }
