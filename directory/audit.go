@@ -40,6 +40,9 @@ const (
 	ActionResetPassword     Action = "password.reset"
 	ActionChangePassword    Action = "password.change"
 	ActionUpdatePersonal    Action = "personal_data.update"
+	// Exports change nothing: their events are log lines only.
+	ActionExportAccounts      Action = "export.accounts"
+	ActionExportHabilitations Action = "export.habilitations"
 	// An account's end date set, changed or removed (detail: the day, or
 	// empty); a held habilitation's (detail: "application/profile day").
 	ActionSetEndDate         Action = "account.end_date"

@@ -104,3 +104,9 @@ func CanSeeHistory(actor, target *Person) bool {
 	}
 	return actor.isAgent() || target.Role != RoleAgent && actor.isAdminOf(target.SIRET)
 }
+
+// CanExportAccounts: the administrators of the structure export its accounts.
+func CanExportAccounts(actor *Person, siret string) bool { return actor.isAdminOf(siret) }
+
+// CanExportHabilitations: agents export the habilitations of an application.
+func CanExportHabilitations(actor *Person) bool { return actor.isAgent() }

@@ -136,10 +136,10 @@ func TestConsultationChecksWhoAsks(t *testing.T) {
 	if _, err := read.Account(ctx, agent, agent.Identifier); err != nil {
 		t.Errorf("an agent's account to an agent: %v", err)
 	}
-	if all, err := read.Structures(ctx, collab); err != nil || len(all) != 1 || all[0].SIRET != testSIRET {
+	if all, err := read.StructuresPage(ctx, collab, directory.ListQuery{}); err != nil || all.Total != 1 || len(all.Structures) != 1 || all.Structures[0].SIRET != testSIRET {
 		t.Errorf("structures to a collaborateur: %+v, %v", all, err)
 	}
-	if all, err := read.Structures(ctx, agent); err != nil || len(all) != 2 {
+	if all, err := read.StructuresPage(ctx, agent, directory.ListQuery{}); err != nil || all.Total != 2 || len(all.Structures) != 2 {
 		t.Errorf("structures to an agent: %+v, %v", all, err)
 	}
 	if _, err := read.Applications(ctx, disabled); !errors.Is(err, directory.ErrForbidden) {

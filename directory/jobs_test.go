@@ -632,7 +632,7 @@ func TestJobLease(t *testing.T) {
 	if la, _, _ := a.TakeJob(ctx, "essai", "a#2", interval, ttl); la != nil {
 		t.Fatal("taken before the lease expired")
 	}
-	clock.Add(time.Second)
+	clock.Add(2 * time.Second) // past its end, stored to the second rounded up
 	la, st, err = a.TakeJob(ctx, "essai", "a#3", interval, ttl)
 	if err != nil || la == nil || st.Holder != "b#3" {
 		t.Fatalf("taken over: %v, %+v, %v", la, st, err)
@@ -652,8 +652,14 @@ func TestJobLease(t *testing.T) {
 		t.Errorf("after release: %+v", st)
 	}
 	// Released without running through: due at once.
-	if lb, _, _ := b.TakeJob(ctx, "essai", "b#4", interval, ttl); lb == nil {
-		t.Error("released: not taken again")
+	lb, _, _ = b.TakeJob(ctx, "essai", "b#4", interval, ttl)
+	if lb == nil {
+		t.Fatal("released: not taken again")
+	}
+	// A holder that let its lease end stops, even when nobody took it.
+	clock.Add(ttl + 2*time.Second)
+	if err := lb.Renew(ctx); !errors.Is(err, directory.ErrLeaseLost) {
+		t.Errorf("renewing a lease over: %v, want ErrLeaseLost", err)
 	}
 }
 

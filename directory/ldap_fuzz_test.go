@@ -113,6 +113,17 @@ func FuzzFilter(f *testing.F) {
 			}
 		}
 
+		// A word of a management list's search (ldap_lists.go).
+		if k := SortKey(v); k != "" {
+			want := filterNode{Op: "or", Children: []filterNode{containsNode("apexSortKey", k), containsNode("uid", v), containsNode("mail", v)}}
+			if digitsOnly(v) {
+				want.Children = append(want.Children, containsNode("apexSiret", v))
+			}
+			if got := compiled(t, personWord(v, k)); !reflect.DeepEqual(got, want) {
+				t.Fatalf("list search %q: %q compiles to %v, want %v", v, personWord(v, k), got, want)
+			}
+		}
+
 		// A structure listing by category.
 		filter := and("(objectClass=apexStructure)", eq("apexCategory", w))
 		want := filterNode{Op: "and", Children: []filterNode{eqNode("objectClass", "apexStructure"), eqNode("apexCategory", w)}}

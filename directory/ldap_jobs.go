@@ -129,7 +129,7 @@ func (s *Store) TakeJob(ctx context.Context, name, holder string, interval, ttl 
 	}
 	s.requestHook(op)
 	l := &JobLease{s: s, dn: s.jobDN(name), name: name, holder: holder, ttl: ttl, cursor: st.Cursor}
-	expires := now.Add(ttl).UTC().Truncate(time.Second)
+	expires := leaseEnd(now, ttl)
 	if e == nil {
 		err = s.addJob(ctx, op, name, holder, expires)
 	} else {
@@ -244,14 +244,18 @@ func (l *JobLease) Release(ctx context.Context) error {
 }
 
 // change modifies the job's entry under the assertion that this run holds
-// its lease. A run whose lease expired but that nobody took still holds
-// it. done runs once the change is made.
+// its lease and that the lease is not over: a run that could not renew in
+// time (apexd paused, the directory out of reach) stops, even when nobody
+// took the job yet, rather than run beside the instance that may take it
+// at any moment. done runs once the change is made.
 func (l *JobLease) change(ctx context.Context, op string, build func(req *ldap.ModifyRequest, expires time.Time), done func()) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	expires := l.s.now().Add(l.ttl).UTC().Truncate(time.Second)
+	now := l.s.now()
+	expires := leaseEnd(now, l.ttl)
 	err := l.s.do(ctx, op, func(c *ldap.Conn) error {
-		req := ldap.NewModifyRequest(l.dn, []ldap.Control{assertion{eq("apexJobHolder", l.holder)}})
+		held := and(eq("apexJobHolder", l.holder), ge("apexJobExpires", stamp(now)))
+		req := ldap.NewModifyRequest(l.dn, []ldap.Control{assertion{held}})
 		build(req, expires)
 		return c.Modify(req)
 	})
@@ -266,4 +270,14 @@ func (l *JobLease) change(ctx context.Context, op string, build func(req *ldap.M
 		done()
 	}
 	return nil
+}
+
+// leaseEnd is the end of a lease of ttl taken at now, as stored: to the
+// second, rounded up, so that a lease is never shorter than asked.
+func leaseEnd(now time.Time, ttl time.Duration) time.Time {
+	end := now.Add(ttl).UTC()
+	if t := end.Truncate(time.Second); t.Before(end) {
+		return t.Add(time.Second)
+	}
+	return end
 }

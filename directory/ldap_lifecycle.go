@@ -268,6 +268,7 @@ func (s *Store) submitInvitation(ctx context.Context, token string, f PreCreatio
 		req.Replace("sn", []string{f.LastName})
 		req.Replace("cn", []string{f.FirstName + " " + f.LastName})
 		req.Replace("displayName", []string{f.FirstName + " " + f.LastName})
+		req.Replace("apexSortKey", []string{personSortKey(f.FirstName, f.LastName, "", StateSubmitted)})
 		if f.Mobile != "" {
 			req.Replace("mobile", []string{f.Mobile})
 		}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
@@ -37,6 +38,7 @@ var migrations = []migration{
 	{"mail-keys", (*Store).migrateMailKeys},
 	{"mobile-numbers", (*Store).migrateMobiles},
 	{"active-since", (*Store).migrateActiveSince},
+	{"sort-keys", (*Store).migrateSortKeys},
 }
 
 type migration struct {
@@ -282,5 +284,42 @@ func (s *Store) migrateActiveSince(ctx context.Context, m migrating) error {
 		},
 		func(*ldap.Entry, *ldap.ModifyRequest) { n++ })
 	m.log.Info("début d'activité des comptes actifs", "accounts", n)
+	return err
+}
+
+// migrateSortKeys gives every person and structure stored before
+// apexSortKey its key (lists.go), which the management lists sort by. The
+// modify deletes each value the key was computed from and adds it back (a
+// compare-and-swap: it fails when a name changed meanwhile) and adds the
+// key, which fails when one was set meanwhile.
+func (s *Store) migrateSortKeys(ctx context.Context, m migrating) error {
+	const op = "migrate sort keys"
+	n := 0
+	err := s.migrateEntries(ctx, op, and(or("(objectClass=apexPerson)", "(objectClass=apexStructure)"), "(!(apexSortKey=*))"),
+		[]string{"objectClass", "givenName", "sn", "mail", "apexAccountState", "apexLabel", "apexSortKey"},
+		func(e *ldap.Entry) *ldap.ModifyRequest {
+			if e.GetAttributeValue("apexSortKey") != "" {
+				return nil
+			}
+			req := ldap.NewModifyRequest(e.DN, nil)
+			var key string
+			var from []string
+			if slices.ContainsFunc(e.GetAttributeValues("objectClass"), func(c string) bool { return strings.EqualFold(c, "apexStructure") }) {
+				key, from = structureSortKey(e.GetAttributeValue("apexLabel")), []string{"apexLabel"}
+			} else {
+				key = personSortKey(e.GetAttributeValue("givenName"), e.GetAttributeValue("sn"), e.GetAttributeValue("mail"), AccountState(e.GetAttributeValue("apexAccountState")))
+				from = []string{"givenName", "sn", "mail", "apexAccountState"}
+			}
+			for _, attr := range from {
+				if v := e.GetAttributeValue(attr); v != "" {
+					req.Delete(attr, []string{v})
+					req.Add(attr, []string{v})
+				}
+			}
+			req.Add("apexSortKey", []string{key})
+			return req
+		},
+		func(*ldap.Entry, *ldap.ModifyRequest) { n++ })
+	m.log.Info("clés de tri ajoutées", "entries", n)
 	return err
 }

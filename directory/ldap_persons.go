@@ -164,6 +164,7 @@ func (s *Store) personEntryAttributes(n NewPerson, now time.Time) []ldap.Attribu
 		{Type: "apexAccountState", Vals: []string{string(n.State)}},
 		{Type: "apexRequestId", Vals: []string{n.RequestID}},
 		{Type: "apexRequestedAt", Vals: []string{ldapTime(now)}},
+		{Type: "apexSortKey", Vals: []string{personSortKey(n.FirstName, n.LastName, n.Email, n.State)}},
 	}
 	if n.FirstName != "" {
 		attrs = append(attrs, ldap.Attribute{Type: "givenName", Vals: []string{n.FirstName}})
@@ -324,11 +325,12 @@ func (s *Store) UpdatePerson(ctx context.Context, identifier string, u PersonUpd
 	if err := u.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
-	e, err := s.personEntry(ctx, op, identifier, []string{"givenName", "sn", "apexSiret"})
+	e, err := s.personEntry(ctx, op, identifier, []string{"givenName", "sn", "apexSiret", "mail", "apexAccountState"})
 	if err != nil {
 		return nil, err
 	}
 	first, last := e.GetAttributeValue("givenName"), e.GetAttributeValue("sn")
+	email, state := e.GetAttributeValue("mail"), AccountState(e.GetAttributeValue("apexAccountState"))
 	req := ldap.NewModifyRequest(e.DN, nil)
 	if u.FirstName != nil {
 		first = *u.FirstName
@@ -343,6 +345,7 @@ func (s *Store) UpdatePerson(ctx context.Context, identifier string, u PersonUpd
 		req.Replace("displayName", []string{first + " " + last})
 	}
 	if u.Email != nil {
+		email = *u.Email
 		req.Replace("mail", []string{*u.Email})
 		req.Replace("apexMailKey", []string{s.mailKey(e.GetAttributeValue("apexSiret"), *u.Email)})
 	}
@@ -354,6 +357,7 @@ func (s *Store) UpdatePerson(ctx context.Context, identifier string, u PersonUpd
 		}
 	}
 	if u.State != nil {
+		state = *u.State
 		req.Replace("apexAccountState", []string{string(*u.State)})
 		if *u.State != StateActive { // as SetState
 			req.Replace("apexSession", nil)
@@ -363,6 +367,7 @@ func (s *Store) UpdatePerson(ctx context.Context, identifier string, u PersonUpd
 		}
 	}
 	if len(req.Changes) > 0 {
+		req.Replace("apexSortKey", []string{personSortKey(first, last, email, state)})
 		if err := s.do(ctx, op, func(c *ldap.Conn) error { return c.Modify(req) }); err != nil {
 			return nil, err
 		}

@@ -46,6 +46,8 @@ type Store struct {
 	resetLinkTTL  time.Duration
 	now           func() time.Time
 	listings      directoryCache
+	listSlots     chan struct{} // sorted searches of lists in progress (ldap_lists.go)
+	exportSlots   chan struct{} // exports in progress
 	urls          []string
 	preferred     atomic.Int64 // index in urls of the server that answered last
 
@@ -90,6 +92,8 @@ func NewStore(ctx context.Context, cfg StoreConfig) (*Store, error) {
 	}
 	s := &Store{cfg: cfg, base: cfg.BaseDN, system: cfg.SystemDN, signin: cfg.SignIn.withDefaults(), invitationTTL: cfg.InvitationTTL, resetLinkTTL: cfg.ResetLinkTTL, now: cfg.Now, limits: cfg.Limits.withDefaults()}
 	s.urls = strings.Fields(cfg.URL)
+	s.listSlots = make(chan struct{}, cfg.PoolSize)
+	s.exportSlots = make(chan struct{}, 2)
 	s.pool = newPool(cfg.PoolSize, s.dialService)
 	conn, err := s.pool.get(ctx)
 	if err != nil {
@@ -278,6 +282,24 @@ func (s *Store) CheckSchema(ctx context.Context) error {
 	for _, want := range schema.AttributeTypes {
 		if !slices.ContainsFunc(types, func(def string) bool { return strings.Contains(def, "NAME '"+want+"'") }) {
 			return fmt.Errorf("check schema: attribute type %s missing: load the new definitions of schema/apex.ldif: %w", want, ErrUnavailable)
+		}
+	}
+	// The management lists are sorted and paged by slapd (sssvlv).
+	var controls []string
+	err = s.read(ctx, "check schema", func(c *ldap.Conn) error {
+		res, err := c.Search(ldap.NewSearchRequest("", ldap.ScopeBaseObject, ldap.NeverDerefAliases,
+			1, 0, false, "(objectClass=*)", []string{"supportedControl"}, nil))
+		if err == nil && len(res.Entries) == 1 {
+			controls = res.Entries[0].GetAttributeValues("supportedControl")
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for _, oid := range []string{serverSortOID, vlvRequestOID} {
+		if !slices.Contains(controls, oid) {
+			return fmt.Errorf("check schema: the server offers no control %s: load the sssvlv overlay (docs/operations.md): %w", oid, ErrUnavailable)
 		}
 	}
 	for _, dn := range []string{s.structuresDN(), s.applicationsDN(), s.agentsDN(), s.identifiersDN()} {

@@ -23,6 +23,7 @@ func (s *Store) CreateStructure(ctx context.Context, st Structure) error {
 		req.Attribute("apexSiret", []string{st.SIRET})
 		req.Attribute("apexLabel", []string{st.Name})
 		req.Attribute("apexCategory", []string{st.Category})
+		req.Attribute("apexSortKey", []string{structureSortKey(st.Name)})
 		return c.Add(req)
 	})
 }
@@ -38,19 +39,6 @@ func (s *Store) FindStructure(ctx context.Context, siret string) (*Structure, er
 		return nil, err
 	}
 	return structureFromEntry(e), nil
-}
-
-// listStructures returns every structure.
-func (s *Store) listStructures(ctx context.Context) ([]Structure, error) {
-	entries, err := s.searchAll(ctx, "list structures", s.structuresDN(), ldap.ScopeSingleLevel, "(objectClass=apexStructure)", structureAttrs)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Structure, len(entries))
-	for i, e := range entries {
-		out[i] = *structureFromEntry(e)
-	}
-	return out, nil
 }
 
 func structureFromEntry(e *ldap.Entry) *Structure {

@@ -371,7 +371,7 @@ func TestInviteeKeepsTheResponsablesService(t *testing.T) {
 	if err != nil || p.Service != "Accueil" || p.State != directory.StateSubmitted {
 		t.Fatalf("submit without a service: %+v, %v", p, err)
 	}
-	if reqs, err := acc.Requests(ctx, resp); err != nil || len(reqs) != 1 || reqs[0].RequestID != p.RequestID {
+	if reqs, err := acc.Requests(ctx, resp, directory.ListQuery{}); err != nil || len(reqs.Accounts) != 1 || reqs.Accounts[0].RequestID != p.RequestID {
 		t.Errorf("the responsable's requests: %+v, %v", reqs, err)
 	}
 

@@ -95,9 +95,9 @@ func TestStructureLifecycle(t *testing.T) {
 		t.Errorf("find a missing structure: %v, want ErrNotFound", err)
 	}
 	mustStructure(t, store, otherSIRET, "Paie")
-	all, err := directory.Consultation{Store: store}.Structures(ctx, anAgent)
-	if err != nil || len(all) != 2 {
-		t.Fatalf("list: %v, %v", all, err)
+	all, err := directory.Consultation{Store: store}.StructuresPage(ctx, anAgent, directory.ListQuery{})
+	if err != nil || all.Total != 2 || len(all.Structures) != 2 {
+		t.Fatalf("list: %+v, %v", all, err)
 	}
 	if err := store.DeleteStructure(ctx, otherSIRET); !errors.Is(err, directory.ErrConflict) {
 		t.Errorf("delete a structure that has a service: %v, want ErrConflict", err)

@@ -276,38 +276,6 @@ func (a Accounts) inviter(ctx context.Context, p *Person) (*Person, error) {
 	return inviter, err
 }
 
-// Requests lists the submitted requests that actor may decide.
-func (a Accounts) Requests(ctx context.Context, actor *Person) ([]Person, error) {
-	submitted := StateSubmitted
-	return a.managed(ctx, actor, PersonFilter{State: &submitted})
-}
-
-// Managed lists the accounts that actor manages, whatever their state.
-func (a Accounts) Managed(ctx context.Context, actor *Person) ([]Person, error) {
-	return a.managed(ctx, actor, PersonFilter{})
-}
-
-func (a Accounts) managed(ctx context.Context, actor *Person, f PersonFilter) ([]Person, error) {
-	if actor == nil || actor.State != StateActive || actor.Role == RoleCollaborateur {
-		return nil, forbidden("list accounts")
-	}
-	switch actor.Role {
-	case RoleAgent:
-		admin := RoleAdministrateur
-		f.Role = &admin
-	case RoleAdministrateur:
-		f.SIRET = &actor.SIRET
-	case RoleResponsable:
-		collab := RoleCollaborateur
-		f.SIRET, f.Service, f.Role = &actor.SIRET, &actor.Service, &collab
-	}
-	all, err := a.Store.ListPersons(ctx, f)
-	if err != nil {
-		return nil, err
-	}
-	return slices.DeleteFunc(all, func(p Person) bool { return !CanManage(actor, &p) }), nil
-}
-
 // ManagedAccount returns an account that actor manages (CanManage): read
 // with actor's session when the request named it (SignIn.Session), else
 // now. Errors: ErrNotFound, ErrForbidden.

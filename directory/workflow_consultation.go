@@ -21,23 +21,6 @@ func active(op string, actor *Person) error {
 	return nil
 }
 
-// Structures lists the structures actor sees: every one to agents, their
-// own to the others. Errors: ErrForbidden, ErrNotFound (the actor's own
-// structure is gone).
-func (c Consultation) Structures(ctx context.Context, actor *Person) ([]Structure, error) {
-	if err := active("list structures", actor); err != nil {
-		return nil, err
-	}
-	if actor.Role == RoleAgent {
-		return c.Store.listStructures(ctx)
-	}
-	st, err := c.Store.FindStructure(ctx, actor.SIRET)
-	if err != nil {
-		return nil, err
-	}
-	return []Structure{*st}, nil
-}
-
 // Structure returns a structure that actor may consult (CanConsult).
 // Errors: ErrForbidden, ErrNotFound.
 func (c Consultation) Structure(ctx context.Context, actor *Person, siret string) (*Structure, error) {

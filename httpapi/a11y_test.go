@@ -101,6 +101,12 @@ var pageSetups = map[string]pageSetup{
 		}
 		return "/gestion/comptes/" + p.Identifier + "/historique"
 	}},
+	"/gestion/invitations": {path: func(f *a11yFixture, _ *directory.Person) string {
+		if _, err := f.e.store.CreateInvitation(ctx, directory.NewInvitation{Email: uniqueEmail("a11y.invitation"), Role: directory.RoleCollaborateur, SIRET: siret, Service: "Comptabilité"}); err != nil {
+			f.e.t.Fatal(err)
+		}
+		return "/gestion/invitations"
+	}},
 	"/agent/structures":        {role: directory.RoleAgent},
 	"/agent/structures/:siret": {role: directory.RoleAgent, path: func(*a11yFixture, *directory.Person) string { return "/agent/structures/" + siret }},
 	"/agent/applications":      {role: directory.RoleAgent},
@@ -169,8 +175,8 @@ func TestAccessibilityOfEveryPage(t *testing.T) {
 	// Every page the router serves, read from the router itself.
 	var cases []a11yCase
 	for _, r := range srv.Routes() {
-		if r.Method != http.MethodGet || !isPage(r.Path) {
-			continue
+		if r.Method != http.MethodGet || !isPage(r.Path) || strings.HasSuffix(r.Path, ".csv") {
+			continue // the exports are downloads, not pages (exports_test.go)
 		}
 		route, setup := r.Path, pageSetups[r.Path]
 		if strings.ContainsAny(route, ":*") && setup.path == nil {
@@ -273,6 +279,35 @@ func TestAccessibilityOfEveryPage(t *testing.T) {
 			wantText(t, tb, "#titre-resultat", "Résultat")
 		}},
 	)
+	// The lists searched and paged: the search box with its filters, the
+	// pager, a search that finds nothing.
+	for _, l := range []struct {
+		name, path string
+		role       directory.Role
+		want       string
+	}{
+		{"accounts, second page", "/gestion/comptes?size=1&page=2", directory.RoleAdministrateur, "nav.fr-pagination"},
+		{"accounts, filtered", "/gestion/comptes?q=Liste&state=active&role=collaborateur&service=Comptabilit%C3%A9", directory.RoleAdministrateur, "#table-comptes"},
+		{"accounts, nothing found", "/gestion/comptes?q=introuvable", directory.RoleAdministrateur, "#aucun-compte"},
+		{"administrators, second page", "/gestion/comptes?size=1&page=2", directory.RoleAgent, "nav.fr-pagination"},
+		{"structures, searched", "/agent/structures?q=" + siret, directory.RoleAgent, "#table-structures"},
+		{"requests, nothing found", "/gestion/demandes?q=introuvable", directory.RoleAdministrateur, "#aucune-demande"},
+	} {
+		cases = append(cases, a11yCase{name: "list: " + l.name, state: signedIn,
+			who: func(t *testing.T) *directory.Person { return f.person(t, "Page", l.role, serviceOf(l.role)) },
+			show: func(t *testing.T, tb *tab) {
+				for _, last := range []string{"Liste", "Listee"} { // two more accounts of each list, for pages of one
+					f.person(t, last, directory.RoleCollaborateur, "Comptabilité")
+					f.person(t, last, directory.RoleAdministrateur, "")
+				}
+				if status := tb.openStatus(l.path); status != http.StatusOK {
+					t.Fatalf("GET %s: %d", l.path, status)
+				}
+				if n := eval[int](tb, `document.querySelectorAll(`+jsString(l.want)+`).length`); n != 1 {
+					t.Fatalf("GET %s: no %s", l.path, l.want)
+				}
+			}})
+	}
 	for _, role := range []directory.Role{directory.RoleResponsable, directory.RoleCollaborateur, directory.RoleAgent} {
 		cases = append(cases, a11yCase{"home of the role " + string(role), signedIn, openHome,
 			func(t *testing.T) *directory.Person { return f.person(t, "Page", role, serviceOf(role)) }})

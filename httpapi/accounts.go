@@ -15,11 +15,15 @@ import (
 // remove.
 
 func (s *Server) handleListManaged(c *gin.Context) error {
-	list, err := s.accounts.Managed(c.Request.Context(), account(c))
+	q, err := readAccountQuery(c)
 	if err != nil {
 		return err
 	}
-	c.JSON(http.StatusOK, gin.H{"accounts": personViews(list)})
+	page, err := s.accounts.Managed(c.Request.Context(), account(c), q)
+	if err != nil {
+		return err
+	}
+	listJSON(c, "accounts", personViews(page.Accounts), page.Total, page.Page, page.Size)
 	return nil
 }
 
@@ -28,30 +32,80 @@ type accountsPage struct {
 	formState
 	Agent      bool
 	CanInvite  bool
+	CanExport  bool
+	List       listView
 	Accounts   []personView
-	Structures map[string]string // SIRET → name, for agents
+	Structures map[string]string // SIRET → name of the structures of the page, for agents
 }
 
+// accountStates are the states the lists of accounts filter by, in the
+// order of an account's life.
+var accountStates = []string{string(directory.StateInvited), string(directory.StateSubmitted),
+	string(directory.StateActive), string(directory.StateDisabled), string(directory.StateRefused)}
+
 func (s *Server) accountsPage(c *gin.Context) (*accountsPage, error) {
+	ctx := c.Request.Context()
 	actor := account(c)
-	list, err := s.accounts.Managed(c.Request.Context(), actor)
+	q, err := readAccountQuery(c)
 	if err != nil {
-		return nil, err
+		return nil, listPageError(err)
 	}
-	p := &accountsPage{base: s.base(c, "Gestion des comptes"), Accounts: personViews(list),
-		Agent: actor.Role == directory.RoleAgent, CanInvite: len(invitableRoles(actor)) > 0}
-	if p.Agent {
-		p.Title = "Comptes administrateurs"
-		if p.Structures, err = s.structureNames(c); err != nil {
+	list, err := s.accounts.Managed(ctx, actor, q)
+	if err != nil {
+		return nil, listPageError(err)
+	}
+	if last, past := pastTheEnd(q.ListQuery, list.Total); past {
+		q.Page = last
+		if list, err = s.accounts.Managed(ctx, actor, q); err != nil {
 			return nil, err
 		}
 	}
+	p := &accountsPage{base: s.base(c, "Gestion des comptes"), Accounts: personViews(list.Accounts),
+		Agent: actor.Role == directory.RoleAgent, CanInvite: len(invitableRoles(actor)) > 0,
+		CanExport: directory.CanExportAccounts(actor, actor.SIRET)}
+	selects := []listSelect{{Name: "state", Label: "État", Options: options("Tous les états", string(q.State), accountStates, stateLabel)}}
+	searchLabel := "Nom, prénom, identifiant ou adresse mail"
+	if p.Agent {
+		p.Title = "Comptes administrateurs"
+		searchLabel = "Nom, prénom, identifiant, adresse mail ou SIRET"
+		if p.Structures, err = s.pageStructureNames(c, list.Accounts); err != nil {
+			return nil, err
+		}
+	}
+	if actor.Role == directory.RoleAdministrateur {
+		services, err := s.consultation.Services(ctx, actor, actor.SIRET)
+		if err != nil {
+			return nil, err
+		}
+		var names []string
+		for _, sv := range services {
+			names = append(names, sv.Name)
+		}
+		sortNames(names)
+		selects = append(selects,
+			listSelect{Name: "role", Label: "Rôle", Options: options("Tous les rôles", string(q.Role), invitableRoles(actor), roleLabel)},
+			listSelect{Name: "service", Label: "Service", Options: options("Tous les services", q.Service, names, func(n string) string { return n })})
+	}
+	p.List = newListView("/gestion/comptes", q.ListQuery, selects, list.Total)
+	p.List.SearchName, p.List.SearchLabel, p.List.PagerLabel = "Rechercher un compte", searchLabel, "Pagination des comptes"
+	p.Title = p.List.titled(p.Title)
 	return p, nil
 }
 
 func (s *Server) handleAccountsPage(c *gin.Context) error {
+	noStore(c)
 	p, err := s.accountsPage(c)
 	return s.showPage(c, "gestion_comptes.tmpl", p, err)
+}
+
+// pageStructureNames are the names of the structures of the accounts of a
+// page, by SIRET: one search for the page, never every structure.
+func (s *Server) pageStructureNames(c *gin.Context, accounts []directory.Person) (map[string]string, error) {
+	sirets := make([]string, 0, len(accounts))
+	for _, p := range accounts {
+		sirets = append(sirets, p.SIRET)
+	}
+	return s.consultation.StructureNames(c.Request.Context(), account(c), sirets)
 }
 
 // grantable is a profile the manager may hand out.

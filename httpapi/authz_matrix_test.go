@@ -503,6 +503,9 @@ var apiRows = []apiRow{
 	{"POST /api/v1/requests/:id/resend", only(202, cAdmin, cResp), func(f *authzFixture, _ string) apiCall {
 		return apiCall{path: "/requests/" + f.invited().Person.RequestID + "/resend"}
 	}},
+	{"GET /api/v1/invitations", anySession(200).but(cCollab, 403), at("/invitations")},
+	{"GET /api/v1/structures/:siret/accounts.csv", only(200, cAdmin), at("/structures/{siret}/accounts.csv")},
+	{"GET /api/v1/applications/:application/habilitations.csv", only(200, cAgent), at("/applications/ficoba/habilitations.csv")},
 	{"GET /api/v1/applications", anySession(200), at("/applications")},
 	{"POST /api/v1/applications", only(201, cAgent), func(f *authzFixture, _ string) apiCall {
 		return apiCall{path: "/applications", body: map[string]any{"id": fmt.Sprintf("app%d", f.next()), "name": "Application", "profiles": []string{"lecture"}}}

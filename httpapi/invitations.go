@@ -404,8 +404,71 @@ func (s *Server) handleResendInvitationForm(c *gin.Context) error {
 		return s.showFailed(c, "gestion_comptes.tmpl", p, f)
 	}
 	back := "/gestion/comptes"
-	if r := c.PostForm("retour"); strings.HasPrefix(r, "/agent/structures/") && directory.CheckSIRET(strings.TrimPrefix(r, "/agent/structures/")) == nil {
-		back = r // the page of a structure, where agents resend the links of its administrators
+	if r := c.PostForm("retour"); r == "/gestion/invitations" ||
+		strings.HasPrefix(r, "/agent/structures/") && directory.CheckSIRET(strings.TrimPrefix(r, "/agent/structures/")) == nil {
+		back = r // the list of invitations, or the page of a structure, where agents resend the links of its administrators
 	}
 	return s.redirectWith(c, back, "Lien envoyé", "Un nouveau lien de pré-création a été envoyé par mail ; le précédent ne fonctionne plus.")
+}
+
+// The invitations sent whose form is not filled yet, among the accounts
+// the person manages: a list of its own, to send a link again.
+
+func (s *Server) handleListInvitations(c *gin.Context) error {
+	q, err := readListQuery(c)
+	if err != nil {
+		return err
+	}
+	page, err := s.accounts.Invitations(c.Request.Context(), account(c), q)
+	if err != nil {
+		return err
+	}
+	listJSON(c, "invitations", personViews(page.Accounts), page.Total, page.Page, page.Size)
+	return nil
+}
+
+type invitationsPage struct {
+	base
+	formState
+	Agent       bool
+	CanInvite   bool
+	List        listView
+	Invitations []personView
+	Structures  map[string]string // SIRET → name of the structures of the page, for agents
+}
+
+func (s *Server) invitationsPage(c *gin.Context) (*invitationsPage, error) {
+	ctx := c.Request.Context()
+	actor := account(c)
+	q, err := readListQuery(c)
+	if err != nil {
+		return nil, listPageError(err)
+	}
+	list, err := s.accounts.Invitations(ctx, actor, q)
+	if err != nil {
+		return nil, err
+	}
+	if last, past := pastTheEnd(q, list.Total); past {
+		q.Page = last
+		if list, err = s.accounts.Invitations(ctx, actor, q); err != nil {
+			return nil, err
+		}
+	}
+	p := &invitationsPage{base: s.base(c, "Invitations en attente"), Invitations: personViews(list.Accounts),
+		Agent: actor.Role == directory.RoleAgent, CanInvite: len(invitableRoles(actor)) > 0}
+	if p.Agent {
+		if p.Structures, err = s.pageStructureNames(c, list.Accounts); err != nil {
+			return nil, err
+		}
+	}
+	p.List = newListView("/gestion/invitations", q, nil, list.Total)
+	p.List.SearchName, p.List.SearchLabel, p.List.PagerLabel = "Rechercher une invitation", "Adresse mail", "Pagination des invitations"
+	p.Title = p.List.titled(p.Title)
+	return p, nil
+}
+
+func (s *Server) handleInvitationsPage(c *gin.Context) error {
+	noStore(c)
+	p, err := s.invitationsPage(c)
+	return s.showPage(c, "gestion_invitations.tmpl", p, err)
 }

@@ -12,11 +12,15 @@ import (
 // sent, which the people who manage them validate or refuse.
 
 func (s *Server) handleListRequests(c *gin.Context) error {
-	list, err := s.accounts.Requests(c.Request.Context(), account(c))
+	q, err := readListQuery(c)
 	if err != nil {
 		return err
 	}
-	c.JSON(http.StatusOK, gin.H{"requests": personViews(list)})
+	page, err := s.accounts.Requests(c.Request.Context(), account(c), q)
+	if err != nil {
+		return err
+	}
+	listJSON(c, "requests", personViews(page.Accounts), page.Total, page.Page, page.Size)
 	return nil
 }
 
@@ -49,27 +53,45 @@ func (s *Server) handleRefuse(c *gin.Context) error {
 type requestsPage struct {
 	base
 	formState  // its Errors by request id
+	List       listView
 	Requests   []personView
-	Structures map[string]string // SIRET → name, for agents
+	Structures map[string]string // SIRET → name of the structures of the page, for agents
 	Reasons    map[string]string // request id → the reason typed, after an error
 }
 
 func (s *Server) requestsPage(c *gin.Context) (*requestsPage, error) {
+	ctx := c.Request.Context()
 	actor := account(c)
-	list, err := s.accounts.Requests(c.Request.Context(), actor)
+	q, err := readListQuery(c)
+	if err != nil {
+		return nil, listPageError(err)
+	}
+	list, err := s.accounts.Requests(ctx, actor, q)
 	if err != nil {
 		return nil, err
 	}
-	p := &requestsPage{base: s.base(c, "Demandes de création de compte"), Requests: personViews(list), Reasons: map[string]string{}, formState: formState{Errors: formErrors{}}}
-	if actor.Role == directory.RoleAgent {
-		if p.Structures, err = s.structureNames(c); err != nil {
+	if last, past := pastTheEnd(q, list.Total); past {
+		q.Page = last
+		if list, err = s.accounts.Requests(ctx, actor, q); err != nil {
 			return nil, err
 		}
 	}
+	p := &requestsPage{base: s.base(c, "Demandes de création de compte"), Requests: personViews(list.Accounts), Reasons: map[string]string{}, formState: formState{Errors: formErrors{}}}
+	searchLabel := "Nom, prénom ou adresse mail"
+	if actor.Role == directory.RoleAgent {
+		searchLabel = "Nom, prénom, adresse mail ou SIRET"
+		if p.Structures, err = s.pageStructureNames(c, list.Accounts); err != nil {
+			return nil, err
+		}
+	}
+	p.List = newListView("/gestion/demandes", q, nil, list.Total)
+	p.List.SearchName, p.List.SearchLabel, p.List.PagerLabel = "Rechercher une demande", searchLabel, "Pagination des demandes"
+	p.Title = p.List.titled(p.Title)
 	return p, nil
 }
 
 func (s *Server) handleRequestsPage(c *gin.Context) error {
+	noStore(c)
 	p, err := s.requestsPage(c)
 	return s.showPage(c, "gestion_demandes.tmpl", p, err)
 }

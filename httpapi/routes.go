@@ -41,6 +41,7 @@ func (s *Server) registerRoutes(e *gin.Engine) {
 	s.registerServiceRoutes(r)
 	s.registerStructureRoutes(r)
 	s.registerApplicationRoutes(r)
+	s.registerExportRoutes(r)
 }
 
 func (s *Server) registerSignInRoutes(r groups) {
@@ -105,6 +106,7 @@ func (s *Server) registerInvitationRoutes(r groups) {
 	r.api.GET("/invitations/:token", s.api(s.handleGetInvitation))
 	r.api.POST("/invitations/:token", s.api(s.handleSubmitInvitation))
 	r.apiSignedIn.POST("/requests/:id/resend", s.api(s.handleResendInvitation))
+	r.apiSignedIn.GET("/invitations", s.api(s.handleListInvitations))
 
 	r.pagesSignedIn.GET("/gestion/inviter", s.page(s.handleInvitePage))
 	r.pagesSignedIn.POST("/gestion/inviter", s.checkCSRF, s.page(s.handleInviteForm))
@@ -112,6 +114,7 @@ func (s *Server) registerInvitationRoutes(r groups) {
 	r.pages.GET("/creation/:token", s.page(s.handleCreationPage))
 	r.pages.POST("/creation/:token", s.checkCSRF, s.page(s.handleCreationForm))
 	r.pagesSignedIn.POST("/gestion/invitations/renvoyer", s.checkCSRF, s.page(s.handleResendInvitationForm))
+	r.pagesSignedIn.GET("/gestion/invitations", s.page(s.handleInvitationsPage))
 }
 
 func (s *Server) registerBulkInvitationRoutes(r groups) {
@@ -187,6 +190,14 @@ func (s *Server) registerApplicationRoutes(r groups) {
 
 	r.pagesSignedIn.GET("/agent/applications", s.page(s.handleApplicationsPage))
 	r.pagesSignedIn.POST("/agent/applications", s.checkCSRF, s.page(s.handleCreateApplicationForm))
+}
+
+func (s *Server) registerExportRoutes(r groups) {
+	r.apiSignedIn.GET("/structures/:siret/accounts.csv", s.api(s.handleExportAccounts))
+	r.apiSignedIn.GET("/applications/:application/habilitations.csv", s.api(s.handleExportHabilitations))
+
+	r.pagesSignedIn.GET("/gestion/comptes.csv", s.page(s.handleExportAccountsPage))
+	r.pagesSignedIn.GET("/agent/applications/:application/habilitations.csv", s.page(s.handleExportHabilitations))
 }
 
 // registerOpsRoutes registers the probes and the static assets.

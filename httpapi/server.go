@@ -185,6 +185,9 @@ func isAPI(c *gin.Context) bool { return strings.HasPrefix(c.Request.URL.Path, "
 func (s *Server) recoverPanics(c *gin.Context) {
 	defer func() {
 		if r := recover(); r != nil {
+			if r == http.ErrAbortHandler {
+				panic(r) // a response cut on purpose (an export that failed midway): net/http closes the connection
+			}
 			s.log.Error("panic", "path", c.FullPath(), "panic", r)
 			c.Abort()
 			if isAPI(c) {

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"errors"
 	"net/http"
-	"slices"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -52,49 +51,58 @@ func onlyField(err error, field string) bool {
 }
 
 func (s *Server) handleListStructures(c *gin.Context) error {
-	all, err := s.consultation.Structures(c.Request.Context(), account(c))
+	q, err := readListQuery(c)
 	if err != nil {
 		return err
 	}
-	var out []structureView
-	for _, st := range all {
-		out = append(out, structureView{SIRET: st.SIRET, Name: st.Name, Category: st.Category})
+	page, err := s.consultation.StructuresPage(c.Request.Context(), account(c), q)
+	if err != nil {
+		return err
 	}
-	c.JSON(http.StatusOK, gin.H{"structures": out})
+	listJSON(c, "structures", structureViews(page.Structures), page.Total, page.Page, page.Size)
 	return nil
 }
 
-func (s *Server) structureNames(c *gin.Context) (map[string]string, error) {
-	all, err := s.consultation.Structures(c.Request.Context(), account(c))
-	if err != nil {
-		return nil, err
+func structureViews(all []directory.Structure) []structureView {
+	out := make([]structureView, len(all))
+	for i, st := range all {
+		out[i] = structureView{SIRET: st.SIRET, Name: st.Name, Category: st.Category}
 	}
-	names := make(map[string]string, len(all))
-	for _, st := range all {
-		names[st.SIRET] = st.Name
-	}
-	return names, nil
+	return out
 }
 
 type structuresPage struct {
 	base
 	formState
+	List       listView
 	Structures []structureView
 	Form       structureView
 }
 
 func (s *Server) structuresPage(c *gin.Context) (*structuresPage, error) {
-	if !directory.CanCreateStructure(account(c)) {
+	ctx := c.Request.Context()
+	actor := account(c)
+	if !directory.CanCreateStructure(actor) {
 		return nil, directory.ErrForbidden
 	}
-	all, err := s.consultation.Structures(c.Request.Context(), account(c))
+	q, err := readListQuery(c)
+	if err != nil {
+		return nil, listPageError(err)
+	}
+	list, err := s.consultation.StructuresPage(ctx, actor, q)
 	if err != nil {
 		return nil, err
 	}
-	p := &structuresPage{base: s.base(c, "Structures partenaires"), formState: formState{Errors: formErrors{}}}
-	for _, st := range all {
-		p.Structures = append(p.Structures, structureView{SIRET: st.SIRET, Name: st.Name, Category: st.Category})
+	if last, past := pastTheEnd(q, list.Total); past {
+		q.Page = last
+		if list, err = s.consultation.StructuresPage(ctx, actor, q); err != nil {
+			return nil, err
+		}
 	}
+	p := &structuresPage{base: s.base(c, "Structures partenaires"), formState: formState{Errors: formErrors{}}, Structures: structureViews(list.Structures)}
+	p.List = newListView("/agent/structures", q, nil, list.Total)
+	p.List.SearchName, p.List.SearchLabel, p.List.PagerLabel = "Rechercher une structure", "Nom ou SIRET", "Pagination des structures"
+	p.Title = p.List.titled(p.Title)
 	return p, nil
 }
 
@@ -127,6 +135,7 @@ type structurePage struct {
 	base
 	formState
 	Structure      structureView
+	List           listView
 	Administrators []personView
 	Email          string
 	EndDate        string // AAAA-MM-JJ, as typed
@@ -142,13 +151,27 @@ func (s *Server) structurePage(c *gin.Context) (*structurePage, error) {
 	if err != nil {
 		return nil, err
 	}
-	admins, err := s.accounts.Managed(ctx, actor)
+	lq, err := readListQuery(c)
+	if err != nil {
+		return nil, listPageError(err)
+	}
+	q := directory.AccountQuery{ListQuery: lq, SIRET: st.SIRET}
+	admins, err := s.accounts.Managed(ctx, actor, q)
 	if err != nil {
 		return nil, err
 	}
-	admins = slices.DeleteFunc(admins, func(p directory.Person) bool { return p.SIRET != st.SIRET })
-	return &structurePage{base: s.base(c, st.Name), formState: formState{Errors: formErrors{}}, Administrators: personViews(admins),
-		Structure: structureView{SIRET: st.SIRET, Name: st.Name, Category: st.Category}}, nil
+	if last, past := pastTheEnd(lq, admins.Total); past {
+		q.Page = last
+		if admins, err = s.accounts.Managed(ctx, actor, q); err != nil {
+			return nil, err
+		}
+	}
+	p := &structurePage{base: s.base(c, st.Name), formState: formState{Errors: formErrors{}}, Administrators: personViews(admins.Accounts),
+		Structure: structureView{SIRET: st.SIRET, Name: st.Name, Category: st.Category}}
+	p.List = newListView("/agent/structures/"+st.SIRET, q.ListQuery, nil, admins.Total)
+	p.List.SearchName, p.List.SearchLabel, p.List.PagerLabel = "Rechercher un administrateur", "Nom, prénom, identifiant ou adresse mail", "Pagination des administrateurs"
+	p.Title = p.List.titled(p.Title)
+	return p, nil
 }
 
 func (s *Server) handleStructurePage(c *gin.Context) error {

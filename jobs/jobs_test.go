@@ -158,7 +158,7 @@ func TestJobTakenOverWhenItsHolderIsGone(t *testing.T) {
 	if got := b.RunDue(ctx); len(got) != 0 {
 		t.Fatalf("taken while held: %v", got)
 	}
-	clock.Add(time.Second) // a's lease is over: a is as good as gone
+	clock.Add(2 * time.Second) // a's lease (stored to the second) is over: a is as good as gone
 	if got := b.RunDue(ctx); got["long"] != jobs.OutcomeSuccess {
 		t.Fatalf("taken over: %v", got)
 	}

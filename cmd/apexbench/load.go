@@ -14,16 +14,21 @@ import (
 
 // population is the directory the bench loads: one big structure of a
 // tenth of the accounts across 20 services, the rest in small structures
-// of about 100 accounts, habilitations on a few applications, and
-// submitted requests in the big structure for the approval pair.
+// (a structure for ten accounts), the first account of each structure its
+// administrator, habilitations on a few applications; in the big
+// structure, submitted requests for the approval pair and pending
+// invitations; a submitted administrator in one structure of 100, for the
+// agents' requests.
 type population struct {
-	accounts   int
-	structures int
-	big        string   // SIRET of the big structure
-	bigUIDs    []string // its accounts
-	otherUIDs  []string // a sample of the others
-	requests   []string // request ids of submitted accounts
-	services   []string // of the big structure
+	accounts      int
+	structures    int
+	big           string   // SIRET of the big structure
+	bigUIDs       []string // its accounts
+	otherUIDs     []string // a sample of the others
+	requests      []string // request ids of submitted accounts
+	services      []string // of the big structure
+	invitations   int      // invited accounts of the big structure
+	adminRequests int      // submitted administrators
 }
 
 // siret returns a valid SIRET: a SIREN and a NIC whose 14 digits pass Luhn.
@@ -67,7 +72,7 @@ func writeLDIF(path, base, systemDN string, n, requests int, hash string) (*popu
 	defer f.Close()
 	w := bufio.NewWriterSize(f, 1<<20)
 	p := &population{accounts: n}
-	p.structures = max(2, n/100)
+	p.structures = max(2, n/10)
 	bigCount := n / 10
 	p.big = siret(0)
 	for i := range 20 {
@@ -84,14 +89,26 @@ func writeLDIF(path, base, systemDN string, n, requests int, hash string) (*popu
 	}
 	structuresDN := "ou=structures," + base
 	activeSince := time.Now().UTC().Format("20060102150405Z")
-	person := func(k int, siretStr, serviceDN, parentDN string, state, rdnAttr, rdnValue string, extra ...string) string {
+	// person writes account k: a collaborateur of serviceDN, or an
+	// administrator of the structure when serviceDN is empty; invited, it
+	// has no name yet (the service's "-") and no password.
+	person := func(k int, siretStr, serviceDN, parentDN string, state, rdnAttr, rdnValue string) string {
 		uid := benchUID(k)
 		dn := rdnAttr + "=" + ldap.EscapeDN(rdnValue) + "," + parentDN
+		first, last, mail := "Prenom"+letters(k), "Nom"+letters(k), fmt.Sprintf("p%d@bench.example.fr", k)
 		attrs := []string{"objectClass", "inetOrgPerson", "objectClass", "apexPerson",
-			"cn", "Prenom" + letters(k) + " Nom" + letters(k), "sn", "Nom" + letters(k), "givenName", "Prenom" + letters(k),
-			"mail", fmt.Sprintf("p%d@bench.example.fr", k), "apexMailKey", directory.MailKey(base, siretStr, fmt.Sprintf("p%d@bench.example.fr", k)),
-			"apexRole", "collaborateur", "apexAccountState", state,
-			"apexSiret", siretStr, "apexService", serviceDN, "apexRequestId", fmt.Sprintf("req%d", k), "userPassword", hash}
+			"mail", mail, "apexMailKey", directory.MailKey(base, siretStr, mail),
+			"apexAccountState", state, "apexSiret", siretStr, "apexRequestId", fmt.Sprintf("req%d", k)}
+		if state == "invited" {
+			attrs = append(attrs, "cn", mail, "sn", "-", "apexSortKey", mail)
+		} else {
+			attrs = append(attrs, "cn", first+" "+last, "sn", last, "givenName", first, "apexSortKey", directory.SortKey(last, first), "userPassword", hash)
+		}
+		if serviceDN == "" {
+			attrs = append(attrs, "apexRole", "administrateur")
+		} else {
+			attrs = append(attrs, "apexRole", "collaborateur", "apexService", serviceDN)
+		}
 		if rdnAttr == "uid" {
 			attrs = append(attrs, "uid", uid)
 		}
@@ -100,15 +117,16 @@ func writeLDIF(path, base, systemDN string, n, requests int, hash string) (*popu
 			// writes every account at apexd's first start
 			attrs = append(attrs, "apexActiveSince", activeSince)
 		}
-		entry(dn, append(attrs, extra...)...)
+		entry(dn, attrs...)
 		return dn
 	}
 	k := 0
 	for s := range p.structures {
 		st := siret(s)
 		stDN := "ou=" + st + "," + structuresDN
+		name := fmt.Sprintf("Structure %d", s)
 		entry(stDN, "objectClass", "organizationalUnit", "objectClass", "apexStructure", "ou", st,
-			"apexSiret", st, "apexLabel", fmt.Sprintf("Structure %d", s), "apexCategory", "Notaire")
+			"apexSiret", st, "apexLabel", name, "apexCategory", "Notaire", "apexSortKey", directory.SortKey(name))
 		services := p.services[:3]
 		count := (n - bigCount) / (p.structures - 1)
 		if s == 0 {
@@ -122,7 +140,12 @@ func writeLDIF(path, base, systemDN string, n, requests int, hash string) (*popu
 			uid := benchUID(k)
 			app := apps[k/10%len(apps)]
 			// The profile's member is enough: dynlist derives memberOf at read time.
-			dn := person(k, st, svDN, svDN, "active", "uid", uid)
+			var dn string
+			if j == 0 {
+				dn = person(k, st, "", stDN, "active", "uid", uid)
+			} else {
+				dn = person(k, st, svDN, svDN, "active", "uid", uid)
+			}
 			if k%10 == 0 {
 				members[app] = append(members[app], dn)
 			}
@@ -141,6 +164,17 @@ func writeLDIF(path, base, systemDN string, n, requests int, hash string) (*popu
 				p.requests = append(p.requests, id)
 				k++
 			}
+			p.invitations = min(2000, max(100, n/50))
+			for j := range p.invitations {
+				svDN := "ou=" + ldap.EscapeDN(services[j%len(services)]) + "," + stDN
+				person(k, st, svDN, svDN, "invited", "apexRequestId", fmt.Sprintf("req%d", k))
+				k++
+			}
+		}
+		if s%100 == 1 {
+			person(k, st, "", stDN, "submitted", "apexRequestId", fmt.Sprintf("req%d", k))
+			p.adminRequests++
+			k++
 		}
 	}
 	for _, app := range apps {

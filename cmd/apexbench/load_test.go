@@ -37,15 +37,28 @@ func TestWriteLDIFParses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	people := 0
+	people, structures, admins, keys := 0, 0, 0, 0
 	for _, e := range entries {
 		for _, a := range e.Attributes {
-			if a.Type == "objectClass" && a.Values[len(a.Values)-1] == "apexPerson" {
+			switch {
+			case a.Type == "objectClass" && a.Values[len(a.Values)-1] == "apexPerson":
 				people++
+			case a.Type == "objectClass" && a.Values[len(a.Values)-1] == "apexStructure":
+				structures++
+			case a.Type == "apexRole" && a.Values[0] == "administrateur":
+				admins++
+			case a.Type == "apexSortKey":
+				keys++
 			}
 		}
 	}
-	if people != 1000+20 || len(pop.bigUIDs) != 100 || len(pop.requests) != 20 || len(pop.services) != 20 {
-		t.Errorf("%d people, %d in the big structure, %d requests", people, len(pop.bigUIDs), len(pop.requests))
+	// A structure for ten accounts, each with its administrator; the
+	// accounts, the requests, the invitations and the administrators'
+	// requests; every person and structure with its sort key.
+	if structures != 100 || pop.structures != 100 || admins != 100+pop.adminRequests || pop.adminRequests != 1 ||
+		people != 100+9*99+20+pop.invitations+pop.adminRequests || pop.invitations != 100 || keys != people+structures ||
+		len(pop.bigUIDs) != 100 || len(pop.requests) != 20 || len(pop.services) != 20 {
+		t.Errorf("%d people (%d administrators, %d invitations), %d structures, %d keys, %d in the big structure, %d requests",
+			people, admins, pop.invitations, structures, keys, len(pop.bigUIDs), len(pop.requests))
 	}
 }

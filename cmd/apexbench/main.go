@@ -97,6 +97,7 @@ func bench(o options) error {
 
 	var rows []row
 	growth := map[string][]float64{}
+	exports := map[int]exportResult{}
 	sizes := append(append([]int(nil), o.scales...), o.accounts)
 	for _, n := range sizes {
 		e, err := setup(ctx, n, hash, o, true)
@@ -109,6 +110,19 @@ func bench(o options) error {
 			bind = measureAppBind(e, o)
 		}
 		r := measureAll(e, o)
+		lists, err := measureLists(e, o)
+		if err != nil {
+			return err
+		}
+		ex, err := measureExport(e)
+		if err != nil {
+			return err
+		}
+		exports[n] = ex
+		r = append(r, lists...)
+		r = append(r, row{name: "export of the big structure", unit: "s", service: ex.service, raw: ex.raw,
+			serviceLabel: fmt.Sprintf("GET /structures/{siret}/accounts.csv (%d accounts)", ex.accounts), rawLabel: "one paged search",
+			concurrency: 1, totalTime: true})
 		if n == o.accounts && o.profileDir != "" {
 			if err := profileAll(e, o); err != nil {
 				return err
@@ -123,6 +137,7 @@ func bench(o options) error {
 			rss := e.apexdRSS()
 			e.close()
 			printTable(rows, rss, sizes, growth)
+			printExports(sizes, exports)
 			fmt.Printf("\nMails taken by the SMTP relay at %d accounts: %d\n", n, e.relay.messages.Load())
 			return nil
 		}
@@ -133,18 +148,19 @@ func bench(o options) error {
 
 // env is one directory with apexd on it.
 type env struct {
-	srv      *slapd.Server
-	store    *directory.Store
-	pop      *population
-	dir      string
-	clientDN string
-	apexd    *exec.Cmd
-	base     string // apexd's URL
-	pprof    string // apexd's profiling URL
-	http     *http.Client
-	relay    *relay
-	token    string // an administrator of the big structure
-	loadTime time.Duration
+	srv        *slapd.Server
+	store      *directory.Store
+	pop        *population
+	dir        string
+	clientDN   string
+	apexd      *exec.Cmd
+	base       string // apexd's URL
+	pprof      string // apexd's profiling URL
+	http       *http.Client
+	relay      *relay
+	token      string // an administrator of the big structure
+	agentToken string // a DGFiP agent
+	loadTime   time.Duration
 }
 
 func setup(ctx context.Context, n int, hash string, o options, withService bool) (*env, error) {
@@ -190,6 +206,14 @@ func setup(ctx context.Context, n int, hash string, o options, withService bool)
 		return nil, err
 	}
 	if e.token, err = e.store.CreateSession(ctx, admin.Identifier); err != nil {
+		return nil, err
+	}
+	agent, err := e.store.CreatePerson(ctx, directory.NewPerson{FirstName: "Agent", LastName: "Bench", Email: "agent@bench.example.fr",
+		Role: directory.RoleAgent, State: directory.StateActive}, userPassword)
+	if err != nil {
+		return nil, err
+	}
+	if e.agentToken, err = e.store.CreateSession(ctx, agent.Identifier); err != nil {
 		return nil, err
 	}
 	return e, e.startApexd(o)
@@ -559,5 +583,18 @@ func printTable(rows []row, rss string, sizes []int, growth map[string][]float64
 			fmt.Printf(" %.3f |", c)
 		}
 		fmt.Println()
+	}
+}
+
+// printExports tells, at each size, the export of the big structure: its
+// time (the mean of three) and apexd's resident memory before it and at its
+// peak during it, which must not grow with the structure.
+func printExports(sizes []int, exports map[int]exportResult) {
+	fmt.Print("\nExport of the big structure (apexd's memory: resident before, peak during):\n\n")
+	fmt.Println("| accounts in the directory | accounts exported | time | raw paged search | RSS before | peak RSS during |")
+	fmt.Println("| --- | --- | --- | --- | --- | --- |")
+	for _, n := range sizes {
+		x := exports[n]
+		fmt.Printf("| %d | %d | %.2f s | %.2f s | %.1f MiB | %.1f MiB |\n", n, x.accounts, x.service.elapsed.Seconds(), x.raw.elapsed.Seconds(), x.before, x.during)
 	}
 }

@@ -170,9 +170,16 @@ func runRequests(ctx context.Context, e *env, args []string) (err error) {
 		return err
 	}
 	defer bo.closeInto(e, "requests", &err)
-	reqs, err := bo.accounts.Requests(ctx, bo.agent)
-	if err != nil {
-		return err
+	var reqs []directory.Person
+	for page := 1; ; page++ {
+		p, err := bo.accounts.Requests(ctx, bo.agent, directory.ListQuery{Page: page, Size: directory.MaxListSize})
+		if err != nil {
+			return err
+		}
+		reqs = append(reqs, p.Accounts...)
+		if len(p.Accounts) == 0 || len(reqs) >= p.Total {
+			break
+		}
 	}
 	if *f.asJSON {
 		out := make([]personJSON, len(reqs))

@@ -143,7 +143,7 @@ func addBenchPeople(b *testing.B, root *ldap.Conn, suffix string, n int, hash st
 func setLastUse(b *testing.B, root *ldap.Conn, overlay, lastBind bool) {
 	b.Helper()
 	if !overlay {
-		mod := ldap.NewModifyRequest("olcOverlay={5}lastbind,olcDatabase={1}mdb,cn=config", nil)
+		mod := ldap.NewModifyRequest("olcOverlay={6}lastbind,olcDatabase={1}mdb,cn=config", nil)
 		mod.Replace("olcDisabled", []string{"TRUE"})
 		if err := root.Modify(mod); err != nil {
 			b.Fatalf("lastbind overlay: %v", err)

@@ -89,6 +89,28 @@ func TestCheckSchemaRefusesAWrongBase(t *testing.T) {
 	}
 }
 
+// The management lists need slapd's sssvlv overlay: a server without it
+// fails the start-up check, naming it, not the first list.
+func TestCheckSchemaRefusesAServerWithoutSortedLists(t *testing.T) {
+	srv := start(t, t.TempDir(), "", "Service-Password-2026!")
+	store := openStore(t, srv, "Service-Password-2026!")
+	ctx := context.Background()
+	if err := store.CheckSchema(ctx); err != nil {
+		t.Fatalf("check schema with sssvlv: %v", err)
+	}
+	root, err := srv.DialRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	if err := root.Del(ldap.NewDelRequest("olcOverlay={0}sssvlv,olcDatabase={1}mdb,cn=config", nil)); err != nil {
+		t.Fatalf("remove sssvlv: %v", err)
+	}
+	if err := store.CheckSchema(ctx); !errors.Is(err, directory.ErrUnavailable) || !strings.Contains(err.Error(), "sssvlv") {
+		t.Errorf("check schema without sssvlv: %v, want ErrUnavailable naming sssvlv", err)
+	}
+}
+
 func TestRootIsReachedOnlyOverTheSocket(t *testing.T) {
 	srv := start(t, t.TempDir(), "", "Service-Password-2026!")
 	root, err := srv.DialRoot()
