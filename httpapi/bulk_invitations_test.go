@@ -254,6 +254,7 @@ func TestBulkInvitationPages(t *testing.T) {
 	c := newFormClient(t, base).signIn(e, admin)
 
 	c.get("/gestion/comptes").want(t, "the accounts' page", http.StatusOK, `href="/gestion/inviter/fichier"`)
+	c.get("/gestion/invitations").want(t, "the pending invitations' page", http.StatusOK, `href="/gestion/inviter/fichier"`)
 	c.get("/gestion/inviter/fichier").want(t, "the upload form", http.StatusOK, "Inviter à partir d'un fichier",
 		`enctype="multipart/form-data"`, `type="file" id="fichier" name="fichier"`, "le service est l'un de ceux de votre structure : Comptabilité.",
 		`download="modele-invitations.csv"`)
