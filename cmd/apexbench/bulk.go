@@ -97,16 +97,19 @@ func oneRun(op func() error) result {
 
 // rawInvitation is the entry an invitation adds (directory's
 // CreateInvitation): an invited account named by its request id under its
-// service, with its mail key and its link's record.
+// service, with its mail key, its sort key, its link's record and expiry.
 func rawInvitation(siret, serviceDN, email, requestID string) *ldap.AddRequest {
 	sum := sha256.Sum256([]byte(requestID))
 	req := ldap.NewAddRequest("apexRequestId="+requestID+","+serviceDN, nil)
+	expires := time.Now().Add(7 * 24 * time.Hour)
 	for _, a := range [][]string{
 		{"objectClass", "inetOrgPerson", "apexPerson"}, {"cn", email}, {"displayName", email}, {"sn", "-"}, {"mail", email},
 		{"apexMailKey", directory.MailKey(suffix, siret, email)}, {"apexRole", "collaborateur"}, {"apexAccountState", "invited"},
 		{"apexRequestId", requestID}, {"apexRequestedAt", time.Now().UTC().Format("20060102150405Z")}, {"apexSiret", siret},
 		{"apexService", serviceDN}, {"apexRequestedBy", "admin.bench-px"},
-		{"apexInvitation", fmt.Sprintf("v1 %s %d", hex.EncodeToString(sum[:]), time.Now().Add(7*24*time.Hour).Unix())},
+		{"apexSortKey", strings.ToLower(email)},
+		{"apexInvitation", fmt.Sprintf("v1 %s %d", hex.EncodeToString(sum[:]), expires.Unix())},
+		{"apexInvitationExpires", expires.UTC().Format("20060102150405Z")},
 	} {
 		req.Attribute(a[0], a[1:])
 	}
