@@ -42,7 +42,7 @@ APEXD_IMAGE ?= apexd:local
 # harness terminate their containers themselves.
 CONTAINER_ENV := TESTCONTAINERS_RYUK_DISABLED=true APEX_TEST_DIRECTORY_IMAGE=$(LDAP_IMAGE) APEX_TEST_SERVICE_IMAGE=$(APEXD_IMAGE)
 
-.PHONY: all deps ldap-deps browser-deps npm-deps apache-deps docker-deps build run test test-container image image-base vet fmt-check fuzz bench clean dsfr
+.PHONY: all deps ldap-deps browser-deps npm-deps apache-deps docker-deps build run test test-container image image-base vet fmt-check fuzz bench lighthouse clean dsfr
 
 all: build
 
@@ -75,9 +75,11 @@ browser-deps:
 	fi
 
 # The test tools pinned in package-lock.json (axe-core, ldapts,
-# ldapauth-fork), into node_modules/, when missing or older than the lock file.
+# ldapauth-fork, lighthouse), into node_modules/, when missing or older than
+# the lock file.
 npm-deps:
 	@if [ -f node_modules/axe-core/axe.min.js ] && [ -f node_modules/ldapts/package.json ] && [ -f node_modules/ldapauth-fork/package.json ] \
+		&& [ -f node_modules/lighthouse/package.json ] \
 		&& [ ! package-lock.json -nt node_modules/.package-lock.json ]; then \
 		echo "node_modules is up to date"; \
 	else \
@@ -201,29 +203,41 @@ fuzz:
 	done
 
 # apexd against raw slapd, each pair in the same run, at BENCH_ACCOUNTS
-# accounts (100000 by default) and at a hundredth and a tenth of that.
+# accounts (100000 by default) and at a hundredth and a tenth of that; then
+# Lighthouse on every page.
 bench: ldap-deps build
 	$(GO) run ./cmd/apexbench
+	@$(MAKE) --no-print-directory lighthouse
+
+# Lighthouse (npm, pinned) in its mobile mode on every page of the router,
+# in the state where it renders, on Debian's Chromium, against the service
+# on loopback: fails when a page's median performance score over 3 runs is
+# under 90 or its accessibility under 100 (httpapi/lighthouse_test.go).
+# Scores follow the machine's load: run it on a quiet machine. About 15 to
+# 20 minutes.
+lighthouse: ldap-deps browser-deps npm-deps
+	$(GO) test -tags lighthouse -run '^TestLighthouse$$' -count=1 -timeout 90m -v ./httpapi
 
 clean:
 	rm -rf bin/ var/
 
 # The État's design system, served by apexd itself (no CDN). Its files are
 # committed under httpapi/static/dsfr so that a clone builds without npm;
-# this target refreshes them from the npm registry at the pinned version.
+# this target refreshes them from the npm registry at the pinned version,
+# keeping only what the pages use: core and the components whose fr-
+# classes the templates and the Go code of httpapi emit, dark theme and old
+# browsers' styles left out, each font's Latin subset beside it
+# (httpapi/internal/assetgen), then writes the gzip and brotli forms of the
+# static files (go generate).
 DSFR_VERSION := 1.15.3
 DSFR_DIR     := httpapi/static/dsfr
+# fontTools' pyftsubset, which makes the fonts' Latin subsets, from Debian.
+APT_FONTTOOLS := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends fonttools python3-brotli
 
 dsfr:
-	@set -e; tmp="$$(mktemp -d)"; trap 'rm -rf "$$tmp"' EXIT; \
+	@set -e; command -v pyftsubset >/dev/null || $(APT_FONTTOOLS) || { $(SUDO) apt-get update && $(APT_FONTTOOLS); }; \
+	tmp="$$(mktemp -d)"; trap 'rm -rf "$$tmp"' EXIT; \
 	(cd "$$tmp" && npm pack --silent @gouvfr/dsfr@$(DSFR_VERSION) >/dev/null && tar xzf gouvfr-dsfr-$(DSFR_VERSION).tgz); \
-	dist="$$tmp/package/dist"; rm -rf $(DSFR_DIR); mkdir -p $(DSFR_DIR)/fonts $(DSFR_DIR)/favicon; \
-	cp "$$dist/dsfr.min.css" "$$dist/dsfr.module.min.js" $(DSFR_DIR)/; \
-	cp "$$dist"/fonts/*.woff "$$dist"/fonts/*.woff2 $(DSFR_DIR)/fonts/; \
-	cp "$$dist/favicon/favicon.svg" "$$dist/favicon/favicon.ico" $(DSFR_DIR)/favicon/; \
-	for icon in $$(grep -o 'url(icons/[^)]*)' "$$dist/dsfr.min.css" | sed 's/^url(//; s/)$$//' | sort -u); do \
-		mkdir -p "$(DSFR_DIR)/$$(dirname $$icon)"; cp "$$dist/$$icon" "$(DSFR_DIR)/$$icon"; \
-	done; \
-	cp "$$tmp/package/LICENSE.md" $(DSFR_DIR)/LICENSE.md; \
-	echo "@gouvfr/dsfr $(DSFR_VERSION)" > $(DSFR_DIR)/VERSION; \
-	echo "DSFR $(DSFR_VERSION) copied into $(DSFR_DIR)"
+	$(GO) run ./httpapi/internal/assetgen dsfr -package "$$tmp/package" -source httpapi -out $(DSFR_DIR); \
+	$(GO) generate ./httpapi; \
+	echo "DSFR $(DSFR_VERSION) written into $(DSFR_DIR)"

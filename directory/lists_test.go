@@ -559,7 +559,7 @@ func manyAccounts(t *testing.T, store *directory.Store, srv *slapd.Server, n int
 // its writer has rows, as a list's search is.
 func TestExportCutMidwayIsNotStartedAgain(t *testing.T) {
 	t.Parallel()
-	srv := slapdtest.Start(t)
+	srv := slapdtest.StartLocal(t) // killed and started again
 	store := slapdtest.OpenStore(t, slapdtest.StoreConfig(srv, slapdtest.NewBase(t, srv)))
 	admin := manyAccounts(t, store, srv, 600) // 3 pages
 	seen := map[string]int{}

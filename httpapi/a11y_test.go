@@ -13,6 +13,7 @@ import (
 
 	"github.com/dgfip/apex-partenaires/directory"
 	"github.com/dgfip/apex-partenaires/directory/testkit"
+	"github.com/dgfip/apex-partenaires/httpapi"
 )
 
 // The accessibility test runs axe-core (npm, pinned in package.json, installed
@@ -155,24 +156,20 @@ func isPage(path string) bool {
 type a11yCase struct {
 	name  string
 	state pageState
-	show  func(t *testing.T, tb *tab) // from the state, brings the tab to the page
+	// path is the address of a page that a route serves, from the fixture
+	// and the person signed in (nil when anonymous). Nil for the states
+	// that actions bring about: show brings the tab there from the state.
+	path func(t *testing.T, p *directory.Person) string
+	show func(t *testing.T, tb *tab)
 	// who signs in (signedIn); nil: an administrator habilitated to an
 	// application, one for all such pages
 	who func(t *testing.T) *directory.Person
 }
 
-func TestAccessibilityOfEveryPage(t *testing.T) {
-	t.Parallel()
-	axe := readAxe(t)
-	b := startBrowser(t)
-	e := newEnv(t)
-	base, srv := e.server()
-	f := &a11yFixture{e: e, base: base, app: "ficoba"}
-	if err := e.store.CreateApplication(ctx, directory.Application{ID: f.app, Name: "FICOBA", Profiles: []string{"consultation"}}); err != nil {
-		t.Fatal(err)
-	}
-
-	// Every page the router serves, read from the router itself.
+// pageCases are the pages the router serves, read from the router itself,
+// each with its state and its path, and the home page of every role.
+func pageCases(t *testing.T, f *a11yFixture, srv *httpapi.Server) []a11yCase {
+	t.Helper()
 	var cases []a11yCase
 	for _, r := range srv.Routes() {
 		if r.Method != http.MethodGet || !isPage(r.Path) || strings.HasSuffix(r.Path, ".csv") {
@@ -187,20 +184,41 @@ func TestAccessibilityOfEveryPage(t *testing.T) {
 		if setup.role != "" {
 			who = func(t *testing.T) *directory.Person { return f.person(t, "Page", setup.role, serviceOf(setup.role)) }
 		}
-		cases = append(cases, a11yCase{name: "GET " + route, state: setup.state, who: who, show: func(t *testing.T, tb *tab) {
-			path := route
+		cases = append(cases, a11yCase{name: "GET " + route, state: setup.state, who: who, path: func(t *testing.T, p *directory.Person) string {
 			if setup.path != nil {
-				path = setup.path(f.on(t), tb.person)
+				return setup.path(f.on(t), p)
 			}
-			status := tb.openStatus(path)
-			if got := tb.path(); status != http.StatusOK || got != path {
-				t.Fatalf("GET %s showed %s with the status %d: give the page its setup in pageSetups (a11y_test.go)", path, got, status)
-			}
+			return route
 		}})
 	}
 	if len(cases) < 3 {
 		t.Fatalf("only %d page routes found: %v", len(cases), srv.Routes())
 	}
+	home := func(*testing.T, *directory.Person) string { return "/" }
+	for _, role := range []directory.Role{directory.RoleResponsable, directory.RoleCollaborateur, directory.RoleAgent} {
+		cases = append(cases, a11yCase{name: "home of the role " + string(role), state: signedIn, path: home,
+			who: func(t *testing.T) *directory.Person { return f.person(t, "Page", role, serviceOf(role)) }})
+	}
+	cases = append(cases, a11yCase{name: "home without habilitation", state: signedIn, path: home,
+		who: func(t *testing.T) *directory.Person {
+			return f.e.on(t).person("Alix", "Page", directory.RoleAdministrateur, "")
+		}})
+	return cases
+}
+
+func TestAccessibilityOfEveryPage(t *testing.T) {
+	t.Parallel()
+	axe := readAxe(t)
+	b := startBrowser(t)
+	e := newEnv(t)
+	base, srv := e.server()
+	f := &a11yFixture{e: e, base: base, app: "ficoba"}
+	if err := e.store.CreateApplication(ctx, directory.Application{ID: f.app, Name: "FICOBA", Profiles: []string{"consultation"}}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Every page the router serves, and each role's home page.
+	cases := pageCases(t, f, srv)
 
 	// The states that no route shows by itself.
 	cases = append(cases,
@@ -308,15 +326,6 @@ func TestAccessibilityOfEveryPage(t *testing.T) {
 				}
 			}})
 	}
-	for _, role := range []directory.Role{directory.RoleResponsable, directory.RoleCollaborateur, directory.RoleAgent} {
-		cases = append(cases, a11yCase{"home of the role " + string(role), signedIn, openHome,
-			func(t *testing.T) *directory.Person { return f.person(t, "Page", role, serviceOf(role)) }})
-	}
-	cases = append(cases, a11yCase{"home without habilitation", signedIn, openHome,
-		func(t *testing.T) *directory.Person {
-			return e.on(t).person("Alix", "Page", directory.RoleAdministrateur, "")
-		}})
-
 	// One tab per state, its pages one after the other: a tab's first page
 	// costs a cold cache (the DSFR's stylesheet), the next ones do not.
 	for _, state := range []pageState{anonymous, afterPassword, signedIn} {
@@ -350,15 +359,23 @@ func TestAccessibilityOfEveryPage(t *testing.T) {
 						}
 						tb.person = admin
 					}
-					c.show(t, tb)
+					if c.path == nil {
+						c.show(t, tb)
+						checkAccessibility(t, tb, axe, c.name)
+						return
+					}
+					path := c.path(t, tb.person)
+					status := tb.openStatus(path)
+					if got := tb.path(); status != http.StatusOK || got != path {
+						t.Fatalf("GET %s showed %s with the status %d: give the page its setup in pageSetups (a11y_test.go)", path, got, status)
+					}
 					checkAccessibility(t, tb, axe, c.name)
+					checkOnAPhone(t, tb)
 				})
 			}
 		})
 	}
 }
-
-func openHome(t *testing.T, tb *tab) { tb.open("/") }
 
 // serviceOf is the service of the test structure a person of this role belongs to.
 func serviceOf(role directory.Role) string {

@@ -45,6 +45,11 @@ func (s *Server) handleNewCaptcha(c *gin.Context) error {
 	return nil
 }
 
+// The captcha's size on its page, in CSS pixels (motdepasse_oublie.tmpl's
+// img); its PNG is drawn at twice that, sharp on the screens of phones,
+// which have 2 or 3 pixels to a CSS pixel.
+const captchaWidth, captchaHeight = 240, 80
+
 // handleCaptchaFile serves /captcha/{id}.png and /captcha/{id}.wav.
 func (s *Server) handleCaptchaFile(c *gin.Context) error {
 	file := c.Param("file")
@@ -63,7 +68,7 @@ func (s *Server) handleCaptchaFile(c *gin.Context) error {
 	var data []byte
 	contentType := "image/png"
 	if ext == "png" {
-		data, err = captcha.Image(digits, 240, 80)
+		data, err = captcha.Image(digits, 2*captchaWidth, 2*captchaHeight)
 	} else {
 		data, err = captcha.Audio(digits)
 		contentType = "audio/wav"

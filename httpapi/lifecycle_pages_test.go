@@ -67,7 +67,7 @@ func TestCreationPages(t *testing.T) {
 		p := c.get(link)
 		p.want(t, "the form", http.StatusOK, "paul.pages@example.fr", "Administrateur", "Étude Martin & Associés",
 			"Il est fortement recommandé de fournir un numéro de téléphone portable afin de faciliter la procédure de réinitialisation de mot de passe. Il ne sera pas utilisé à d'autres fins.",
-			"12 à 20 caractères", "différent des 10 derniers mots de passe utilisés", `<script src="/static/js/password-gauge.js" defer></script>`,
+			"12 à 20 caractères", "différent des 10 derniers mots de passe utilisés", `/js/password-gauge.js" defer></script>`,
 			`name="passwordConfirmation"`, `value="valider">Valider</button>`)
 		if p.Header.Get("Cache-Control") != "no-store" {
 			t.Errorf("the form may be stored: Cache-Control %q", p.Header.Get("Cache-Control"))

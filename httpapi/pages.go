@@ -2,29 +2,21 @@ package httpapi
 
 import (
 	"bytes"
+	"compress/gzip"
 	"embed"
 	"fmt"
 	"html/template"
 	"io/fs"
+	"maps"
 	"net/http"
 	"path"
+	"sync"
 
 	"github.com/gin-gonic/gin"
 )
 
 //go:embed templates
 var templateFiles embed.FS
-
-//go:embed static
-var staticFiles embed.FS
-
-func staticFS() http.FileSystem {
-	sub, err := fs.Sub(staticFiles, "static")
-	if err != nil {
-		panic(err) // the embedded tree is fixed at build time
-	}
-	return http.FS(sub)
-}
 
 // pages holds one template set per page: the layout, the partials and the
 // page itself, so that block names never collide between pages.
@@ -59,14 +51,18 @@ var templateFuncs = template.FuncMap{
 	"endDateField": endDateField,
 }
 
-func parsePages() (*pages, error) {
+// parsePages parses every page; their links to static files go through
+// static's versioned URLs (the asset function).
+func parsePages(static *assets) (*pages, error) {
 	p := &pages{sets: map[string]*template.Template{}}
 	files, err := pageFiles()
 	if err != nil {
 		return nil, err
 	}
+	funcs := maps.Clone(templateFuncs)
+	funcs["asset"] = static.url
 	for _, name := range files {
-		t, err := template.New(name).Funcs(templateFuncs).ParseFS(templateFiles,
+		t, err := template.New(name).Funcs(funcs).ParseFS(templateFiles,
 			"templates/layout.tmpl", "templates/partials.tmpl", "templates/"+name)
 		if err != nil {
 			return nil, fmt.Errorf("httpapi: page %s: %w", name, err)
@@ -82,7 +78,8 @@ func parsePages() (*pages, error) {
 }
 
 // render writes a page, rendered into a buffer first so that a template
-// error becomes an error page and not half a page.
+// error becomes an error page and not half a page; gzipped for the
+// browsers that accept it.
 func (s *Server) render(c *gin.Context, status int, name string, data any) {
 	t, ok := s.pages.sets[name]
 	if !ok {
@@ -96,8 +93,28 @@ func (s *Server) render(c *gin.Context, status int, name string, data any) {
 		c.String(http.StatusInternalServerError, "Erreur interne")
 		return
 	}
+	c.Header("Vary", "Accept-Encoding")
+	if accepts(c.GetHeader("Accept-Encoding"), "gzip") {
+		var gz bytes.Buffer
+		w := gzipWriters.Get().(*gzip.Writer)
+		w.Reset(&gz)
+		_, err := w.Write(buf.Bytes())
+		if err == nil {
+			err = w.Close()
+		}
+		gzipWriters.Put(w)
+		if err == nil {
+			c.Header("Content-Encoding", "gzip")
+			c.Data(status, "text/html; charset=utf-8", gz.Bytes())
+			return
+		}
+	}
 	c.Data(status, "text/html; charset=utf-8", buf.Bytes())
 }
+
+// gzipWriters are reused between pages: each holds a few hundred
+// kilobytes of state.
+var gzipWriters = sync.Pool{New: func() any { return gzip.NewWriter(nil) }}
 
 // base is what the layout of every page needs.
 type base struct {

@@ -204,6 +204,7 @@ func (s *Server) registerExportRoutes(r groups) {
 func (s *Server) registerOpsRoutes(e *gin.Engine) {
 	e.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
 	e.GET("/readyz", s.api(s.handleReady))
-	// The assets are embedded in the binary: they change only with it.
-	e.Group("/static", func(c *gin.Context) { c.Header("Cache-Control", "public, max-age=3600") }).StaticFS("/", staticFS())
+	// The static files are embedded in the binary (static.go).
+	e.GET("/static/*path", s.serveStatic)
+	e.HEAD("/static/*path", s.serveStatic)
 }

@@ -204,7 +204,7 @@ func TestSelfServiceForgottenPasswordPagesBySMS(t *testing.T) {
 	page = c.get("/mot-de-passe/renouveler")
 	wantStatus(t, "renewal page", page, http.StatusOK)
 	wantIn(t, "renewal page", page, directory.PasswordRules...)
-	wantIn(t, "renewal page", page, `data-gauge="jauge"`, `id="jauge"`, `data-rule="length"`, `<script src="/static/js/password-gauge.js" defer></script>`,
+	wantIn(t, "renewal page", page, `data-gauge="jauge"`, `id="jauge"`, `data-rule="length"`, `/js/password-gauge.js" defer></script>`,
 		"Valider le nouveau mot de passe", `action="/mot-de-passe/renouveler"`)
 
 	// Every broken rule at once, and the confirmation.

@@ -71,6 +71,7 @@ type Server struct {
 	log     *slog.Logger
 	engine  *gin.Engine
 	pages   *pages
+	assets  *assets // the static files
 	metrics *metrics
 	secure  bool // cookies only over HTTPS
 	names   *displayCache
@@ -89,7 +90,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	pages, err := parsePages()
+	static, err := loadAssets()
+	if err != nil {
+		return nil, err
+	}
+	pages, err := parsePages(static)
 	if err != nil {
 		return nil, err
 	}
@@ -101,6 +106,7 @@ func New(cfg Config) (*Server, error) {
 		health:       cfg.Health,
 		log:          cfg.Logger,
 		pages:        pages,
+		assets:       static,
 		metrics:      newMetrics(cfg.Health, cfg.MailStats, cfg.Collectors...),
 		secure:       u.Scheme == "https",
 		names:        &displayCache{ttl: 10 * time.Second},

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-ldap/ldap/v3"
 
@@ -106,9 +108,26 @@ func TestCheckSchemaRefusesAServerWithoutSortedLists(t *testing.T) {
 	if err := root.Del(ldap.NewDelRequest("olcOverlay={0}sssvlv,olcDatabase={1}mdb,cn=config", nil)); err != nil {
 		t.Fatalf("remove sssvlv: %v", err)
 	}
+	// slapd removes an overlay once it has paused its threads, after the
+	// delete has answered: wait until the root DSE no longer offers the
+	// sort control (a condition, not a duration; the test's deadline bounds it).
+	for offersSort(t, root) {
+		time.Sleep(20 * time.Millisecond)
+	}
 	if err := store.CheckSchema(ctx); !errors.Is(err, directory.ErrUnavailable) || !strings.Contains(err.Error(), "sssvlv") {
 		t.Errorf("check schema without sssvlv: %v, want ErrUnavailable naming sssvlv", err)
 	}
+}
+
+// offersSort tells whether the root DSE lists the server-side sort control.
+func offersSort(t *testing.T, c *ldap.Conn) bool {
+	t.Helper()
+	res, err := c.Search(ldap.NewSearchRequest("", ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false,
+		"(objectClass=*)", []string{"supportedControl"}, nil))
+	if err != nil || len(res.Entries) != 1 {
+		t.Fatalf("root DSE: %v", err)
+	}
+	return slices.Contains(res.Entries[0].GetAttributeValues("supportedControl"), "1.2.840.113556.1.4.473")
 }
 
 func TestRootIsReachedOnlyOverTheSocket(t *testing.T) {

@@ -18,7 +18,8 @@ import (
 // unset), through the testcontainers kit, with its data folder mounted
 // from a temporary folder of this host, where the tests read slapd's log
 // and reach its ldapi socket as root (SASL EXTERNAL: run them as root).
-// Clusters (StartCluster) and Restart, the launcher's own tests, always
+// Clusters (StartCluster), StartLocal and Restart (tests that kill slapd
+// and start it again, and the launcher's own tests) always
 // run locally.
 const (
 	DirectoryEnv      = "APEX_TEST_DIRECTORY"

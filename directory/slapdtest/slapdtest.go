@@ -49,6 +49,18 @@ func Main(m *testing.M) {
 // (see DirectoryEnv).
 func Start(tb testing.TB) *slapd.Server {
 	tb.Helper()
+	return startFor(tb, start)
+}
+
+// StartLocal starts a private slapd on this machine for tb, whatever
+// DirectoryEnv says: for the tests that kill and Restart it.
+func StartLocal(tb testing.TB) *slapd.Server {
+	tb.Helper()
+	return startFor(tb, startLocal)
+}
+
+func startFor(tb testing.TB, start func(dir string) (*slapd.Server, error)) *slapd.Server {
+	tb.Helper()
 	requireSlapd(tb)
 	dir, err := os.MkdirTemp("", "apex-slapd-")
 	if err != nil {
@@ -136,6 +148,10 @@ func start(dir string) (*slapd.Server, error) {
 	if inContainer() {
 		return startContainer(dir)
 	}
+	return startLocal(dir)
+}
+
+func startLocal(dir string) (*slapd.Server, error) {
 	return slapd.Start(context.Background(), slapd.Config{Dir: dir, Suffix: Suffix, ServicePassword: ServicePassword})
 }
 
@@ -177,9 +193,13 @@ func StartCluster(tb testing.TB, n int) []*slapd.Server {
 }
 
 // Restart starts srv again on its folder, port and peers (after Stop or
-// Kill), stopped at the end of the test.
+// Kill), stopped at the end of the test. srv is a local slapd (StartLocal,
+// StartCluster): a container is not started again.
 func Restart(tb testing.TB, srv *slapd.Server) *slapd.Server {
 	tb.Helper()
+	if srv.PID() == 0 {
+		tb.Fatal("restart slapd: only a local slapd starts again: start it with StartLocal")
+	}
 	again, err := slapd.Start(context.Background(), srv.Config())
 	if err != nil {
 		tb.Fatalf("restart slapd: %v", err)
