@@ -39,6 +39,7 @@ var migrations = []migration{
 	{"mobile-numbers", (*Store).migrateMobiles},
 	{"active-since", (*Store).migrateActiveSince},
 	{"sort-keys", (*Store).migrateSortKeys},
+	{"display-names", (*Store).migrateDisplayNames},
 }
 
 type migration struct {
@@ -321,5 +322,33 @@ func (s *Store) migrateSortKeys(ctx context.Context, m migrating) error {
 		},
 		func(*ldap.Entry, *ldap.ModifyRequest) { n++ })
 	m.log.Info("clés de tri ajoutées", "entries", n)
+	return err
+}
+
+// migrateDisplayNames gives every person with a name stored before
+// displayName its display name (« Prénom Nom »), which DGFiP applications
+// read. As for the sort keys, the modify deletes the names it was made of
+// and adds them back (it fails when a name changed meanwhile), and adds
+// the display name, which fails when one was set meanwhile.
+func (s *Store) migrateDisplayNames(ctx context.Context, m migrating) error {
+	const op = "migrate display names"
+	n := 0
+	err := s.migrateEntries(ctx, op, and("(objectClass=apexPerson)", "(givenName=*)", "(sn=*)", "(!(displayName=*))"),
+		[]string{"givenName", "sn", "displayName"},
+		func(e *ldap.Entry) *ldap.ModifyRequest {
+			first, last := e.GetAttributeValue("givenName"), e.GetAttributeValue("sn")
+			if e.GetAttributeValue("displayName") != "" || first == "" || last == "" {
+				return nil
+			}
+			req := ldap.NewModifyRequest(e.DN, nil)
+			for attr, v := range map[string]string{"givenName": first, "sn": last} {
+				req.Delete(attr, []string{v})
+				req.Add(attr, []string{v})
+			}
+			req.Add("displayName", []string{first + " " + last})
+			return req
+		},
+		func(*ldap.Entry, *ldap.ModifyRequest) { n++ })
+	m.log.Info("noms affichés ajoutés", "accounts", n)
 	return err
 }

@@ -427,15 +427,7 @@ func TestMigrateSortKeys(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	errs := make(chan error, 2)
-	for _, s := range []*directory.Store{a, b} {
-		go func() { errs <- s.Migrate(ctx, nil, nil) }()
-	}
-	for range 2 {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
-	}
+	migrateTogether(t, a, b)
 	got := map[string]bool{}
 	entries, err := search(conn, a.BaseDN(), "(apexSortKey=*)", "apexSortKey")
 	if err != nil {
@@ -452,6 +444,62 @@ func TestMigrateSortKeys(t *testing.T) {
 	page, err := directory.Accounts{Store: a}.Managed(ctx, admin, directory.AccountQuery{})
 	if names := listNames(page); err != nil || !slices.Equal(names, []string{"invitee.migration@example.fr", "Élodie Martin", "Zoé Martin"}) {
 		t.Errorf("sorted after the migration: %q, %v", names, err)
+	}
+}
+
+// A directory written before displayName, migrated by two instances at
+// once: every person with a name gets « Prénom Nom » (a pending
+// invitation shows its address until the form gives the names).
+func TestMigrateDisplayNames(t *testing.T) {
+	t.Parallel()
+	a, b, _ := twoInstances(t)
+	srv := slapdtest.Shared(t)
+	mustStructure(t, a, testSIRET, "Accueil")
+	mustPerson(t, a, directory.NewPerson{FirstName: "Adèle", LastName: "Admin", Role: directory.RoleAdministrateur, SIRET: testSIRET})
+	mustPerson(t, a, directory.NewPerson{FirstName: "Jean-Luc", LastName: "D'Arc", Role: directory.RoleCollaborateur, SIRET: testSIRET, Service: "Accueil"})
+	mustInvite(t, a, "invitee.display@example.fr", directory.RoleCollaborateur, "Accueil")
+	conn := dial(t, srv.URL)
+	if err := conn.Bind(srv.ServiceDN, slapdtest.ServicePassword); err != nil {
+		t.Fatal(err)
+	}
+	named, err := search(conn, a.BaseDN(), "(&(displayName=*)(givenName=*))", "displayName")
+	if err != nil || len(named) != 2 {
+		t.Fatalf("display names written with the entries: %d, %v", len(named), err)
+	}
+	for _, e := range named {
+		m := ldap.NewModifyRequest(e.DN, nil)
+		m.Delete("displayName", nil)
+		if err := conn.Modify(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	migrateTogether(t, a, b)
+	entries, err := search(conn, a.BaseDN(), "(&(displayName=*)(givenName=*))", "displayName")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.GetAttributeValues("displayName")...)
+	}
+	slices.Sort(got)
+	if want := []string{"Adèle Admin", "Jean-Luc D'Arc"}; !slices.Equal(got, want) {
+		t.Errorf("display names after the migration: %q, want %q", got, want)
+	}
+}
+
+// migrateTogether runs the migrations of every store at the same moment,
+// as apexd instances started together do.
+func migrateTogether(t *testing.T, stores ...*directory.Store) {
+	t.Helper()
+	errs := make(chan error, len(stores))
+	for _, s := range stores {
+		go func() { errs <- s.Migrate(ctx, nil, nil) }()
+	}
+	for range stores {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

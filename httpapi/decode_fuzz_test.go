@@ -88,7 +88,7 @@ var bodyTypes = []bodyType{
 		if err := required([2]string{"current", r.Current}, [2]string{"new", r.New}); err != nil {
 			return err
 		}
-		return directory.CheckPassword(r.New)
+		return newPasswordField(directory.CheckPassword(r.New))
 	}, `{"current":"x","new":"Correct-Horse-42!"}`},
 }
 

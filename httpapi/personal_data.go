@@ -306,10 +306,20 @@ func (s *Server) handleChangePassword(c *gin.Context) error {
 		return err
 	}
 	if err := s.selfService.ChangePassword(c.Request.Context(), account(c), req.Current, req.New); err != nil {
-		return refineCurrentPassword(err)
+		return refineCurrentPassword(newPasswordField(err))
 	}
 	c.Status(http.StatusNoContent)
 	return nil
+}
+
+// newPasswordField names the new password's broken rules after its field
+// in PUT /me/password's body (new), still answered invalid_password.
+func newPasswordField(err error) error {
+	if !errors.Is(err, directory.ErrPasswordPolicy) {
+		return err
+	}
+	return &httpError{status: http.StatusUnprocessableEntity, code: "invalid_password",
+		message: "Le mot de passe ne respecte pas les règles.", err: asField(err, "password", "new")}
 }
 
 // refineCurrentPassword answers a wrong current password as such: the

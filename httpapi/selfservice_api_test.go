@@ -162,6 +162,11 @@ func TestAPIPersonalDataAndConsultation(t *testing.T) {
 	if status, body := call(t, "PUT", api+"/me/password", token, map[string]string{"current": "Wrong-Password-42!", "new": "Nouveau-Secret-77!"}); status != 422 || errorCode(body) != "invalid_current_password" {
 		t.Errorf("wrong current password: %d %v", status, body)
 	}
+	status, body = call(t, "PUT", api+"/me/password", token, map[string]string{"current": password, "new": "court"})
+	if details, _ := body["error"].(map[string]any)["details"].([]any); status != 422 || errorCode(body) != "invalid_password" ||
+		len(details) == 0 || details[0].(map[string]any)["field"] != "new" {
+		t.Errorf("a new password that breaks the rules: %d %v, want invalid_password with the field new", status, body)
+	}
 	if status, body := call(t, "PUT", api+"/me/password", token, map[string]string{"current": password, "new": "Nouveau-Secret-77!"}); status != 204 {
 		t.Errorf("change password: %d %v", status, body)
 	}
