@@ -665,3 +665,31 @@ func inviteOutcomes(t *testing.T, log, requestID string) []string {
 	}
 	return out
 }
+
+// An address whose invitation's link expired is still already_invited
+// (the file does not invite it twice), and the row says how to send the
+// link again.
+func TestBulkInvitationOfAnExpiredInvitation(t *testing.T) {
+	t.Parallel()
+	clock := testkit.NewClock(time.Now())
+	b := newBulkEnv(t, func(c *directory.StoreConfig) { c.Now = clock.Now })
+	rows := []directory.BulkRow{{Line: 2, Email: "expire@example.fr", Role: "collaborateur", Service: "Accueil"}}
+	if r, err := b.acc.InviteBulk(ctx, b.admin, testSIRET, rows, nil); err != nil || r.Invited() != 1 {
+		t.Fatalf("the file: %v, %v", r, err)
+	}
+	message := func() string {
+		t.Helper()
+		r, err := b.acc.CheckBulk(ctx, b.admin, testSIRET, rows)
+		if err != nil || r.Rows[0].Code != directory.BulkAlreadyInvited {
+			t.Fatalf("the file again: %+v, %v", r, err)
+		}
+		return r.Rows[0].Message
+	}
+	if m := message(); m != "Déjà invitée : une invitation à cette adresse attend que la personne remplisse son formulaire." {
+		t.Errorf("before the link expires: %q", m)
+	}
+	clock.Add(7*24*time.Hour + time.Minute)
+	if m := message(); m != "Déjà invitée, mais le lien de son invitation a expiré : envoyez-le à nouveau depuis les invitations en attente." {
+		t.Errorf("after the link expired: %q", m)
+	}
+}

@@ -16,11 +16,18 @@ import (
 // mailStatesBatch bounds the addresses asked for in one search.
 const mailStatesBatch = 200
 
+// mailState is what holds an address in a structure: an account or a
+// request in its state, and for an invitation whether its link expired.
+type mailState struct {
+	state   AccountState
+	expired bool
+}
+
 // mailStates returns, by lower-cased address, the state of the account or
 // request of the structure that holds each of emails (refused requests
 // free their address, and are left out): a search by apexMailKey, the
 // unique key of a mail in its structure, per batch of addresses.
-func (s *Store) mailStates(ctx context.Context, siret string, emails []string) (map[string]AccountState, error) {
+func (s *Store) mailStates(ctx context.Context, siret string, emails []string) (map[string]mailState, error) {
 	const op = "bulk: read the addresses"
 	byKey := make(map[string]string, len(emails))
 	for _, email := range emails {
@@ -30,7 +37,8 @@ func (s *Store) mailStates(ctx context.Context, siret string, emails []string) (
 	for k := range byKey {
 		keys = append(keys, k)
 	}
-	states := map[string]AccountState{}
+	states := map[string]mailState{}
+	now := s.now()
 	for start := 0; start < len(keys); start += mailStatesBatch {
 		batch := keys[start:min(start+mailStatesBatch, len(keys))]
 		filters := make([]string, len(batch))
@@ -39,13 +47,14 @@ func (s *Store) mailStates(ctx context.Context, siret string, emails []string) (
 		}
 		entries, err := s.searchFew(ctx, op, s.structureDN(siret), ldap.ScopeWholeSubtree,
 			and("(objectClass=apexPerson)", or(filters...), not(eq("apexAccountState", string(StateRefused)))),
-			[]string{"apexMailKey", "apexAccountState"}, len(batch))
+			[]string{"apexMailKey", "apexAccountState", "apexInvitationExpires"}, len(batch))
 		if err != nil {
 			return nil, err
 		}
 		for _, e := range entries {
 			if email, ok := byKey[e.GetAttributeValue("apexMailKey")]; ok {
-				states[strings.ToLower(email)] = AccountState(e.GetAttributeValue("apexAccountState"))
+				expires := parseLDAPTime(e.GetAttributeValue("apexInvitationExpires"))
+				states[strings.ToLower(email)] = mailState{AccountState(e.GetAttributeValue("apexAccountState")), !expires.IsZero() && !expires.After(now)}
 			}
 		}
 	}

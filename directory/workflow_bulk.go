@@ -269,10 +269,13 @@ func (a Accounts) checkBulk(ctx context.Context, op string, actor *Person, siret
 		if r.Code != BulkReady {
 			continue
 		}
-		switch states[strings.ToLower(b.invitations[i].Email)] {
+		switch st := states[strings.ToLower(b.invitations[i].Email)]; st.state {
 		case "":
 		case StateInvited:
 			r.Code, r.Message = BulkAlreadyInvited, "Déjà invitée : une invitation à cette adresse attend que la personne remplisse son formulaire."
+			if st.expired {
+				r.Message = "Déjà invitée, mais le lien de son invitation a expiré : envoyez-le à nouveau depuis les invitations en attente."
+			}
 		case StateSubmitted:
 			r.Code, r.Message = BulkAlreadyInvited, "Déjà invitée : la demande de création de compte de cette adresse attend sa validation."
 		default:
