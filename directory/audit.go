@@ -60,6 +60,15 @@ const (
 	ActionEndAccount         Action = "account.end"
 	ActionEndHabilitation    Action = "habilitation.end"
 	ActionInvitationReminder Action = "account.invitation_reminder"
+	// The helpdesk's (workflow_helpdesk.go): an account unlocked, a
+	// renewal link sent, a mail address corrected (waiting for its
+	// confirmation), an invitation cancelled; and the confirmation of a
+	// new mail address, by the person (detail: "code" or "link").
+	ActionUnlock           Action = "account.unlock"
+	ActionSendRenewalLink  Action = "password.renewal_link"
+	ActionCorrectEmail     Action = "account.email_correction"
+	ActionCancelInvitation Action = "account.cancel_invitation"
+	ActionConfirmEmail     Action = "personal_data.email_confirmation"
 )
 
 // Outcomes of an event besides the error names of eventOutcome.

@@ -35,6 +35,9 @@ func (n *selfServiceNotifier) ResetLink(context.Context, *directory.Person, stri
 	return nil
 }
 func (n *selfServiceNotifier) PasswordChanged(context.Context, *directory.Person) error { return nil }
+func (n *selfServiceNotifier) MailChangeRequested(context.Context, *directory.Person, *directory.MailChange, *directory.Person) error {
+	return nil
+}
 func (n *selfServiceNotifier) EmailChanged(context.Context, *directory.Person, string) error {
 	return nil
 }

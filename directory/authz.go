@@ -105,6 +105,17 @@ func CanSeeHistory(actor, target *Person) bool {
 	return actor.isAgent() || target.Role != RoleAgent && actor.isAdminOf(target.SIRET)
 }
 
+// CanHelp: those who manage an account (CanManage), and agents for every
+// account of a structure (the DGFiP's helpdesk): its state at a glance,
+// unlocking it, a renewal link, a correction of its mail, the cancellation
+// of its invitation. Never an agent's account: apexctl manages those.
+func CanHelp(actor, target *Person) bool {
+	if target == nil || target.Role == RoleAgent {
+		return false
+	}
+	return actor.isAgent() || CanManage(actor, target)
+}
+
 // CanExportAccounts: the administrators of the structure export its accounts.
 func CanExportAccounts(actor *Person, siret string) bool { return actor.isAdminOf(siret) }
 

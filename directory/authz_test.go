@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/dgfip/apex-partenaires/directory"
 	"github.com/dgfip/apex-partenaires/directory/slapd"
@@ -37,8 +38,17 @@ func (n *recordingNotifier) Approved(_ context.Context, p *directory.Person) err
 func (n *recordingNotifier) Refused(_ context.Context, p *directory.Person) error {
 	return n.add("refused " + p.Email)
 }
-func (n *recordingNotifier) Habilitated(_ context.Context, p *directory.Person, app *directory.Application, profile string) error {
+func (n *recordingNotifier) Habilitated(_ context.Context, p *directory.Person, app *directory.Application, profile string, _ *directory.Person) error {
 	return n.add("habilitated " + p.Identifier + " " + app.ID + "/" + profile)
+}
+func (n *recordingNotifier) RequestSubmitted(_ context.Context, to directory.Recipient, p *directory.Person, _ *directory.Structure) error {
+	return n.add("request submitted " + p.RequestID + " to " + to.Email)
+}
+func (n *recordingNotifier) RenewalLink(_ context.Context, p *directory.Person, _ string, _ time.Duration, by *directory.Person) error {
+	return n.add("renewal link " + p.Email + " by " + by.Identifier)
+}
+func (n *recordingNotifier) MailChangeRequested(_ context.Context, p *directory.Person, ch *directory.MailChange, by *directory.Person) error {
+	return n.add("mail change " + p.Identifier + " " + ch.Email + " by " + by.Identifier)
 }
 
 // snapshot reads every entry of a subtree with all its attributes, as root.

@@ -74,8 +74,8 @@ func (f *PreCreation) validate(role Role) error {
 	f.LastName = strings.TrimSpace(f.LastName)
 	f.Service = strings.TrimSpace(f.Service)
 	var problems []Problem
-	problems = append(problems, checkName("lastName", "Le nom", f.LastName, 128)...)
-	problems = append(problems, checkName("firstName", "Le prénom", f.FirstName, 128)...)
+	problems = append(problems, checkName("lastName", masculine("Le nom"), f.LastName, 128)...)
+	problems = append(problems, checkName("firstName", masculine("Le prénom"), f.FirstName, 128)...)
 	if len(problems) == 0 {
 		if _, err := Identifier(f.FirstName, f.LastName); err != nil {
 			var ie *InvalidError

@@ -594,7 +594,16 @@ func (noMail) Invitation(context.Context, *directory.Invitation, *directory.Stru
 }
 func (noMail) Approved(context.Context, *directory.Person) error { return nil }
 func (noMail) Refused(context.Context, *directory.Person) error  { return nil }
-func (noMail) Habilitated(context.Context, *directory.Person, *directory.Application, string) error {
+func (noMail) Habilitated(context.Context, *directory.Person, *directory.Application, string, *directory.Person) error {
+	return nil
+}
+func (noMail) RequestSubmitted(context.Context, directory.Recipient, *directory.Person, *directory.Structure) error {
+	return nil
+}
+func (noMail) RenewalLink(context.Context, *directory.Person, string, time.Duration, *directory.Person) error {
+	return nil
+}
+func (noMail) MailChangeRequested(context.Context, *directory.Person, *directory.MailChange, *directory.Person) error {
 	return nil
 }
 

@@ -17,6 +17,7 @@ var personAttrs = []string{
 	"uid", "givenName", "sn", "mail", "mobile", "apexRole", "apexAccountState", "apexSiret", "apexService",
 	"apexRequestId", "apexRequestedBy", "apexRequestedAt", "apexDecidedBy", "apexDecidedAt", "apexRefusalReason",
 	"memberOf", "pwdAccountLockedTime", "pwdChangedTime", "authTimestamp", "apexActiveSince", "apexEnd", "apexNextEnd",
+	"apexInvitationExpires", "apexMailChange",
 }
 
 // invitedSurname stands for the surname of an invited account until its
@@ -450,6 +451,17 @@ func (s *Store) personFromEntry(e *ldap.Entry) *Person {
 		dn:            e.DN,
 		ends:          e.GetAttributeValues("apexEnd"),
 		nextEnd:       e.GetAttributeValue("apexNextEnd"),
+
+		PasswordChangedAt: parseSlapdTime(e.GetAttributeValue("pwdChangedTime")),
+		InvitationExpires: parseLDAPTime(e.GetAttributeValue("apexInvitationExpires")),
+		lockedAt:          e.GetAttributeValue("pwdAccountLockedTime"),
+		mailChange:        e.GetAttributeValue("apexMailChange"),
+	}
+	if p.State == StateInvited && !p.InvitationExpires.IsZero() {
+		p.InvitationExpired = !s.now().Before(p.InvitationExpires)
+	}
+	if r, ok := parseMailChangeRecord(p.mailChange); ok && s.now().Before(r.expires) {
+		p.PendingEmail, p.PendingEmailExpires, p.PendingEmailBy = r.email, r.expires, r.by
 	}
 	p.Service = s.serviceOf(e.DN)
 	if p.State == StateInvited {
@@ -481,6 +493,15 @@ func (s *Store) personFromEntry(e *ldap.Entry) *Person {
 const ldapTimeLayout = "20060102150405Z"
 
 func ldapTime(t time.Time) string { return t.UTC().Format(ldapTimeLayout) }
+
+// parseSlapdTime reads a time that slapd wrote itself, which may carry a
+// fraction of a second (20261206065920.383618Z); the fraction is dropped.
+func parseSlapdTime(s string) time.Time {
+	if i := strings.IndexByte(s, '.'); i >= 0 {
+		s = s[:i] + "Z"
+	}
+	return parseLDAPTime(s)
+}
 
 func parseLDAPTime(s string) time.Time {
 	t, err := time.Parse(ldapTimeLayout, s)

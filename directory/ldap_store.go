@@ -30,6 +30,7 @@ type StoreConfig struct {
 	SignIn        SignInPolicy
 	InvitationTTL time.Duration // life of a pre-creation link; 7 days when zero
 	ResetLinkTTL  time.Duration // life of a password renewal link sent by mail; 1 hour when zero
+	MailChangeTTL time.Duration // how long a new mail address waits for its confirmation; DefaultMailChangeTTL when zero
 	Limits        LimitPolicy   // abuse limits; DefaultLimits for those left zero
 	Now           func() time.Time
 }
@@ -44,6 +45,7 @@ type Store struct {
 	signin        SignInPolicy
 	invitationTTL time.Duration
 	resetLinkTTL  time.Duration
+	mailChangeTTL time.Duration
 	now           func() time.Time
 	listings      directoryCache
 	listSlots     chan struct{} // sorted searches of lists in progress (ldap_lists.go)
@@ -90,7 +92,10 @@ func NewStore(ctx context.Context, cfg StoreConfig) (*Store, error) {
 	if cfg.ResetLinkTTL <= 0 {
 		cfg.ResetLinkTTL = time.Hour
 	}
-	s := &Store{cfg: cfg, base: cfg.BaseDN, system: cfg.SystemDN, signin: cfg.SignIn.withDefaults(), invitationTTL: cfg.InvitationTTL, resetLinkTTL: cfg.ResetLinkTTL, now: cfg.Now, limits: cfg.Limits.withDefaults()}
+	if cfg.MailChangeTTL <= 0 {
+		cfg.MailChangeTTL = DefaultMailChangeTTL
+	}
+	s := &Store{cfg: cfg, base: cfg.BaseDN, system: cfg.SystemDN, signin: cfg.SignIn.withDefaults(), invitationTTL: cfg.InvitationTTL, resetLinkTTL: cfg.ResetLinkTTL, mailChangeTTL: cfg.MailChangeTTL, now: cfg.Now, limits: cfg.Limits.withDefaults()}
 	s.urls = strings.Fields(cfg.URL)
 	s.listSlots = make(chan struct{}, cfg.PoolSize)
 	s.exportSlots = make(chan struct{}, 2)

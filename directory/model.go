@@ -68,8 +68,8 @@ func (st *Structure) Validate() error {
 	if err := CheckSIRET(st.SIRET); err != nil {
 		problems = append(problems, err.(*InvalidError).Problems...)
 	}
-	problems = append(problems, checkText("name", "Le nom de la structure", st.Name, 256)...)
-	problems = append(problems, checkText("category", "La catégorie", st.Category, 128)...)
+	problems = append(problems, checkText("name", masculine("Le nom de la structure"), st.Name, 256)...)
+	problems = append(problems, checkText("category", feminine("La catégorie"), st.Category, 128)...)
 	return invalid(problems)
 }
 
@@ -82,7 +82,7 @@ type Service struct {
 // Validate checks a service's name.
 func (sv *Service) Validate() error {
 	sv.Name = strings.TrimSpace(sv.Name)
-	return invalid(checkText("name", "Le nom du service", sv.Name, 128))
+	return invalid(checkText("name", masculine("Le nom du service"), sv.Name, 128))
 }
 
 // Person is an account of the annuaire, named outside the store by its
@@ -115,12 +115,31 @@ type Person struct {
 	ActiveSince time.Time
 	// EndDate is when the account ends (it is then disabled); zero: never.
 	EndDate time.Time
+	// PasswordChangedAt is when the password was last set (ppolicy's
+	// pwdChangedTime): chosen in the form, renewed or changed.
+	PasswordChangedAt time.Time
+	// InvitationExpires is when the link of a pending invitation stops
+	// working; InvitationExpired, that it had when the account was read.
+	InvitationExpires time.Time
+	InvitationExpired bool
+	// PendingEmail is a new mail address waiting for its confirmation by
+	// a code or a link sent to it, until PendingEmailExpires; Email stays
+	// the account's address, where every mail goes, until then.
+	// PendingEmailBy is the identifier of the manager who set it, "" when
+	// the person did.
+	PendingEmail        string
+	PendingEmailExpires time.Time
+	PendingEmailBy      string
 
 	dn string // the entry's DN when it was read; "" for a person not read from the directory
 	// ends and nextEnd are apexEnd's and apexNextEnd's values as read, for
 	// the compare-and-swap of a change of end dates (ldap_ends.go).
 	ends    []string
 	nextEnd string
+	// lockedAt is ppolicy's pwdAccountLockedTime as read, "" when unset;
+	// mailChange, apexMailChange as read, for its compare-and-swap.
+	lockedAt   string
+	mailChange string
 	// session is the stored value of the session the account was read with
 	// (SignIn.Session): the one a password change keeps.
 	session string
@@ -174,8 +193,8 @@ func (n *NewPerson) Validate() error {
 	n.SIRET = NormalizeSIRET(n.SIRET)
 	n.Service = strings.TrimSpace(n.Service)
 	var problems []Problem
-	problems = append(problems, checkName("firstName", "Le prénom", n.FirstName, 128)...)
-	problems = append(problems, checkName("lastName", "Le nom", n.LastName, 128)...)
+	problems = append(problems, checkName("firstName", masculine("Le prénom"), n.FirstName, 128)...)
+	problems = append(problems, checkName("lastName", masculine("Le nom"), n.LastName, 128)...)
 	// A name given must also make an identifier; one missing is said once.
 	given := map[string]bool{"firstName": true, "lastName": true}
 	for _, p := range problems {
@@ -237,11 +256,11 @@ func (u *PersonUpdate) Validate() error {
 	var problems []Problem
 	if u.FirstName != nil {
 		*u.FirstName = strings.TrimSpace(*u.FirstName)
-		problems = append(problems, checkName("firstName", "Le prénom", *u.FirstName, 128)...)
+		problems = append(problems, checkName("firstName", masculine("Le prénom"), *u.FirstName, 128)...)
 	}
 	if u.LastName != nil {
 		*u.LastName = strings.TrimSpace(*u.LastName)
-		problems = append(problems, checkName("lastName", "Le nom", *u.LastName, 128)...)
+		problems = append(problems, checkName("lastName", masculine("Le nom"), *u.LastName, 128)...)
 	}
 	if u.Email != nil {
 		if email, ok := normalizeEmail(*u.Email); ok {
@@ -288,7 +307,7 @@ func (a *Application) Validate() error {
 	if !validSlug(a.ID) {
 		problems = append(problems, Problem{"id", "L'identifiant de l'application ne doit contenir que des lettres minuscules, des chiffres et des tirets (64 au plus)."})
 	}
-	problems = append(problems, checkText("name", "Le nom de l'application", a.Name, 256)...)
+	problems = append(problems, checkText("name", masculine("Le nom de l'application"), a.Name, 256)...)
 	seen := map[string]bool{}
 	for _, p := range a.Profiles {
 		if !validSlug(p) {
@@ -329,20 +348,62 @@ func validSlug(s string) bool {
 	return true
 }
 
+// noun names a field in a French message, with the gender and number that
+// its verbs and adjectives agree with: « La catégorie doit être
+// renseignée », « Le nom du service est trop long ».
+type noun struct {
+	text     string // with its article: « La catégorie »
+	feminine bool
+	plural   bool
+}
+
+func masculine(text string) noun { return noun{text: text} }
+func feminine(text string) noun  { return noun{text: text, feminine: true} }
+
+// verb is the verb's singular or plural form, as the noun asks.
+func (n noun) verb(singular, plural string) string {
+	if n.plural {
+		return plural
+	}
+	return singular
+}
+
+// adjective is the adjective's masculine form m or feminine form f, with
+// the s of the plural when the noun is plural.
+func (n noun) adjective(m, f string) string {
+	a := m
+	if n.feminine {
+		a = f
+	}
+	if n.plural {
+		a += "s"
+	}
+	return a
+}
+
+// missing, tooLong: the messages every field shares, in agreement with it.
+func (n noun) missing() string {
+	return n.text + " " + n.verb("doit", "doivent") + " être " + n.adjective("renseigné", "renseignée") + "."
+}
+
+func (n noun) tooLong() string {
+	return n.text + " " + n.verb("est", "sont") + " trop " + n.adjective("long", "longue") + "."
+}
+
 // checkText requires a non-empty value of at most max characters, free of
 // invisible characters: controls (C0, C1, DEL), format characters (bidi
 // controls such as U+202E, zero-width characters, soft hyphens), line and
 // paragraph separators (U+2028, U+2029) and private-use characters. The
 // names of structures, services and applications and the category keep
 // every other character (« Dupont & Fils »).
-func checkText(field, label, value string, max int) []Problem {
+func checkText(field string, label noun, value string, max int) []Problem {
 	switch {
 	case value == "":
-		return []Problem{{field, label + " doit être renseigné."}}
+		return []Problem{{field, label.missing()}}
 	case !utf8.ValidString(value) || strings.ContainsFunc(value, invisible):
-		return []Problem{{field, label + " contient des caractères invalides (caractères de contrôle ou invisibles, sauts de ligne)."}}
+		return []Problem{{field, label.text + " " + label.verb("contient", "contiennent") + " des caractères invalides (caractères de contrôle ou invisibles, sauts de ligne)."}}
 	case utf8.RuneCountInString(value) > max:
-		return []Problem{{field, label + " est trop long."}}
+		return []Problem{{field, label.tooLong()}}
 	}
 	return nil
 }
@@ -355,14 +416,14 @@ func invisible(r rune) bool {
 // combining marks, spaces, apostrophes (' and ’), hyphens and dots, at most
 // max characters. Digits are refused too: the identifier drops them (its
 // digits are the homonym's number) and no civil name holds one.
-func checkName(field, label, value string, max int) []Problem {
+func checkName(field string, label noun, value string, max int) []Problem {
 	switch {
 	case value == "":
-		return []Problem{{field, label + " doit être renseigné."}}
+		return []Problem{{field, label.missing()}}
 	case !utf8.ValidString(value) || strings.ContainsFunc(value, func(r rune) bool { return !nameRune(r) }):
-		return []Problem{{field, label + " ne doit contenir que des lettres, des espaces, des apostrophes, des tirets et des points."}}
+		return []Problem{{field, label.text + " ne " + label.verb("doit", "doivent") + " contenir que des lettres, des espaces, des apostrophes, des tirets et des points."}}
 	case utf8.RuneCountInString(value) > max:
-		return []Problem{{field, label + " est trop long."}}
+		return []Problem{{field, label.tooLong()}}
 	}
 	return nil
 }

@@ -133,3 +133,28 @@ func TestOtherNamesRefuseInvisibleCharacters(t *testing.T) {
 		}
 	}
 }
+
+// Each field's messages agree with its label: « La catégorie doit être
+// renseignée », « Le nom du service est trop long ».
+func TestMessagesAgreeWithTheirField(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("x", 300)
+	for _, c := range []struct {
+		what, field string
+		err         error
+		want        string
+	}{
+		{"empty category", "category", (&directory.Structure{SIRET: testSIRET, Name: "Étude"}).Validate(), "La catégorie doit être renseignée."},
+		{"long category", "category", (&directory.Structure{SIRET: testSIRET, Name: "Étude", Category: long}).Validate(), "La catégorie est trop longue."},
+		{"empty structure name", "name", (&directory.Structure{SIRET: testSIRET, Category: "Notaire"}).Validate(), "Le nom de la structure doit être renseigné."},
+		{"long structure name", "name", (&directory.Structure{SIRET: testSIRET, Name: long, Category: "Notaire"}).Validate(), "Le nom de la structure est trop long."},
+		{"empty service name", "name", (&directory.Service{SIRET: testSIRET}).Validate(), "Le nom du service doit être renseigné."},
+		{"empty application name", "name", (&directory.Application{ID: "ficoba"}).Validate(), "Le nom de l'application doit être renseigné."},
+		{"empty first name", "firstName", (&directory.PersonUpdate{FirstName: new("")}).Validate(), "Le prénom doit être renseigné."},
+		{"long last name", "lastName", (&directory.PersonUpdate{LastName: new(long)}).Validate(), "Le nom est trop long."},
+	} {
+		if got := problemOn(c.err, c.field); got != c.want {
+			t.Errorf("%s: %q, want %q", c.what, got, c.want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package directory_test
 
 import (
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -13,9 +14,9 @@ import (
 )
 
 // UpdateMe tells the addresses of the account what changed: the former
-// address and the new one for a new mail (the former one being the
-// account's before the change, not the new one twice), the account's
-// address for a new mobile. A new mail or mobile needs the current
+// address and the new one for a new mail, once confirmed (the former one
+// being the account's before the change, not the new one twice), the
+// account's address for a new mobile. A new mail or mobile needs the current
 // password, checked before anything changes; names alone do not. Real
 // mails, through a real SMTP server.
 func TestUpdateMeMails(t *testing.T) {
@@ -75,18 +76,29 @@ func TestUpdateMeMails(t *testing.T) {
 		t.Errorf("a change of names sent %d mails", n)
 	}
 
+	// A new mail waits for its confirmation (mailchange_test.go): the old
+	// address is told at once, and both once the new one confirms.
 	got, err = self.UpdateMe(ctx, got, directory.PersonUpdate{Email: new(after)}, goodPassword)
-	if err != nil || got.Email != after {
+	if err != nil || got.Email != before || got.PendingEmail != after {
 		t.Fatalf("a new mail: %+v, %v", got, err)
 	}
-	old := relay.WaitFor(t, smtptest.ToAddress(before), 10*time.Second)
-	if old.Subject != "Votre adresse mail APEX Partenaires a été modifiée" || !strings.Contains(old.Text, "m***@example.fr") {
+	ask := relay.WaitFor(t, smtptest.ToAddress(after), 10*time.Second)
+	code := regexp.MustCompile(`(?m)^    (\d{6})$`).FindStringSubmatch(ask.Text)
+	if code == nil {
+		t.Fatalf("no code in the mail to the new address:\n%s", ask.Text)
+	}
+	if got, err = self.ConfirmEmail(ctx, got, code[1]); err != nil || got.Email != after {
+		t.Fatalf("the new mail confirmed: %+v, %v", got, err)
+	}
+	old := relay.WaitFor(t, func(m smtptest.Captured) bool {
+		return smtptest.ToAddress(before)(m) && m.Subject == "Votre adresse mail APEX Partenaires a été modifiée"
+	}, 10*time.Second)
+	if !strings.Contains(old.Text, "m***@example.fr") {
 		t.Errorf("the former address got %q:\n%s", old.Subject, old.Text)
 	}
-	fresh := relay.WaitFor(t, smtptest.ToAddress(after), 10*time.Second)
-	if fresh.Subject != "Votre nouvelle adresse mail APEX Partenaires" {
-		t.Errorf("the new address got %q", fresh.Subject)
-	}
+	relay.WaitFor(t, func(m smtptest.Captured) bool {
+		return smtptest.ToAddress(after)(m) && m.Subject == "Votre nouvelle adresse mail APEX Partenaires"
+	}, 10*time.Second)
 
 	got, err = self.UpdateMe(ctx, got, directory.PersonUpdate{Mobile: new("07 98 76 54 32")}, goodPassword)
 	if err != nil || got.Mobile != "+33798765432" {
@@ -99,10 +111,10 @@ func TestUpdateMeMails(t *testing.T) {
 		t.Errorf("the mobile's mail:\n%s", mobile.Text)
 	}
 
-	// Both at once: the mobile's mail goes to the former address, the one
-	// the person may still read if the change was not theirs.
+	// Both at once: the mobile's mail goes to the account's address, which
+	// stays until the new one is confirmed.
 	got, err = self.UpdateMe(ctx, got, directory.PersonUpdate{Email: new(before), Mobile: new("")}, goodPassword)
-	if err != nil || got.Email != before || got.Mobile != "" {
+	if err != nil || got.Email != after || got.PendingEmail != before || got.Mobile != "" {
 		t.Fatalf("a new mail and no mobile: %+v, %v", got, err)
 	}
 	relay.WaitFor(t, func(m smtptest.Captured) bool {

@@ -395,3 +395,53 @@ func endNotice(r endRecord) string { return fmt.Sprintf("v1 end %s %d", r.key, r
 
 // reminderNotice records the reminder sent for the invitation link that expires then.
 func reminderNotice(expires time.Time) string { return fmt.Sprintf("v1 reminder %d", expires.Unix()) }
+
+// mailChangeRecord is a new mail address waiting for its confirmation
+// (apexMailChange): the address (base64url, so that the record splits on
+// spaces whatever it holds), the hash of the link's token, the MAC of the
+// code under the directory's key (codeMAC: the code alone, 6 digits, would
+// fall to a search of its hash), the expiry, the wrong codes so far, and
+// who asked: the identifier of the manager who did, "" when the person did.
+type mailChangeRecord struct {
+	email    string
+	linkHash string
+	codeMAC  string
+	expires  time.Time
+	attempts int
+	by       string
+}
+
+func (r mailChangeRecord) String() string {
+	by := r.by
+	if by == "" {
+		by = "-"
+	}
+	return fmt.Sprintf("v1 %s %s %s %d %d %s", base64.RawURLEncoding.EncodeToString([]byte(r.email)),
+		r.linkHash, r.codeMAC, r.expires.Unix(), r.attempts, by)
+}
+
+func parseMailChangeRecord(s string) (mailChangeRecord, bool) {
+	f := strings.Fields(s)
+	if len(f) != 7 || f[0] != "v1" {
+		return mailChangeRecord{}, false
+	}
+	email, err1 := base64.RawURLEncoding.DecodeString(f[1])
+	exp, err2 := strconv.ParseInt(f[4], 10, 64)
+	attempts, err3 := strconv.Atoi(f[5])
+	if err1 != nil || err2 != nil || err3 != nil || len(email) == 0 {
+		return mailChangeRecord{}, false
+	}
+	r := mailChangeRecord{email: string(email), linkHash: f[2], codeMAC: f[3], expires: time.Unix(exp, 0), attempts: attempts}
+	if f[6] != "-" {
+		r.by = f[6]
+	}
+	return r, true
+}
+
+// mailChangeCode is the MAC of a mail change's code under the directory's
+// key, bound to the change (its link's hash), as its record keeps it.
+func mailChangeCode(key []byte, linkHash, code string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("apex mail change code\x00" + linkHash + "\x00" + code))
+	return hex.EncodeToString(m.Sum(nil))
+}

@@ -19,8 +19,19 @@ type LifecycleNotifier interface {
 	Approved(ctx context.Context, p *Person) error
 	// Refused carries the reasons of a refusal.
 	Refused(ctx context.Context, p *Person) error
-	// Habilitated tells an account it was given a profile (guide 2).
-	Habilitated(ctx context.Context, p *Person, app *Application, profile string) error
+	// Habilitated tells an account it was given a profile (guide 2), and
+	// by whom (nil when unknown: the back office).
+	Habilitated(ctx context.Context, p *Person, app *Application, profile string, by *Person) error
+	// RequestSubmitted tells to, who may decide it, that the request of p
+	// (its form just sent) waits for a decision.
+	RequestSubmitted(ctx context.Context, to Recipient, p *Person, structure *Structure) error
+	// RenewalLink mails p a password renewal link, valid for validFor,
+	// that by (who helps the account) asked for.
+	RenewalLink(ctx context.Context, p *Person, token string, validFor time.Duration, by *Person) error
+	// MailChangeRequested mails the new address of p its code and link,
+	// and tells p's address that a new one waits for its confirmation; by
+	// is who set it, nil when the person did.
+	MailChangeRequested(ctx context.Context, p *Person, change *MailChange, by *Person) error
 }
 
 // Accounts is the account lifecycle, each step checked against who asks
@@ -35,6 +46,9 @@ type Accounts struct {
 	// Source is where the changes come from when their context does not
 	// say (WithSource): "apexctl" for the back office.
 	Source string
+	// AgentsMailbox is the DGFiP agents' shared mailbox, told when an
+	// administrator's request waits for its validation; "" tells nobody.
+	AgentsMailbox string
 }
 
 func (a Accounts) record(ctx context.Context, ev *Event, err *error) {
@@ -230,16 +244,57 @@ func (a Accounts) CheckInvitation(ctx context.Context, token string, f PreCreati
 
 // SubmitInvitation records the form of an invitation's link: names,
 // mobile, service and the password, which slapd hashes and checks. The
-// request then waits for its decision, and the link is spent. The service
-// is the invitation's unless CanChooseService allows another; left empty
-// where there is no other to choose, it is the invitation's. Errors:
-// ErrInvalid (every problem listed), ErrPasswordPolicy, ErrInvalidToken,
+// request then waits for its decision, and the link is spent; those who
+// may decide it are mailed (tellDeciders). The service is the
+// invitation's unless CanChooseService allows another; left empty where
+// there is no other to choose, it is the invitation's. Errors: ErrInvalid
+// (every problem listed), ErrPasswordPolicy, ErrInvalidToken,
 // ErrTokenExpired.
 func (a Accounts) SubmitInvitation(ctx context.Context, token string, f PreCreation) (*Person, error) {
 	if err := a.holdService(ctx, "submit pre-creation", token, &f); err != nil {
 		return nil, err
 	}
-	return a.Store.submitInvitation(ctx, token, f)
+	p, err := a.Store.submitInvitation(ctx, token, f)
+	if err != nil {
+		return nil, err
+	}
+	a.tellDeciders(context.WithoutCancel(ctx), p)
+	return p, nil
+}
+
+// tellDeciders mails those who may decide the request of p that it waits
+// (Store.managersOf): the responsables of its service and the
+// administrators of its structure for a collaborateur, the administrators
+// for a responsable, the agents' mailbox for an administrator. The request
+// is recorded whatever the mail does: a mail that cannot be sent is
+// logged (the request's id, never an address), and the request shows on
+// its deciders' pages anyway.
+func (a Accounts) tellDeciders(ctx context.Context, p *Person) {
+	if a.Notifier == nil {
+		return
+	}
+	fail := func(err error) {
+		if a.Audit != nil {
+			a.Audit.Warn("demande envoyée : mail aux décideurs non envoyé", "request", p.RequestID, "error", err.Error())
+		}
+	}
+	to, err := a.Store.managersOf(ctx, p, a.AgentsMailbox)
+	if err != nil || len(to) == 0 {
+		if err != nil {
+			fail(err)
+		}
+		return
+	}
+	st, err := a.Store.FindStructure(ctx, p.SIRET)
+	if err != nil {
+		fail(err)
+		return
+	}
+	for _, r := range to {
+		if err := a.Notifier.RequestSubmitted(ctx, r, p, st); err != nil {
+			fail(err)
+		}
+	}
 }
 
 // holdService keeps the invitee of a link's invitation to the services
@@ -376,7 +431,7 @@ func (a Accounts) GrantUntil(ctx context.Context, actor *Person, identifier, app
 	if err := a.Store.grant(ctx, target, application, profile); err != nil {
 		return err
 	}
-	return a.Notifier.Habilitated(ctx, target, app, profile)
+	return a.Notifier.Habilitated(ctx, target, app, profile, actor)
 }
 
 // Revoke withdraws a profile, and its end date. Errors: ErrForbidden, ErrNotFound.

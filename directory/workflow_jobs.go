@@ -146,39 +146,10 @@ func disable(req *ldap.ModifyRequest) {
 	req.Replace("apexReset", nil)
 }
 
-// managers are the people told when an account they manage is disabled:
-// for a collaborateur, the responsables of its service and the
-// administrators of its structure; for a responsable, the administrators;
-// for an administrator, the agents' mailbox. Only active accounts.
+// managers are the people told when an account they manage is disabled
+// (Store.managersOf).
 func (j Jobs) managers(ctx context.Context, p *Person) ([]Recipient, error) {
-	var filter string
-	switch p.Role {
-	case RoleCollaborateur:
-		filter = or(eq("apexRole", string(RoleAdministrateur)),
-			and(eq("apexRole", string(RoleResponsable)), eq("apexService", j.Store.serviceDN(p.SIRET, p.Service))))
-	case RoleResponsable:
-		filter = eq("apexRole", string(RoleAdministrateur))
-	case RoleAdministrateur:
-		if j.AgentsMailbox == "" {
-			return nil, nil
-		}
-		return []Recipient{{Email: j.AgentsMailbox}}, nil
-	default:
-		return nil, nil
-	}
-	entries, err := j.Store.searchAll(ctx, "find managers", j.Store.structureDN(p.SIRET), ldap.ScopeWholeSubtree,
-		and("(objectClass=apexPerson)", eq("apexAccountState", string(StateActive)), filter), []string{"uid", "mail", "givenName"})
-	if err != nil {
-		return nil, err
-	}
-	var out []Recipient
-	for _, e := range entries {
-		if e.GetAttributeValue("uid") == p.Identifier || e.GetAttributeValue("mail") == "" {
-			continue
-		}
-		out = append(out, Recipient{Email: e.GetAttributeValue("mail"), FirstName: e.GetAttributeValue("givenName")})
-	}
-	return out, nil
+	return j.Store.managersOf(ctx, p, j.AgentsMailbox)
 }
 
 // tellDisabled mails p and those who manage it that its account was disabled.

@@ -18,7 +18,12 @@ type SelfServiceNotifier interface {
 	ResetLink(ctx context.Context, p *Person, token string, validFor time.Duration) error
 	// PasswordChanged mails that the password was changed.
 	PasswordChanged(ctx context.Context, p *Person) error
-	// EmailChanged mails the old address and the new one.
+	// MailChangeRequested mails the new address of p its code and link,
+	// and tells p's address that a new one waits for its confirmation; by
+	// is who set it, nil when the person did.
+	MailChangeRequested(ctx context.Context, p *Person, change *MailChange, by *Person) error
+	// EmailChanged mails the old address and the new one, once the new
+	// one is confirmed.
 	EmailChanged(ctx context.Context, p *Person, oldEmail string) error
 	// MobileChanged mails the address email (the account's before any
 	// change of it made at the same time) that the mobile changed to
@@ -184,11 +189,13 @@ func (s SelfService) Reset(ctx context.Context, token, password string) (err err
 // identifier never changes. A change of mail or mobile, what a renewal of
 // the password goes through, needs the current password, so that a
 // session alone (a stolen one) cannot take the account: nothing changes
-// without it. A new mail address is told to the old one and to the new
-// one; a new or removed mobile to the account's address (the old one, when
-// both change). Errors: ErrInvalid (the field currentPassword when it is
-// missing), ErrInvalidCredentials (current password wrong),
-// ErrAccountLocked, ErrConflict (mail used).
+// without it. A new mail address takes effect only once confirmed by the
+// code or the link mailed to it (ConfirmEmail, ConfirmEmailLink): until
+// then it waits on the account (Person.PendingEmail), the old address told
+// of it; a new or removed mobile is told to the account's address.
+// Errors: ErrInvalid (the field currentPassword when it is missing),
+// ErrInvalidCredentials (current password wrong), ErrAccountLocked,
+// ErrConflict (mail used).
 func (s SelfService) UpdateMe(ctx context.Context, actor *Person, u PersonUpdate, current string) (_ *Person, err error) {
 	ev := newEvent(ctx, actor, ActionUpdatePersonal)
 	defer s.record(ctx, ev, &err)
@@ -201,7 +208,12 @@ func (s SelfService) UpdateMe(ctx context.Context, actor *Person, u PersonUpdate
 	if ie := (*InvalidError)(nil); errors.As(u.Validate(), &ie) {
 		problems = ie.Problems
 	}
-	sensitive := u.Email != nil && *u.Email != actor.Email || u.Mobile != nil && *u.Mobile != actor.Mobile
+	newEmail := false
+	if u.Email != nil {
+		email, ok := normalizeEmail(*u.Email)
+		newEmail = !ok || email != actor.Email
+	}
+	sensitive := newEmail || u.Mobile != nil && *u.Mobile != actor.Mobile
 	if sensitive && current == "" {
 		problems = append(problems, Problem{"currentPassword", "Saisissez votre mot de passe actuel pour modifier votre adresse mail ou votre numéro de téléphone portable."})
 	}
@@ -213,6 +225,13 @@ func (s SelfService) UpdateMe(ctx context.Context, actor *Person, u PersonUpdate
 			return nil, err
 		}
 	}
+	var change *MailChange
+	if newEmail { // first: a taken address changes nothing
+		if change, err = s.Store.startMailChange(ctx, actor, *u.Email, ""); err != nil {
+			return nil, err
+		}
+	}
+	u.Email = nil // the account's once confirmed
 	p, err := s.Store.UpdatePerson(ctx, actor.Identifier, u)
 	if err != nil {
 		return nil, err
@@ -223,12 +242,89 @@ func (s SelfService) UpdateMe(ctx context.Context, actor *Person, u PersonUpdate
 			return nil, fmt.Errorf("update personal data: mail the change of mobile: %w", err)
 		}
 	}
-	if p.Email != actor.Email {
-		if err := s.Notifier.EmailChanged(ctx, p, actor.Email); err != nil {
-			return nil, fmt.Errorf("update personal data: mail the change: %w", err)
+	if change != nil {
+		ev.Detail = strings.TrimPrefix(ev.Detail+",pendingEmail", ",")
+		if err := s.Notifier.MailChangeRequested(ctx, p, change, nil); err != nil {
+			return nil, fmt.Errorf("update personal data: mail the new address: %w", err)
 		}
+		return s.Store.FindPerson(ctx, p.Identifier)
 	}
 	return p, nil
+}
+
+// ConfirmEmail confirms, with the code mailed to it, the new address
+// waiting on the signed-in person's account: it becomes the account's,
+// and both addresses are told. Wrong codes count in the client address's
+// code limit and in the change (CodeAttempts at most; then only the link
+// confirms). Errors: ErrNotFound (no new address waiting, or it expired),
+// ErrInvalidCode, ErrCodeExpired, ErrTooManyAttempts, ErrConflict (the
+// address is another account's now), ErrRateLimited.
+func (s SelfService) ConfirmEmail(ctx context.Context, actor *Person, code string) (_ *Person, err error) {
+	ev := newEvent(ctx, actor, ActionConfirmEmail)
+	ev.Detail = "code"
+	defer s.record(ctx, ev, &err)
+	if actor == nil || actor.State != StateActive {
+		return nil, fmt.Errorf("confirm email: %w", ErrForbidden)
+	}
+	if actor.PendingEmail == "" { // as read with the session: a log line, not the account's history
+		return nil, fmt.Errorf("confirm email: no new address waiting: %w", ErrNotFound)
+	}
+	ev.keepOn(actor)
+	p, err := verifyCounted(ctx, s.Store, "confirm email", func() (*Person, error) {
+		return s.Store.tryMailChangeCode(ctx, actor.Identifier, code)
+	})
+	if err != nil {
+		return nil, err
+	}
+	ev.keepOn(p)
+	return p, s.Notifier.EmailChanged(ctx, p, actor.Email)
+}
+
+// MailChange returns what the page of a confirmation link shows, changing
+// nothing (mail scanners open links). Errors: ErrInvalidToken,
+// ErrTokenExpired.
+func (s SelfService) MailChange(ctx context.Context, token string) (*PendingMailChange, error) {
+	e, rec, err := s.Store.mailChangeEntry(ctx, "find mail change", token)
+	if err != nil {
+		return nil, err
+	}
+	return &PendingMailChange{Person: s.Store.personFromEntry(e), Email: rec.email, ExpiresAt: rec.expires, NeedsPassword: rec.by != ""}, nil
+}
+
+// ConfirmEmailLink confirms a new address with the link mailed to it,
+// signed in or not: the link proves the mailbox. When a manager set the
+// address, the account's password is asked too (checked under the
+// sign-in's limits), so that a manager who holds the new mailbox cannot
+// make it the account's. The account is the event's actor, known once the
+// link is. Errors: ErrInvalidToken, ErrTokenExpired, ErrInvalid (the
+// password missing), ErrInvalidCredentials, ErrAccountLocked, ErrConflict
+// (the address is another account's now), ErrRateLimited.
+func (s SelfService) ConfirmEmailLink(ctx context.Context, token, password string) (_ *Person, err error) {
+	const op = "confirm email"
+	ev := newEvent(ctx, nil, ActionConfirmEmail)
+	ev.Detail = "link"
+	defer s.record(ctx, ev, &err)
+	e, rec, err := s.Store.mailChangeEntry(ctx, op, token)
+	if err != nil {
+		return nil, err
+	}
+	before := s.Store.personFromEntry(e)
+	ev.Actor, ev.ActorRole = before.Identifier, before.Role
+	ev.keepOn(before)
+	if rec.by != "" {
+		if password == "" {
+			return nil, fmt.Errorf("%s: %w", op, &InvalidError{[]Problem{{"password", "Saisissez le mot de passe de votre compte pour confirmer cette adresse mail."}}})
+		}
+		if _, err := s.Store.checkPasswordCounted(ctx, op, before.Identifier, password); err != nil {
+			return nil, err
+		}
+	}
+	p, err := s.Store.confirmMailChange(ctx, op, e, e.GetAttributeValue("apexMailChange"), rec)
+	if err != nil {
+		return nil, err
+	}
+	ev.keepOn(p)
+	return p, s.Notifier.EmailChanged(ctx, p, before.Email)
 }
 
 // ChangePassword checks the current password (a bind) and sets the new

@@ -64,6 +64,13 @@ var pageSetups = map[string]pageSetup{
 		return "/mot-de-passe/renouveler/" + f.e.resetLink(f.base, p)
 	}},
 
+	// A live confirmation link of a new address, from its mail.
+	"/adresse-mail/confirmer/:token": {state: anonymous, path: func(f *a11yFixture, _ *directory.Person) string {
+		p := f.e.person("Alix", "Adresse", directory.RoleCollaborateur, "Comptabilité")
+		token, _ := f.e.newEmailOf(f.base+"/api/v1", p, uniqueEmail("a11y.adresse"))
+		return "/adresse-mail/confirmer/" + token
+	}},
+
 	"/consultation/:siret": {path: func(*a11yFixture, *directory.Person) string { return "/consultation/" + siret }},
 	// A colleague with a mobile, habilitated to an application.
 	"/consultation/compte/:identifier": {path: func(f *a11yFixture, _ *directory.Person) string {
@@ -295,6 +302,53 @@ func TestAccessibilityOfEveryPage(t *testing.T) {
 			tb.click("Vérifier le fichier", "/gestion/inviter/fichier")
 			tb.click("Inviter 1 personne", "/gestion/inviter/fichier")
 			wantText(t, tb, "#titre-resultat", "Résultat")
+		}},
+	)
+	// The helpdesk: a locked account whose corrected address waits, the
+	// correction's error, and the link of a correction (password asked).
+	cases = append(cases,
+		a11yCase{name: "helpdesk: a locked account, its corrected address waiting", state: signedIn, show: func(t *testing.T, tb *tab) {
+			fe := f.on(t).e
+			p := fe.person("Alix", "Bloquée", directory.RoleCollaborateur, "Comptabilité")
+			fe.lockBySignIn(base+"/api/v1", p)
+			session := fe.signIn(base+"/api/v1", tb.person.Identifier, tb.person.Email, password)
+			if status, body := call(t, "POST", base+"/api/v1/accounts/"+p.Identifier+"/email", session, map[string]string{"email": uniqueEmail("a11y.corrige")}); status != http.StatusAccepted {
+				t.Fatalf("correct the mail: %d %v", status, body)
+			}
+			tb.open("/gestion/comptes/" + p.Identifier)
+			wantText(t, tb, "#titre-assistance", "Assistance")
+			tb.fill("#email", tb.person.Email)
+			tb.click("Envoyer le lien de confirmation", "/gestion/comptes/"+p.Identifier+"/adresse-mail")
+			wantText(t, tb, "#email-erreur", "Cette adresse mail est déjà utilisée dans cette structure. Saisissez-en une autre.")
+		}},
+		// (An expired invitation's badge differs from the others by its
+		// colour and text only: moving the shared clock would end the tabs'
+		// sessions.)
+		a11yCase{name: "page refused (403)", state: signedIn, show: func(t *testing.T, tb *tab) {
+			tb.openStatus("/gestion/comptes")
+			wantText(t, tb, "h1", "Accès refusé")
+		}, who: func(t *testing.T) *directory.Person {
+			return f.person(t, "Refusé", directory.RoleCollaborateur, "Comptabilité")
+		}},
+		a11yCase{name: "home with requests waiting", state: signedIn, show: func(t *testing.T, tb *tab) {
+			fe := f.on(t).e
+			lcSubmittedRequest(fe, "Alix", "Attente")
+			tb.open("/")
+			wantText(t, tb, "#demandes-en-attente a", "Voir les demandes à valider")
+		}},
+		a11yCase{name: "the link of a manager's correction", state: anonymous, show: func(t *testing.T, tb *tab) {
+			fe := f.on(t).e
+			admin := fe.person("Alix", "Admin", directory.RoleAdministrateur, "")
+			p := fe.person("Alix", "Corrigée", directory.RoleCollaborateur, "Comptabilité")
+			next := uniqueEmail("a11y.lien")
+			session := fe.signIn(base+"/api/v1", admin.Identifier, admin.Email, password)
+			if status, body := call(t, "POST", base+"/api/v1/accounts/"+p.Identifier+"/email", session, map[string]string{"email": next}); status != http.StatusAccepted {
+				t.Fatalf("correct the mail: %d %v", status, body)
+			}
+			token, _ := fe.mailChangeMail(next, 1)
+			tb.open("/adresse-mail/confirmer/" + token)
+			tb.click("Confirmer cette adresse mail", "/adresse-mail/confirmer/"+token)
+			wantText(t, tb, "#password-erreur", "Saisissez le mot de passe de votre compte pour confirmer cette adresse mail.")
 		}},
 	)
 	// The lists searched and paged: the search box with its filters, the

@@ -198,7 +198,7 @@ func TestEndDatePages(t *testing.T) {
 		t.Errorf("the account: %+v", p)
 	}
 	// The history tells it in French.
-	pages.get(page+"/historique").want(t, "history", http.StatusOK, "Date de fin du compte : "+shown, "Date de fin d'habilitation retirée : ficoba, profil consultation")
+	pages.get(page+"/historique").want(t, "history", http.StatusOK, "Date de fin du compte : "+shown, "Date de fin d'habilitation retirée : FICOBA, profil consultation")
 }
 
 // What a scheduled job did shows in the account's history, by APEX

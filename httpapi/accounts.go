@@ -129,6 +129,7 @@ type accountPage struct {
 	CanHabilitate bool
 	CanChangeEnd  bool // a habilitation whose end date the actor may change
 	CanSeeHistory bool
+	Helpdesk      *helpdeskPanel
 }
 
 type habilitationRow struct {
@@ -202,6 +203,9 @@ func (s *Server) accountPage(c *gin.Context) (*accountPage, error) {
 		}
 	}
 	p.CanHabilitate = target.State == directory.StateActive
+	if p.Helpdesk, err = s.helpdeskPanel(c, target.Identifier); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 

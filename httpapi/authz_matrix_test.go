@@ -465,6 +465,11 @@ var apiRows = []apiRow{
 		}
 		return apiCall{path: "/me/password", body: map[string]string{"current": current, "new": next}}
 	}},
+	// Nothing waits on the callers' accounts, and no link is known: the
+	// e-mail change has tests of its own (mail_change_test.go).
+	{"POST /api/v1/me/email/confirm", anySession(404).changesNothing(), with("/me/email/confirm", map[string]string{"code": "123456"})},
+	{"GET /api/v1/email-confirmations/:token", public(404), at("/email-confirmations/inconnu")},
+	{"POST /api/v1/email-confirmations/:token", public(404), with("/email-confirmations/inconnu", map[string]string{"password": password})},
 	{"GET /api/v1/invitations/:token", public(200), func(f *authzFixture, _ string) apiCall {
 		return apiCall{path: "/invitations/" + f.invited().Token}
 	}},
@@ -494,6 +499,7 @@ var apiRows = []apiRow{
 	}},
 	{"GET /api/v1/structures/:siret/directory", anySession(200).but(cOtherAdmin, 403), at("/structures/{siret}/directory")},
 	{"GET /api/v1/requests", anySession(200).but(cCollab, 403), at("/requests")},
+	{"GET /api/v1/requests/count", anySession(200).but(cCollab, 403), at("/requests/count")},
 	{"POST /api/v1/requests/:id/approve", only(200, cAdmin, cResp), func(f *authzFixture, _ string) apiCall {
 		return apiCall{path: "/requests/" + f.submitted() + "/approve"}
 	}},
@@ -533,6 +539,20 @@ var apiRows = []apiRow{
 	}},
 	{"PUT /api/v1/accounts/:identifier/end-date", only(200, cAdmin, cResp), func(f *authzFixture, _ string) apiCall {
 		return apiCall{path: "/accounts/" + f.target().Identifier + "/end-date", body: map[string]string{"endDate": inAMonth()}}
+	}},
+	// The helpdesk: those who manage the account, and agents.
+	{"GET /api/v1/accounts/:identifier/status", only(200, cAdmin, cOtherResp, cAgent), at("/accounts/{colleague}/status")},
+	{"POST /api/v1/accounts/:identifier/unlock", only(200, cAdmin, cResp, cAgent), func(f *authzFixture, _ string) apiCall {
+		return apiCall{path: "/accounts/" + f.target().Identifier + "/unlock"}
+	}},
+	{"POST /api/v1/accounts/:identifier/renewal-link", only(202, cAdmin, cResp, cAgent), func(f *authzFixture, _ string) apiCall {
+		return apiCall{path: "/accounts/" + f.target().Identifier + "/renewal-link"}
+	}},
+	{"POST /api/v1/accounts/:identifier/email", only(202, cAdmin, cResp, cAgent), func(f *authzFixture, _ string) apiCall {
+		return apiCall{path: "/accounts/" + f.target().Identifier + "/email", body: map[string]string{"email": f.email("corrige")}}
+	}},
+	{"POST /api/v1/requests/:id/cancel", only(204, cAdmin, cResp, cAgent), func(f *authzFixture, _ string) apiCall {
+		return apiCall{path: "/requests/" + f.invited().Person.RequestID + "/cancel"}
 	}},
 	{"POST /api/v1/captcha", public(201), at("/captcha")},
 	{"GET /api/v1/captcha/:file", public(200), func(f *authzFixture, _ string) apiCall {
@@ -682,6 +702,14 @@ var pageRows = []pageRow{
 			return onTarget((*authzFixture).target, "date-de-fin", "accountEndDate", inAMonth())(f, c)
 		}},
 	{"POST /gestion/comptes/:identifier/suppression", only(303, cAdmin, cResp), onTarget((*authzFixture).target, "suppression")},
+	{"POST /gestion/comptes/:identifier/debloquer", only(303, cAdmin, cResp, cAgent), onTarget((*authzFixture).target, "debloquer")},
+	{"POST /gestion/comptes/:identifier/lien-de-renouvellement", only(303, cAdmin, cResp, cAgent), onTarget((*authzFixture).target, "lien-de-renouvellement")},
+	{"POST /gestion/comptes/:identifier/adresse-mail", only(303, cAdmin, cResp, cAgent), func(f *authzFixture, c string) (string, url.Values, *formClient) {
+		return onTarget((*authzFixture).target, "adresse-mail", "email", f.email("corrige"))(f, c)
+	}},
+	{"POST /gestion/invitations/annuler", only(303, cAdmin, cResp, cAgent), func(f *authzFixture, _ string) (string, url.Values, *formClient) {
+		return "/gestion/invitations/annuler", fields("request", f.invited().Person.RequestID), nil
+	}},
 	// The form invites into the poster's own structure (and a responsable's
 	// own service): Comptabilité does not exist in B.
 	{"POST /gestion/inviter", only(303, cAdmin, cResp, cOtherResp).but(cOtherAdmin, 422), func(f *authzFixture, _ string) (string, url.Values, *formClient) {
@@ -723,6 +751,8 @@ var pageRows = []pageRow{
 	{"POST /donnees-personnelles/enregistrer", anySession(200), func(f *authzFixture, c string) (string, url.Values, *formClient) {
 		return "/donnees-personnelles/enregistrer", f.personalData(c), nil
 	}},
+	{"POST /donnees-personnelles/adresse-mail", anySession(404).changesNothing(), post("/donnees-personnelles/adresse-mail", "code", "123456")},
+	{"POST /adresse-mail/confirmer/:token", public(404), post("/adresse-mail/confirmer/inconnu", "password", password)},
 	{"POST /donnees-personnelles/mot-de-passe", anySession(200), func(f *authzFixture, c string) (string, url.Values, *formClient) {
 		current, next := password, f.newPassword()
 		if p := f.people[c]; p != nil && c != cDisabled {

@@ -274,7 +274,7 @@ func (s *Server) handleAccountDetail(c *gin.Context) error {
 	}
 	out := meView{accountView: view}
 	if p.Identifier == actor.Identifier {
-		out.Mobile = p.Mobile
+		out = newMeView(view, p)
 	}
 	c.JSON(http.StatusOK, struct {
 		meView

@@ -159,14 +159,16 @@ func (s *Server) writePageError(c *gin.Context, err error) {
 		c.Abort()
 		return
 	}
-	title := "Erreur"
-	switch kind.status {
-	case http.StatusNotFound:
+	title, advice := "Erreur", ""
+	switch {
+	case kind.status == http.StatusNotFound:
 		title = "Page non trouvée"
-	case http.StatusServiceUnavailable:
+	case kind.status == http.StatusServiceUnavailable:
 		title = "Service indisponible"
+	case errors.Is(err, directory.ErrForbidden):
+		title, advice = "Accès refusé", forbiddenAdvice(account(c))
 	}
-	s.render(c, kind.status, "error.tmpl", errorPage{base: s.base(c, title), Status: kind.status, Message: kind.message})
+	s.render(c, kind.status, "error.tmpl", errorPage{base: s.base(c, title), Status: kind.status, Message: kind.message, Advice: advice})
 	c.Abort()
 }
 
@@ -207,3 +209,22 @@ var (
 	errNoAccount = &httpError{http.StatusNotFound, "not_found",
 		"Ce compte n'existe pas dans l'annuaire.", directory.ErrNotFound}
 )
+
+// forbiddenAdvice tells a person refused a page whom to ask for the right
+// they lack: the one who manages their account.
+func forbiddenAdvice(p *directory.Person) string {
+	if p == nil {
+		return ""
+	}
+	switch p.Role {
+	case directory.RoleCollaborateur:
+		return "Cette page ou cette action est réservée à ceux qui gèrent les comptes concernés. Si vous en avez besoin, adressez-vous au responsable de votre service ou à l'administrateur de votre structure."
+	case directory.RoleResponsable:
+		return "Cette page ou cette action sort du périmètre de votre service. Si vous en avez besoin, adressez-vous à l'administrateur de votre structure."
+	case directory.RoleAdministrateur:
+		return "Cette page ou cette action sort du périmètre de votre structure, ou est réservée aux agents de la DGFiP. Si vous en avez besoin, adressez-vous à votre interlocuteur à la DGFiP."
+	case directory.RoleAgent:
+		return "Cette page ou cette action ne relève pas du back office. Si vous en avez besoin, adressez-vous à l'assistance informatique de la DGFiP."
+	}
+	return ""
+}

@@ -76,9 +76,13 @@ func (s *Server) handleHistoryPage(c *gin.Context) error {
 	if directory.CanManage(account(c), p) {
 		page.Back = s.accountURL(url.PathEscape(p.Identifier))
 	}
+	names, err := s.applicationNames(c, account(c))
+	if err != nil {
+		return err
+	}
 	for _, e := range events {
 		row := historyRow{
-			At: parisTime(&e.At), Actor: e.Actor, Action: actionLabel(e), Source: e.Source,
+			At: parisTime(&e.At), Actor: e.Actor, Action: actionLabel(e, names), Source: e.Source,
 			Outcome: outcomeLabel(e.Outcome), Success: e.Outcome == directory.OutcomeSuccess,
 		}
 		if job, ok := strings.CutPrefix(e.Source, "apexd:"); ok && e.Actor == "" {
@@ -93,8 +97,12 @@ func (s *Server) handleHistoryPage(c *gin.Context) error {
 	return nil
 }
 
-// actionLabel says in French what an event did.
-func actionLabel(e directory.Event) string {
+// actionLabel says in French what an event did, applications by their names.
+func actionLabel(e directory.Event, names applicationNames) string {
+	habilitationLabel := func(key string) string {
+		app, profile, _ := strings.Cut(key, "/")
+		return names.of(app) + ", profil " + profile
+	}
 	switch e.Action {
 	case directory.ActionInvite:
 		return "Pré-création du compte (" + roleLabel(e.Detail) + ")"
@@ -145,8 +153,21 @@ func actionLabel(e directory.Event) string {
 		return "Retrait d'habilitation à sa date de fin : " + habilitationLabel(e.Detail)
 	case directory.ActionInvitationReminder:
 		return "Rappel de la création du compte, avec un nouveau lien"
+	case directory.ActionUnlock:
+		return "Déblocage du compte"
+	case directory.ActionSendRenewalLink:
+		return "Envoi d'un lien de renouvellement du mot de passe"
+	case directory.ActionCorrectEmail:
+		return "Correction de l'adresse mail, en attente de confirmation"
+	case directory.ActionConfirmEmail:
+		if e.Detail == "link" {
+			return "Confirmation de la nouvelle adresse mail, par le lien reçu"
+		}
+		return "Confirmation de la nouvelle adresse mail, par le code reçu"
+	case directory.ActionCancelInvitation:
+		return "Annulation de l'invitation"
 	case directory.ActionRevoke:
-		return "Retrait d'habilitation : " + strings.ReplaceAll(e.Detail, "/", ", profil ")
+		return "Retrait d'habilitation : " + habilitationLabel(e.Detail)
 	case directory.ActionResetPassword:
 		return "Renouvellement du mot de passe oublié"
 	case directory.ActionChangePassword:
@@ -166,11 +187,9 @@ func actionLabel(e directory.Event) string {
 	return string(e.Action)
 }
 
-// habilitationLabel writes "application/profile" as the history says it.
-func habilitationLabel(key string) string { return strings.ReplaceAll(key, "/", ", profil ") }
-
 var personalFieldLabels = map[string]string{
 	"firstName": "prénom", "lastName": "nom", "email": "adresse mail", "mobile": "numéro de téléphone portable",
+	"pendingEmail": "nouvelle adresse mail, en attente de confirmation",
 }
 
 // outcomeLabel says in French how an attempt ended.

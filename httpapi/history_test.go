@@ -155,7 +155,7 @@ func TestHistoryThroughTheAPIAndThePage(t *testing.T) {
 	wantRows := [][]string{
 		{target.Identifier + " (Collaborateur)", "Renouvellement du mot de passe oublié", "127.0.0.1", "Effectué"},
 		{target.Identifier + " (Collaborateur)", "Changement du mot de passe", "127.0.0.1", "Effectué"},
-		{admin.Identifier + " (Administrateur)", "Habilitation : ficoba, profil consultation", "127.0.0.1", "Effectué"},
+		{admin.Identifier + " (Administrateur)", "Habilitation : FICOBA, profil consultation", "127.0.0.1", "Effectué"},
 		{admin.Identifier + " (Administrateur)", "Réactivation du compte", "127.0.0.1", "Effectué"},
 		{admin.Identifier + " (Administrateur)", "Désactivation du compte", "127.0.0.1", "Effectué"},
 		{admin.Identifier + " (Administrateur)", "Désactivation du compte", "127.0.0.1", "Effectué"},

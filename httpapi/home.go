@@ -16,6 +16,10 @@ type homePage struct {
 	base
 	View      accountView
 	Functions []homeLink // the role's functions, from the guide
+	// Waiting is the number of requests waiting for the person's decision,
+	// shown when Decides (a role that decides requests).
+	Decides bool
+	Waiting int
 }
 
 // homeLink is an entry of a home screen; Href is empty until its page exists.
@@ -54,7 +58,25 @@ func (s *Server) handleHome(c *gin.Context) error {
 	for _, label := range roleFunctions[p.Role] {
 		links = append(links, homeLink{Label: label, Href: homeLinks[label]})
 	}
-	s.render(c, http.StatusOK, "home.tmpl", homePage{base: s.base(c, "Accueil"), View: view, Functions: links})
+	page := homePage{base: s.base(c, "Accueil"), View: view, Functions: links}
+	if p.Role != directory.RoleCollaborateur {
+		n, err := s.accounts.WaitingRequests(c.Request.Context(), p)
+		if err != nil {
+			return err
+		}
+		page.Decides, page.Waiting = true, n
+	}
+	s.render(c, http.StatusOK, "home.tmpl", page)
+	return nil
+}
+
+// handleWaitingRequests is the count on the home page: one search, no listing.
+func (s *Server) handleWaitingRequests(c *gin.Context) error {
+	n, err := s.accounts.WaitingRequests(c.Request.Context(), account(c))
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, gin.H{"waiting": n})
 	return nil
 }
 
@@ -63,6 +85,6 @@ func (s *Server) handleMe(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	c.JSON(http.StatusOK, view)
+	c.JSON(http.StatusOK, newMeView(view, account(c)))
 	return nil
 }

@@ -136,6 +136,7 @@ type errorPage struct {
 	base
 	Status  int
 	Message string
+	Advice  string // what to do about it: whom to ask (a 403)
 }
 
 // noStore keeps a page out of every cache: captchas, codes, personal data.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -39,7 +40,7 @@ func (s *Server) handleUpdateMe(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	c.JSON(http.StatusOK, meView{accountView: view, Mobile: p.Mobile})
+	c.JSON(http.StatusOK, newMeView(view, p))
 	return nil
 }
 
@@ -109,6 +110,7 @@ func checkPersonalData(p *directory.Person, d personalData, f formErrors) person
 type personalDataPage struct {
 	base
 	Notice     *notice
+	Pending    *pendingEmail
 	Identifier string
 	Data       personalData
 	Errors     formErrors
@@ -131,12 +133,15 @@ func (s *Server) renderPersonalData(c *gin.Context, status int, page personalDat
 		page.Notice = formNotice(page.Errors)
 	}
 	page.Identifier = account(c).Identifier
+	if page.Pending == nil {
+		page.Pending = pendingEmailOf(account(c))
+	}
 	d := page.Data
 	page.Fields = []textField{
 		{Name: "nom", Label: "Nom", Type: "text", Value: d.LastName, Autocomplete: "family-name", Required: true},
 		{Name: "prenom", Label: "Prénom", Type: "text", Value: d.FirstName, Autocomplete: "given-name", Required: true},
 		{Name: "email", Label: "Adresse mail", Type: "email", Value: d.Email, Autocomplete: "email", Required: true,
-			Hint: "Par exemple marie.martin@exemple.fr. En cas de changement, un mail est envoyé à l'ancienne et à la nouvelle adresse."},
+			Hint: "Par exemple marie.martin@exemple.fr. En cas de changement, un mail est envoyé à l'ancienne et à la nouvelle adresse : la nouvelle ne remplace l'ancienne qu'une fois confirmée, avec le code ou le lien reçu."},
 		{Name: "mobile", Label: "Numéro de téléphone portable (facultatif)", Type: "tel", Value: d.Mobile, Autocomplete: "tel",
 			Hint: "Par exemple 06 12 34 56 78, ou +32 470 12 34 56 hors de France. Il sert à recevoir un code de sécurité par SMS si vous oubliez votre mot de passe ; laissez le champ vide pour le retirer."},
 	}
@@ -237,6 +242,7 @@ type personalDataDonePage struct {
 	MobileChange bool
 	OldEmail     string
 	NewEmail     string
+	Expires      *time.Time
 }
 
 // handlePersonalDataSave saves the changes of the summary (« Enregistrer
@@ -280,6 +286,7 @@ func (s *Server) handlePersonalDataSave(c *gin.Context) error {
 			return err
 		}
 		c.Set(accountKey, updated) // the page's header shows the new names
+		p = updated
 	}
 	noStore(c)
 	s.render(c, http.StatusOK, "donnees_confirmation.tmpl", personalDataDonePage{
@@ -288,6 +295,7 @@ func (s *Server) handlePersonalDataSave(c *gin.Context) error {
 		MobileChange: ch.update.Mobile != nil,
 		OldEmail:     p.Email,
 		NewEmail:     ch.next.Email,
+		Expires:      timeOrNil(p.PendingEmailExpires),
 	})
 	return nil
 }

@@ -38,6 +38,7 @@ func (s *Server) registerRoutes(e *gin.Engine) {
 	s.registerRequestRoutes(r)
 	s.registerAccountRoutes(r)
 	s.registerHistoryRoutes(r)
+	s.registerHelpdeskRoutes(r)
 	s.registerServiceRoutes(r)
 	s.registerStructureRoutes(r)
 	s.registerApplicationRoutes(r)
@@ -84,10 +85,16 @@ func (s *Server) registerForgottenPasswordRoutes(r groups) {
 func (s *Server) registerPersonalDataRoutes(r groups) {
 	r.apiSignedIn.PATCH("/me", s.api(s.handleUpdateMe))
 	r.apiSignedIn.PUT("/me/password", s.api(s.handleChangePassword))
+	r.apiSignedIn.POST("/me/email/confirm", s.api(s.handleConfirmEmail))
+	r.api.GET("/email-confirmations/:token", s.api(s.handleGetMailChange))
+	r.api.POST("/email-confirmations/:token", s.api(s.handleConfirmMailLink))
 
 	r.pagesSignedIn.GET("/donnees-personnelles", s.page(s.handlePersonalDataPage))
 	r.pagesSignedIn.POST("/donnees-personnelles", s.checkCSRF, s.page(s.handlePersonalDataForm))
 	r.pagesSignedIn.POST("/donnees-personnelles/enregistrer", s.checkCSRF, s.page(s.handlePersonalDataSave))
+	r.pagesSignedIn.POST("/donnees-personnelles/adresse-mail", s.checkCSRF, s.page(s.handleConfirmEmailForm))
+	r.pages.GET("/adresse-mail/confirmer/:token", s.page(s.handleMailLinkPage))
+	r.pages.POST("/adresse-mail/confirmer/:token", s.checkCSRF, s.page(s.handleMailLinkForm))
 	r.pagesSignedIn.GET("/donnees-personnelles/mot-de-passe", s.page(s.handleChangePasswordPage))
 	r.pagesSignedIn.POST("/donnees-personnelles/mot-de-passe", s.checkCSRF, s.page(s.handleChangePasswordForm))
 }
@@ -126,6 +133,7 @@ func (s *Server) registerBulkInvitationRoutes(r groups) {
 
 func (s *Server) registerRequestRoutes(r groups) {
 	r.apiSignedIn.GET("/requests", s.api(s.handleListRequests))
+	r.apiSignedIn.GET("/requests/count", s.api(s.handleWaitingRequests))
 	r.apiSignedIn.POST("/requests/:id/approve", s.api(s.handleApprove))
 	r.apiSignedIn.POST("/requests/:id/refuse", s.api(s.handleRefuse))
 
@@ -154,6 +162,19 @@ func (s *Server) registerAccountRoutes(r groups) {
 	r.pagesSignedIn.POST("/gestion/comptes/:identifier/date-de-fin", s.checkCSRF, s.page(s.handleSetEndDateForm))
 	r.pagesSignedIn.GET("/gestion/comptes/:identifier/suppression", s.page(s.handleRemovePage))
 	r.pagesSignedIn.POST("/gestion/comptes/:identifier/suppression", s.checkCSRF, s.page(s.handleRemoveForm))
+}
+
+func (s *Server) registerHelpdeskRoutes(r groups) {
+	r.apiSignedIn.GET("/accounts/:identifier/status", s.api(s.handleAccountStatus))
+	r.apiSignedIn.POST("/accounts/:identifier/unlock", s.api(s.handleUnlock))
+	r.apiSignedIn.POST("/accounts/:identifier/renewal-link", s.api(s.handleSendRenewalLink))
+	r.apiSignedIn.POST("/accounts/:identifier/email", s.api(s.handleCorrectEmail))
+	r.apiSignedIn.POST("/requests/:id/cancel", s.api(s.handleCancelInvitation))
+
+	r.pagesSignedIn.POST("/gestion/comptes/:identifier/debloquer", s.checkCSRF, s.page(s.handleUnlockForm))
+	r.pagesSignedIn.POST("/gestion/comptes/:identifier/lien-de-renouvellement", s.checkCSRF, s.page(s.handleRenewalLinkForm))
+	r.pagesSignedIn.POST("/gestion/comptes/:identifier/adresse-mail", s.checkCSRF, s.page(s.handleCorrectEmailForm))
+	r.pagesSignedIn.POST("/gestion/invitations/annuler", s.checkCSRF, s.page(s.handleCancelInvitationForm))
 }
 
 func (s *Server) registerHistoryRoutes(r groups) {

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 
@@ -276,20 +277,37 @@ func TestSelfServicePagesInBrowser(t *testing.T) {
 			t.Errorf("confirmation: %q", got)
 		}
 		checkAccessibility(t, tb, axe, "personal-data-done")
-		old := e.lastMail(p.Email, "modifiée")
-		fresh := e.lastMail(newEmail, "nouvelle adresse")
-		if strings.Contains(old.Text, newEmail) {
-			t.Errorf("the mail to the old address shows the new one in full")
+		// The new address waits for its code; the account's is told at once.
+		told := e.lastMail(p.Email, "attend sa confirmation")
+		if strings.Contains(told.Text, newEmail) {
+			t.Errorf("the mail to the account's address shows the new one in full")
 		}
-		if !strings.Contains(fresh.Text, p.Identifier) {
-			t.Errorf("the mail to the new address lacks the identifier:\n%s", fresh.Text)
+		ask := e.lastMail(newEmail, "Confirmez")
+		code := regexp.MustCompile(`(?m)^    (\d{6})$`).FindStringSubmatch(ask.Text)
+		if code == nil || !strings.Contains(ask.Text, p.Identifier) {
+			t.Fatalf("the mail to the new address lacks its code or the identifier:\n%s", ask.Text)
 		}
 		if got := tb.text(".apex-account"); got != "Connecté en tant que Paula Nouveau-Nom" {
 			t.Errorf("header after the change: %q", got)
 		}
+		tb.click("Saisir le code de confirmation", "/donnees-personnelles")
+		checkAccessibility(t, tb, axe, "personal-data-pending-email")
+		tb.fill("#code", testkit.WrongCode(code[1]))
+		tb.click("Confirmer la nouvelle adresse", "/donnees-personnelles/adresse-mail")
+		if got := tb.text("#code-erreur"); got != "Code de confirmation incorrect." {
+			t.Errorf("wrong confirmation code: %q", got)
+		}
+		checkAccessibility(t, tb, axe, "personal-data-pending-email-wrong-code")
+		tb.fill("#code", code[1])
+		tb.click("Confirmer la nouvelle adresse", "/donnees-personnelles/adresse-mail")
+		if got := tb.text("#avis-message"); !strings.Contains(got, "Votre adresse mail est désormais "+newEmail) {
+			t.Errorf("confirmed: %q", got)
+		}
+		checkAccessibility(t, tb, axe, "personal-data-email-confirmed")
+		e.lastMail(p.Email, "modifiée")
+		e.lastMail(newEmail, "nouvelle adresse")
 
 		// The password, from the same page.
-		tb.click("Retour à mes données personnelles", "/donnees-personnelles")
 		tb.click("Modifier mon mot de passe", "/donnees-personnelles/mot-de-passe")
 		tb.fill("#current", "Wrong-Password-42!")
 		typeInto(tb, "#password", newPassword)

@@ -415,15 +415,39 @@ func TestSelfServicePersonalDataPages(t *testing.T) {
 
 	page = c.post("/donnees-personnelles/enregistrer", withCurrent(form("Nouveau-Nom", "Paula", newEmail, "07 81 23 45 67"), password))
 	wantStatus(t, "save", page, http.StatusOK)
-	wantIn(t, "save", page, "Vos données personnelles ont été modifiées.", "Un mail a été envoyé à votre ancienne adresse ("+p.Email+") et un autre à votre nouvelle adresse ("+newEmail+")",
-		"Le changement de numéro de téléphone portable a été signalé par mail à votre ancienne adresse.")
+	wantIn(t, "save", page, "Vos données personnelles ont été modifiées.", "Votre nouvelle adresse ("+newEmail+") doit être confirmée",
+		"un autre à votre adresse actuelle ("+p.Email+")", "Le changement de numéro de téléphone portable a été signalé par mail à votre adresse actuelle ("+p.Email+").",
+		"Saisir le code de confirmation")
 	now, err := e.store.FindPerson(ctx, p.Identifier)
-	if err != nil || now.LastName != "Nouveau-Nom" || now.Email != newEmail || now.Mobile != "+33781234567" || now.Identifier != p.Identifier {
+	if err != nil || now.LastName != "Nouveau-Nom" || now.Email != p.Email || now.PendingEmail != newEmail || now.Mobile != "+33781234567" || now.Identifier != p.Identifier {
 		t.Fatalf("after saving: %+v %v", now, err)
+	}
+	e.lastMail(p.Email, "attend sa confirmation") // the account's address, told at once
+	e.lastMail(p.Email, "portable")               // the mobile's change, to the account's address
+	ask := e.lastMail(newEmail, "Confirmez")
+	code := regexp.MustCompile(`(?m)^    (\d{6})$`).FindStringSubmatch(ask.Text)
+	if code == nil {
+		t.Fatalf("no code in the mail to the new address:\n%s", ask.Text)
+	}
+
+	// The new address waits on the page, with the code's field.
+	page = c.get("/donnees-personnelles")
+	wantIn(t, "pending address", page, `id="adresse-en-attente"`, "Nouvelle adresse mail en attente de confirmation", newEmail, `action="/donnees-personnelles/adresse-mail"`)
+	page = c.post("/donnees-personnelles/adresse-mail", url.Values{"code": {testkit.WrongCode(code[1])}})
+	wantStatus(t, "wrong confirmation code", page, http.StatusUnprocessableEntity)
+	wantIn(t, "wrong confirmation code", page, "Code de confirmation incorrect.", `id="code-erreur"`, `aria-invalid="true"`)
+	if now, _ := e.store.FindPerson(ctx, p.Identifier); now.Email != p.Email {
+		t.Fatalf("a wrong code changed the address: %q", now.Email)
+	}
+	page = c.post("/donnees-personnelles/adresse-mail", url.Values{"code": {code[1]}})
+	wantStatus(t, "confirmation code", page, http.StatusOK)
+	wantIn(t, "confirmation code", page, "Adresse mail confirmée", "Votre adresse mail est désormais "+newEmail)
+	wantNotIn(t, "confirmation code", page, `id="adresse-en-attente"`)
+	if now, _ := e.store.FindPerson(ctx, p.Identifier); now.Email != newEmail || now.PendingEmail != "" {
+		t.Fatalf("after the code: %+v", now)
 	}
 	e.lastMail(p.Email, "modifiée")          // the old address
 	e.lastMail(newEmail, "nouvelle adresse") // the new one
-	e.lastMail(p.Email, "portable")          // the mobile's change, to the old address too
 
 	// The mobile removed.
 	page = c.post("/donnees-personnelles", form("Nouveau-Nom", "Paula", newEmail, ""))
@@ -431,7 +455,7 @@ func TestSelfServicePersonalDataPages(t *testing.T) {
 	if page = c.post("/donnees-personnelles/enregistrer", withCurrent(form("Nouveau-Nom", "Paula", newEmail, ""), password)); page.Status != http.StatusOK {
 		t.Fatalf("remove the mobile: %d", page.Status)
 	}
-	wantIn(t, "mobile removed", page, "Le changement de numéro de téléphone portable a été signalé par mail à votre adresse ("+newEmail+").")
+	wantIn(t, "mobile removed", page, "Le changement de numéro de téléphone portable a été signalé par mail à votre adresse actuelle ("+newEmail+").")
 	if now, _ := e.store.FindPerson(ctx, p.Identifier); now.Mobile != "" {
 		t.Errorf("mobile not removed: %q", now.Mobile)
 	}

@@ -72,6 +72,14 @@ func newAccountView(p *directory.Person, st *directory.Structure) accountView {
 type meView struct {
 	accountView
 	Mobile string `json:"mobile,omitempty"`
+	// PendingEmail is a new address waiting for its confirmation, until
+	// PendingEmailExpires; email stays the account's until then.
+	PendingEmail        string     `json:"pendingEmail,omitempty"`
+	PendingEmailExpires *time.Time `json:"pendingEmailExpires,omitempty"`
+}
+
+func newMeView(v accountView, p *directory.Person) meView {
+	return meView{accountView: v, Mobile: p.Mobile, PendingEmail: p.PendingEmail, PendingEmailExpires: timeOrNil(p.PendingEmailExpires)}
 }
 
 // personView is an account as its managers see it: never its mobile.
@@ -98,6 +106,10 @@ type personView struct {
 	LastSignIn  *time.Time `json:"lastSignIn,omitempty"`
 	ActiveSince *time.Time `json:"activeSince,omitempty"`
 	EndDate     string     `json:"endDate,omitempty"`
+	// PendingEmail: a new address waiting for its owner's confirmation.
+	PendingEmail string `json:"pendingEmail,omitempty"`
+	// InvitationExpired: an invitation whose link expired (« Invitation expirée »).
+	InvitationExpired bool `json:"invitationExpired,omitempty"`
 }
 
 func newPersonView(p *directory.Person) personView {
@@ -108,6 +120,7 @@ func newPersonView(p *directory.Person) personView {
 		RequestedAt: timeOrNil(p.RequestedAt), DecidedAt: timeOrNil(p.DecidedAt),
 		Habilitations: newHabilitationViews(p.Habilitations),
 		LastSignIn:    timeOrNil(p.LastSignIn), ActiveSince: timeOrNil(p.ActiveSince), EndDate: directory.Day(p.EndDate),
+		PendingEmail: p.PendingEmail, InvitationExpired: p.InvitationExpired,
 	}
 }
 
@@ -141,22 +154,30 @@ func (s *Server) accountView(c *gin.Context, viewer, p *directory.Person) (accou
 	}
 	v := newAccountView(p, st)
 	if len(v.Habilitations) > 0 {
-		cached, err := s.names.get("applications", func() (any, error) {
-			apps, err := s.consultation.Applications(ctx, viewer)
-			if err != nil {
-				return nil, err
-			}
-			return newApplicationNames(apps), nil
-		})
+		names, err := s.applicationNames(c, viewer)
 		if err != nil {
 			return accountView{}, err
 		}
-		names := cached.(applicationNames)
 		for i, h := range v.Habilitations {
 			v.Habilitations[i].ApplicationName = names.of(h.Application)
 		}
 	}
 	return v, nil
+}
+
+// applicationNames reads the applications' names, from the display cache.
+func (s *Server) applicationNames(c *gin.Context, viewer *directory.Person) (applicationNames, error) {
+	cached, err := s.names.get("applications", func() (any, error) {
+		apps, err := s.consultation.Applications(c.Request.Context(), viewer)
+		if err != nil {
+			return nil, err
+		}
+		return newApplicationNames(apps), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return cached.(applicationNames), nil
 }
 
 // applicationNames are the names of the DGFiP applications, by id.

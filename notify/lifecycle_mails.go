@@ -96,8 +96,34 @@ func (Mails) Refused(to string, d RefusedData) (Message, error) {
 type HabilitatedData struct {
 	FirstName       string // greets the person; may be empty
 	Identifier      string // the account's identifier, which the application takes
+	Role            string // the account's role; may be empty
+	Service         string // the account's service; may be empty
 	ApplicationName string // e.g. FICOBA
 	Profile         string // e.g. consultation
+	// GrantedBy names who gave it, as managerName writes it (« Jean
+	// Durand (administrateur de votre structure) »); empty: the DGFiP.
+	GrantedBy string
+}
+
+// RoleLabel is the account's role, and its service: « collaborateur du
+// service Comptabilité ».
+func (d HabilitatedData) RoleLabel() string {
+	role := d.Role
+	if role == "responsable" {
+		role = "responsable de service"
+	}
+	if role != "" && d.Service != "" && d.Role != "administrateur" && d.Role != "agent" {
+		return role + " du service " + d.Service
+	}
+	return role
+}
+
+// GrantedByLabel is who gave the habilitation, « la DGFiP » when unknown.
+func (d HabilitatedData) GrantedByLabel() string {
+	if d.GrantedBy == "" {
+		return "la DGFiP"
+	}
+	return d.GrantedBy
 }
 
 // Habilitated renders the mail of a new habilitation for the address to.
@@ -113,4 +139,41 @@ func (Mails) Habilitated(to string, d HabilitatedData) (Message, error) {
 		problems = append(problems, "no profile")
 	}
 	return habilitated.render(to, d, problems)
+}
+
+// RequestSubmittedData is the data of the mail telling one who may decide
+// a request that its form was just sent.
+type RequestSubmittedData struct {
+	FirstName     string // greets the decider; empty for a shared mailbox
+	Name          string // the requester's first and last names
+	Role          string // the requested role
+	StructureName string
+	SIRET         string
+	Service       string // the requested service; empty for an administrator
+	PublicURL     string // the service's address: the requests' page is linked
+}
+
+// RoleLabel is the role in French: « collaborateur », « responsable de service », « administrateur ».
+func (d RequestSubmittedData) RoleLabel() string {
+	if d.Role == "responsable" {
+		return "responsable de service"
+	}
+	return d.Role
+}
+
+// RequestsURL is the page of the requests to decide.
+func (d RequestSubmittedData) RequestsURL() string {
+	return strings.TrimRight(d.PublicURL, "/") + "/gestion/demandes"
+}
+
+// RequestSubmitted renders, for the decider to, the mail of a request waiting.
+func (Mails) RequestSubmitted(to string, d RequestSubmittedData) (Message, error) {
+	var problems []string
+	if strings.TrimSpace(d.Name) == "" {
+		problems = append(problems, "no requester")
+	}
+	if strings.TrimSpace(d.StructureName) == "" || d.SIRET == "" {
+		problems = append(problems, "no structure")
+	}
+	return requestSubmitted.render(to, d, checkLinkURL(problems, d.PublicURL))
 }

@@ -261,11 +261,22 @@ func TestHabilitatedMail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Subject != "Vous êtes habilité à FICOBA" {
+	if m.Subject != "Nouvelle habilitation à FICOBA" {
 		t.Errorf("subject %q", m.Subject)
 	}
-	bothParts(t, m, "Bonjour Marie,", "habilité à l'application", "FICOBA", "avec le profil « consultation »",
-		"Vous pouvez dès maintenant vous connecter à FICOBA avec votre identifiant APEX Partenaires", "marie.martin-px")
+	bothParts(t, m, "Bonjour Marie,", "Votre compte APEX Partenaires a désormais accès à l'application", "FICOBA", "avec le profil « consultation »",
+		"attribuée par la DGFiP", "Vous pouvez dès maintenant vous connecter à FICOBA avec votre identifiant APEX Partenaires", "marie.martin-px")
+	noPart(t, m, "habilité")
+	// With the account's role and who gave it, worded for every reader.
+	m, err = notify.Mails{}.Habilitated("marie.martin@example.fr", notify.HabilitatedData{
+		FirstName: "Marie", Identifier: "marie.martin-px", Role: "collaborateur", Service: "Comptabilité", ApplicationName: "FICOBA", Profile: "consultation",
+		GrantedBy: "Jean Durand (responsable de votre service)",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bothParts(t, m, "(collaborateur du service Comptabilité)", "attribuée par Jean Durand (responsable de votre service).",
+		"signalez-le à Jean Durand (responsable de votre service).")
 	selfContained(t, m)
 }
 
@@ -310,7 +321,7 @@ func TestLifecycleMailsEscapeHostileValues(t *testing.T) {
 	if !strings.Contains(refused.HTML, "Motif :<br>\n"+escaped+"</p>") {
 		t.Errorf("refusal reason:\n%s", refused.HTML)
 	}
-	if habilitated.Subject != `Vous êtes habilité à `+hostile || !strings.Contains(habilitated.HTML, "<title>Vous êtes habilité à "+escaped+"</title>") {
+	if habilitated.Subject != `Nouvelle habilitation à `+hostile || !strings.Contains(habilitated.HTML, "<title>Nouvelle habilitation à "+escaped+"</title>") {
 		t.Errorf("subject %q:\n%s", habilitated.Subject, habilitated.HTML)
 	}
 }
@@ -368,8 +379,10 @@ func TestNotifierLifecycle(t *testing.T) {
 			[]string{"Bonjour Marie,", "marie.martin-px", publicURL + "/connexion"}},
 		{"refused", func() error { return n.Refused(ctx, refusedP) }, "paul.durand@example.fr", "Votre demande de compte APEX Partenaires est refusée",
 			[]string{"Bonjour Paul,", "Structure inconnue.", "votre interlocuteur à la DGFiP"}},
-		{"habilitated", func() error { return n.Habilitated(ctx, marie, app, "consultation") }, "marie.martin@example.fr", "Vous êtes habilité à FICOBA",
-			[]string{"FICOBA", "« consultation »", "marie.martin-px"}},
+		{"habilitated", func() error {
+			return n.Habilitated(ctx, marie, app, "consultation", &directory.Person{FirstName: "Ada", LastName: "Admin", Role: directory.RoleAdministrateur})
+		}, "marie.martin@example.fr", "Nouvelle habilitation à FICOBA",
+			[]string{"FICOBA", "« consultation »", "marie.martin-px", "attribuée par Ada Admin (administrateur de votre structure)"}},
 	}
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
@@ -412,7 +425,7 @@ func TestNotifierLifecycleErrors(t *testing.T) {
 	if err := n.Refused(ctx, &directory.Person{Email: "a@example.fr"}); err == nil {
 		t.Error("a refusal without reason was sent")
 	}
-	if err := n.Habilitated(ctx, marie, nil, "consultation"); err == nil {
+	if err := n.Habilitated(ctx, marie, nil, "consultation", nil); err == nil {
 		t.Error("no application: no error")
 	}
 	if len(sent) != 0 {

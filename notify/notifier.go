@@ -104,16 +104,39 @@ func (n Notifier) Refused(ctx context.Context, p *directory.Person) error {
 	return n.Mailer.Send(ctx, m)
 }
 
-// Habilitated tells an account it was given a profile of an application.
-func (n Notifier) Habilitated(ctx context.Context, p *directory.Person, app *directory.Application, profile string) error {
+// Habilitated tells an account it was given a profile of an application,
+// and by whom (nil: the back office, « la DGFiP »).
+func (n Notifier) Habilitated(ctx context.Context, p *directory.Person, app *directory.Application, profile string, by *directory.Person) error {
 	if p == nil || app == nil {
 		return errors.New("notify: habilitated: no account or no application")
 	}
-	m, err := n.Mails.Habilitated(p.Email, HabilitatedData{
+	d := HabilitatedData{
 		FirstName:       p.FirstName,
 		Identifier:      p.Identifier,
+		Role:            string(p.Role),
+		Service:         p.Service,
 		ApplicationName: app.Name,
 		Profile:         profile,
+	}
+	if by != nil {
+		d.GrantedBy = managerName(by)
+	}
+	m, err := n.Mails.Habilitated(p.Email, d)
+	if err != nil {
+		return err
+	}
+	return n.Mailer.Send(ctx, m)
+}
+
+// RequestSubmitted mails to, who may decide it, that the request of p
+// waits for its decision.
+func (n Notifier) RequestSubmitted(ctx context.Context, to directory.Recipient, p *directory.Person, st *directory.Structure) error {
+	if p == nil || st == nil {
+		return errors.New("notify: request submitted: no request or no structure")
+	}
+	m, err := n.Mails.RequestSubmitted(to.Email, RequestSubmittedData{
+		FirstName: to.FirstName, Name: strings.TrimSpace(p.FirstName + " " + p.LastName), Role: string(p.Role),
+		StructureName: st.Name, SIRET: st.SIRET, Service: p.Service, PublicURL: n.PublicURL,
 	})
 	if err != nil {
 		return err
@@ -155,6 +178,77 @@ func (n Notifier) ResetLink(ctx context.Context, p *directory.Person, token stri
 		return err
 	}
 	return n.Mailer.Send(ctx, m)
+}
+
+// RenewalLink mails p a password renewal link that by, who helps the
+// account, asked for: the forgotten password's link, at p's address.
+func (n Notifier) RenewalLink(ctx context.Context, p *directory.Person, token string, validFor time.Duration, by *directory.Person) error {
+	if p == nil || by == nil {
+		return errors.New("notify: renewal link: no account or no manager")
+	}
+	m, err := n.Mails.ResetLink(p.Email, ResetLinkData{
+		FirstName:   p.FirstName,
+		Identifier:  p.Identifier,
+		PublicURL:   n.PublicURL,
+		Token:       token,
+		ValidFor:    validFor,
+		RequestedBy: managerName(by),
+	})
+	if err != nil {
+		return err
+	}
+	return n.Mailer.Send(ctx, m)
+}
+
+// MailChangeRequested mails the new address of p (change.Email) its
+// confirmation's code and link, and tells p's address, still the
+// account's, that a new one waits; by is who set it, nil when the person
+// did. Both are rendered before either is sent.
+func (n Notifier) MailChangeRequested(ctx context.Context, p *directory.Person, change *directory.MailChange, by *directory.Person) error {
+	if p == nil || change == nil {
+		return errors.New("notify: mail change: no account or no change")
+	}
+	var requestedBy string
+	if by != nil {
+		requestedBy = managerName(by)
+	}
+	d := MailChangeNewData{
+		FirstName: p.FirstName, Identifier: p.Identifier, RequestedBy: requestedBy,
+		PublicURL: n.PublicURL, Token: change.Token, ExpiresAt: change.ExpiresAt,
+	}
+	if by == nil {
+		d.Code = change.Code // a manager's correction is confirmed by the link and the password only
+	}
+	toNew, err := n.Mails.MailChangeNew(change.Email, d)
+	if err != nil {
+		return err
+	}
+	toOld, err := n.Mails.MailChangeOld(p.Email, MailChangeOldData{
+		FirstName: p.FirstName, Identifier: p.Identifier, Role: string(p.Role), RequestedBy: requestedBy,
+		NewEmail: change.Email, RequestedAt: n.now(), PublicURL: n.PublicURL,
+	})
+	if err != nil {
+		return err
+	}
+	toNew.Expires = change.ExpiresAt
+	return errors.Join(n.Mailer.Send(ctx, toNew), n.Mailer.Send(ctx, toOld))
+}
+
+// managerName names one who manages an account in a mail to it: their
+// names and their role, « Jean Durand (administrateur de votre
+// structure) », or « l'assistance de la DGFiP » for an agent; it
+// follows « par » in the mails.
+func managerName(by *directory.Person) string {
+	name := strings.TrimSpace(by.FirstName + " " + by.LastName)
+	switch by.Role {
+	case directory.RoleAgent:
+		return "l'assistance de la DGFiP"
+	case directory.RoleAdministrateur:
+		return name + " (administrateur de votre structure)"
+	case directory.RoleResponsable:
+		return name + " (responsable de votre service)"
+	}
+	return name
 }
 
 // PasswordChanged mails that the account's password was just changed.

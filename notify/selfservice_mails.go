@@ -49,6 +49,9 @@ type ResetLinkData struct {
 	PublicURL  string        // the service's address, base of the link; required
 	Token      string        // the renewal's token, the last segment of the link
 	ValidFor   time.Duration // how long the link works; a minute at least
+	// RequestedBy names who manages the account and sent the link (the
+	// helpdesk); empty when the person asked for it.
+	RequestedBy string
 }
 
 // Link is the renewal page: PublicURL/mot-de-passe/renouveler/Token.
@@ -250,3 +253,83 @@ func contactOf(role string) string {
 }
 
 func signInURL(publicURL string) string { return strings.TrimRight(publicURL, "/") + "/connexion" }
+
+// MailChangeNewData is the data of the mail sent to a new address of an
+// account, waiting for its confirmation: its code (when the person set it)
+// and its link.
+type MailChangeNewData struct {
+	FirstName   string    // greets the person; may be empty
+	Identifier  string    // the account's identifier
+	RequestedBy string    // who manages the account and set the address; empty when the person did
+	Code        string    // the confirmation code, shown when the person set the address
+	PublicURL   string    // the service's address, base of the link; required
+	Token       string    // the link's token, its last segment
+	ExpiresAt   time.Time // when the code and the link stop working
+}
+
+// Link is the confirmation page: PublicURL/adresse-mail/confirmer/Token.
+func (d MailChangeNewData) Link() string {
+	return strings.TrimRight(d.PublicURL, "/") + "/adresse-mail/confirmer/" + url.PathEscape(d.Token)
+}
+
+// Expires is ExpiresAt in French, Paris time.
+func (d MailChangeNewData) Expires() string { return frenchDateTime(d.ExpiresAt) }
+
+// MailChangeNew renders, for the new address to, the mail asking to
+// confirm it.
+func (Mails) MailChangeNew(to string, d MailChangeNewData) (Message, error) {
+	var problems []string
+	if strings.TrimSpace(d.Identifier) == "" {
+		problems = append(problems, "no identifier")
+	}
+	if strings.TrimSpace(d.Token) == "" {
+		problems = append(problems, "no token")
+	}
+	if d.RequestedBy == "" && strings.TrimSpace(d.Code) == "" {
+		problems = append(problems, "no code")
+	}
+	if d.ExpiresAt.IsZero() {
+		problems = append(problems, "no expiry")
+	}
+	return mailChangeNew.render(to, d, checkLinkURL(problems, d.PublicURL))
+}
+
+// MailChangeOldData is the data of the mail telling an account's address
+// that a new one waits for its confirmation: it shows the new one masked.
+type MailChangeOldData struct {
+	FirstName   string    // greets the person; may be empty
+	Identifier  string    // the account's identifier
+	Role        string    // the account's role: says whom to warn
+	RequestedBy string    // who manages the account and set the address; empty when the person did
+	NewEmail    string    // the new address; the mail shows only MaskedNewEmail
+	RequestedAt time.Time // when
+	PublicURL   string    // the service's address; the sign-in page is shown when set
+}
+
+// MaskedNewEmail is NewEmail with its local part hidden but its first character.
+func (d MailChangeOldData) MaskedNewEmail() string { return MaskEmail(d.NewEmail) }
+
+// When is RequestedAt in French, Paris time.
+func (d MailChangeOldData) When() string { return frenchDateTime(d.RequestedAt) }
+
+// SignInURL is the sign-in page: PublicURL/connexion.
+func (d MailChangeOldData) SignInURL() string { return signInURL(d.PublicURL) }
+
+// Contact is whom the person warns when the change was not theirs.
+func (d MailChangeOldData) Contact() string { return contactOf(d.Role) }
+
+// MailChangeOld renders, for the account's address to, the mail telling
+// that a new address waits for its confirmation.
+func (Mails) MailChangeOld(to string, d MailChangeOldData) (Message, error) {
+	var problems []string
+	if strings.TrimSpace(d.Identifier) == "" {
+		problems = append(problems, "no identifier")
+	}
+	if strings.TrimSpace(d.NewEmail) == "" || !strings.Contains(d.NewEmail, "@") {
+		problems = append(problems, "no new address")
+	}
+	if d.RequestedAt.IsZero() {
+		problems = append(problems, "no time")
+	}
+	return mailChangeOld.render(to, d, checkPublicURL(problems, d.PublicURL))
+}

@@ -488,6 +488,34 @@ func TestNotifierSelfService(t *testing.T) {
 				{"m***@exemple.fr", "le 4 décembre 2026 à 15:04 (heure de Paris)", "marie.martin-px"},
 				{"Cette adresse mail est désormais celle de votre compte", "marie.martin-px"},
 			}},
+		{"mail change by the person", func() error {
+			return n.MailChangeRequested(ctx, marie, &directory.MailChange{Email: "marie.nouvelle@exemple.fr", Token: resetToken, Code: "482913", ExpiresAt: expires.Add(24 * time.Hour)}, nil)
+		},
+			[]notify.Message{
+				{To: []string{"marie.nouvelle@exemple.fr"}, Subject: "Confirmez votre nouvelle adresse mail APEX Partenaires"},
+				{To: []string{"marie.dupont@exemple.fr"}, Subject: "Une nouvelle adresse mail attend sa confirmation sur votre compte APEX Partenaires"},
+			},
+			[][]string{
+				{"Vous avez demandé", "482913", publicURL + "/adresse-mail/confirmer/" + resetToken, "marie.martin-px", "jusqu'au 5 décembre 2026 à 15:04", "ne servent qu'une fois"},
+				{"m***@exemple.fr", "le 4 décembre 2026 à 15:04 (heure de Paris)", "restent envoyés ici", "Mot de passe oublié"},
+			}},
+		{"mail change by a manager", func() error {
+			by := &directory.Person{Identifier: "jean.durand-px", FirstName: "Jean", LastName: "Durand", Role: directory.RoleAdministrateur}
+			return n.MailChangeRequested(ctx, marie, &directory.MailChange{Email: "marie.nouvelle@exemple.fr", Token: resetToken, Code: "482913", ExpiresAt: expires.Add(24 * time.Hour)}, by)
+		},
+			[]notify.Message{
+				{To: []string{"marie.nouvelle@exemple.fr"}, Subject: "Confirmez votre nouvelle adresse mail APEX Partenaires"},
+				{To: []string{"marie.dupont@exemple.fr"}, Subject: "Une nouvelle adresse mail attend sa confirmation sur votre compte APEX Partenaires"},
+			},
+			[][]string{
+				{"saisie par Jean Durand (administrateur de votre structure)", "saisissez le mot de passe de votre compte", publicURL + "/adresse-mail/confirmer/" + resetToken, "ne sert qu'une fois"},
+				{"par Jean Durand (administrateur de votre structure), qui gère votre compte", "m***@exemple.fr", "avec le mot de passe de votre compte"},
+			}},
+		{"renewal link sent by the helpdesk", func() error {
+			return n.RenewalLink(ctx, marie, resetToken, time.Hour, &directory.Person{FirstName: "Agathe", LastName: "Agent", Role: directory.RoleAgent})
+		},
+			[]notify.Message{{To: []string{"marie.dupont@exemple.fr"}, Subject: "Renouvellement de votre mot de passe APEX Partenaires"}},
+			[][]string{{"assistance de la DGFiP, qui gère votre compte", publicURL + "/mot-de-passe/renouveler/" + resetToken, "choisissez vous-même"}}},
 		{"email changed from no address", func() error { return n.EmailChanged(ctx, marie, "") },
 			[]notify.Message{{To: []string{"marie.dupont@exemple.fr"}, Subject: "Votre nouvelle adresse mail APEX Partenaires"}},
 			[][]string{{"marie.martin-px"}}},

@@ -40,11 +40,15 @@ var (
 	refused     = mustMailTemplate[RefusedData]("refused")
 	habilitated = mustMailTemplate[HabilitatedData]("habilitated")
 
+	requestSubmitted = mustMailTemplate[RequestSubmittedData]("request_submitted")
+
 	resetLink       = mustMailTemplate[ResetLinkData]("reset_link")
 	passwordChanged = mustMailTemplate[PasswordChangedData]("password_changed")
 	emailChangedOld = mustMailTemplate[EmailChangedOldData]("email_changed_old")
 	emailChangedNew = mustMailTemplate[EmailChangedNewData]("email_changed_new")
 	mobileChanged   = mustMailTemplate[MobileChangedData]("mobile_changed")
+	mailChangeNew   = mustMailTemplate[MailChangeNewData]("mail_change_new")
+	mailChangeOld   = mustMailTemplate[MailChangeOldData]("mail_change_old")
 
 	mobileChecked = mustMailTemplate[MobileCheckedData]("mobile_checked")
 

@@ -109,7 +109,7 @@ func (e *env) openBackOffice(ctx context.Context, name string, f backOfficeFlags
 		}
 		bo.queue, m = queue, queue
 	}
-	bo.accounts = directory.Accounts{Store: store, Notifier: notify.Notifier{Mailer: m, PublicURL: cfg.HTTP.PublicURL}, Audit: logger, Source: "apexctl"}
+	bo.accounts = directory.Accounts{Store: store, Notifier: notify.Notifier{Mailer: m, PublicURL: cfg.HTTP.PublicURL}, Audit: logger, Source: "apexctl", AgentsMailbox: cfg.Mail.AgentsMailbox}
 	return bo, nil
 }
 

@@ -270,7 +270,7 @@ func TestBackOfficeJourney(t *testing.T) {
 	if !strings.Contains(out, "marie.martin-px habilité à ficoba, profil consultation") {
 		t.Errorf("habilitate:\n%s", out)
 	}
-	m = b.lastMail(t, "marie.martin@example.fr", "Vous êtes habilité à FICOBA")
+	m = b.lastMail(t, "marie.martin@example.fr", "Nouvelle habilitation à FICOBA")
 	if !strings.Contains(m.Text, "avec le profil « consultation »") || !strings.Contains(m.Text, "marie.martin-px") {
 		t.Errorf("habilitation mail:\n%s", m.Text)
 	}

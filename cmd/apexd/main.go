@@ -150,7 +150,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		PublicURL: cfg.HTTP.PublicURL,
 		Health:    store,
 		SignIn:    directory.SignIn{Store: store, Notifier: notifier},
-		Accounts:  directory.Accounts{Store: store, Notifier: notifier, Audit: logger},
+		Accounts:  directory.Accounts{Store: store, Notifier: notifier, Audit: logger, AgentsMailbox: cfg.Mail.AgentsMailbox},
 		SelfService: directory.SelfService{Store: store, Notifier: notifier, Audit: logger, OnSendError: func(err error) {
 			// Never the number nor the code: the notifier's errors hold neither.
 			logger.Warn("code ou lien de renouvellement non envoyé", "error", err.Error())

@@ -202,8 +202,9 @@ type Mail struct {
 	OutboxDir string `mapstructure:"outbox_dir"`
 	SpoolDir  string `mapstructure:"spool_dir"` // mails accepted and not sent yet; those given up on go to <outbox_dir>/failed
 	// AgentsMailbox is the DGFiP agents' shared mailbox, told of what
-	// concerns administrators (an administrator's account disabled by a
-	// job); empty: nobody is told.
+	// concerns administrators (an administrator's request waiting for its
+	// validation, an administrator's account disabled by a job); empty:
+	// nobody is told.
 	AgentsMailbox string `mapstructure:"agents_mailbox"`
 }
 
