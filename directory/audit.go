@@ -26,6 +26,9 @@ const (
 	ActionRenameService     Action = "service.rename"
 	ActionDeleteService     Action = "service.delete"
 	ActionCreateApplication Action = "application.create"
+	ActionUpdateApplication Action = "application.update"
+	ActionAddProfile        Action = "application.add_profile"
+	ActionApplicationSignIn Action = "application.signin" // a sign-in to an application (OpenID Connect): a log line only
 	ActionInvite            Action = "account.invite"
 	ActionInviteBulk        Action = "account.invite_bulk" // a file of invitations, each row an ActionInvite of its own
 	ActionResendInvitation  Action = "account.resend_invitation"

@@ -57,6 +57,21 @@ func snapshot(t *testing.T, srv *slapd.Server, base string) string {
 	return slapdtest.Snapshot(t, srv, nil, base)
 }
 
+// namesAny tells whether some entry matches filter, read as the root.
+func namesAny(t *testing.T, srv *slapd.Server, filter string) bool {
+	t.Helper()
+	conn, err := srv.DialRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	entries, err := search(conn, srv.Suffix, filter, "1.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(entries) > 0
+}
+
 // The authorization matrix of issue 4: every actor against every action.
 // An allowed action succeeds; a refused one answers ErrForbidden and leaves
 // the directory exactly as it was.
@@ -174,10 +189,14 @@ func TestAuthorizationMatrix(t *testing.T) {
 			err := acc.RenameService(ctx, a, testSIRET, "Paie", "Salaires")
 			if err == nil {
 				err = store.RenameService(ctx, testSIRET, "Salaires", "Paie")
-				// refint rewrites the apexService of the service's accounts a moment later.
+				// refint rewrites the apexService of the service's accounts a
+				// moment later, each account in turn: wait until none names
+				// Salaires any more, or the next cell sees the last ones move.
 				paie := "ou=Paie,ou=" + testSIRET + ",ou=structures," + base
+				salaires := "ou=Salaires,ou=" + testSIRET + ",ou=structures," + base
 				waitFor(t, "apexService back to Paie", func() bool {
-					return findDN(t, store, srv, "(&"+eqFilter("uid", otherResp.Identifier)+eqFilter("apexService", paie)+")") != ""
+					return findDN(t, store, srv, "(&"+eqFilter("uid", otherResp.Identifier)+eqFilter("apexService", paie)+")") != "" &&
+						!namesAny(t, srv, eqFilter("apexService", salaires))
 				})
 			}
 			return err

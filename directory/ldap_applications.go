@@ -28,6 +28,12 @@ func (s *Store) CreateApplication(ctx context.Context, a Application) error {
 		req.Attribute("objectClass", []string{"organizationalUnit", "apexApplication"})
 		req.Attribute("ou", []string{a.ID})
 		req.Attribute("apexLabel", []string{a.Name})
+		if len(a.RedirectURIs) > 0 {
+			req.Attribute("apexRedirectURI", a.RedirectURIs)
+		}
+		if a.HomeURL != "" {
+			req.Attribute("apexHomeURL", []string{a.HomeURL})
+		}
 		return c.Add(req)
 	})
 	if err != nil {
@@ -58,6 +64,33 @@ func (s *Store) CreateProfile(ctx context.Context, app, profile string) error {
 	})
 }
 
+// UpdateApplication changes an application's name, redirect URIs or home
+// URL. Errors: ErrInvalid, ErrNotFound.
+func (s *Store) UpdateApplication(ctx context.Context, id string, u ApplicationUpdate) error {
+	const op = "update application"
+	if err := u.Validate(); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	req := ldap.NewModifyRequest(s.applicationDN(id), nil)
+	if u.Name != nil {
+		req.Replace("apexLabel", []string{*u.Name})
+	}
+	if u.RedirectURIs != nil {
+		req.Replace("apexRedirectURI", *u.RedirectURIs)
+	}
+	if u.HomeURL != nil {
+		var home []string
+		if *u.HomeURL != "" {
+			home = []string{*u.HomeURL}
+		}
+		req.Replace("apexHomeURL", home)
+	}
+	if len(req.Changes) == 0 {
+		return nil
+	}
+	return s.do(ctx, op, func(c *ldap.Conn) error { return c.Modify(req) })
+}
+
 // FindApplication returns an application and its profiles. Errors: ErrNotFound.
 func (s *Store) FindApplication(ctx context.Context, id string) (*Application, error) {
 	apps, err := s.listApplications(ctx, "find application", s.applicationDN(id))
@@ -77,7 +110,7 @@ func (s *Store) applications(ctx context.Context) ([]Application, error) {
 
 func (s *Store) listApplications(ctx context.Context, op, base string) ([]Application, error) {
 	entries, err := s.searchAll(ctx, op, base, ldap.ScopeWholeSubtree,
-		"(|(objectClass=apexApplication)(objectClass=apexProfile))", []string{"ou", "cn", "apexLabel", "objectClass"})
+		"(|(objectClass=apexApplication)(objectClass=apexProfile))", []string{"ou", "cn", "apexLabel", "apexRedirectURI", "apexHomeURL", "objectClass"})
 	if err != nil {
 		return nil, err
 	}
@@ -91,11 +124,12 @@ func (s *Store) listApplications(ctx context.Context, op, base string) ([]Applic
 			}
 			key := normDN(e.DN)
 			if _, ok := byDN[key]; !ok {
-				byDN[key] = &Application{ID: id, Name: e.GetAttributeValue("apexLabel"), Profiles: []string{}}
+				byDN[key] = &Application{Profiles: []string{}}
 				order = append(order, key)
-			} else {
-				byDN[key].ID, byDN[key].Name = id, e.GetAttributeValue("apexLabel")
 			}
+			a := byDN[key]
+			a.ID, a.Name = id, e.GetAttributeValue("apexLabel")
+			a.RedirectURIs, a.HomeURL = e.GetAttributeValues("apexRedirectURI"), e.GetAttributeValue("apexHomeURL")
 		}
 	}
 	for _, e := range entries {
@@ -216,7 +250,9 @@ func (s *Store) ProfileMembers(ctx context.Context, app, profile string) ([]stri
 }
 
 // CreateClient adds the bind account of a DGFiP application, which reads
-// people and profiles and writes nothing (slapd ACL). It returns its DN.
+// people and profiles and writes nothing (slapd ACL), under the bind
+// accounts' password policy (no lockout). Its password is also the
+// application's OpenID client secret. It returns its DN.
 // Errors: ErrInvalid, ErrConflict.
 func (s *Store) CreateClient(ctx context.Context, id, password string) (string, error) {
 	const op = "create client"
@@ -226,12 +262,16 @@ func (s *Store) CreateClient(ctx context.Context, id, password string) (string, 
 	if err := CheckPassword(password); err != nil {
 		return "", fmt.Errorf("%s: %w", op, err)
 	}
-	dn := rdn("cn", id) + ",ou=clients," + s.system
+	dn := s.clientDN(id)
 	err := s.do(ctx, op, func(c *ldap.Conn) error {
 		req := ldap.NewAddRequest(dn, nil)
 		req.Attribute("objectClass", []string{"applicationProcess", "simpleSecurityObject"})
 		req.Attribute("cn", []string{id})
 		req.Attribute("userPassword", []string{password})
+		// The bind accounts' policy, which never locks: its password is
+		// also the OpenID client's secret, and ten wrong secrets at the
+		// token endpoint must not stop the application's sign-ins.
+		req.Attribute("pwdPolicySubentry", []string{s.systemPolicyDN()})
 		return c.Add(req)
 	})
 	return dn, err

@@ -23,6 +23,11 @@ import (
 //	  uid=ID                         a DGFiP agent
 //	ou=identifiers,ou=system,SUFFIX
 //	  cn=ID                          the reservation that makes an identifier unique
+//	ou=clients,ou=system,SUFFIX
+//	  cn=APP                         the bind account of an application, its OpenID client
+//	ou=oidc,ou=system,SUFFIX
+//	  cn=TREE.SHA256(ID)             a pending OpenID Connect sign-in
+//	cn=oidc-keys,ou=system,SUFFIX    the keys that sign the provider's tokens
 
 func rdn(attr, value string) string {
 	if utf8.ValidString(value) {
@@ -76,6 +81,20 @@ func (s *Store) profileDN(app, profile string) string {
 func (s *Store) identifierDN(id string) string {
 	return rdn("cn", id) + "," + s.identifiersDN()
 }
+
+// clientDN is the bind account of a DGFiP application, its OpenID client.
+func (s *Store) clientDN(app string) string {
+	return rdn("cn", app) + ",ou=clients," + s.system
+}
+
+func (s *Store) oidcRequestsDN() string { return "ou=oidc," + s.system }
+
+// oidcRequestDN names a sign-in request by its cn, oidcCN (tokens.go).
+func (s *Store) oidcRequestDN(cn string) string {
+	return rdn("cn", cn) + "," + s.oidcRequestsDN()
+}
+
+func (s *Store) oidcKeysDN() string { return "cn=oidc-keys," + s.system }
 
 // personParentDN is where an account of this role lives.
 func (s *Store) personParentDN(role Role, siret, service string) string {

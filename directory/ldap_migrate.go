@@ -40,6 +40,7 @@ var migrations = []migration{
 	{"active-since", (*Store).migrateActiveSince},
 	{"sort-keys", (*Store).migrateSortKeys},
 	{"display-names", (*Store).migrateDisplayNames},
+	{"client-policy", (*Store).migrateClientPolicy},
 }
 
 type migration struct {
@@ -261,6 +262,40 @@ func (s *Store) migrateMobiles(ctx context.Context, m migrating) error {
 		})
 	m.log.Info("numéros de portable vérifiés", "corrected", corrected, "removed", removed, "mails_not_sent", unsent)
 	return err
+}
+
+// migrateClientPolicy puts the applications' bind accounts made before
+// under the bind accounts' password policy, which never locks: their
+// password is also the OpenID client's secret, checked at the token
+// endpoint, where ten wrong ones would otherwise lock the application out
+// of its sign-ins (see CreateClient). Each is one add of
+// pwdPolicySubentry, which fails when another instance added it first.
+func (s *Store) migrateClientPolicy(ctx context.Context, m migrating) error {
+	const op = "migrate client policy"
+	entries, err := s.searchAll(ctx, op, "ou=clients,"+s.system, ldap.ScopeSingleLevel,
+		"(&(objectClass=simpleSecurityObject)(!(pwdPolicySubentry=*)))", []string{"1.1"})
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	changed := 0
+	for _, e := range entries {
+		err := s.do(ctx, op, func(c *ldap.Conn) error {
+			req := ldap.NewModifyRequest(e.DN, nil)
+			req.Add("pwdPolicySubentry", []string{s.systemPolicyDN()})
+			return c.Modify(req)
+		})
+		switch {
+		case err == nil:
+			changed++
+		case !errors.Is(err, ErrConflict) && !errors.Is(err, ErrNotFound):
+			return err
+		}
+	}
+	m.log.Info("comptes des applications sous la politique des comptes techniques", "changed", changed)
+	return nil
 }
 
 // migrateActiveSince gives every active account stored before

@@ -61,6 +61,9 @@ type LimitPolicy struct {
 	ResetAddress          Limit // renewal requests (captcha solved) per client address: 20 per hour
 	InvitationAccount     Limit // pre-creation links sent, first or again, per account: 100 per hour
 	InvitationBulk        Limit // rows invited by bulk invitations, per account: 5,000 per 24 hours
+	// OpenID Connect authorization requests per client address, each kept
+	// in the directory until answered or expired: 1000 per 15 minutes.
+	AuthorizeAddress Limit
 }
 
 // DefaultLimits is the policy used for every limit left at its zero value.
@@ -80,6 +83,7 @@ var DefaultLimits = LimitPolicy{
 	ResetAddress:          Limit{20, time.Hour},
 	InvitationAccount:     Limit{100, time.Hour},
 	InvitationBulk:        Limit{5000, 24 * time.Hour},
+	AuthorizeAddress:      Limit{1000, 15 * time.Minute},
 }
 
 func (p LimitPolicy) withDefaults() LimitPolicy {
@@ -89,7 +93,7 @@ func (p LimitPolicy) withDefaults() LimitPolicy {
 		{&p.SignInAddress, &d.SignInAddress},
 		{&p.CodeAddress, &d.CodeAddress}, {&p.CaptchaAddress, &d.CaptchaAddress},
 		{&p.ResetIdentifier, &d.ResetIdentifier}, {&p.ResetAddress, &d.ResetAddress},
-		{&p.InvitationAccount, &d.InvitationAccount}, {&p.InvitationBulk, &d.InvitationBulk},
+		{&p.InvitationAccount, &d.InvitationAccount}, {&p.InvitationBulk, &d.InvitationBulk}, {&p.AuthorizeAddress, &d.AuthorizeAddress},
 	} {
 		if l.got.Max == 0 {
 			l.got.Max = l.def.Max
@@ -112,11 +116,12 @@ const (
 	LimitResetAddress          = "reset_address"
 	LimitInvitationAccount     = "invitation_account"
 	LimitInvitationBulk        = "invitation_bulk"
+	LimitAuthorizeAddress      = "authorize_address"
 )
 
 // LimitNames lists every limit's name.
 var LimitNames = []string{LimitSignInIdentifier, LimitSignInIdentifierKnown, LimitSignInAddress, LimitCodeAddress,
-	LimitCaptchaAddress, LimitResetIdentifier, LimitResetAddress, LimitInvitationAccount, LimitInvitationBulk}
+	LimitCaptchaAddress, LimitResetIdentifier, LimitResetAddress, LimitInvitationAccount, LimitInvitationBulk, LimitAuthorizeAddress}
 
 // LimitError is the answer to a request over a limit. It matches
 // ErrRateLimited; over a sign-in limit per identifier, ErrAccountLocked too.

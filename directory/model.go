@@ -2,6 +2,7 @@ package directory
 
 import (
 	"net/mail"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -297,6 +298,12 @@ type Application struct {
 	ID       string // short lower-case name, e.g. "ficoba"
 	Name     string // e.g. "FICOBA"
 	Profiles []string
+	// RedirectURIs are where its OpenID Connect sign-ins may return,
+	// matched exactly; none for an application that only binds.
+	RedirectURIs []string
+	// HomeURL is where people open it (the home page links to it); empty
+	// when unknown.
+	HomeURL string
 }
 
 // Validate checks an application and its profiles.
@@ -308,6 +315,7 @@ func (a *Application) Validate() error {
 		problems = append(problems, Problem{"id", "L'identifiant de l'application ne doit contenir que des lettres minuscules, des chiffres et des tirets (64 au plus)."})
 	}
 	problems = append(problems, checkText("name", masculine("Le nom de l'application"), a.Name, 256)...)
+	problems = append(problems, checkAppURLs(&a.RedirectURIs, &a.HomeURL)...)
 	seen := map[string]bool{}
 	for _, p := range a.Profiles {
 		if !validSlug(p) {
@@ -319,6 +327,60 @@ func (a *Application) Validate() error {
 		seen[p] = true
 	}
 	return invalid(problems)
+}
+
+// ApplicationUpdate changes the fields of an application that are not nil.
+type ApplicationUpdate struct {
+	Name         *string
+	RedirectURIs *[]string // an empty list removes them all
+	HomeURL      *string   // "" removes it
+}
+
+// Validate checks the fields that change.
+func (u *ApplicationUpdate) Validate() error {
+	var problems []Problem
+	if u.Name != nil {
+		*u.Name = strings.TrimSpace(*u.Name)
+		problems = append(problems, checkText("name", masculine("Le nom de l'application"), *u.Name, 256)...)
+	}
+	var uris []string
+	home := ""
+	if u.RedirectURIs != nil {
+		uris = *u.RedirectURIs
+	}
+	if u.HomeURL != nil {
+		home = *u.HomeURL
+	}
+	problems = append(problems, checkAppURLs(&uris, &home)...)
+	if u.RedirectURIs != nil {
+		*u.RedirectURIs = uris
+	}
+	if u.HomeURL != nil {
+		*u.HomeURL = home
+	}
+	return invalid(problems)
+}
+
+// checkAppURLs trims an application's redirect URIs and home URL, drops
+// empty and repeated URIs, and checks each one left.
+func checkAppURLs(uris *[]string, home *string) []Problem {
+	var problems []Problem
+	var kept []string
+	for _, u := range *uris {
+		if u = strings.TrimSpace(u); u != "" && !slices.Contains(kept, u) {
+			kept = append(kept, u)
+			problems = append(problems, checkAppURL("redirectUris", "L'adresse de retour « "+u+" »", u)...)
+		}
+	}
+	if len(kept) > 20 {
+		problems = append(problems, Problem{"redirectUris", "Une application a 20 adresses de retour au plus."})
+	}
+	*uris = kept
+	*home = strings.TrimSpace(*home)
+	if *home != "" {
+		problems = append(problems, checkAppURL("homeUrl", "L'adresse de l'application", *home)...)
+	}
+	return problems
 }
 
 // Habilitation is a profile of an application assigned to an account.

@@ -408,10 +408,11 @@ func TestHabilitationsAndMemberOf(t *testing.T) {
 	})
 }
 
-// waitFor polls cond for up to 5 s: refint works in the background.
+// waitFor polls cond until it holds: refint works in the background. The
+// minute is a safety net, far above what a loaded machine needs.
 func waitFor(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			tb.Fatalf("timed out waiting for %s", what)
 		}

@@ -4,11 +4,14 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base32"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"math/big"
 	"strconv"
@@ -331,6 +334,104 @@ func NewRequestID() string {
 	b := make([]byte, 15)
 	rand.Read(b)
 	return strings.ToLower(base32.StdEncoding.EncodeToString(b))
+}
+
+// An OpenID Connect sign-in request (ou=oidc,ou=system) is named
+// "<tree>.<hash of its id>", its id a random token and its tree the first
+// digits of the hash of the store's base (as the limits' counters are), so
+// that a store purges the requests of its own tree only, whatever the
+// clocks of other trees' stores on the same server. Its record is the
+// description of its entry: "v1 " and the request as compact JSON. Its
+// code is "<its entry's cn>.<random>": it names the entry it belongs to,
+// and the record keeps the code's hash.
+
+func (s *Store) oidcCN(id string) string { return s.limitTree() + "." + hashHex(id) }
+
+func oidcRequestRecord(r *OIDCRequest) string {
+	raw, _ := json.Marshal(r)
+	return "v1 " + string(raw)
+}
+
+func parseOIDCRequestRecord(s string) (*OIDCRequest, bool) {
+	raw, ok := strings.CutPrefix(s, "v1 ")
+	if !ok {
+		return nil, false
+	}
+	var r OIDCRequest
+	if err := json.Unmarshal([]byte(raw), &r); err != nil || r.ClientID == "" || r.Expires.IsZero() {
+		return nil, false
+	}
+	return &r, true
+}
+
+// newOIDCCode is a code for the request named cn.
+func newOIDCCode(cn string) string { return cn + "." + randomToken() }
+
+// oidcCodeRequest reads the cn of the request a code names, or "".
+func oidcCodeRequest(code string) string {
+	i := strings.LastIndexByte(code, '.')
+	if i < 0 || !validCaptchaID(code[i+1:]) {
+		return ""
+	}
+	tree, hash, ok := strings.Cut(code[:i], ".")
+	if !ok || len(tree) != 16 || len(hash) != 64 || !lowerHex(tree) || !lowerHex(hash) {
+		return ""
+	}
+	return code[:i]
+}
+
+func lowerHex(s string) bool {
+	for i := range len(s) {
+		if !(s[i] >= '0' && s[i] <= '9' || s[i] >= 'a' && s[i] <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// oidcKeyRecord is a signing key of the provider (apexOidcKey): its id,
+// when it was made and retired (0 while it signs), in Unix seconds, and
+// the key in PKCS #8, base64.
+func oidcKeyRecord(k OIDCKey) (string, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(k.Private)
+	if err != nil {
+		return "", err
+	}
+	var retired int64
+	if !k.Retired.IsZero() {
+		retired = k.Retired.Unix()
+	}
+	return fmt.Sprintf("v1 %s %d %d %s", k.ID, k.Created.Unix(), retired, base64.StdEncoding.EncodeToString(der)), nil
+}
+
+func parseOIDCKeyRecord(s string) (OIDCKey, bool) {
+	f := strings.Fields(s)
+	if len(f) != 5 || f[0] != "v1" || f[1] == "" {
+		return OIDCKey{}, false
+	}
+	created, err1 := strconv.ParseInt(f[2], 10, 64)
+	retired, err2 := strconv.ParseInt(f[3], 10, 64)
+	der, err3 := base64.StdEncoding.DecodeString(f[4])
+	if err1 != nil || err2 != nil || err3 != nil {
+		return OIDCKey{}, false
+	}
+	key, err := x509.ParsePKCS8PrivateKey(der)
+	rsaKey, ok := key.(*rsa.PrivateKey)
+	if err != nil || !ok {
+		return OIDCKey{}, false
+	}
+	k := OIDCKey{ID: f[1], Private: rsaKey, Created: time.Unix(created, 0)}
+	if retired != 0 {
+		k.Retired = time.Unix(retired, 0)
+	}
+	return k, true
+}
+
+// newOIDCKeyID is a key id: 96 random bits, URL-safe.
+func newOIDCKeyID() string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // endRecord is an end date of an account or of one of its habilitations

@@ -389,6 +389,40 @@ func (a Accounts) CreateApplication(ctx context.Context, actor *Person, app Appl
 	return a.Store.FindApplication(ctx, app.ID)
 }
 
+// UpdateApplication changes an application's name, redirect URIs or home
+// URL: agents. Errors: ErrForbidden, ErrInvalid, ErrNotFound.
+func (a Accounts) UpdateApplication(ctx context.Context, actor *Person, id string, u ApplicationUpdate) (_ *Application, err error) {
+	ev := newEvent(ctx, actor, ActionUpdateApplication)
+	ev.Detail = id
+	defer a.record(ctx, ev, &err)
+	if !CanDeclareApplication(actor) {
+		return nil, forbidden("update application")
+	}
+	if err := a.Store.UpdateApplication(ctx, id, u); err != nil {
+		return nil, err
+	}
+	return a.Store.FindApplication(ctx, id)
+}
+
+// AddProfile adds a profile to an application: agents. Errors:
+// ErrForbidden, ErrInvalid, ErrNotFound (the application), ErrConflict
+// (the profile exists).
+func (a Accounts) AddProfile(ctx context.Context, actor *Person, id, profile string) (_ *Application, err error) {
+	ev := newEvent(ctx, actor, ActionAddProfile)
+	ev.Detail = id + "/" + profile
+	defer a.record(ctx, ev, &err)
+	if !CanDeclareApplication(actor) {
+		return nil, forbidden("add profile")
+	}
+	if _, err := a.Store.FindApplication(ctx, id); err != nil {
+		return nil, err
+	}
+	if err := a.Store.CreateProfile(ctx, id, profile); err != nil {
+		return nil, err
+	}
+	return a.Store.FindApplication(ctx, id)
+}
+
 // Grant habilitates an account to a profile, without an end date, and
 // mails it. Errors: those of GrantUntil.
 func (a Accounts) Grant(ctx context.Context, actor *Person, identifier, application, profile string) error {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -118,6 +119,9 @@ var pageSetups = map[string]pageSetup{
 	"/agent/structures":        {role: directory.RoleAgent},
 	"/agent/structures/:siret": {role: directory.RoleAgent, path: func(*a11yFixture, *directory.Person) string { return "/agent/structures/" + siret }},
 	"/agent/applications":      {role: directory.RoleAgent},
+	"/agent/applications/:application": {role: directory.RoleAgent, path: func(f *a11yFixture, _ *directory.Person) string {
+		return "/agent/applications/" + f.app
+	}},
 }
 
 // a11yFixture is the data the pages are visited with.
@@ -145,9 +149,10 @@ func (f *a11yFixture) person(t *testing.T, last string, role directory.Role, ser
 }
 
 // isPage tells the routes that serve pages from those that serve the API,
-// static files and probes.
+// static files, probes and the OpenID provider (whose pages, reached in a
+// sign-in to an application, have cases of their own).
 func isPage(path string) bool {
-	for _, prefix := range []string{"/api/", "/static/"} {
+	for _, prefix := range []string{"/api/", "/static/", "/.well-known/", "/oidc/"} {
 		if strings.HasPrefix(path, prefix) {
 			return false
 		}
@@ -380,6 +385,28 @@ func TestAccessibilityOfEveryPage(t *testing.T) {
 				}
 			}})
 	}
+	// The pages of a sign-in to a DGFiP application (OpenID Connect).
+	rp := newRelyingParty(t, e, base, "lecture")
+	cases = append(cases,
+		a11yCase{name: "not habilitated to an application", state: signedIn, show: func(t *testing.T, tb *tab) {
+			to, _ := rp.authURL(nil)
+			tb.do("open "+to, chromedp.Navigate(to))
+			tb.waitFor("the refusal", `location.pathname === "/oidc/login" && document.readyState === "complete"`)
+			wantText(t, tb, "#avis-message", "Vous n'êtes pas habilité à l'application Appli "+rp.id+" ; adressez-vous à l'administrateur de votre structure.")
+		}},
+		a11yCase{name: "a sign-in request expired", state: anonymous, show: func(t *testing.T, tb *tab) {
+			tb.open("/oidc/login?id=" + strings.Repeat("A", 43))
+			wantText(t, tb, "h1", "Erreur")
+		}},
+		a11yCase{name: "a redirect URI not registered", state: anonymous, show: func(t *testing.T, tb *tab) {
+			tb.open("/oidc/authorize?client_id=" + rp.id + "&redirect_uri=https%3A%2F%2Fattaquant.example%2F&response_type=code&scope=openid")
+			wantText(t, tb, "h1", "Erreur")
+		}},
+		a11yCase{name: "an application's logout to confirm", state: signedIn, show: func(t *testing.T, tb *tab) {
+			tb.open("/oidc/end_session?client_id=" + rp.id + "&post_logout_redirect_uri=" + url.QueryEscape(rp.url+"/"))
+			wantText(t, tb, "h1", "Se déconnecter ?")
+		}},
+	)
 	// One tab per state, its pages one after the other: a tab's first page
 	// costs a cold cache (the DSFR's stylesheet), the next ones do not.
 	for _, state := range []pageState{anonymous, afterPassword, signedIn} {

@@ -122,6 +122,8 @@ type authzFixture struct {
 	disabledDN       string
 	disabledSessions []string
 	n                atomic.Int64
+	// skipOIDC leaves the sign-in requests (ou=oidc) out of the snapshots.
+	skipOIDC bool
 }
 
 func (f *authzFixture) next() int64 { return f.n.Add(1) }
@@ -263,7 +265,8 @@ func (f *authzFixture) snapshot() string {
 	decoy := "cn=apex-decoy,ou=system," + f.slapd.Suffix
 	return slapdtest.Snapshot(f.t, f.slapd, func(dn, attr string) bool {
 		return attr == "apexSession" && strings.EqualFold(dn, f.disabledDN) ||
-			strings.EqualFold(dn, decoy)
+			strings.EqualFold(dn, decoy) ||
+			f.skipOIDC && strings.HasSuffix(strings.ToLower(dn), ",ou=oidc,ou=system,"+strings.ToLower(f.slapd.Suffix))
 	}, f.e.cfg.BaseDN, "ou=system,"+f.slapd.Suffix)
 }
 
@@ -303,7 +306,7 @@ func newAuthzFixture(t *testing.T) (*authzFixture, []string) {
 	// have tests of their own, and are off here.
 	off := directory.Limit{Max: -1}
 	e.cfg.Limits = directory.LimitPolicy{SignInIdentifier: off, SignInAddress: off, CodeAddress: off,
-		CaptchaAddress: off, ResetIdentifier: off, ResetAddress: off, InvitationAccount: off}
+		CaptchaAddress: off, ResetIdentifier: off, ResetAddress: off, InvitationAccount: off, AuthorizeAddress: off}
 	base, srv := e.server()
 	f := &authzFixture{t: t, e: e, slapd: slapdtest.Shared(t), base: base,
 		people: map[string]*directory.Person{}, tokens: map[string]string{}, pw: map[string]string{}}
@@ -320,7 +323,8 @@ func newAuthzFixture(t *testing.T) (*authzFixture, []string) {
 			t.Fatal(err)
 		}
 	}
-	if err := e.store.CreateApplication(ctx, directory.Application{ID: "ficoba", Name: "FICOBA", Profiles: []string{"consultation", "gestion"}}); err != nil {
+	if err := e.store.CreateApplication(ctx, directory.Application{ID: "ficoba", Name: "FICOBA", Profiles: []string{"consultation", "gestion"},
+		RedirectURIs: []string{matrixRedirectURI}, HomeURL: "https://ficoba.example.fr/"}); err != nil {
 		t.Fatal(err)
 	}
 	f.people[cCollab] = f.mk("Coline", directory.RoleCollaborateur, siret, serviceA)
@@ -515,6 +519,10 @@ var apiRows = []apiRow{
 	{"GET /api/v1/applications", anySession(200), at("/applications")},
 	{"POST /api/v1/applications", only(201, cAgent), func(f *authzFixture, _ string) apiCall {
 		return apiCall{path: "/applications", body: map[string]any{"id": fmt.Sprintf("app%d", f.next()), "name": "Application", "profiles": []string{"lecture"}}}
+	}},
+	{"PATCH /api/v1/applications/:application", only(200, cAgent), with("/applications/ficoba", map[string]any{"homeUrl": "https://ficoba.example.fr/accueil"})},
+	{"POST /api/v1/applications/:application/profiles", only(201, cAgent), func(f *authzFixture, _ string) apiCall {
+		return apiCall{path: "/applications/ficoba/profiles", body: map[string]string{"profile": fmt.Sprintf("profil%d", f.next())}}
 	}},
 	{"GET /api/v1/accounts", anySession(200).but(cCollab, 403), at("/accounts")},
 	{"GET /api/v1/accounts/:identifier", anySession(200).but(cOtherAdmin, 403), at("/accounts/{colleague}")},
@@ -736,6 +744,11 @@ var pageRows = []pageRow{
 	{"POST /agent/applications", only(303, cAgent), func(f *authzFixture, _ string) (string, url.Values, *formClient) {
 		return "/agent/applications", fields("id", fmt.Sprintf("app%d", f.next()), "name", "Application", "profiles", "lecture"), nil
 	}},
+	{"POST /agent/applications/:application", only(303, cAgent),
+		post("/agent/applications/ficoba", "name", "FICOBA", "redirectUris", matrixRedirectURI, "homeUrl", "https://ficoba.example.fr/")},
+	{"POST /agent/applications/:application/profils", only(303, cAgent), func(f *authzFixture, _ string) (string, url.Values, *formClient) {
+		return "/agent/applications/ficoba/profils", fields("profile", fmt.Sprintf("profil%d", f.next())), nil
+	}},
 	{"POST /mot-de-passe/oublie", public(303), func(f *authzFixture, _ string) (string, url.Values, *formClient) {
 		id, answer := f.captcha()
 		return "/mot-de-passe/oublie", fields("identifier", "personne.inconnue-px", "captcha-id", id, "captcha", answer), nil
@@ -823,4 +836,146 @@ func TestAuthorizationMatrixPages(t *testing.T) {
 		}
 	}
 	t.Logf("%d form posts × %d callers = %d cells, in %v", len(pageRows), len(callers), cells, time.Since(start).Round(time.Millisecond))
+}
+
+// The OpenID provider's routes: its protocol endpoints, which read no
+// session, and the pages of a sign-in to an application, where the
+// habilitation decides. Left out of the comparison: the sign-in requests
+// themselves (ou=oidc), which a refusal ends by design.
+
+const matrixRedirectURI = "https://ficoba.example.fr/retour"
+
+// isOIDC tells the OpenID provider's routes.
+func isOIDC(path string) bool {
+	return strings.HasPrefix(path, "/oidc/") || strings.HasPrefix(path, "/.well-known/")
+}
+
+type oidcRow struct {
+	route string // "METHOD /path" as the router lists it
+	want  want
+	// call sends one request as caller and returns its status and Location.
+	call func(f *authzFixture, caller string) (int, string)
+}
+
+// oidcSend sends a request with the caller's session cookie, following
+// no redirect.
+func (f *authzFixture) oidcSend(caller, method, path string, form url.Values) (int, string) {
+	f.t.Helper()
+	var body *strings.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	} else {
+		body = strings.NewReader("")
+	}
+	req, err := http.NewRequest(method, f.base+path, body)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if token := f.tokens[caller]; token != "" {
+		req.AddCookie(&http.Cookie{Name: "apex_session", Value: token})
+	}
+	res, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode, res.Header.Get("Location")
+}
+
+// authorizeQuery is a valid authorization request of ficoba.
+func authorizeQuery() url.Values {
+	return url.Values{"client_id": {"ficoba"}, "redirect_uri": {matrixRedirectURI}, "response_type": {"code"}, "scope": {"openid profile"},
+		"state": {"etat"}, "code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, "code_challenge_method": {"S256"}}
+}
+
+// oidcRequest begins a sign-in request of ficoba and returns its id.
+func (f *authzFixture) oidcRequest() string {
+	f.t.Helper()
+	r, err := directory.OIDC{Store: f.e.store}.Begin(ctx, directory.OIDCRequest{ClientID: "ficoba", RedirectURI: matrixRedirectURI,
+		Scopes: []string{"openid"}, ResponseType: "code", CodeChallenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", CodeChallengeMethod: "S256"})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return r.ID
+}
+
+// signedInPage: a live session gets ok, anonymous callers and the disabled
+// account's old session (which no longer counts) get anon.
+func signedInPage(ok, anon int) want {
+	w := public(ok)
+	w.status[cAnon], w.status[cDisabled] = anon, anon
+	return w
+}
+
+// logoutForm is the logout's confirmation, for an application's address.
+var logoutForm = url.Values{"client_id": {"ficoba"}, "post_logout_redirect_uri": {"https://ficoba.example.fr/"}}
+
+var oidcRows = []oidcRow{
+	{"GET /.well-known/openid-configuration", public(200).changesNothing(), func(f *authzFixture, c string) (int, string) {
+		return f.oidcSend(c, "GET", "/.well-known/openid-configuration", nil)
+	}},
+	{"GET /oidc/keys", public(200).changesNothing(), func(f *authzFixture, c string) (int, string) { return f.oidcSend(c, "GET", "/oidc/keys", nil) }},
+	{"GET /oidc/authorize", public(302), func(f *authzFixture, c string) (int, string) {
+		return f.oidcSend(c, "GET", "/oidc/authorize?"+authorizeQuery().Encode(), nil)
+	}},
+	{"POST /oidc/authorize", public(302), func(f *authzFixture, c string) (int, string) {
+		return f.oidcSend(c, "POST", "/oidc/authorize", authorizeQuery())
+	}},
+	{"POST /oidc/token", public(400), func(f *authzFixture, c string) (int, string) {
+		return f.oidcSend(c, "POST", "/oidc/token", url.Values{"grant_type": {"authorization_code"}, "code": {"inconnu"},
+			"redirect_uri": {matrixRedirectURI}, "client_id": {"ficoba"}, "client_secret": {"Client-Secret-2026!"}, "code_verifier": {"v"}})
+	}},
+	{"GET /oidc/userinfo", public(401), func(f *authzFixture, c string) (int, string) { return f.oidcSend(c, "GET", "/oidc/userinfo", nil) }},
+	{"POST /oidc/userinfo", public(401), func(f *authzFixture, c string) (int, string) {
+		return f.oidcSend(c, "POST", "/oidc/userinfo", url.Values{"access_token": {"inconnu"}})
+	}},
+	// Those who hold a profile of ficoba go back to it with a code; the
+	// others get the refusal page; nobody signed in, the sign-in.
+	{"GET /oidc/login", only(303, cResp, cOtherResp, cAdmin, cOtherAdmin), func(f *authzFixture, c string) (int, string) {
+		return f.oidcSend(c, "GET", "/oidc/login?id="+f.oidcRequest(), nil)
+	}},
+	// Without a hint, a session is asked to confirm; without one, back to the application.
+	{"GET /oidc/end_session", signedInPage(200, 303).changesNothing(), func(f *authzFixture, c string) (int, string) {
+		return f.oidcSend(c, "GET", "/oidc/end_session?"+logoutForm.Encode(), nil)
+	}},
+	{"POST /oidc/end_session", signedInPage(200, 303).changesNothing(), func(f *authzFixture, c string) (int, string) {
+		return f.oidcSend(c, "POST", "/oidc/end_session", logoutForm)
+	}},
+	// The confirmation ends the session (one of its own, for each cell).
+	{"POST /oidc/deconnexion", public(303), func(f *authzFixture, c string) (int, string) {
+		p := f.pageClient(c, f.session(c)).post("/oidc/deconnexion", logoutForm)
+		return p.Status, p.Location
+	}},
+}
+
+func TestAuthorizationMatrixOIDC(t *testing.T) {
+	// Not parallel: the snapshots cover ou=system, which every test of the
+	// package shares.
+	f, routes := newAuthzFixture(t)
+	var names []string
+	for _, r := range oidcRows {
+		names = append(names, r.route)
+	}
+	checkRows(t, routes, func(r string) bool { _, path, _ := strings.Cut(r, " "); return isOIDC(path) }, names)
+	f.skipOIDC = true
+	if status, _ := f.oidcSend(cAnon, "GET", "/oidc/keys", nil); status != http.StatusOK { // the first key, made once
+		t.Fatalf("keys: %d", status)
+	}
+	cells := 0
+	for _, row := range oidcRows {
+		method, _, _ := strings.Cut(row.route, " ")
+		for _, caller := range callers {
+			status, ok := row.want.status[caller]
+			if !ok {
+				t.Fatalf("%s: no status for %s", row.route, caller)
+			}
+			f.cell(row.route, caller, status, true, row.want.unchanged || method == http.MethodGet && status < 300,
+				func() (int, string) { return row.call(f, caller) })
+			cells++
+		}
+	}
+	t.Logf("%d routes × %d callers = %d cells", len(oidcRows), len(callers), cells)
 }

@@ -76,6 +76,10 @@ func newBodyRig(tb testing.TB) *bodyRig {
 	}
 	agent := person("Agathe", directory.RoleAgent, "")
 	colleague := person("Colin", directory.RoleCollaborateur, "Comptabilité")
+	if err := store.CreateApplication(ctx, directory.Application{ID: "fuzz", Name: "Fuzz", Profiles: []string{"lecture"},
+		RedirectURIs: []string{"https://fuzz.example.fr/retour"}}); err != nil {
+		tb.Fatal(err)
+	}
 	token, err := store.CreateSession(ctx, agent.Identifier)
 	if err != nil {
 		tb.Fatal(err)
@@ -87,6 +91,7 @@ func newBodyRig(tb testing.TB) *bodyRig {
 	}
 	return &bodyRig{srv: srv, base: cfg.BaseDN, handler: api.Handler(), logs: logs, token: token, defaults: map[string]string{
 		"service": "Comptabilité", "account": colleague.Identifier, "request": inv.Person.RequestID, "invitation": inv.Token,
+		"application": "fuzz",
 	}}
 }
 
@@ -117,6 +122,8 @@ var bodyRoutes = []struct{ method, path string }{
 	{"POST", "/api/v1/password/reset"},
 	{"PATCH", "/api/v1/me"},
 	{"PUT", "/api/v1/me/password"},
+	{"PATCH", "/api/v1/applications/{application}"},
+	{"POST", "/api/v1/applications/{application}/profiles"},
 }
 
 // oneObject reports whether body is a single JSON object, as decode requires.
@@ -137,6 +144,7 @@ func FuzzAPIBody(f *testing.F) {
 			{"", `{"lastName":"Martin","firstName":"Marie","mobile":"0612345678","password":"Autre-Cheval-42!"}`},
 			{"", `{"reason":"Doublon","service":"Comptabilité","id":"ficoba","profiles":["a"]}`},
 			{"", `{"endDate":"2099-02-30"}`},
+			{"", `{"redirectUris":["https://fuzz.example.fr/autre","http://127.0.0.1:8443/cb"],"homeUrl":"https://fuzz.example.fr/","profile":"export"}`},
 			{"", `{"name":"x"}}`},
 			{"", `{"name":"x"}]`},
 			{"", `null`},

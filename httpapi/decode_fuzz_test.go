@@ -60,9 +60,18 @@ var bodyTypes = []bodyType{
 	{"refuse", func() any { return &refuseRequest{} }, nil, `{"reason":"Doublon"}`},
 	{"application", func() any { return &applicationView{} }, func(v any) error {
 		r := v.(*applicationView)
-		a := directory.Application{ID: r.ID, Name: r.Name, Profiles: r.Profiles}
+		a := directory.Application{ID: r.ID, Name: r.Name, Profiles: r.Profiles, RedirectURIs: r.RedirectURIs, HomeURL: r.HomeURL}
 		return a.Validate()
-	}, `{"id":"ficoba","name":"FICOBA","profiles":["consultation","*)(cn=*"]}`},
+	}, `{"id":"ficoba","name":"FICOBA","profiles":["consultation","*)(cn=*"],"redirectUris":["https://ficoba.example.fr/retour"],"homeUrl":"javascript:x"}`},
+	{"application update", func() any { return &applicationUpdate{} }, func(v any) error {
+		r := v.(*applicationUpdate)
+		u := directory.ApplicationUpdate{Name: r.Name, RedirectURIs: r.RedirectURIs, HomeURL: r.HomeURL}
+		return u.Validate()
+	}, `{"name":"FICOBA","redirectUris":["http://127.0.0.1:8443/cb","https://x.example.fr/#f"],"homeUrl":null}`},
+	{"profile", func() any { return &profileRequest{} }, func(v any) error {
+		// Its form (a slug) is the store's check (CreateProfile): FuzzAPIBody reaches it.
+		return required([2]string{"profile", v.(*profileRequest).Profile})
+	}, `{"profile":"export"}`},
 	{"move", func() any { return &moveRequest{} }, nil, `{"service":"Comptabilité"}`},
 	{"forgot", func() any { return &forgotRequest{} }, func(v any) error {
 		r := v.(*forgotRequest)

@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/dgfip/apex-partenaires/directory"
+	"github.com/dgfip/apex-partenaires/httpapi/oidc"
 )
 
 // Errors of the HTTP layer itself.
@@ -55,6 +56,9 @@ var errorKinds = []errorKind{
 	{errMethodNotAllowed, http.StatusMethodNotAllowed, "method_not_allowed", "Cette méthode n'est pas permise ici."},
 	{errUnauthenticated, http.StatusUnauthorized, "unauthenticated", "Veuillez vous connecter."},
 	{errBadCSRF, http.StatusForbidden, "csrf_failed", "Le formulaire a expiré : veuillez le soumettre à nouveau."},
+	{oidc.ErrUnknownClient, http.StatusBadRequest, "invalid_client", "Cette application n'est pas déclarée auprès de Mon espace APEX Partenaires : la connexion ne peut pas se faire."},
+	{oidc.ErrRedirectURI, http.StatusBadRequest, "invalid_redirect_uri", "L'adresse de retour demandée par l'application n'est pas enregistrée : la connexion ne peut pas se faire. Signalez-le à l'équipe de l'application."},
+	{oidc.ErrEndSession, http.StatusBadRequest, "invalid_request", "Cette demande de déconnexion de l'application n'est pas valable."},
 	{directory.ErrPasswordInHistory, http.StatusUnprocessableEntity, "password_in_history", "Mot de passe déjà utilisé parmi les 10 derniers."},
 	{directory.ErrPasswordPolicy, http.StatusUnprocessableEntity, "invalid_password", "Le mot de passe ne respecte pas les règles."},
 	{directory.ErrInvalid, http.StatusUnprocessableEntity, "invalid_request", "Certaines informations sont invalides."},

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/dgfip/apex-partenaires/directory"
+	"github.com/dgfip/apex-partenaires/directory/slapd"
 	"github.com/dgfip/apex-partenaires/directory/slapdtest"
 	"github.com/dgfip/apex-partenaires/directory/testkit"
 	"github.com/dgfip/apex-partenaires/httpapi"
@@ -48,7 +49,14 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	srv := slapdtest.Shared(t)
+	return newEnvOn(t, slapdtest.Shared(t))
+}
+
+// newEnvOn is newEnv on a slapd of the test's own (slapdtest.Start), for a
+// test that changes what ou=system holds for every tree (the OpenID
+// provider's keys).
+func newEnvOn(t *testing.T, srv *slapd.Server) *env {
+	t.Helper()
 	cfg := slapdtest.StoreConfig(srv, slapdtest.NewBase(t, srv))
 	clock := testkit.NewClock(time.Now())
 	cfg.Now = clock.Now
@@ -113,6 +121,7 @@ func (e *env) serve(secure bool) (*httptest.Server, *httpapi.Server) {
 		Accounts:     directory.Accounts{Store: store, Notifier: notifier, Audit: logger},
 		SelfService: directory.SelfService{Store: store, Notifier: notifier, Audit: logger, ForgotDuration: 50 * time.Millisecond,
 			OnSendError: func(err error) { logger.Warn("send", "error", err.Error()) }},
+		OIDC:   directory.OIDC{Store: store, Audit: logger},
 		Logger: logger,
 	})
 	if err != nil {

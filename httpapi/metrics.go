@@ -20,6 +20,7 @@ type metrics struct {
 	latency  *prometheus.HistogramVec
 	signIns  *prometheus.CounterVec
 	limited  *prometheus.CounterVec
+	oidc     *prometheus.CounterVec
 }
 
 func newMetrics(health Health, mailStats func() (sent, failed float64), more ...prometheus.Collector) *metrics {
@@ -38,6 +39,9 @@ func newMetrics(health Health, mailStats func() (sent, failed float64), more ...
 		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "apex_rate_limited_total", Help: "Requests refused by an abuse limit (429, or 423 for a sign-in's lockout), by limit.",
 		}, []string{"limit"}),
+		oidc: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "apex_oidc_authorizations_total", Help: "Sign-ins to DGFiP applications (OpenID Connect) by application and outcome (success, access_denied, login_required).",
+		}, []string{"application", "outcome"}),
 	}
 	pool := func(state string, pick func(inUse, idle int) int) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -45,7 +49,7 @@ func newMetrics(health Health, mailStats func() (sent, failed float64), more ...
 			ConstLabels: prometheus.Labels{"state": state},
 		}, func() float64 { return float64(pick(health.PoolStats())) })
 	}
-	m.registry.MustRegister(m.requests, m.latency, m.signIns, m.limited,
+	m.registry.MustRegister(m.requests, m.latency, m.signIns, m.limited, m.oidc,
 		pool("in_use", func(inUse, _ int) int { return inUse }),
 		pool("idle", func(_, idle int) int { return idle }),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/dgfip/apex-partenaires/httpapi/oidc"
 )
 
 // Every route, in one place: one function per feature, named for the file
@@ -13,10 +15,12 @@ import (
 
 // groups are the router groups a feature registers its routes on: the
 // JSON API under /api/v1 and the pages, each open to all or behind a live
+// session; and the OpenID provider's protocol endpoints, which read no
 // session.
 type groups struct {
 	api, apiSignedIn     *gin.RouterGroup
 	pages, pagesSignedIn *gin.RouterGroup
+	protocol             *gin.RouterGroup
 }
 
 // registerRoutes registers the routes of the API and of the pages.
@@ -27,6 +31,7 @@ func (s *Server) registerRoutes(e *gin.Engine) {
 	r := groups{
 		api: api, apiSignedIn: api.Group("", s.requireAccount),
 		pages: site, pagesSignedIn: site.Group("", s.requireAccount),
+		protocol: e.Group(""),
 	}
 	s.registerSignInRoutes(r)
 	s.registerHomeRoutes(r)
@@ -43,6 +48,9 @@ func (s *Server) registerRoutes(e *gin.Engine) {
 	s.registerStructureRoutes(r)
 	s.registerApplicationRoutes(r)
 	s.registerExportRoutes(r)
+	if s.oidc != nil {
+		s.registerOIDCRoutes(r)
+	}
 }
 
 func (s *Server) registerSignInRoutes(r groups) {
@@ -208,9 +216,29 @@ func (s *Server) registerStructureRoutes(r groups) {
 func (s *Server) registerApplicationRoutes(r groups) {
 	r.apiSignedIn.GET("/applications", s.api(s.handleListApplications))
 	r.apiSignedIn.POST("/applications", s.api(s.handleCreateApplication))
+	r.apiSignedIn.PATCH("/applications/:application", s.api(s.handleUpdateApplication))
+	r.apiSignedIn.POST("/applications/:application/profiles", s.api(s.handleAddProfile))
 
 	r.pagesSignedIn.GET("/agent/applications", s.page(s.handleApplicationsPage))
 	r.pagesSignedIn.POST("/agent/applications", s.checkCSRF, s.page(s.handleCreateApplicationForm))
+	r.pagesSignedIn.GET("/agent/applications/:application", s.page(s.handleApplicationPage))
+	r.pagesSignedIn.POST("/agent/applications/:application", s.checkCSRF, s.page(s.handleUpdateApplicationForm))
+	r.pagesSignedIn.POST("/agent/applications/:application/profils", s.checkCSRF, s.page(s.handleAddProfileForm))
+}
+
+func (s *Server) registerOIDCRoutes(r groups) {
+	r.protocol.GET(oidc.PathDiscovery, s.handleOIDCDiscovery)
+	r.protocol.GET(oidc.PathKeys, s.handleOIDCProtocol)
+	r.protocol.GET(oidc.PathAuthorize, s.page(s.handleOIDCAuthorize))
+	r.protocol.POST(oidc.PathAuthorize, s.page(s.handleOIDCAuthorize))
+	r.protocol.POST(oidc.PathToken, s.handleOIDCProtocol)
+	r.protocol.GET(oidc.PathUserinfo, s.handleOIDCProtocol)
+	r.protocol.POST(oidc.PathUserinfo, s.handleOIDCProtocol)
+
+	r.pages.GET(oidc.PathLogin, s.page(s.handleOIDCLogin))
+	r.pages.GET(oidc.PathEndSession, s.page(s.handleOIDCEndSession))
+	r.pages.POST(oidc.PathEndSession, s.page(s.handleOIDCEndSession))
+	r.pages.POST("/oidc/deconnexion", s.checkCSRF, s.page(s.handleOIDCLogoutForm))
 }
 
 func (s *Server) registerExportRoutes(r groups) {

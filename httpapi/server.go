@@ -28,6 +28,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dgfip/apex-partenaires/directory"
+	"github.com/dgfip/apex-partenaires/httpapi/oidc"
 )
 
 // Config is what the server needs; cmd/apexd builds it from the configuration.
@@ -46,6 +47,10 @@ type Config struct {
 	TrustedProxies []string
 	// MailStats reports the mails sent and failed since start, for metrics; may be nil.
 	MailStats func() (sent, failed float64)
+	// OIDC, when its Store is set, makes the service the OpenID provider
+	// of DGFiP applications (httpapi/oidc), with PublicURL as its issuer:
+	// the discovery document and the endpoints under /oidc.
+	OIDC directory.OIDC
 	// Collectors are more metrics served with the server's (the scheduled
 	// jobs'); may be nil.
 	Collectors []prometheus.Collector
@@ -66,7 +71,9 @@ type Server struct {
 	accounts     directory.Accounts
 	selfService  directory.SelfService
 	consultation directory.Consultation
+	oidcFlow     directory.OIDC // with oidc, when the service is an OpenID provider
 
+	oidc    *oidc.Provider // nil when it is not
 	health  Health
 	log     *slog.Logger
 	engine  *gin.Engine
@@ -110,6 +117,12 @@ func New(cfg Config) (*Server, error) {
 		metrics:      newMetrics(cfg.Health, cfg.MailStats, cfg.Collectors...),
 		secure:       u.Scheme == "https",
 		names:        &displayCache{ttl: 10 * time.Second},
+	}
+	if cfg.OIDC.Store != nil {
+		s.oidcFlow = cfg.OIDC
+		if s.oidc, err = oidc.New(oidc.Config{Issuer: cfg.PublicURL, OIDC: cfg.OIDC}); err != nil {
+			return nil, fmt.Errorf("httpapi: %w", err)
+		}
 	}
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
@@ -206,11 +219,17 @@ func (s *Server) recoverPanics(c *gin.Context) {
 	c.Next()
 }
 
+// contentSecurityPolicy is the CSP of every answer; formAction is where
+// its forms may post, their redirects included.
+func contentSecurityPolicy(formAction string) string {
+	return "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; media-src 'self'; object-src 'none'; base-uri 'none'; form-action " + formAction + "; frame-ancestors 'none'"
+}
+
 // securityHeaders: no inline script or style, no framing, no referrer (some
 // pages carry tokens in their URL).
 func securityHeaders(c *gin.Context) {
 	h := c.Writer.Header()
-	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; media-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+	h.Set("Content-Security-Policy", contentSecurityPolicy("'self'"))
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")

@@ -108,7 +108,9 @@ type loginPage struct {
 }
 
 func (s *Server) handleLoginPage(c *gin.Context) error {
-	if account(c) != nil {
+	// A person signed in signs in again when an application asks
+	// (prompt=login, max_age).
+	if account(c) != nil && s.pendingOIDC(c) == "" {
 		c.Redirect(http.StatusSeeOther, "/")
 		return nil
 	}
@@ -153,6 +155,7 @@ func (s *Server) handleVerifyPage(c *gin.Context) error {
 		c.Redirect(http.StatusSeeOther, "/connexion")
 		return nil
 	}
+	s.allowReturnToApplication(c)
 	s.render(c, http.StatusOK, "verify.tmpl", verifyPage{base: s.base(c, "Code de vérification")})
 	return nil
 }
@@ -175,12 +178,13 @@ func (s *Server) handleVerifyForm(c *gin.Context) error {
 		// A code lives as long as its challenge: once expired, only a new
 		// sign-in gives one.
 		restart := errors.Is(err, directory.ErrTooManyAttempts) || errors.Is(err, directory.ErrInvalidCredentials) || errors.Is(err, directory.ErrCodeExpired)
+		s.allowReturnToApplication(c)
 		s.render(c, kind.status, "verify.tmpl", verifyPage{base: s.base(c, "Code de vérification"), Notice: errorNotice(err), Restart: restart})
 		return nil
 	}
 	s.setCookie(c, challengeCookie, "", "/connexion", -1, http.SameSiteStrictMode)
 	s.setSessionCookie(c, token)
-	c.Redirect(http.StatusSeeOther, "/")
+	c.Redirect(http.StatusSeeOther, s.afterSignIn(c))
 	return nil
 }
 
@@ -204,6 +208,7 @@ func (s *Server) handleResendForm(c *gin.Context) error {
 	} else {
 		page.Notice = &notice{Kind: "success", Title: "Code envoyé", Message: "Un nouveau code de vérification vous a été envoyé par mail."}
 	}
+	s.allowReturnToApplication(c)
 	s.render(c, status, "verify.tmpl", page)
 	return nil
 }

@@ -38,6 +38,9 @@ type habilitationView struct {
 	ApplicationName string `json:"applicationName"`
 	Profile         string `json:"profile"`
 	EndDate         string `json:"endDate,omitempty"` // AAAA-MM-JJ: withdrawn that day
+	// HomeURL is where the application opens (guide section 4, step 3),
+	// when it is known.
+	HomeURL string `json:"homeUrl,omitempty"`
 }
 
 func newHabilitationViews(hs []directory.Habilitation) []habilitationView {
@@ -160,6 +163,7 @@ func (s *Server) accountView(c *gin.Context, viewer, p *directory.Person) (accou
 		}
 		for i, h := range v.Habilitations {
 			v.Habilitations[i].ApplicationName = names.of(h.Application)
+			v.Habilitations[i].HomeURL = names[h.Application].HomeURL
 		}
 	}
 	return v, nil
@@ -180,20 +184,21 @@ func (s *Server) applicationNames(c *gin.Context, viewer *directory.Person) (app
 	return cached.(applicationNames), nil
 }
 
-// applicationNames are the names of the DGFiP applications, by id.
-type applicationNames map[string]string
+// applicationNames are the names and home URLs of the DGFiP
+// applications, by id.
+type applicationNames map[string]directory.Application
 
 func newApplicationNames(apps []directory.Application) applicationNames {
 	names := applicationNames{}
 	for _, a := range apps {
-		names[a.ID] = a.Name
+		names[a.ID] = a
 	}
 	return names
 }
 
 // of is the name of the application id, or id when it has none.
 func (n applicationNames) of(id string) string {
-	if name := n[id]; name != "" {
+	if name := n[id].Name; name != "" {
 		return name
 	}
 	return id

@@ -14,7 +14,7 @@ var LDIF []byte
 
 // ObjectClasses are the object classes the schema defines; a start-up check
 // looks for them in the server's subschema.
-var ObjectClasses = []string{"apexStructure", "apexService", "apexPerson", "apexApplication", "apexProfile", "apexKeyring", "apexLimit", "apexJob"}
+var ObjectClasses = []string{"apexStructure", "apexService", "apexPerson", "apexApplication", "apexProfile", "apexKeyring", "apexLimit", "apexJob", "apexOidcKeyring"}
 
 // AttributeTypes are the attribute types the schema defines, read from
 // LDIF. The start-up check looks for them too, so that a directory whose

@@ -100,9 +100,9 @@ func writeLDIF(path, base, systemDN string, n, requests int, hash string) (*popu
 			"mail", mail, "apexMailKey", directory.MailKey(base, siretStr, mail),
 			"apexAccountState", state, "apexSiret", siretStr, "apexRequestId", fmt.Sprintf("req%d", k)}
 		if state == "invited" {
-			attrs = append(attrs, "cn", mail, "sn", "-", "apexSortKey", mail)
+			attrs = append(attrs, "cn", mail, "displayName", mail, "sn", "-", "apexSortKey", mail)
 		} else {
-			attrs = append(attrs, "cn", first+" "+last, "sn", last, "givenName", first, "apexSortKey", directory.SortKey(last, first), "userPassword", hash)
+			attrs = append(attrs, "cn", first+" "+last, "displayName", first+" "+last, "sn", last, "givenName", first, "apexSortKey", directory.SortKey(last, first), "userPassword", hash)
 		}
 		if serviceDN == "" {
 			attrs = append(attrs, "apexRole", "administrateur")

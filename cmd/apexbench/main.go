@@ -1,9 +1,11 @@
 // Command apexbench measures apexd against raw OpenLDAP on the same machine,
 // each pair in the same run (`make bench`): the sign-in password step, a
-// DGFiP application's bind, an account's detail, the consultation of a big
-// structure, approvals and password resets. Every figure is a ratio against
-// slapd itself, since these machines are shared and noisy; it then repeats
-// the service side at smaller sizes to show how each cost grows.
+// DGFiP application's sign-in through the OpenID provider against the
+// sign-in alone, a DGFiP application's bind, an account's detail, the
+// consultation of a big structure, approvals and password resets. Every
+// figure is a ratio against its pair, since these machines are shared and
+// noisy; it then repeats the service side at smaller sizes to show how each
+// cost grows.
 package main
 
 import (
@@ -429,6 +431,14 @@ func measureAll(e *env, o options) []row {
 	}, func(i int) error { return e.bindAs(svc, pick(uids, i+1)) })
 	rows = append(rows, row{name: "sign-in, password step", unit: "ops/s", service: signIn, raw: rawBind,
 		serviceLabel: "POST /auth/login", rawLabel: "search by uid + bind", concurrency: half})
+
+	// A DGFiP application's sign-in through the OpenID provider, against
+	// the sign-in alone (before the resets change passwords).
+	flow, err := measureOIDC(e, o)
+	if err != nil {
+		fail(err)
+	}
+	rows = append(rows, flow)
 
 	// An account's detail, as a signed-in member of the structure.
 	attrs := []string{"uid", "givenName", "sn", "mail", "apexRole", "apexAccountState", "apexSiret", "apexService", "memberOf"}

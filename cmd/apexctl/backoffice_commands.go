@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -273,20 +275,69 @@ func decisionError(requestID string, err error) error {
 	return explain(err)
 }
 
-// runApplication declares a DGFiP application, its profiles and its own
-// bind account, with which it searches the directory and binds people.
+// runApplication declares a DGFiP application, its profiles and its
+// bind account, with which it searches the directory and binds people, and
+// which is also its OpenID Connect client (the password is the client
+// secret); update changes its name and addresses, add-profile adds a
+// profile.
 func runApplication(ctx context.Context, e *env, args []string) (err error) {
-	fs := e.newFlagSet("application", "application create --as AGENT --id ID --name NAME --profiles P1,P2 [--bind-password PASSWORD] [--config FILE] [--json]")
+	fs := e.newFlagSet("application", "application create --as AGENT --id ID --name NAME --profiles P1,P2 [--redirect-uri URI]... [--home-url URL] [--bind-password PASSWORD] [--config FILE] [--json]\n"+
+		"       apexctl application update --as AGENT --id ID [--name NAME] [--redirect-uri URI]... [--no-redirect-uri] [--home-url URL] [--config FILE] [--json]\n"+
+		"       apexctl application add-profile --as AGENT --id ID --profile PROFILE [--config FILE] [--json]")
 	f := e.backOfficeFlags(fs, true)
 	id := fs.String("id", "", "the application's `id`: lower-case letters, digits and dashes, e.g. ficoba (required)")
-	name := fs.String("name", "", "the application's `name`, e.g. FICOBA (required)")
-	profiles := fs.String("profiles", "", "its `profiles`, comma-separated, e.g. consultation,gestion (required)")
-	bindPassword := fs.String("bind-password", "", "`password` of the application's bind account; when omitted, one is generated and printed once")
+	name := fs.String("name", "", "the application's `name`, e.g. FICOBA (required by create)")
+	profiles := fs.String("profiles", "", "its `profiles`, comma-separated, e.g. consultation,gestion (required by create)")
+	profile := fs.String("profile", "", "the `profile` that add-profile adds")
+	var redirectURIs stringList
+	fs.Var(&redirectURIs, "redirect-uri", "a `URI` its OpenID Connect sign-ins may return to, matched exactly (https://, or http:// to the machine itself); repeat it for several; update replaces the list")
+	noRedirect := fs.Bool("no-redirect-uri", false, "update: remove every redirect URI")
+	homeURL := fs.String("home-url", "", "where people open the application, which their home page links to; update with \"\" removes it")
+	bindPassword := fs.String("bind-password", "", "`password` of the application's bind account, also its OpenID client secret; when omitted, one is generated and printed once")
 	if args, err = parse(fs, args); err != nil {
 		return err
 	}
-	if err := wantSubcommand(args, "create"); err != nil {
-		return err
+	if len(args) != 1 || !slices.Contains([]string{"create", "update", "add-profile"}, args[0]) {
+		return usagef("want create, update or add-profile, got %q", strings.Join(args, " "))
+	}
+	given := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { given[fl.Name] = true })
+	switch args[0] {
+	case "update":
+		if err := requireFlags(flagValue{"id", *id}); err != nil {
+			return err
+		}
+		u := directory.ApplicationUpdate{}
+		if given["name"] {
+			u.Name = name
+		}
+		if given["redirect-uri"] || *noRedirect {
+			list := []string(redirectURIs)
+			if list == nil {
+				list = []string{}
+			}
+			u.RedirectURIs = &list
+		}
+		if given["home-url"] {
+			u.HomeURL = homeURL
+		}
+		if u.Name == nil && u.RedirectURIs == nil && u.HomeURL == nil {
+			return usagef("nothing to change: give --name, --redirect-uri, --no-redirect-uri or --home-url")
+		}
+		return e.changeApplication(ctx, f, "update", func(bo *backOffice) (*directory.Application, error) {
+			return bo.accounts.UpdateApplication(ctx, bo.agent, *id, u)
+		})
+	case "add-profile":
+		if err := requireFlags(flagValue{"id", *id}, flagValue{"profile", *profile}); err != nil {
+			return err
+		}
+		return e.changeApplication(ctx, f, "add-profile", func(bo *backOffice) (*directory.Application, error) {
+			app, err := bo.accounts.AddProfile(ctx, bo.agent, *id, strings.TrimSpace(*profile))
+			if errors.Is(err, directory.ErrConflict) {
+				return nil, fmt.Errorf("the profile %s of %s exists already: %w", *profile, *id, err)
+			}
+			return app, err
+		})
 	}
 	if err := requireFlags(flagValue{"id", *id}, flagValue{"name", *name}, flagValue{"profiles", *profiles}); err != nil {
 		return err
@@ -312,7 +363,8 @@ func runApplication(ctx context.Context, e *env, args []string) (err error) {
 		return err
 	}
 	defer bo.closeInto(e, "application", &err)
-	app, err := bo.accounts.CreateApplication(ctx, bo.agent, directory.Application{ID: *id, Name: *name, Profiles: profileList})
+	app, err := bo.accounts.CreateApplication(ctx, bo.agent, directory.Application{ID: *id, Name: *name, Profiles: profileList,
+		RedirectURIs: redirectURIs, HomeURL: *homeURL})
 	if errors.Is(err, directory.ErrConflict) {
 		return fmt.Errorf("the application %s exists already: %w", *id, err)
 	}
@@ -330,16 +382,16 @@ func runApplication(ctx context.Context, e *env, args []string) (err error) {
 		}
 		return explain(err)
 	}
+	issuer := strings.TrimSuffix(bo.cfg.HTTP.PublicURL, "/")
 	if *f.asJSON {
 		return writeJSON(e.stdout, struct {
-			ID       string   `json:"id"`
-			Name     string   `json:"name"`
-			Profiles []string `json:"profiles"`
-			BindDN   string   `json:"bindDN"`
-			Password string   `json:"password,omitempty"` // only when generated
-			LDAPURL  string   `json:"ldapURL"`
-			BaseDN   string   `json:"baseDN"`
-		}{app.ID, app.Name, app.Profiles, dn, generated, bo.ldapURL, bo.cfg.LDAP.BaseDN})
+			applicationJSON
+			BindDN   string `json:"bindDN"`
+			Password string `json:"password,omitempty"` // only when generated
+			LDAPURL  string `json:"ldapURL"`
+			BaseDN   string `json:"baseDN"`
+			Issuer   string `json:"issuer"`
+		}{toApplicationJSON(app), dn, generated, bo.ldapURL, bo.cfg.LDAP.BaseDN, issuer})
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "Application déclarée : %s (%s), profils : %s\n", app.Name, app.ID, strings.Join(app.Profiles, ", "))
@@ -348,7 +400,114 @@ func runApplication(ctx context.Context, e *env, args []string) (err error) {
 		fmt.Fprintf(&b, "Mot de passe (généré, affiché une seule fois) : %s\n", generated)
 	}
 	fmt.Fprintf(&b, "Annuaire : %s, base %s\n", bo.ldapURL, bo.cfg.LDAP.BaseDN)
+	if len(app.RedirectURIs) > 0 {
+		fmt.Fprintf(&b, "OpenID Connect : émetteur %s, client_id %s, le mot de passe ci-dessus pour secret, retours %s\n",
+			issuer, app.ID, strings.Join(app.RedirectURIs, " "))
+	}
 	_, err = fmt.Fprint(e.stdout, b.String())
+	return err
+}
+
+// changeApplication runs a change of an application as the agent of f and
+// prints the application as it is after.
+func (e *env) changeApplication(ctx context.Context, f backOfficeFlags, sub string, change func(*backOffice) (*directory.Application, error)) (err error) {
+	bo, err := e.openBackOffice(ctx, "application", f, false)
+	if err != nil {
+		return err
+	}
+	defer bo.closeInto(e, "application", &err)
+	app, err := change(bo)
+	if err != nil {
+		return explain(err)
+	}
+	if *f.asJSON {
+		return writeJSON(e.stdout, toApplicationJSON(app))
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "Application %s (%s) : profils %s\n", app.Name, app.ID, strings.Join(app.Profiles, ", "))
+	fmt.Fprintf(&b, "Adresses de retour : %s\n", orNone(strings.Join(app.RedirectURIs, " ")))
+	fmt.Fprintf(&b, "Adresse de l'application : %s\n", orNone(app.HomeURL))
+	_, err = fmt.Fprint(e.stdout, b.String())
+	return err
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "aucune"
+	}
+	return s
+}
+
+// applicationJSON is an application as the commands print it.
+type applicationJSON struct {
+	ID           string   `json:"id"`
+	Name         string   `json:"name"`
+	Profiles     []string `json:"profiles"`
+	RedirectURIs []string `json:"redirectUris"`
+	HomeURL      string   `json:"homeUrl,omitempty"`
+}
+
+func toApplicationJSON(a *directory.Application) applicationJSON {
+	v := applicationJSON{ID: a.ID, Name: a.Name, Profiles: a.Profiles, RedirectURIs: a.RedirectURIs, HomeURL: a.HomeURL}
+	if v.RedirectURIs == nil {
+		v.RedirectURIs = []string{}
+	}
+	return v
+}
+
+// stringList is a flag given several times.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, " ") }
+
+func (l *stringList) Set(v string) error {
+	*l = append(*l, v)
+	return nil
+}
+
+// runOIDC manages the OpenID provider: rotate-key makes a new signing
+// key, which every apexd signs with at once; the previous one stays
+// published until the last token it signed has expired.
+func runOIDC(ctx context.Context, e *env, args []string) (err error) {
+	fs := e.newFlagSet("oidc", "oidc rotate-key [--config FILE] [--json]")
+	f := e.backOfficeFlags(fs, false)
+	if args, err = parse(fs, args); err != nil {
+		return err
+	}
+	if err := wantSubcommand(args, "rotate-key"); err != nil {
+		return err
+	}
+	bo, err := e.openBackOffice(ctx, "oidc", f, false)
+	if err != nil {
+		return err
+	}
+	defer bo.closeInto(e, "oidc", &err)
+	flow := directory.OIDC{Store: bo.store, Policy: bo.cfg.OIDC.Policy()}
+	key, err := flow.RotateKey(ctx)
+	if errors.Is(err, directory.ErrConflict) {
+		return fmt.Errorf("another rotation passed at the same moment: run the command again if one more is wanted: %w", err)
+	}
+	if err != nil {
+		return err
+	}
+	_, published, err := flow.SigningKeys(ctx)
+	if err != nil {
+		return err
+	}
+	var ids []string
+	for _, k := range published {
+		ids = append(ids, k.ID)
+	}
+	keep := flow.Policy.KeyRetention()
+	if *f.asJSON {
+		return writeJSON(e.stdout, struct {
+			Signing   string   `json:"signing"`
+			Published []string `json:"published"`
+			Retention string   `json:"retention"`
+		}{key.ID, ids, keep.String()})
+	}
+	_, err = fmt.Fprintf(e.stdout, "Nouvelle clé de signature : %s\nClés publiées (JWKS) : %s\nLes précédentes restent publiées %s, jusqu'à l'expiration des derniers jetons qu'elles ont signés.\n",
+		key.ID, strings.Join(ids, ", "), keep)
 	return err
 }
 

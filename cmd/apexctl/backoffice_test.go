@@ -265,6 +265,57 @@ func TestBackOfficeJourney(t *testing.T) {
 		t.Errorf("ldapwhoami as the application: %v: %s", err, got)
 	}
 
+	// Its OpenID Connect addresses, given later, changed, and a profile added.
+	var changed struct {
+		Profiles     []string `json:"profiles"`
+		RedirectURIs []string `json:"redirectUris"`
+		HomeURL      string   `json:"homeUrl"`
+	}
+	b.mustJSON(t, &changed, "application", "update", "--as", as, "--id", "ficoba",
+		"--redirect-uri", "https://ficoba.dgfip.example/oidc/retour", "--redirect-uri", "https://ficoba-recette.dgfip.example/oidc/retour", "--home-url", "https://ficoba.dgfip.example/")
+	if !slices.Equal(changed.RedirectURIs, []string{"https://ficoba.dgfip.example/oidc/retour", "https://ficoba-recette.dgfip.example/oidc/retour"}) || changed.HomeURL != "https://ficoba.dgfip.example/" {
+		t.Errorf("application update: %+v", changed)
+	}
+	out = b.mustCtl(t, "application", "add-profile", "--as", as, "--id", "ficoba", "--profile", "export")
+	if !strings.Contains(out, "profils consultation, export, gestion") {
+		t.Errorf("application add-profile:\n%s", out)
+	}
+	if got, err := b.store.FindApplication(ctx, "ficoba"); err != nil || len(got.RedirectURIs) != 2 || !slices.Contains(got.Profiles, "export") {
+		t.Errorf("in the directory: %+v %v", got, err)
+	}
+	changed.RedirectURIs, changed.HomeURL = nil, ""
+	b.mustJSON(t, &changed, "application", "update", "--as", as, "--id", "ficoba", "--no-redirect-uri", "--home-url", "")
+	if got, err := b.store.FindApplication(ctx, "ficoba"); err != nil || len(changed.RedirectURIs) != 0 || changed.HomeURL != "" || len(got.RedirectURIs) != 0 || got.HomeURL != "" {
+		t.Errorf("application update removing the addresses: %+v, in the directory %+v %v", changed, got, err)
+	}
+	var created struct {
+		RedirectURIs []string `json:"redirectUris"`
+		Issuer       string   `json:"issuer"`
+	}
+	b.mustJSON(t, &created, "application", "create", "--as", as, "--id", "hopsis", "--name", "HOPSIS", "--profiles", "lecture",
+		"--redirect-uri", "https://hopsis.dgfip.example/retour", "--home-url", "https://hopsis.dgfip.example/")
+	if !slices.Equal(created.RedirectURIs, []string{"https://hopsis.dgfip.example/retour"}) || created.Issuer != testPublicURL {
+		t.Errorf("application create with addresses: %+v", created)
+	}
+
+	// The provider's signing key, rotated: the old one stays published.
+	first, _, err := (directory.OIDC{Store: b.store}).SigningKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rotated struct {
+		Signing   string   `json:"signing"`
+		Published []string `json:"published"`
+		Retention string   `json:"retention"`
+	}
+	b.mustJSON(t, &rotated, "oidc", "rotate-key")
+	if rotated.Signing == first.ID || !slices.Equal(rotated.Published, []string{rotated.Signing, first.ID}) || rotated.Retention != "6m0s" {
+		t.Errorf("oidc rotate-key: %+v (the key before: %s)", rotated, first.ID)
+	}
+	if now, _, err := (directory.OIDC{Store: b.store}).SigningKeys(ctx); err != nil || now.ID != rotated.Signing {
+		t.Errorf("the key that signs after the rotation: %s, %v", now.ID, err)
+	}
+
 	before := len(b.mails(t, "marie.martin@example.fr"))
 	out = b.mustCtl(t, "habilitate", "--as", as, "marie.martin-px", "ficoba", "consultation")
 	if !strings.Contains(out, "marie.martin-px habilité à ficoba, profil consultation") {
@@ -375,6 +426,12 @@ func TestBackOfficeFailures(t *testing.T) {
 		{"approve without request", []string{"approve", "--as", as}, 2, "want 1 argument"},
 		{"habilitate with two arguments", []string{"habilitate", "--as", as, "marie.martin-px", "ficoba"}, 2, "want 3 arguments"},
 		{"application create without profiles", []string{"application", "create", "--as", as, "--id", "x", "--name", "X"}, 2, "--profiles required"},
+		{"an application delete", []string{"application", "delete", "--as", as, "--id", "x"}, 2, `want create, update or add-profile, got "delete"`},
+		{"an update of nothing", []string{"application", "update", "--as", as, "--id", "x"}, 2, "nothing to change"},
+		{"an http redirect URI", []string{"application", "create", "--as", as, "--id", "web", "--name", "Web", "--profiles", "p", "--redirect-uri", "http://web.example.fr/retour"}, 1,
+			"doit commencer par https://"},
+		{"an update of an unknown application", []string{"application", "update", "--as", as, "--id", "inconnue", "--home-url", "https://x.example.fr/"}, 1, "not found"},
+		{"oidc without rotate-key", []string{"oidc"}, 2, `want rotate-key, got ""`},
 		{"an unknown flag", []string{"requests", "--as", as, "--all"}, 2, "flag provided but not defined"},
 	}
 	for _, tt := range tests {

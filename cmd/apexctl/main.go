@@ -36,7 +36,8 @@ var commands = map[string]command{
 	"requests":    {"lists the account requests a DGFiP agent may decide", runRequests},
 	"approve":     {"validates an account request and mails the identifier", runApprove},
 	"refuse":      {"refuses an account request and mails the reason", runRefuse},
-	"application": {"declares a DGFiP application, its profiles and its bind account (application create)", runApplication},
+	"application": {"declares a DGFiP application, its profiles, addresses and bind account (application create), changes them (update, add-profile)", runApplication},
+	"oidc":        {"rotates the key that signs the OpenID provider's tokens (oidc rotate-key)", runOIDC},
 	"habilitate":  {"grants a profile of an application to an account and mails it (--revoke withdraws it)", runHabilitate},
 }
 

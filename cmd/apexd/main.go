@@ -33,6 +33,10 @@ import (
 )
 
 func main() {
+	// The OpenID provider's library logs to slog's default: its lines too
+	// are JSON on stderr (error names and descriptions, never a code nor a
+	// token).
+	slog.SetDefault(slog.New(slog.NewJSONHandler(os.Stderr, nil)))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -161,6 +165,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		TrustedProxies: cfg.HTTP.TrustedProxies,
 		Consultation:   directory.Consultation{Store: store},
 		Collectors:     scheduler.Collectors(),
+		// The OpenID provider of DGFiP applications.
+		OIDC: directory.OIDC{Store: store, Audit: logger, Policy: cfg.OIDC.Policy()},
 	})
 	if err != nil {
 		logger.Error("service HTTP", "error", err.Error())
@@ -304,6 +310,7 @@ func banner(cfg *config.Config, server *slapd.Server, url string, acc *demo.Acco
 		}
 	}
 	fmt.Fprintf(&b, "\nMon espace APEX Partenaires : %s/connexion\n", strings.TrimSuffix(cfg.HTTP.PublicURL, "/"))
+	fmt.Fprintf(&b, "Fournisseur OpenID Connect des applications DGFiP : %s/.well-known/openid-configuration\n", strings.TrimSuffix(cfg.HTTP.PublicURL, "/"))
 	if cfg.Mail.SMTP.Host == "" {
 		fmt.Fprintf(&b, "Les mails (dont le code de vérification) arrivent dans %s : bin/apexctl outbox show last\n", cfg.Mail.OutboxDir)
 	}

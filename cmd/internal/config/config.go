@@ -48,6 +48,7 @@ type Config struct {
 	HTTP HTTP `mapstructure:"http"`
 	LDAP LDAP `mapstructure:"ldap"`
 	Auth Auth `mapstructure:"auth"`
+	OIDC OIDC `mapstructure:"oidc"`
 	Mail Mail `mapstructure:"mail"`
 	SMS  SMS  `mapstructure:"sms"`
 	// Limits are the abuse limits, each "MAX/WINDOW" or "off".
@@ -139,6 +140,17 @@ func (a Auth) Policy() directory.SignInPolicy {
 	return directory.SignInPolicy{CodeTTL: a.CodeTTL, CodeAttempts: a.CodeAttempts, SessionIdle: a.SessionIdle}
 }
 
+// OIDC is the OpenID provider's: the lives of the tokens it issues.
+type OIDC struct {
+	IDTokenTTL     time.Duration `mapstructure:"id_token_ttl"`
+	AccessTokenTTL time.Duration `mapstructure:"access_token_ttl"`
+}
+
+// Policy is the directory's form of it.
+func (o OIDC) Policy() directory.OIDCPolicy {
+	return directory.OIDCPolicy{IDTokenTTL: o.IDTokenTTL, AccessTokenTTL: o.AccessTokenTTL}
+}
+
 // Limits are the abuse limits (see directory.LimitPolicy), counted in the
 // directory so that every apexd instance on it shares them.
 type Limits struct {
@@ -151,6 +163,7 @@ type Limits struct {
 	ResetAddress          directory.Limit `mapstructure:"reset_address"`
 	InvitationAccount     directory.Limit `mapstructure:"invitation_account"`
 	InvitationBulk        directory.Limit `mapstructure:"invitation_bulk"`
+	AuthorizeAddress      directory.Limit `mapstructure:"authorize_address"`
 }
 
 // Policy is the directory's form of the limits.
@@ -276,6 +289,8 @@ var defaults = []defaultValue{
 	{"auth.reset_link_ttl", time.Hour},
 	{"auth.invitation_ttl", 7 * 24 * time.Hour},
 	{"auth.invitation_reminder", directory.DefaultAccessPolicy.ReminderBefore},
+	{"oidc.id_token_ttl", 5 * time.Minute},
+	{"oidc.access_token_ttl", 5 * time.Minute},
 	{"mail.from", "APEX Partenaires <no-reply@apex.dgfip.gouv.fr>"},
 	{"mail.smtp.host", ""},
 	{"mail.smtp.port", 25},
@@ -300,6 +315,7 @@ var defaults = []defaultValue{
 	{"limits.reset_address", directory.DefaultLimits.ResetAddress.String()},
 	{"limits.invitation_account", directory.DefaultLimits.InvitationAccount.String()},
 	{"limits.invitation_bulk", directory.DefaultLimits.InvitationBulk.String()},
+	{"limits.authorize_address", directory.DefaultLimits.AuthorizeAddress.String()},
 	{"jobs.tick", time.Minute},
 	{"jobs.lease", 2 * time.Minute},
 	{"jobs.dormancy.enabled", true},
@@ -435,6 +451,7 @@ func (c *Config) LogValue() slog.Value {
 		slog.Group("auth", "code_ttl", c.Auth.CodeTTL.String(), "code_attempts", c.Auth.CodeAttempts, "session_idle", c.Auth.SessionIdle.String(),
 			"reset_link_ttl", c.Auth.ResetLinkTTL.String(), "invitation_ttl", c.Auth.InvitationTTL.String(),
 			"invitation_reminder", c.Auth.InvitationReminder.String()),
+		slog.Group("oidc", "id_token_ttl", c.OIDC.IDTokenTTL.String(), "access_token_ttl", c.OIDC.AccessTokenTTL.String()),
 		slog.Group("jobs", "tick", c.Jobs.Tick.String(), "lease", c.Jobs.Lease.String(),
 			slog.Group("dormancy", "enabled", c.Jobs.Dormancy.Enabled, "interval", c.Jobs.Dormancy.Interval.String()),
 			slog.Group("end_dates", "enabled", c.Jobs.EndDates.Enabled, "interval", c.Jobs.EndDates.Interval.String()),

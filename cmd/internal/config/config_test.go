@@ -61,6 +61,7 @@ func TestDefaultsWhenFileIsMissing(t *testing.T) {
 		},
 		Auth: Auth{CodeTTL: 10 * time.Minute, CodeAttempts: 5, SessionIdle: 30 * time.Minute, ResetLinkTTL: time.Hour, InvitationTTL: 7 * 24 * time.Hour,
 			InvitationReminder: 48 * time.Hour},
+		OIDC: OIDC{IDTokenTTL: 5 * time.Minute, AccessTokenTTL: 5 * time.Minute},
 		Mail: Mail{
 			From:      "APEX Partenaires <no-reply@apex.dgfip.gouv.fr>",
 			SMTP:      SMTP{Port: 25, TLS: "none"},

@@ -24,7 +24,7 @@ import (
 // none left to find, since Load reads each with directory.ParseLimit and
 // refuses a bad one, naming its key.
 func (c *Config) Validate() error {
-	all := slices.Concat(c.HTTP.problems(), c.LDAP.problems(), c.Auth.problems(), c.Mail.problems(), c.SMS.problems(), c.accessProblems())
+	all := slices.Concat(c.HTTP.problems(), c.LDAP.problems(), c.Auth.problems(), c.OIDC.problems(), c.Mail.problems(), c.SMS.problems(), c.accessProblems())
 	if len(all) == 0 {
 		return nil
 	}
@@ -197,6 +197,21 @@ func (c *Config) accessProblems() problems {
 		}
 	}
 	slices.Sort(p) // the map's order
+	return p
+}
+
+// problems of the token lives: short, since a bearer token cannot be
+// taken back, but long enough for an application to use.
+func (o OIDC) problems() problems {
+	var p problems
+	for _, ttl := range []struct {
+		key string
+		d   time.Duration
+	}{{"oidc.id_token_ttl", o.IDTokenTTL}, {"oidc.access_token_ttl", o.AccessTokenTTL}} {
+		if ttl.d < time.Minute || ttl.d > time.Hour {
+			p.add(ttl.key, "must be a duration from 1m to 1h such as 5m, not %s", ttl.d)
+		}
+	}
 	return p
 }
 

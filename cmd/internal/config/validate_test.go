@@ -41,6 +41,9 @@ func TestValidate(t *testing.T) {
 			c.LDAP.URL, c.LDAP.BindPassword, c.LDAP.CAFile = "ldaps://annuaire:636", "secret", "/nonexistent/ca.pem"
 		}, "ldap.ca_file"},
 		{"zero timeout", func(c *Config) { c.LDAP.Timeout = 0 }, "ldap.timeout"},
+		{"ID tokens of a day", func(c *Config) { c.OIDC.IDTokenTTL = 24 * time.Hour }, "oidc.id_token_ttl"},
+		{"access tokens of 10 seconds", func(c *Config) { c.OIDC.AccessTokenTTL = 10 * time.Second }, "oidc.access_token_ttl"},
+		{"tokens of an hour", func(c *Config) { c.OIDC.IDTokenTTL, c.OIDC.AccessTokenTTL = time.Hour, time.Hour }, ""},
 		{"negative timeout", func(c *Config) { c.LDAP.Timeout = -time.Second }, "ldap.timeout"},
 		{"zero pool", func(c *Config) { c.LDAP.PoolSize = 0 }, "ldap.pool_size"},
 		{"embedded with a foreign bind DN", func(c *Config) { c.LDAP.BindDN = "cn=admin,dc=apex,dc=dgfip,dc=gouv,dc=fr" }, "ldap.bind_dn"},
