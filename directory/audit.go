@@ -30,6 +30,7 @@ const (
 	ActionAddProfile        Action = "application.add_profile"
 	ActionApplicationSignIn Action = "application.signin" // a sign-in to an application (OpenID Connect): a log line only
 	ActionInvite            Action = "account.invite"
+	ActionInviteBulk        Action = "account.invite_bulk" // a file of invitations, each row an ActionInvite of its own
 	ActionResendInvitation  Action = "account.resend_invitation"
 	ActionApprove           Action = "account.approve"
 	ActionRefuse            Action = "account.refuse"

@@ -38,11 +38,27 @@ func CanInvite(actor *Person, role Role, siret, service string) bool {
 	return false
 }
 
+// CanInviteInBulk: those who may invite someone into the structure
+// (CanInvite) may send it a file of invitations: its administrators, its
+// responsables (into their service), agents (its administrators).
+func CanInviteInBulk(actor *Person, siret string) bool {
+	return CanInvite(actor, RoleAdministrateur, siret, "") || actor != nil && CanInvite(actor, RoleCollaborateur, siret, actor.Service)
+}
+
 // CanManage says whether actor decides the requests of target and manages
 // the account (disable, enable, remove, send the link again): the same
 // people who could have invited it.
 func CanManage(actor, target *Person) bool {
 	return target != nil && target.Role != RoleAgent && CanInvite(actor, target.Role, target.SIRET, target.Service)
+}
+
+// CanChooseService says whether the invitee of invited may put its
+// request in that service when filling the form: its own, or one where
+// whoever invited (inviter, nil when gone) could have invited it. So the
+// request stays in the inviter's reach: a responsable's invitation is for
+// their service, an administrator's for any service of the structure.
+func CanChooseService(inviter, invited *Person, service string) bool {
+	return service == invited.Service || CanInvite(inviter, invited.Role, invited.SIRET, service)
 }
 
 // CanHabilitate says whether actor may grant or withdraw that profile to

@@ -29,6 +29,8 @@ var (
 	// spool cannot be written: a full disk); nothing was queued.
 	ErrMailUnavailable = errors.New("mail cannot be accepted for sending")
 	ErrRateLimited     = errors.New("too many requests") // a *LimitError says which limit, and until when
+	// ErrBulkRunning: another bulk invitation runs in the structure.
+	ErrBulkRunning = errors.New("a bulk invitation runs in this structure")
 )
 
 // Problem is one broken rule of an input, in French, for the person who typed it.

@@ -841,3 +841,25 @@ func searchCandidates(log, part string) []int {
 	}
 	return counts
 }
+
+// The invitations of a file, made by Invite's steps, carry their link's
+// expiry as any other: each gets its reminder.
+func TestInvitationReminderOfABulkInvitation(t *testing.T) {
+	t.Parallel()
+	w := newJobWorld(t)
+	mustStructure(t, w.a, testSIRET, "Accueil")
+	admin := mustPerson(t, w.a, directory.NewPerson{FirstName: "Adam", LastName: "Rappel", Role: directory.RoleAdministrateur, SIRET: testSIRET})
+	acc := directory.Accounts{Store: w.a, Notifier: &recordingNotifier{}}
+	rows := []directory.BulkRow{{Line: 2, Email: "rappel.fichier1@example.fr", Role: "collaborateur", Service: "Accueil"},
+		{Line: 3, Email: "rappel.fichier2@example.fr", Role: "responsable", Service: "Accueil"}}
+	if r, err := acc.InviteBulk(ctx, admin, testSIRET, rows, nil); err != nil || r.Invited() != 2 {
+		t.Fatalf("the file: %v, %v", r, err)
+	}
+	w.clock.Add(5*day + time.Hour) // 47 hours left
+	runJob(t, "reminders", w.jobsA.InvitationReminders, &memProgress{})
+	for _, row := range rows {
+		if got := w.mailsTo(row.Email); len(got) != 1 || !strings.HasPrefix(got[0], "Rappel : créez votre compte APEX Partenaires avant le ") {
+			t.Errorf("%s: reminders %q, want one", row.Email, got)
+		}
+	}
+}

@@ -17,6 +17,13 @@ import (
 // ErrNotFound when the structure or service does not exist, ErrConflict
 // when the mail is already used by a request of the structure not refused.
 func (s *Store) CreateInvitation(ctx context.Context, n NewInvitation) (*Invitation, error) {
+	return s.createInvitation(ctx, n, nil)
+}
+
+// createInvitation is CreateInvitation; keep, when not nil, gives the
+// first value of the account's history (its audit event, the invitation
+// itself), which the add writes with the entry.
+func (s *Store) createInvitation(ctx context.Context, n NewInvitation, keep func(p *Person) string) (*Invitation, error) {
 	const op = "invite"
 	if err := n.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
@@ -33,9 +40,13 @@ func (s *Store) CreateInvitation(ctx context.Context, n NewInvitation) (*Invitat
 			attrs[i].Vals = []string{n.Email} // until the form gives the names
 		}
 	}
-	dn := rdn("apexRequestId", requestID) + "," + s.personParentDN(n.Role, n.SIRET, n.Service)
 	attrs = append(attrs, ldap.Attribute{Type: "apexInvitation", Vals: []string{rec.String()}},
 		ldap.Attribute{Type: "apexInvitationExpires", Vals: []string{ldapTime(rec.expires)}})
+	if keep != nil {
+		attrs = append(attrs, ldap.Attribute{Type: "apexHistory", Vals: []string{keep(&Person{
+			RequestID: requestID, Email: n.Email, Role: n.Role, State: StateInvited, SIRET: n.SIRET, Service: n.Service})}})
+	}
+	dn := rdn("apexRequestId", requestID) + "," + s.personParentDN(n.Role, n.SIRET, n.Service)
 	if !n.EndDate.IsZero() {
 		attrs = append(attrs, endAttributes([]endRecord{{key: endAccount, end: n.EndDate.UTC().Truncate(time.Second)}})...)
 	}
@@ -47,11 +58,44 @@ func (s *Store) CreateInvitation(ctx context.Context, n NewInvitation) (*Invitat
 	if err != nil {
 		return nil, err
 	}
+	if err := s.yieldToEarlier(ctx, op, n.SIRET, n.Email, dn); err != nil {
+		return nil, err
+	}
 	p, err := s.FindPersonByRequest(ctx, requestID)
 	if err != nil {
 		return nil, err
 	}
 	return &Invitation{Person: p, Token: token, ExpiresAt: rec.expires}, nil
+}
+
+// yieldToEarlier keeps a mail unique in its structure where the unique
+// overlay cannot: it searches before the write, so two adds of one mail at
+// the same moment both pass it. Once added, the entry dn looks for the
+// others that hold its mail key; when one was written before it (a
+// smaller entryCSN: slapd orders its writes), it is deleted and the
+// invitation is ErrConflict. Writes are one after the other, so the later
+// of two always sees the earlier, and only the first stays. A failed read
+// leaves the entry, as the overlay did.
+func (s *Store) yieldToEarlier(ctx context.Context, op, siret, email, dn string) error {
+	entries, err := s.searchFew(ctx, op, s.structureDN(siret), ldap.ScopeWholeSubtree,
+		and("(objectClass=apexPerson)", eq("apexMailKey", s.mailKey(siret, email)), not(eq("apexAccountState", string(StateRefused)))),
+		[]string{"entryCSN"}, 0)
+	if err != nil {
+		return nil
+	}
+	mine := ""
+	for _, e := range entries {
+		if sameDN(e.DN, dn) {
+			mine = e.GetAttributeValue("entryCSN")
+		}
+	}
+	for _, e := range entries {
+		if csn := e.GetAttributeValue("entryCSN"); !sameDN(e.DN, dn) && mine != "" && csn != "" && csn < mine {
+			s.do(context.WithoutCancel(ctx), op, func(c *ldap.Conn) error { return c.Del(ldap.NewDelRequest(dn, nil)) })
+			return fmt.Errorf("%s: the mail was invited meanwhile: %w", op, ErrConflict)
+		}
+	}
+	return nil
 }
 
 // reissueInvitation gives an invited account a new link in place of the old

@@ -176,7 +176,7 @@ func (s *Store) takeLimit(ctx context.Context, op string, k limitKey) (limitSlot
 		case err == nil:
 			return limitSlot{}, fmt.Errorf("%s: counter %s: no window end in the answer", op, k.name)
 		case errors.Is(err, ErrNotFound): // no counter yet
-			slot, err := s.addLimit(ctx, op, k, dn, now)
+			slot, err := s.addLimit(ctx, op, k, dn, now, 1)
 			if errors.Is(err, ErrConflict) { // another request added it first
 				continue
 			}
@@ -193,7 +193,7 @@ func (s *Store) takeLimit(ctx context.Context, op string, k limitKey) (limitSlot
 		switch {
 		case !ok: // purged meanwhile: add it again
 		case !now.Before(cur.expires):
-			slot, err := s.newLimitWindow(ctx, op, k, dn, cur, now)
+			slot, err := s.newLimitWindow(ctx, op, k, dn, cur, now, 1)
 			if !errors.Is(err, ErrConflict) && !errors.Is(err, ErrNotFound) {
 				return slot, err
 			}
@@ -207,15 +207,15 @@ func (s *Store) takeLimit(ctx context.Context, op string, k limitKey) (limitSlot
 	return limitSlot{}, fmt.Errorf("%s: counter %s: too much contention: %w", op, k.name, ErrUnavailable)
 }
 
-// addLimit adds a counter of one event, its window starting now.
-func (s *Store) addLimit(ctx context.Context, op string, k limitKey, dn string, now time.Time) (limitSlot, error) {
+// addLimit adds a counter of count events, its window starting now.
+func (s *Store) addLimit(ctx context.Context, op string, k limitKey, dn string, now time.Time, count int) (limitSlot, error) {
 	slot := limitSlot{key: k, expires: stamp(now.Add(k.limit.Window))}
 	add := func(c *ldap.Conn) error {
 		req := ldap.NewAddRequest(dn, nil)
 		req.Attribute("objectClass", []string{"applicationProcess", "apexLimit"})
 		req.Attribute("cn", []string{s.limitCN(k)})
 		req.Attribute("apexLimitName", []string{k.name})
-		req.Attribute("apexLimitCount", []string{"1"})
+		req.Attribute("apexLimitCount", []string{strconv.Itoa(count)})
 		req.Attribute("apexLimitExpires", []string{slot.expires})
 		return c.Add(req)
 	}
@@ -233,22 +233,84 @@ func (s *Store) addLimit(ctx context.Context, op string, k limitKey, dn string, 
 	return slot, nil
 }
 
-// newLimitWindow starts a new window of one event in a counter whose
+// newLimitWindow starts a new window of count events in a counter whose
 // window cur is over; ErrConflict or ErrNotFound when another request
 // changed or purged it first.
-func (s *Store) newLimitWindow(ctx context.Context, op string, k limitKey, dn string, cur limitRecord, now time.Time) (limitSlot, error) {
+func (s *Store) newLimitWindow(ctx context.Context, op string, k limitKey, dn string, cur limitRecord, now time.Time, count int) (limitSlot, error) {
 	slot := limitSlot{key: k, expires: stamp(now.Add(k.limit.Window))}
 	err := s.do(ctx, op, func(c *ldap.Conn) error {
 		req := ldap.NewModifyRequest(dn, nil)
 		req.Delete("apexLimitExpires", []string{cur.rawExpires})
 		req.Add("apexLimitExpires", []string{slot.expires})
-		req.Replace("apexLimitCount", []string{"1"})
+		req.Replace("apexLimitCount", []string{strconv.Itoa(count)})
 		return c.Modify(req)
 	})
 	if err != nil {
 		return limitSlot{}, err
 	}
 	return slot, nil
+}
+
+// takeLimitSlots counts up to n events at once on a counter, before they
+// are tried: as many as its window has room for, at least one, else a
+// *LimitError. It reads the counter, then writes it as a compare-and-swap
+// on the count read (or adds it, or starts its new window, as takeLimit
+// does), so that no burst counts past the limit. It returns the slots'
+// window and how many it took; giveBackSlots returns those not used.
+func (s *Store) takeLimitSlots(ctx context.Context, op string, k limitKey, n int) (limitSlot, int, error) {
+	cn := s.limitCN(k)
+	dn := rdn("cn", cn) + "," + s.limitsDN()
+	for range limitCASTries {
+		now := s.now()
+		read, err := s.readLimits(ctx, op, []limitKey{k})
+		if err != nil {
+			return limitSlot{}, 0, err
+		}
+		cur, ok := read[cn]
+		take := min(n, k.limit.Max)
+		var slot limitSlot
+		switch {
+		case !ok:
+			slot, err = s.addLimit(ctx, op, k, dn, now, take)
+		case !now.Before(cur.expires):
+			slot, err = s.newLimitWindow(ctx, op, k, dn, cur, now, take)
+		default:
+			if le := over(k, cur, now); le != nil {
+				return limitSlot{}, 0, fmt.Errorf("%s: %w", op, le)
+			}
+			take = min(n, k.limit.Max-cur.count)
+			slot = limitSlot{key: k, expires: cur.rawExpires}
+			err = s.do(ctx, op, func(c *ldap.Conn) error {
+				same := and(eq("apexLimitCount", cur.rawCount), eq("apexLimitExpires", cur.rawExpires))
+				req := ldap.NewModifyRequest(dn, []ldap.Control{assertion{filter: same}})
+				req.Replace("apexLimitCount", []string{strconv.Itoa(cur.count + take)})
+				return c.Modify(req)
+			})
+		}
+		if err == nil {
+			return slot, take, nil
+		}
+		if !errors.Is(err, ErrConflict) && !errors.Is(err, ErrNotFound) {
+			return limitSlot{}, 0, err
+		}
+		// Another request changed the counter meanwhile: read it again.
+	}
+	return limitSlot{}, 0, fmt.Errorf("%s: counter %s: too much contention: %w", op, k.name, ErrUnavailable)
+}
+
+// giveBackSlots gives back n slots of takeLimitSlots that were not used,
+// as releaseLimits does one: a decrement while the window lasts.
+func (s *Store) giveBackSlots(ctx context.Context, op string, slot limitSlot, n int) {
+	if n <= 0 {
+		return
+	}
+	dn := rdn("cn", s.limitCN(slot.key)) + "," + s.limitsDN()
+	s.do(context.WithoutCancel(ctx), op, func(c *ldap.Conn) error {
+		same := and(eq("apexLimitExpires", slot.expires), ge("apexLimitCount", strconv.Itoa(n)))
+		req := ldap.NewModifyRequest(dn, []ldap.Control{assertion{filter: same}})
+		req.Increment("apexLimitCount", strconv.Itoa(-n))
+		return c.Modify(req)
+	})
 }
 
 // releaseLimits gives back slots taken for events that turned out not to

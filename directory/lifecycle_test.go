@@ -13,7 +13,13 @@ import (
 
 func mustInvite(t *testing.T, store *directory.Store, email string, role directory.Role, service string) *directory.Invitation {
 	t.Helper()
-	inv, err := store.CreateInvitation(ctx, directory.NewInvitation{Email: email, Role: role, SIRET: testSIRET, Service: service, RequestedBy: "agent.test-px"})
+	return mustInviteBy(t, store, "agent.test-px", email, role, service)
+}
+
+// mustInviteBy is mustInvite by the account of that identifier.
+func mustInviteBy(t *testing.T, store *directory.Store, requestedBy, email string, role directory.Role, service string) *directory.Invitation {
+	t.Helper()
+	inv, err := store.CreateInvitation(ctx, directory.NewInvitation{Email: email, Role: role, SIRET: testSIRET, Service: service, RequestedBy: requestedBy})
 	if err != nil {
 		t.Fatalf("invite %s: %v", email, err)
 	}
@@ -24,7 +30,10 @@ func TestInvitationJourney(t *testing.T) {
 	t.Parallel()
 	store, srv := slapdtestStore(t)
 	mustStructure(t, store, testSIRET, "Accueil", "Paie")
-	inv := mustInvite(t, store, "jeanne.journey@example.fr", directory.RoleCollaborateur, "Accueil")
+	// Invited by an administrator, who manages every service: the person
+	// may choose another one on the form.
+	admin := mustPerson(t, store, directory.NewPerson{FirstName: "Adam", LastName: "Journey", Role: directory.RoleAdministrateur, SIRET: testSIRET})
+	inv := mustInviteBy(t, store, admin.Identifier, "jeanne.journey@example.fr", directory.RoleCollaborateur, "Accueil")
 	if inv.Person.State != directory.StateInvited || inv.Person.Identifier != "" || inv.Person.Service != "Accueil" {
 		t.Errorf("invited = %+v", inv.Person)
 	}
@@ -269,8 +278,10 @@ func TestDecisionAfterARenameIsAlreadyDecided(t *testing.T) {
 	}
 
 	// A link sent again while the form moves the entry to its service,
-	// then while the request is approved.
-	inv := mustInvite(t, a, "renomme.lien@example.fr", directory.RoleCollaborateur, "Accueil")
+	// then while the request is approved: invitations of an administrator,
+	// whose invitee may choose another service.
+	admin := mustPerson(t, a, directory.NewPerson{FirstName: "Adam", LastName: "Renomme", Role: directory.RoleAdministrateur, SIRET: testSIRET})
+	inv := mustInviteBy(t, a, admin.Identifier, "renomme.lien@example.fr", directory.RoleCollaborateur, "Accueil")
 	form := directory.PreCreation{FirstName: "Lina", LastName: "Lien", Service: "Paie", Password: goodPassword}
 	between("reissue invitation", func() {
 		if _, err := (directory.Accounts{Store: b}).SubmitInvitation(ctx, inv.Token, form); err != nil {
@@ -280,7 +291,7 @@ func TestDecisionAfterARenameIsAlreadyDecided(t *testing.T) {
 	if _, err := a.ReissueInvitation(ctx, inv.Person.RequestID); !errors.Is(err, directory.ErrConflict) || errors.Is(err, directory.ErrNotFound) {
 		t.Errorf("send the link again of a form moved meanwhile: %v, want ErrConflict (already submitted)", err)
 	}
-	inv = mustInvite(t, a, "renomme.lien2@example.fr", directory.RoleCollaborateur, "Accueil")
+	inv = mustInviteBy(t, a, admin.Identifier, "renomme.lien2@example.fr", directory.RoleCollaborateur, "Accueil")
 	between("reissue invitation", func() {
 		got, err := directory.Accounts{Store: b}.SubmitInvitation(ctx, inv.Token, form)
 		if err != nil {
@@ -314,5 +325,103 @@ func TestHomonymApprovalsAtTheSameMoment(t *testing.T) {
 	ids := []string{results[0].Identifier, results[1].Identifier}
 	if ids[0] == ids[1] || !(ids[0] == "anais.jumelle-px" || ids[1] == "anais.jumelle-px") {
 		t.Errorf("identifiers %v", ids)
+	}
+}
+
+// A responsable's invitation is for their service: the invitee cannot move
+// the request out of the responsable's reach, neither on the form nor by
+// the API behind it. An administrator's invitation may go to any service of
+// the structure, all of which the administrator manages.
+func TestInviteeKeepsTheResponsablesService(t *testing.T) {
+	t.Parallel()
+	store, _ := slapdtestStore(t)
+	mustStructure(t, store, testSIRET, "Accueil", "Paie")
+	acc := directory.Accounts{Store: store, Notifier: &recordingNotifier{}}
+	resp := mustPerson(t, store, directory.NewPerson{FirstName: "Rita", LastName: "Responsable", Role: directory.RoleResponsable, SIRET: testSIRET, Service: "Accueil"})
+	admin := mustPerson(t, store, directory.NewPerson{FirstName: "Adam", LastName: "Administrateur", Role: directory.RoleAdministrateur, SIRET: testSIRET})
+
+	inv, err := acc.Invite(ctx, resp, directory.NewInvitation{Email: "colin.service@example.fr", Role: directory.RoleCollaborateur, SIRET: testSIRET, Service: "Accueil"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	form, err := acc.Invitation(ctx, inv.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(form.Services) != 1 || form.Services[0].Name != "Accueil" {
+		t.Errorf("the form of a responsable's invitation offers %+v, want Accueil alone", form.Services)
+	}
+	elsewhere := directory.PreCreation{FirstName: "Colin", LastName: "Service", Service: "Paie", Password: goodPassword}
+	for name, try := range map[string]func() error{
+		"check":  func() error { return acc.CheckInvitation(ctx, inv.Token, elsewhere) },
+		"submit": func() error { _, err := acc.SubmitInvitation(ctx, inv.Token, elsewhere); return err },
+	} {
+		var ie *directory.InvalidError
+		if err := try(); !errors.As(err, &ie) || len(ie.Problems) != 1 || ie.Problems[0].Field != "service" {
+			t.Errorf("%s into another service: %v, want one problem on the service", name, err)
+		}
+	}
+	if p, _ := store.FindPersonByRequest(ctx, inv.Person.RequestID); p.Service != "Accueil" || p.State != directory.StateInvited {
+		t.Fatalf("after the refused move: %+v", p)
+	}
+	// Left empty, the service is the invitation's; the responsable decides.
+	kept := elsewhere
+	kept.Service = ""
+	p, err := acc.SubmitInvitation(ctx, inv.Token, kept)
+	if err != nil || p.Service != "Accueil" || p.State != directory.StateSubmitted {
+		t.Fatalf("submit without a service: %+v, %v", p, err)
+	}
+	if reqs, err := acc.Requests(ctx, resp, directory.ListQuery{}); err != nil || len(reqs.Accounts) != 1 || reqs.Accounts[0].RequestID != p.RequestID {
+		t.Errorf("the responsable's requests: %+v, %v", reqs, err)
+	}
+
+	// The administrator's invitation: any service of the structure.
+	inv, err = acc.Invite(ctx, admin, directory.NewInvitation{Email: "carla.service@example.fr", Role: directory.RoleCollaborateur, SIRET: testSIRET, Service: "Accueil"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if form, err := acc.Invitation(ctx, inv.Token); err != nil || len(form.Services) != 2 {
+		t.Errorf("the form of an administrator's invitation: %+v, %v, want both services", form, err)
+	}
+	elsewhere.FirstName = "Carla"
+	if p, err := acc.SubmitInvitation(ctx, inv.Token, elsewhere); err != nil || p.Service != "Paie" {
+		t.Errorf("an administrator's invitation into Paie: %+v, %v", p, err)
+	}
+}
+
+// Invitations of one address into one structure at the same moment, on
+// two instances (a double click, a file and a form): exactly one is made,
+// the others are ErrConflict, whatever the interleaving. The unique
+// overlay alone let several through (it checks before the write).
+func TestInvitationsOfOneMailAtOnce(t *testing.T) {
+	t.Parallel()
+	a, b, _ := twoInstances(t)
+	mustStructure(t, a, testSIRET, "Accueil")
+	for round := range 20 {
+		email := fmt.Sprintf("course%d@example.fr", round)
+		var wg sync.WaitGroup
+		errs := make([]error, 8)
+		for i := range errs {
+			store := []*directory.Store{a, b}[i%2]
+			wg.Go(func() {
+				_, errs[i] = store.CreateInvitation(ctx, directory.NewInvitation{Email: email, Role: directory.RoleCollaborateur, SIRET: testSIRET, Service: "Accueil"})
+			})
+		}
+		wg.Wait()
+		made := 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				made++
+			case !errors.Is(err, directory.ErrConflict):
+				t.Errorf("round %d: %v, want ErrConflict", round, err)
+			}
+		}
+		if made != 1 {
+			t.Errorf("round %d: %d invitations of %s made, want 1", round, made, email)
+		}
+		if p, err := a.FindPersonByEmail(ctx, testSIRET, email); err != nil || p.State != directory.StateInvited {
+			t.Errorf("round %d: the invitation kept: %+v, %v", round, p, err)
+		}
 	}
 }

@@ -60,6 +60,7 @@ type LimitPolicy struct {
 	ResetIdentifier       Limit // renewal requests (captcha solved) per identifier: 5 per hour
 	ResetAddress          Limit // renewal requests (captcha solved) per client address: 20 per hour
 	InvitationAccount     Limit // pre-creation links sent, first or again, per account: 100 per hour
+	InvitationBulk        Limit // rows invited by bulk invitations, per account: 5,000 per 24 hours
 	// OpenID Connect authorization requests per client address, each kept
 	// in the directory until answered or expired: 1000 per 15 minutes.
 	AuthorizeAddress Limit
@@ -81,6 +82,7 @@ var DefaultLimits = LimitPolicy{
 	ResetIdentifier:       Limit{5, time.Hour},
 	ResetAddress:          Limit{20, time.Hour},
 	InvitationAccount:     Limit{100, time.Hour},
+	InvitationBulk:        Limit{5000, 24 * time.Hour},
 	AuthorizeAddress:      Limit{1000, 15 * time.Minute},
 }
 
@@ -91,7 +93,7 @@ func (p LimitPolicy) withDefaults() LimitPolicy {
 		{&p.SignInAddress, &d.SignInAddress},
 		{&p.CodeAddress, &d.CodeAddress}, {&p.CaptchaAddress, &d.CaptchaAddress},
 		{&p.ResetIdentifier, &d.ResetIdentifier}, {&p.ResetAddress, &d.ResetAddress},
-		{&p.InvitationAccount, &d.InvitationAccount}, {&p.AuthorizeAddress, &d.AuthorizeAddress},
+		{&p.InvitationAccount, &d.InvitationAccount}, {&p.InvitationBulk, &d.InvitationBulk}, {&p.AuthorizeAddress, &d.AuthorizeAddress},
 	} {
 		if l.got.Max == 0 {
 			l.got.Max = l.def.Max
@@ -113,12 +115,13 @@ const (
 	LimitResetIdentifier       = "reset_identifier"
 	LimitResetAddress          = "reset_address"
 	LimitInvitationAccount     = "invitation_account"
+	LimitInvitationBulk        = "invitation_bulk"
 	LimitAuthorizeAddress      = "authorize_address"
 )
 
 // LimitNames lists every limit's name.
 var LimitNames = []string{LimitSignInIdentifier, LimitSignInIdentifierKnown, LimitSignInAddress, LimitCodeAddress,
-	LimitCaptchaAddress, LimitResetIdentifier, LimitResetAddress, LimitInvitationAccount, LimitAuthorizeAddress}
+	LimitCaptchaAddress, LimitResetIdentifier, LimitResetAddress, LimitInvitationAccount, LimitInvitationBulk, LimitAuthorizeAddress}
 
 // LimitError is the answer to a request over a limit. It matches
 // ErrRateLimited; over a sign-in limit per identifier, ErrAccountLocked too.

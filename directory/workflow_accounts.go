@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -129,8 +130,16 @@ func (a Accounts) DeleteService(ctx context.Context, actor *Person, siret, name 
 
 // Invite pre-creates an account and mails its link. Errors: ErrForbidden,
 // ErrInvalid, ErrNotFound (structure, service), ErrConflict (mail used),
-// ErrRateLimited (the actor's invitation limit).
-func (a Accounts) Invite(ctx context.Context, actor *Person, n NewInvitation) (_ *Invitation, err error) {
+// ErrRateLimited (the actor's invitation limit); when the invitation was
+// made but its mail failed, the invitation comes back with the error.
+func (a Accounts) Invite(ctx context.Context, actor *Person, n NewInvitation) (*Invitation, error) {
+	return a.invite(ctx, actor, n, nil, a.takeInvitation)
+}
+
+// invite is Invite, the structure read already when st is not nil, the
+// link counted in its limit by take.
+func (a Accounts) invite(ctx context.Context, actor *Person, n NewInvitation, st *Structure,
+	take func(ctx context.Context, op string, actor *Person) error) (_ *Invitation, err error) {
 	const op = "invite"
 	ev := newEvent(ctx, actor, ActionInvite)
 	ev.Structure, ev.Service, ev.Detail = NormalizeSIRET(n.SIRET), n.Service, string(n.Role)
@@ -144,21 +153,30 @@ func (a Accounts) Invite(ctx context.Context, actor *Person, n NewInvitation) (_
 	if !CanInvite(actor, n.Role, n.SIRET, n.Service) {
 		return nil, forbidden(op)
 	}
-	st, err := a.Store.FindStructure(ctx, n.SIRET)
-	if err != nil {
-		return nil, err
+	if st == nil {
+		if st, err = a.Store.FindStructure(ctx, n.SIRET); err != nil {
+			return nil, err
+		}
 	}
-	if err := a.takeInvitation(ctx, op, actor); err != nil {
+	if err := take(ctx, op, actor); err != nil {
 		return nil, err
 	}
 	n.RequestedBy = actor.Identifier
-	inv, err := a.Store.CreateInvitation(ctx, n)
+	// The add writes the event into the new account's history: one write.
+	inv, err := a.Store.createInvitation(ctx, n, func(p *Person) string {
+		ev.about(p)
+		ev.At, ev.Outcome = a.Store.now().UTC(), OutcomeSuccess
+		return ev.record(0)
+	})
 	if err != nil {
 		return nil, err
 	}
-	ev.keepOn(inv.Person)
+	ev.about(inv.Person)
+	ev.kept = true
 	if err := a.Notifier.Invitation(ctx, inv, st); err != nil {
-		return nil, fmt.Errorf("%s: mail the link: %w", op, err)
+		err = fmt.Errorf("%s: mail the link: %w", op, err) // made, not mailed: the log says so
+		ev.Outcome = eventOutcome(err)
+		return inv, err
 	}
 	return inv, nil
 }
@@ -201,9 +219,15 @@ func (a Accounts) Invitation(ctx context.Context, token string) (*InvitationForm
 		return nil, err
 	}
 	if p.Role.InService() {
-		if form.Services, err = a.Store.ListServices(ctx, p.SIRET); err != nil {
+		services, err := a.Store.ListServices(ctx, p.SIRET)
+		if err != nil {
 			return nil, err
 		}
+		inviter, err := a.inviter(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		form.Services = slices.DeleteFunc(services, func(sv Service) bool { return !CanChooseService(inviter, p, sv.Name) })
 	}
 	return form, nil
 }
@@ -212,15 +236,24 @@ func (a Accounts) Invitation(ctx context.Context, token string) (*InvitationForm
 // anything: the summary page shows only a form that would pass. Errors:
 // those of SubmitInvitation.
 func (a Accounts) CheckInvitation(ctx context.Context, token string, f PreCreation) error {
+	if err := a.holdService(ctx, "check pre-creation", token, &f); err != nil {
+		return err
+	}
 	return a.Store.checkPreCreation(ctx, token, f)
 }
 
 // SubmitInvitation records the form of an invitation's link: names,
 // mobile, service and the password, which slapd hashes and checks. The
 // request then waits for its decision, and the link is spent; those who
-// may decide it are mailed (tellDeciders). Errors: ErrInvalid (every
-// problem listed), ErrPasswordPolicy, ErrInvalidToken, ErrTokenExpired.
+// may decide it are mailed (tellDeciders). The service is the
+// invitation's unless CanChooseService allows another; left empty where
+// there is no other to choose, it is the invitation's. Errors: ErrInvalid
+// (every problem listed), ErrPasswordPolicy, ErrInvalidToken,
+// ErrTokenExpired.
 func (a Accounts) SubmitInvitation(ctx context.Context, token string, f PreCreation) (*Person, error) {
+	if err := a.holdService(ctx, "submit pre-creation", token, &f); err != nil {
+		return nil, err
+	}
 	p, err := a.Store.submitInvitation(ctx, token, f)
 	if err != nil {
 		return nil, err
@@ -262,6 +295,40 @@ func (a Accounts) tellDeciders(ctx context.Context, p *Person) {
 			fail(err)
 		}
 	}
+}
+
+// holdService keeps the invitee of a link's invitation to the services
+// CanChooseService allows. Errors: ErrInvalid, and those of the link.
+func (a Accounts) holdService(ctx context.Context, op, token string, f *PreCreation) error {
+	p, err := a.Store.findInvitation(ctx, token)
+	if err != nil {
+		return err
+	}
+	service := strings.TrimSpace(f.Service)
+	if !p.Role.InService() || service == p.Service {
+		return nil
+	}
+	inviter, err := a.inviter(ctx, p)
+	if err != nil {
+		return err
+	}
+	switch {
+	case service == "" && !inviter.isAdminOf(p.SIRET):
+		f.Service = p.Service // no other to choose: the invitation's
+	case service != "" && !CanChooseService(inviter, p, service):
+		return fmt.Errorf("%s: %w", op, &InvalidError{[]Problem{{"service",
+			"Votre compte est rattaché au service « " + p.Service + " » par la personne qui vous a invité : vous ne pouvez pas en choisir un autre."}}})
+	}
+	return nil
+}
+
+// inviter reads who invited p, nil when that account is gone.
+func (a Accounts) inviter(ctx context.Context, p *Person) (*Person, error) {
+	inviter, err := a.Store.FindPerson(ctx, p.RequestedBy)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	return inviter, err
 }
 
 // ManagedAccount returns an account that actor manages (CanManage): read

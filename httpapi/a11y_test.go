@@ -321,6 +321,33 @@ func TestAccessibilityOfEveryPage(t *testing.T) {
 			wantText(t, tb, "#avis-message", "1 habilitation confirmée.")
 		}},
 	)
+	// A bulk invitation: the preview of a file with errors, the form with
+	// a file refused, and a run's result (bulk_invitations.go).
+	bulkFile := func(t *testing.T) string {
+		return writeBulkFile(t, "équipe.csv", "Adresse mail;Rôle;Service\r\n"+uniqueEmail("a11y.fichier")+";collaborateur;Comptabilité\r\n"+
+			"pas-une-adresse;collaborateur;Comptabilité\r\n"+uniqueEmail("a11y.fichier")+";collaborateur;Direction\r\n")
+	}
+	cases = append(cases,
+		a11yCase{name: "bulk invitation: the preview with errors", state: signedIn, show: func(t *testing.T, tb *tab) {
+			tb.open("/gestion/inviter/fichier")
+			tb.chooseFile(bulkFile(t))
+			tb.click("Vérifier le fichier", "/gestion/inviter/fichier")
+			wantText(t, tb, "h1", "Vérification du fichier")
+		}},
+		a11yCase{name: "bulk invitation: a file refused", state: signedIn, show: func(t *testing.T, tb *tab) {
+			tb.open("/gestion/inviter/fichier")
+			tb.chooseFile(writeBulkFile(t, "vide.csv", "Adresse mail;Rôle;Service\r\n"))
+			tb.click("Vérifier le fichier", "/gestion/inviter/fichier")
+			wantText(t, tb, "#fichier-error", "Le fichier ne contient aucune ligne à inviter.")
+		}},
+		a11yCase{name: "bulk invitation: the result", state: signedIn, show: func(t *testing.T, tb *tab) {
+			tb.open("/gestion/inviter/fichier")
+			tb.chooseFile(bulkFile(t))
+			tb.click("Vérifier le fichier", "/gestion/inviter/fichier")
+			tb.click("Inviter 1 personne", "/gestion/inviter/fichier")
+			wantText(t, tb, "#titre-resultat", "Résultat")
+		}},
+	)
 	// The helpdesk: a locked account whose corrected address waits, the
 	// correction's error, and the link of a correction (password asked).
 	cases = append(cases,

@@ -533,6 +533,13 @@ var apiRows = []apiRow{
 		return apiCall{path: f.expand("/structures/{siret}/invitations"), body: map[string]string{
 			"email": f.email("invite"), "role": "collaborateur", "service": serviceA}}
 	}},
+	// A file of one row, a collaborateur of Comptabilité: whoever may invite
+	// into A gets its report (the other responsable and the agent, that row
+	// refused by their rights); the others are refused whole.
+	{"POST /api/v1/structures/:siret/invitations/bulk", only(200, cAdmin, cResp, cOtherResp, cAgent), func(f *authzFixture, _ string) apiCall {
+		return apiCall{path: f.expand("/structures/{siret}/invitations/bulk"), body: []map[string]string{
+			{"email": f.email("fichier"), "role": "collaborateur", "service": serviceA}}}
+	}},
 	{"GET /api/v1/structures/:siret/directory", anySession(200).but(cOtherAdmin, 403), at("/structures/{siret}/directory")},
 	{"GET /api/v1/requests", anySession(200).but(cCollab, 403), at("/requests")},
 	{"GET /api/v1/requests/count", anySession(200).but(cCollab, 403), at("/requests/count")},
@@ -762,6 +769,13 @@ var pageRows = []pageRow{
 	// own service): Comptabilité does not exist in B.
 	{"POST /gestion/inviter", only(303, cAdmin, cResp, cOtherResp).but(cOtherAdmin, 422), func(f *authzFixture, _ string) (string, url.Values, *formClient) {
 		return "/gestion/inviter", fields("email", f.email("invite"), "role", "collaborateur", "service", serviceA), nil
+	}},
+	// A file's confirmation, into the poster's own structure (an agent's
+	// names A): every signed-in caller who may invite somewhere gets the
+	// run's page, the row refused where the rights or the services differ.
+	{"POST /gestion/inviter/fichier", anySession(200).but(cCollab, 403), func(f *authzFixture, _ string) (string, url.Values, *formClient) {
+		return "/gestion/inviter/fichier", fields("action", "confirmer", "siret", siret,
+			"contenu", "Adresse mail;Rôle;Service\r\n"+f.email("fichier")+";collaborateur;"+serviceA+"\r\n"), nil
 	}},
 	// The services forms act on the poster's own structure: B's
 	// administrator creates a service in B, and finds no Archivage nor Vide there.

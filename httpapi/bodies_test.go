@@ -25,7 +25,7 @@ func TestUploadRouteKeepsNoFile(t *testing.T) {
 	e := gin.New()
 	e.MaxMultipartMemory = 1 << 10 // parts over 1 KiB go to disk
 	var refused []error
-	e.Use(limitBodies(map[string]int64{"POST /import": 1 << 20}, func(c *gin.Context, err error) {
+	e.Use(limitBodies(map[string]int64{"POST /import": 1 << 20}, nil, func(c *gin.Context, err error) {
 		refused = append(refused, err)
 		c.AbortWithStatus(http.StatusTeapot)
 	}), func(c *gin.Context) {

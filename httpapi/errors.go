@@ -72,6 +72,7 @@ var errorKinds = []errorKind{
 	{directory.ErrInvalidCaptcha, http.StatusUnprocessableEntity, "invalid_captcha", "Les caractères saisis ne correspondent pas à l'image : essayez avec une nouvelle image."},
 	{directory.ErrAlreadyDecided, http.StatusConflict, "already_decided", "Cette demande a déjà été traitée."},
 	{directory.ErrReviewClosed, http.StatusConflict, "review_closed", "Cette revue est close : sa date limite est passée."},
+	{directory.ErrBulkRunning, http.StatusConflict, "bulk_running", "Une invitation à partir d'un fichier est déjà en cours dans cette structure : réessayez quand elle sera terminée."},
 	{directory.ErrSessionExpired, http.StatusUnauthorized, "unauthenticated", "Votre session a expiré : veuillez vous connecter."},
 	{directory.ErrForbidden, http.StatusForbidden, "forbidden", "Vous n'avez pas le droit de faire cela."},
 	{directory.ErrNotFound, http.StatusNotFound, "not_found", "Introuvable."},

@@ -135,8 +135,11 @@ type invitationView struct {
 	Role      string         `json:"role"`
 	Structure *structureView `json:"structure"`
 	Service   string         `json:"service,omitempty"`
-	Services  []string       `json:"services,omitempty"` // the choices, for responsables and collaborateurs
+	Services  []string       `json:"services,omitempty"` // the choices, for responsables and collaborateurs: Service alone when the inviter fixed it
 }
+
+// serviceFixed says whether the form shows the service without a choice.
+func (v invitationView) serviceFixed() bool { return len(v.Services) <= 1 }
 
 func newInvitationView(f *directory.InvitationForm) invitationView {
 	p, st := f.Person, f.Structure
@@ -278,7 +281,11 @@ func (s *Server) handleCreationForm(c *gin.Context) error {
 		FirstName: strings.TrimSpace(c.PostForm("firstName")),
 		Mobile:    strings.TrimSpace(c.PostForm("mobile")),
 	}
-	if directory.Role(inv.Role).InService() {
+	switch {
+	case !directory.Role(inv.Role).InService():
+	case inv.serviceFixed():
+		form.Service = inv.Service
+	default:
 		form.Service = strings.TrimSpace(c.PostForm("service"))
 	}
 	password, confirmation := c.PostForm("password"), c.PostForm("passwordConfirmation")

@@ -265,3 +265,44 @@ func TestAPIDecisionRace(t *testing.T) {
 		}
 	}
 }
+
+// A responsable invites a collaborateur of their service; the invitee's
+// form, posted to the API with another service, is refused (422 on the
+// service) and changes nothing: the request stays in the responsable's
+// reach. Without a service it is the invitation's.
+func TestAPIInviteeCannotMoveAResponsablesInvitation(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	api := e.instance() + "/api/v1"
+	if err := e.store.CreateService(ctx, directory.Service{SIRET: siret, Name: "Paie"}); err != nil {
+		t.Fatal(err)
+	}
+	resp := e.person("Rita", "Service", directory.RoleResponsable, "Comptabilité")
+	token := e.signIn(api, resp.Identifier, resp.Email, password)
+	email := uniqueEmail("colin.service")
+	status, body := call(t, "POST", api+"/structures/"+siret+"/invitations", token, map[string]string{"email": email, "role": "collaborateur", "service": "Comptabilité"})
+	if status != 201 {
+		t.Fatalf("invite: %d %v", status, body)
+	}
+	id := body["id"].(string)
+	link := e.link(email)
+	if status, body := call(t, "GET", api+"/invitations/"+link, "", nil); status != 200 || fmt.Sprint(body["services"]) != "[Comptabilité]" {
+		t.Errorf("the form's choices: %d %v, want Comptabilité alone", status, body)
+	}
+	form := map[string]string{"lastName": "Service", "firstName": "Colin", "service": "Paie", "password": password}
+	status, body = call(t, "POST", api+"/invitations/"+link, "", form)
+	if field, _ := errorDetail(body); status != 422 || errorCode(body) != "invalid_request" || field != "service" {
+		t.Errorf("the form into Paie: %d %v, want 422 on the service", status, body)
+	}
+	if p, _ := e.store.FindPersonByRequest(ctx, id); p.Service != "Comptabilité" || p.State != directory.StateInvited {
+		t.Fatalf("after the refused form: %+v", p)
+	}
+	delete(form, "service")
+	if status, body = call(t, "POST", api+"/invitations/"+link, "", form); status != 202 {
+		t.Fatalf("the form without a service: %d %v", status, body)
+	}
+	status, body = call(t, "GET", api+"/requests", token, nil)
+	if status != 200 || !strings.Contains(fmt.Sprint(body), id) {
+		t.Errorf("the responsable's requests lack the invitee's: %d %v", status, body)
+	}
+}

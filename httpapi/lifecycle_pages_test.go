@@ -163,7 +163,8 @@ func TestCreationPages(t *testing.T) {
 	c.get("/creation/"+late.Token).want(t, "an expired link", http.StatusGone, "Lien expiré", "Ce lien a expiré")
 }
 
-// A collaborateur's form offers the structure's services, its own chosen.
+// The form of an administrator's invitation offers the structure's
+// services, the invitation's chosen.
 func TestCreationPageOfACollaborateur(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -171,7 +172,8 @@ func TestCreationPageOfACollaborateur(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := newFormClient(t, e.instance())
-	inv, err := e.store.CreateInvitation(ctx, directory.NewInvitation{Email: "carla.service@example.fr", Role: directory.RoleCollaborateur, SIRET: siret, Service: "Paie"})
+	admin := e.person("Adam", "Invite", directory.RoleAdministrateur, "")
+	inv, err := e.store.CreateInvitation(ctx, directory.NewInvitation{Email: "carla.service@example.fr", Role: directory.RoleCollaborateur, SIRET: siret, Service: "Paie", RequestedBy: admin.Identifier})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,6 +185,38 @@ func TestCreationPageOfACollaborateur(t *testing.T) {
 	c.post(link, form).want(t, "an unknown service", http.StatusUnprocessableEntity, "Ce service n'existe pas dans la structure.")
 	form.Set("service", "Comptabilité")
 	c.post(link, form).want(t, "another service", http.StatusOK, "<dt>Service</dt><dd>Comptabilité</dd>")
+	form.Set("action", "envoyer")
+	c.post(link, form).redirect(t, "send", "/creation/envoyee?role=collaborateur")
+	if p, _ := e.store.FindPersonByRequest(ctx, inv.Person.RequestID); p.Service != "Comptabilité" || p.State != directory.StateSubmitted {
+		t.Errorf("the request: %+v", p)
+	}
+}
+
+// The form of a responsable's invitation shows the service without a
+// choice, and a service posted all the same is refused: the request stays
+// in the responsable's service.
+func TestCreationPageOfAResponsablesInvitation(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	if err := e.store.CreateService(ctx, directory.Service{SIRET: siret, Name: "Paie"}); err != nil {
+		t.Fatal(err)
+	}
+	c := newFormClient(t, e.instance())
+	resp := e.person("Rita", "Invite", directory.RoleResponsable, "Comptabilité")
+	inv, err := e.store.CreateInvitation(ctx, directory.NewInvitation{Email: uniqueEmail("colin.service"),
+		Role: directory.RoleCollaborateur, SIRET: siret, Service: "Comptabilité", RequestedBy: resp.Identifier})
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := "/creation/" + inv.Token
+	page := c.get(link)
+	page.want(t, "the form", http.StatusOK, "<dt>Service</dt><dd>Comptabilité</dd>")
+	if page.has(`<select class="fr-select" id="service"`) {
+		t.Errorf("the form offers a choice of service:\n%s", mainText(page.Body))
+	}
+	form := url.Values{"lastName": {"Service"}, "firstName": {"Colin"}, "password": {password}, "passwordConfirmation": {password}, "action": {"valider"}}
+	c.post(link, form).want(t, "the summary", http.StatusOK, "<dt>Service</dt><dd>Comptabilité</dd>")
+	form.Set("service", "Paie") // a forged field: the page ignores it
 	form.Set("action", "envoyer")
 	c.post(link, form).redirect(t, "send", "/creation/envoyee?role=collaborateur")
 	if p, _ := e.store.FindPersonByRequest(ctx, inv.Person.RequestID); p.Service != "Comptabilité" || p.State != directory.StateSubmitted {

@@ -39,6 +39,7 @@ func (s *Server) registerRoutes(e *gin.Engine) {
 	s.registerPersonalDataRoutes(r)
 	s.registerConsultationRoutes(r)
 	s.registerInvitationRoutes(r)
+	s.registerBulkInvitationRoutes(r)
 	s.registerRequestRoutes(r)
 	s.registerAccountRoutes(r)
 	s.registerHistoryRoutes(r)
@@ -130,6 +131,13 @@ func (s *Server) registerInvitationRoutes(r groups) {
 	r.pages.POST("/creation/:token", s.checkCSRF, s.page(s.handleCreationForm))
 	r.pagesSignedIn.POST("/gestion/invitations/renvoyer", s.checkCSRF, s.page(s.handleResendInvitationForm))
 	r.pagesSignedIn.GET("/gestion/invitations", s.page(s.handleInvitationsPage))
+}
+
+func (s *Server) registerBulkInvitationRoutes(r groups) {
+	r.apiSignedIn.POST("/structures/:siret/invitations/bulk", s.api(s.handleBulkInvite))
+
+	r.pagesSignedIn.GET("/gestion/inviter/fichier", s.page(s.handleBulkPage))
+	r.pagesSignedIn.POST("/gestion/inviter/fichier", s.checkCSRF, s.page(s.handleBulkForm))
 }
 
 func (s *Server) registerRequestRoutes(r groups) {

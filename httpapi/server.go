@@ -139,7 +139,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	e.HandleMethodNotAllowed = true
 	// limitBodies before anything reads a body or replaces the request.
-	e.Use(s.recoverPanics, s.observe, securityHeaders, limitBodies(uploadRoutes, s.refuseBody), clientAddress)
+	e.MaxMultipartMemory = multipartMemory
+	e.Use(s.recoverPanics, s.observe, securityHeaders, limitBodies(uploadRoutes, largeBodyRoutes, s.refuseBody), clientAddress)
 	e.NoRoute(s.notFound)
 	e.NoMethod(s.methodNotAllowed)
 	s.engine = e

@@ -495,6 +495,7 @@ func measureAll(e *env, o options) []row {
 	})
 	rows = append(rows, row{name: "password reset", unit: "ops/s", service: reset, raw: rawReset,
 		serviceLabel: "POST /password/reset", rawLabel: "Password Modify, same policy", concurrency: half})
+	rows = append(rows, e.measureBulk(svc))
 	return rows
 }
 

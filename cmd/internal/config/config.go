@@ -163,6 +163,7 @@ type Limits struct {
 	ResetIdentifier       directory.Limit `mapstructure:"reset_identifier"`
 	ResetAddress          directory.Limit `mapstructure:"reset_address"`
 	InvitationAccount     directory.Limit `mapstructure:"invitation_account"`
+	InvitationBulk        directory.Limit `mapstructure:"invitation_bulk"`
 	AuthorizeAddress      directory.Limit `mapstructure:"authorize_address"`
 }
 
@@ -331,6 +332,7 @@ var defaults = []defaultValue{
 	{"limits.reset_identifier", directory.DefaultLimits.ResetIdentifier.String()},
 	{"limits.reset_address", directory.DefaultLimits.ResetAddress.String()},
 	{"limits.invitation_account", directory.DefaultLimits.InvitationAccount.String()},
+	{"limits.invitation_bulk", directory.DefaultLimits.InvitationBulk.String()},
 	{"limits.authorize_address", directory.DefaultLimits.AuthorizeAddress.String()},
 	{"jobs.tick", time.Minute},
 	{"jobs.lease", 2 * time.Minute},
