@@ -348,8 +348,11 @@ func TestExportMemoryDoesNotGrowWithTheStructure(t *testing.T) {
 		addAccounts(t, e, s, n)
 		tokens[n] = e.signIn(api, admin.Identifier, admin.Email, password)
 	}
+	// Each size is measured three times after a warm-up, and judged by its
+	// least growth: what else the process allocates meanwhile (a GC's
+	// timing, another goroutine) only adds to a measure, never takes away.
 	growth := map[int]uint64{}
-	for _, n := range []int{small, big, small, big} { // twice: the first warms up
+	for i, n := range []int{small, big, small, big, small, big, small, big} {
 		req, _ := http.NewRequest("GET", api+"/structures/"+sizes[n]+"/accounts.csv", nil)
 		req.Header.Set("Authorization", "Bearer "+tokens[n])
 		runtime.GC()
@@ -372,8 +375,14 @@ func TestExportMemoryDoesNotGrowWithTheStructure(t *testing.T) {
 			t.Fatalf("export of %d accounts: %d lines", n, body.lines)
 		}
 		p := <-peak
-		growth[n] = p - min(p, before.HeapAlloc)
-		t.Logf("export of %d accounts: %d KiB, the heap grew by at most %d KiB", n, body.bytes>>10, growth[n]>>10)
+		grew := p - min(p, before.HeapAlloc)
+		t.Logf("export of %d accounts: %d KiB, the heap grew by at most %d KiB", n, body.bytes>>10, grew>>10)
+		if i < 2 {
+			continue // the warm-up
+		}
+		if g, seen := growth[n]; !seen || grew < g {
+			growth[n] = grew
+		}
 	}
 	// Built in memory, the big export would hold ten times what the small
 	// one does (each page's entries, a few MiB, kept to the end).
