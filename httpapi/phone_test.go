@@ -141,13 +141,22 @@ const layoutScript = `document.fonts.ready.then(() => Array.from(document.queryS
 // settledLayout is the page's layout once two of its frames in a row agree.
 func settledLayout(tb *tab) []box {
 	tb.t.Helper()
+	// Settled: the same layout five times in a row, over at least ten
+	// frames, so that a script working in steps (slowly, on a loaded
+	// machine) is not caught between two of them.
 	var last []box
-	for range 50 {
+	still := 0
+	for range 200 {
 		boxes, err := chromedp.Run(tb.ctx, chromedp.Evaluate[[]box](layoutScript, chromedp.EvalAwaitPromise))
 		if err != nil {
 			tb.t.Fatalf("layout of %s: %v", tb.safePath(), err)
 		}
 		if last != nil && sameLayout(last, boxes) {
+			still++
+		} else {
+			still = 0
+		}
+		if still == 4 {
 			return boxes
 		}
 		last = boxes
