@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"strconv"
 	"strings"
@@ -327,6 +328,23 @@ func bulkFormSIRET(c *gin.Context) string {
 	return directory.NormalizeSIRET(c.PostForm("siret"))
 }
 
+// readUpload reads up to limit bytes of an uploaded file, then removes
+// the form's temporary files at once, before any answer is written
+// (limitBodies removes them too, but only once the handler has returned).
+func readUpload(c *gin.Context, header *multipart.FileHeader, limit int64) ([]byte, error) {
+	defer func() {
+		if form := c.Request.MultipartForm; form != nil {
+			form.RemoveAll()
+		}
+	}()
+	f, err := header.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, limit))
+}
+
 // handleBulkForm serves the upload form's « Vérifier le fichier » (to the
 // preview) and the preview's « Inviter » (to the run).
 func (s *Server) handleBulkForm(c *gin.Context) error {
@@ -342,12 +360,7 @@ func (s *Server) handleBulkForm(c *gin.Context) error {
 	if err != nil {
 		return s.bulkFailed(c, siret, invalidField("file", "Choisissez le fichier à envoyer."))
 	}
-	f, err := header.Open()
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	raw, err := io.ReadAll(io.LimitReader(f, bulkFileBound+1))
+	raw, err := readUpload(c, header, bulkFileBound+1)
 	switch {
 	case err != nil:
 		return err
