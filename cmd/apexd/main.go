@@ -24,11 +24,11 @@ import (
 	"github.com/dgfip/apex-partenaires/cmd/internal/config"
 	"github.com/dgfip/apex-partenaires/cmd/internal/demo"
 	"github.com/dgfip/apex-partenaires/cmd/internal/embedded"
+	"github.com/dgfip/apex-partenaires/cmd/internal/jobs"
 	"github.com/dgfip/apex-partenaires/cmd/internal/mailer"
 	"github.com/dgfip/apex-partenaires/directory"
 	"github.com/dgfip/apex-partenaires/directory/slapd"
 	"github.com/dgfip/apex-partenaires/httpapi"
-	"github.com/dgfip/apex-partenaires/jobs"
 	"github.com/dgfip/apex-partenaires/notify"
 )
 

@@ -12,10 +12,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/dgfip/apex-partenaires/cmd/internal/jobs"
 	"github.com/dgfip/apex-partenaires/directory"
 	"github.com/dgfip/apex-partenaires/directory/slapdtest"
 	"github.com/dgfip/apex-partenaires/directory/testkit"
-	"github.com/dgfip/apex-partenaires/jobs"
 )
 
 func TestMain(m *testing.M) { slapdtest.Main(m) }
