@@ -172,22 +172,6 @@ func (s *Server) handleCorrectEmailForm(c *gin.Context) error {
 }
 
 func (s *Server) handleCancelInvitationForm(c *gin.Context) error {
-	err := s.accounts.CancelInvitation(c.Request.Context(), account(c), c.PostForm("request"))
-	if err != nil {
-		err = refine(err, directory.ErrConflict, http.StatusConflict, "already_submitted", "Le formulaire de pré-création a déjà été rempli : la demande attend sa validation.")
-		f, err := sortFormError(err, "")
-		if err != nil {
-			return err
-		}
-		p, err := s.accountsPage(c)
-		if err != nil {
-			return err
-		}
-		return s.showFailed(c, "gestion_comptes.tmpl", p, f)
-	}
-	back := "/gestion/comptes"
-	if r := c.PostForm("retour"); strings.HasPrefix(r, "/agent/structures/") && directory.CheckSIRET(strings.TrimPrefix(r, "/agent/structures/")) == nil {
-		back = r
-	}
-	return s.redirectWith(c, back, "Invitation annulée", "L'invitation est annulée : son lien ne fonctionne plus, et son adresse mail peut être invitée de nouveau.")
+	return s.invitationForm(c, s.accounts.CancelInvitation,
+		"Invitation annulée", "L'invitation est annulée : son lien ne fonctionne plus, et son adresse mail peut être invitée de nouveau.")
 }

@@ -122,6 +122,21 @@ func TestHelpdeskPages(t *testing.T) {
 	if status, body := call(t, "POST", api+"/requests/"+inv.RequestID+"/cancel", session, nil); status != http.StatusNotFound {
 		t.Errorf("cancel again through the API: %d %v", status, body)
 	}
+
+	// Another, cancelled from the pending invitations' list: back to it.
+	other := uniqueEmail("invitee")
+	if status, body := call(t, "POST", api+"/structures/"+siret+"/invitations", session, map[string]string{"email": other, "role": "collaborateur", "service": "Comptabilité"}); status != http.StatusCreated {
+		t.Fatalf("invite: %d %v", status, body)
+	}
+	inv, err = e.store.FindPersonByEmail(ctx, siret, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantIn(t, "pending invitations", c.get("/gestion/invitations"), "Annuler l'invitation", `action="/gestion/invitations/annuler"`)
+	c.post("/gestion/invitations/annuler", url.Values{"request": {inv.RequestID}, "retour": {"/gestion/invitations"}}).redirect(t, "cancel from the invitations", "/gestion/invitations")
+	if _, err := e.store.FindPersonByEmail(ctx, siret, other); err == nil {
+		t.Error("the invitation cancelled from the invitations' list is still there")
+	}
 }
 
 // One helpdesk journey in a real browser: an administrator finds a

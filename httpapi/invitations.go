@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"slices"
@@ -390,8 +391,16 @@ func (s *Server) handleResendInvitation(c *gin.Context) error {
 }
 
 func (s *Server) handleResendInvitationForm(c *gin.Context) error {
-	err := s.accounts.ResendInvitation(c.Request.Context(), account(c), c.PostForm("request"))
-	if err != nil {
+	return s.invitationForm(c, s.accounts.ResendInvitation,
+		"Lien envoyé", "Un nouveau lien de pré-création a été envoyé par mail ; le précédent ne fonctionne plus.")
+}
+
+// invitationForm serves a button of a pending invitation (send its link
+// again, cancel it): act on the posted request, then back to the list it
+// was pressed in — the accounts, the invitations, or the page of a
+// structure, where agents act on its administrators' invitations.
+func (s *Server) invitationForm(c *gin.Context, act func(ctx context.Context, actor *directory.Person, request string) error, title, done string) error {
+	if err := act(c.Request.Context(), account(c), c.PostForm("request")); err != nil {
 		err = refine(err, directory.ErrConflict, http.StatusConflict, "already_submitted", "Le formulaire de pré-création a déjà été rempli : la demande attend sa validation.")
 		f, err := sortFormError(err, "")
 		if err != nil {
@@ -406,9 +415,9 @@ func (s *Server) handleResendInvitationForm(c *gin.Context) error {
 	back := "/gestion/comptes"
 	if r := c.PostForm("retour"); r == "/gestion/invitations" ||
 		strings.HasPrefix(r, "/agent/structures/") && directory.CheckSIRET(strings.TrimPrefix(r, "/agent/structures/")) == nil {
-		back = r // the list of invitations, or the page of a structure, where agents resend the links of its administrators
+		back = r
 	}
-	return s.redirectWith(c, back, "Lien envoyé", "Un nouveau lien de pré-création a été envoyé par mail ; le précédent ne fonctionne plus.")
+	return s.redirectWith(c, back, title, done)
 }
 
 // The invitations sent whose form is not filled yet, among the accounts
