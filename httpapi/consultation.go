@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	"github.com/mozillazg/go-unidecode"
@@ -197,11 +196,8 @@ func (s *Server) handleConsultation(c *gin.Context) error {
 		Agent:     agent,
 		Structure: structureView{SIRET: st.SIRET, Name: st.Name, Category: st.Category},
 		Path:      path,
-		Query:     strings.TrimSpace(c.Query("q")),
+		Query:     searchText(c.Query("q")),
 		Service:   c.Query("service"),
-	}
-	if utf8.RuneCountInString(page.Query) > maxSearchLength {
-		page.Query = string([]rune(page.Query)[:maxSearchLength])
 	}
 	page.Filtered = page.Query != "" || page.Service != ""
 	n, err := pageParam.read(c)

@@ -31,11 +31,17 @@ func readListQuery(c *gin.Context) (directory.ListQuery, error) {
 	if err != nil {
 		return directory.ListQuery{}, err
 	}
-	q := strings.TrimSpace(c.Query("q"))
+	return directory.ListQuery{Query: searchText(c.Query("q")), Page: page, Size: size}, nil
+}
+
+// searchText is a search box's text as the lists take it: trimmed, and
+// cut at maxSearchLength characters.
+func searchText(q string) string {
+	q = strings.TrimSpace(q)
 	if utf8.RuneCountInString(q) > maxSearchLength {
 		q = string([]rune(q)[:maxSearchLength])
 	}
-	return directory.ListQuery{Query: q, Page: page, Size: size}, nil
+	return q
 }
 
 // readAccountQuery is readListQuery with the filters of the lists of

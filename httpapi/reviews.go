@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -95,11 +94,7 @@ func lineStateParam(c *gin.Context) (directory.LineState, error) {
 }
 
 func (s *Server) reviewLines(c *gin.Context, review string) (*directory.ReviewLinesPage, error) {
-	page, err := pageParam.read(c)
-	if err != nil {
-		return nil, err
-	}
-	size, err := sizeParam.read(c)
+	lq, err := readListQuery(c)
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +103,7 @@ func (s *Server) reviewLines(c *gin.Context, review string) (*directory.ReviewLi
 		return nil, err
 	}
 	return s.reviews.Lines(c.Request.Context(), account(c), directory.ReviewLinesQuery{
-		Review: review, Query: c.Query("q"), State: state, Page: page, Size: size})
+		Review: review, Query: lq.Query, State: state, Page: lq.Page, Size: lq.Size})
 }
 
 func (s *Server) handleReviewLines(c *gin.Context) error {
@@ -159,16 +154,12 @@ type structureProgressView struct {
 }
 
 func (s *Server) handleReviewStructures(c *gin.Context) error {
-	page, err := pageParam.read(c)
-	if err != nil {
-		return err
-	}
-	size, err := sizeParam.read(c)
+	lq, err := readListQuery(c)
 	if err != nil {
 		return err
 	}
 	p, err := s.reviews.Structures(c.Request.Context(), account(c), directory.ReviewStructuresQuery{
-		Review: c.Param("review"), Query: c.Query("q"), Unfinished: c.Query("unfinished") == "true", Page: page, Size: size})
+		Review: c.Param("review"), Query: lq.Query, Unfinished: c.Query("unfinished") == "true", Page: lq.Page, Size: lq.Size})
 	if err != nil {
 		return err
 	}
@@ -338,10 +329,7 @@ func (s *Server) handleReviewPage(c *gin.Context) error {
 // etat, page).
 func (s *Server) reviewPage(c *gin.Context, params url.Values) (*reviewPage, error) {
 	actor := account(c)
-	query := strings.TrimSpace(params.Get("q"))
-	if utf8.RuneCountInString(query) > maxSearchLength {
-		query = string([]rune(query)[:maxSearchLength])
-	}
+	query := searchText(params.Get("q"))
 	state := directory.LineState(params.Get("etat"))
 	if !state.Valid() || state == directory.LineWithdrawing {
 		state = ""
@@ -506,10 +494,7 @@ type reviewStructuresPage struct {
 
 func (s *Server) handleReviewStructuresPage(c *gin.Context) error {
 	noStore(c)
-	query := strings.TrimSpace(c.Query("q"))
-	if utf8.RuneCountInString(query) > maxSearchLength {
-		query = string([]rune(query)[:maxSearchLength])
-	}
+	query := searchText(c.Query("q"))
 	unfinished := c.Query("restant") == "1"
 	n, err := pageParam.read(c)
 	if err != nil {
