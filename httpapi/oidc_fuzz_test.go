@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -129,21 +130,10 @@ func FuzzOIDCAuthorize(f *testing.F) {
 	}
 	handler, logs := newOIDCFuzzHandler(f)
 	f.Fuzz(func(t *testing.T, query string, post bool) {
-		req := httptest.NewRequest(http.MethodGet, "/oidc/authorize", nil)
-		req.URL.RawQuery = query
-		if post {
-			req = httptest.NewRequest(http.MethodPost, "/oidc/authorize", strings.NewReader(query))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		}
-		rec := httptest.NewRecorder()
-		handler.ServeHTTP(rec, req)
-		what := req.Method + " ?" + query
-		if rec.Code >= 500 || strings.Contains(logs.String(), `"request failed"`) {
-			t.Fatalf("%s: %d\n%s\nlogs: %s", what, rec.Code, rec.Body.String(), logs.String())
-		}
+		what, location := serveOIDCFuzz(t, handler, logs, "/oidc/authorize", query, post)
 		// Nobody is signed in: the sign-in page, or the application told
 		// why not, or a page here; never a code.
-		checkOIDCRedirect(t, what, rec.Header().Get("Location"), []string{fuzzRedirect}, "/oidc/login")
+		checkOIDCRedirect(t, what, location, []string{fuzzRedirect}, "/oidc/login")
 	})
 }
 
@@ -164,18 +154,27 @@ func FuzzOIDCEndSession(f *testing.F) {
 	}
 	handler, logs := newOIDCFuzzHandler(f)
 	f.Fuzz(func(t *testing.T, query string, post bool) {
-		req := httptest.NewRequest(http.MethodGet, "/oidc/end_session", nil)
-		req.URL.RawQuery = query
-		if post {
-			req = httptest.NewRequest(http.MethodPost, "/oidc/end_session", strings.NewReader(query))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		}
-		rec := httptest.NewRecorder()
-		handler.ServeHTTP(rec, req)
-		what := req.Method + " ?" + query
-		if rec.Code >= 500 || strings.Contains(logs.String(), `"request failed"`) {
-			t.Fatalf("%s: %d\n%s\nlogs: %s", what, rec.Code, rec.Body.String(), logs.String())
-		}
-		checkOIDCRedirect(t, what, rec.Header().Get("Location"), []string{fuzzRedirect, fuzzHome}, "/connexion")
+		what, location := serveOIDCFuzz(t, handler, logs, "/oidc/end_session", query, post)
+		checkOIDCRedirect(t, what, location, []string{fuzzRedirect, fuzzHome}, "/connexion")
 	})
+}
+
+// serveOIDCFuzz sends query to path, in the address (GET) or as a form
+// (POST), fails on a server error, and gives what was sent and where the
+// browser is sent.
+func serveOIDCFuzz(t *testing.T, handler http.Handler, logs fmt.Stringer, path, query string, post bool) (what, location string) {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, path, nil)
+	req.URL.RawQuery = query
+	if post {
+		req = httptest.NewRequest(http.MethodPost, path, strings.NewReader(query))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	rec := httptest.NewRecorder()
+	handler.ServeHTTP(rec, req)
+	what = req.Method + " ?" + query
+	if rec.Code >= 500 || strings.Contains(logs.String(), `"request failed"`) {
+		t.Fatalf("%s: %d\n%s\nlogs: %s", what, rec.Code, rec.Body.String(), logs.String())
+	}
+	return what, rec.Header().Get("Location")
 }
